@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Installs every pinned tool the demo, the tests and the code generator need into
+# .tools/<name>-<version>/ (ignored by git) and links them into .tools/bin.
+# Idempotent: a tool already built at its pinned version costs nothing.
+# Usage: scripts/tools.sh [tool ...]   (default: the tools the tests need)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+tools="$root/.tools"
+mkdir -p "$tools/bin"
+
+RESTIC_VERSION=v0.18.1
+RESTIC_FLOOR_VERSION=v0.16.4
+REST_SERVER_VERSION=v0.14.0
+VERSITYGW_VERSION=v1.8.0
+BUF_VERSION=v1.75.0
+PROTOC_GEN_GO_VERSION=v1.36.12
+PROTOC_GEN_GO_GRPC_VERSION=v1.6.2
+
+log() { echo "tools: $*" >&2; }
+
+# link NAME DIR: expose DIR/NAME as .tools/bin/NAME
+link() { ln -sfn "$2/$1" "$tools/bin/$1"; }
+
+go_install() { # go_install NAME VERSION PACKAGE
+  local name=$1 version=$2 pkg=$3 dir="$tools/$1-$2"
+  if [ ! -x "$dir/$name" ]; then
+    log "building $name $version"
+    mkdir -p "$dir"
+    GOBIN="$dir" GOFLAGS=-mod=mod go install "$pkg@$version"
+  fi
+  link "$name" "$dir"
+}
+
+restic_floor() { # restic 0.16.4 (Ubuntu 24.04's version): its go.mod has replace directives
+  local dir="$tools/restic-$RESTIC_FLOOR_VERSION"
+  if [ ! -x "$dir/restic" ]; then
+    log "building restic $RESTIC_FLOOR_VERSION (compatibility floor)"
+    local src work
+    src=$(go mod download -json "github.com/restic/restic@$RESTIC_FLOOR_VERSION" | jq -r .Dir)
+    work=$(mktemp -d)
+    cp -r "$src/." "$work/" && chmod -R u+w "$work"
+    mkdir -p "$dir"
+    (cd "$work" && go build -o "$dir/restic" ./cmd/restic)
+    rm -rf "$work"
+  fi
+  ln -sfn "$dir/restic" "$tools/bin/restic-0.16"
+}
+
+rest_server() {
+  local dir="$tools/rest-server-$REST_SERVER_VERSION"
+  if [ ! -x "$dir/rest-server" ]; then
+    log "building rest-server $REST_SERVER_VERSION"
+    local work
+    work=$(mktemp -d)
+    mkdir -p "$dir"
+    (cd "$work" && go mod init tmp >/dev/null 2>&1 &&
+      go get "github.com/restic/rest-server/cmd/rest-server@$REST_SERVER_VERSION" >/dev/null 2>&1 &&
+      go build -o "$dir/rest-server" github.com/restic/rest-server/cmd/rest-server)
+    rm -rf "$work"
+  fi
+  link rest-server "$dir"
+}
+
+want=("$@")
+[ ${#want[@]} -gt 0 ] || want=(restic restic-floor rest-server versitygw)
+for t in "${want[@]}"; do
+  case "$t" in
+    restic) go_install restic "$RESTIC_VERSION" github.com/restic/restic/cmd/restic ;;
+    restic-floor) restic_floor ;;
+    rest-server) rest_server ;;
+    versitygw) go_install versitygw "$VERSITYGW_VERSION" github.com/versity/versitygw/cmd/versitygw ;;
+    buf) go_install buf "$BUF_VERSION" github.com/bufbuild/buf/cmd/buf ;;
+    protoc-gen-go) go_install protoc-gen-go "$PROTOC_GEN_GO_VERSION" google.golang.org/protobuf/cmd/protoc-gen-go ;;
+    protoc-gen-go-grpc) go_install protoc-gen-go-grpc "$PROTOC_GEN_GO_GRPC_VERSION" google.golang.org/grpc/cmd/protoc-gen-go-grpc ;;
+    proto) for p in buf protoc-gen-go protoc-gen-go-grpc; do "$0" "$p"; done ;;
+    *) echo "tools: unknown tool $t" >&2; exit 2 ;;
+  esac
+done

@@ -1,0 +1,90 @@
+package sdk
+
+import (
+	"context"
+
+	"google.golang.org/grpc"
+
+	pb "github.com/timetiles/timetiles-backup/gen/timetiles/backup/v1"
+)
+
+// Client is the host's handle on a running plugin of any kind. The host and
+// the conformance kit use it; plugin authors do not need it.
+type Client struct {
+	Kind     string
+	Source   pb.SourceServiceClient
+	Target   pb.TargetServiceClient
+	Notifier pb.NotifierServiceClient
+	// FD is the plugin's fd channel, or nil when bytes go over gRPC.
+	FD *FDChannel
+}
+
+func newClient(kind string, c *grpc.ClientConn) *Client {
+	cl := &Client{Kind: kind}
+	switch kind {
+	case KindSource:
+		cl.Source = pb.NewSourceServiceClient(c)
+	case KindTarget:
+		cl.Target = pb.NewTargetServiceClient(c)
+	case KindNotifier:
+		cl.Notifier = pb.NewNotifierServiceClient(c)
+	}
+	return cl
+}
+
+// NewClient wraps a gRPC connection to a plugin of the given kind (for
+// in-process tests and the conformance kit).
+func NewClient(kind string, c *grpc.ClientConn) *Client { return newClient(kind, c) }
+
+// CallOptions raise gRPC's message limits to fit a chunk.
+func CallOptions() []grpc.CallOption {
+	return []grpc.CallOption{grpc.MaxCallRecvMsgSize(MaxMessageSize), grpc.MaxCallSendMsgSize(MaxMessageSize)}
+}
+
+// Info asks the plugin who it is.
+func (c *Client) Info(ctx context.Context) (*pb.PluginInfo, error) {
+	var info *pb.PluginInfo
+	var err error
+	switch c.Kind {
+	case KindSource:
+		var r *pb.SourceServiceInfoResponse
+		r, err = c.Source.Info(ctx, &pb.SourceServiceInfoRequest{})
+		info = r.GetInfo()
+	case KindTarget:
+		var r *pb.TargetServiceInfoResponse
+		r, err = c.Target.Info(ctx, &pb.TargetServiceInfoRequest{})
+		info = r.GetInfo()
+	default:
+		var r *pb.NotifierServiceInfoResponse
+		r, err = c.Notifier.Info(ctx, &pb.NotifierServiceInfoRequest{})
+		info = r.GetInfo()
+	}
+	if err != nil {
+		return nil, FromStatus(err)
+	}
+	return info, nil
+}
+
+// Configure sends the plugin its configuration.
+func (c *Client) Configure(ctx context.Context, cfg Config) error {
+	pc := &pb.PluginConfig{Instance: cfg.Instance, Values: cfg.Values, ApiVersion: cfg.APIVersion}
+	var err error
+	switch c.Kind {
+	case KindSource:
+		_, err = c.Source.Configure(ctx, &pb.SourceServiceConfigureRequest{Config: pc})
+	case KindTarget:
+		_, err = c.Target.Configure(ctx, &pb.TargetServiceConfigureRequest{Config: pc})
+	default:
+		_, err = c.Notifier.Configure(ctx, &pb.NotifierServiceConfigureRequest{Config: pc})
+	}
+	return FromStatus(err)
+}
+
+// Notify delivers an event through a notifier plugin.
+func (c *Client) Notify(ctx context.Context, e Event) ([]string, error) {
+	resp, err := c.Notifier.Notify(ctx, &pb.NotifyRequest{Event: EventToPB(e)})
+	if err != nil {
+		return nil, FromStatus(err)
+	}
+	return resp.GetDelivered(), nil
+}

@@ -1,0 +1,158 @@
+package sdk
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+
+	pb "github.com/timetiles/timetiles-backup/gen/timetiles/backup/v1"
+)
+
+// ProtocolVersion is the go-plugin handshake version. It changes only when
+// the transport itself changes incompatibly; API changes are negotiated
+// with Info's API versions (see docs/plugins.md).
+const ProtocolVersion = 1
+
+// Handshake is shared by the host and every plugin. The cookie only keeps a
+// plugin binary from being run by hand; it is not a security measure.
+var Handshake = plugin.HandshakeConfig{
+	ProtocolVersion:  ProtocolVersion,
+	MagicCookieKey:   "TIMETILES_BACKUP_PLUGIN",
+	MagicCookieValue: "d3b1c9e4-backup-plugin",
+}
+
+// EnvLogLevel sets a plugin's log level (trace, debug, info, warn, error).
+const EnvLogLevel = "TIMETILES_BACKUP_LOG_LEVEL"
+
+// Logger is the plugin's logger: hclog on stderr in JSON, which the host
+// parses and re-logs with the plugin's name. Never write to stdout.
+var Logger = hclog.New(&hclog.LoggerOptions{
+	Name:       "plugin",
+	Output:     os.Stderr,
+	JSONFormat: true,
+	Level:      hclog.LevelFromString(envDefault(EnvLogLevel, "info")),
+})
+
+func envDefault(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+// ServeSource serves a Source plugin; call it from main. It never returns.
+func ServeSource(s Source) { serve(KindSource, s) }
+
+// ServeTarget serves a Target plugin; call it from main.
+func ServeTarget(t Target) { serve(KindTarget, t) }
+
+// ServeNotifier serves a Notifier plugin; call it from main.
+func ServeNotifier(n Notifier) { serve(KindNotifier, n) }
+
+func serve(kind string, impl Plugin) {
+	rt := newRuntime()
+	go rt.drainOnSignal()
+	plugin.Serve(&plugin.ServeConfig{
+		HandshakeConfig: Handshake,
+		Plugins:         plugin.PluginSet{kind: &grpcPlugin{kind: kind, impl: impl, rt: rt}},
+		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
+			opts = append(opts, grpc.MaxRecvMsgSize(MaxMessageSize), grpc.MaxSendMsgSize(MaxMessageSize))
+			return grpc.NewServer(opts...)
+		},
+		Logger: Logger,
+	})
+	os.Exit(0)
+}
+
+// runtime is per plugin process: the fd inbox and the operations in flight,
+// so that SIGTERM (sent by the host, or by the kernel when the host dies)
+// stops children such as restic or pg_dump before the process exits.
+type runtime struct {
+	inbox  *fdInbox
+	root   context.Context
+	cancel context.CancelFunc
+	ops    sync.WaitGroup
+}
+
+func newRuntime() *runtime {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &runtime{inbox: openInbox(), root: ctx, cancel: cancel}
+}
+
+func (rt *runtime) drainOnSignal() {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGTERM, syscall.SIGHUP)
+	<-ch
+	Logger.Warn("terminating: stopping operations in flight")
+	rt.cancel()
+	done := make(chan struct{})
+	go func() { rt.ops.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		Logger.Error("operations did not stop within 10s")
+	}
+	os.Exit(1)
+}
+
+// op starts an operation: its context ends with the call or the process.
+func (rt *runtime) op(ctx context.Context) (context.Context, func()) {
+	rt.ops.Add(1)
+	ctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(rt.root, cancel)
+	return ctx, func() { stop(); cancel(); rt.ops.Done() }
+}
+
+// recoverInto turns a panic in plugin code into an error for the host.
+func recoverInto(err *error, what string) {
+	if r := recover(); r != nil {
+		Logger.Error("plugin panicked", "call", what, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+		*err = ToStatus(fmt.Errorf("plugin panicked in %s: %v", what, r))
+	}
+}
+
+// grpcPlugin binds an implementation to go-plugin.
+type grpcPlugin struct {
+	plugin.NetRPCUnsupportedPlugin
+	kind string
+	impl Plugin
+	rt   *runtime
+}
+
+func (p *grpcPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
+	base := baseServer{impl: p.impl, rt: p.rt}
+	switch p.kind {
+	case KindSource:
+		pb.RegisterSourceServiceServer(s, &sourceServer{baseServer: base, impl: p.impl.(Source)})
+	case KindTarget:
+		pb.RegisterTargetServiceServer(s, &targetServer{baseServer: base, impl: p.impl.(Target)})
+	case KindNotifier:
+		pb.RegisterNotifierServiceServer(s, &notifierServer{baseServer: base, impl: p.impl.(Notifier)})
+	default:
+		return fmt.Errorf("unknown plugin kind %q", p.kind)
+	}
+	return nil
+}
+
+// GRPCClient returns the host-side client for the kind.
+func (p *grpcPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *grpc.ClientConn) (interface{}, error) {
+	return newClient(p.kind, c), nil
+}
+
+// PluginSet is what the host registers with go-plugin: one entry a kind.
+func PluginSet() plugin.PluginSet {
+	return plugin.PluginSet{
+		KindSource:   &grpcPlugin{kind: KindSource},
+		KindTarget:   &grpcPlugin{kind: KindTarget},
+		KindNotifier: &grpcPlugin{kind: KindNotifier},
+	}
+}

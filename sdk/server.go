@@ -1,0 +1,406 @@
+package sdk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"time"
+
+	pb "github.com/timetiles/timetiles-backup/gen/timetiles/backup/v1"
+)
+
+type baseServer struct {
+	impl Plugin
+	rt   *runtime
+}
+
+// InfoToPB converts Info for the wire, adding the SDK's own capabilities.
+func InfoToPB(kind string, i Info, fd bool) *pb.PluginInfo {
+	keys := make([]*pb.ConfigKey, len(i.ConfigKeys))
+	for n, k := range i.ConfigKeys {
+		keys[n] = &pb.ConfigKey{Name: k.Name, Secret: k.Secret, Description: k.Description, DefaultValue: k.Default}
+	}
+	versions := i.APIVersions
+	if len(versions) == 0 {
+		versions = []uint32{APIVersion}
+	}
+	caps := slices.Clone(i.Capabilities)
+	if fd && kind != KindNotifier && !slices.Contains(caps, CapFD) {
+		caps = append(caps, CapFD)
+	}
+	return &pb.PluginInfo{
+		Name: i.Name, Kind: kind, PluginVersion: i.Version, ApiVersions: versions,
+		Description: i.Description, ConfigKeys: keys, Capabilities: caps, Components: i.Components,
+	}
+}
+
+// InfoFromPB converts wire Info.
+func InfoFromPB(p *pb.PluginInfo) Info {
+	keys := make([]ConfigKey, len(p.GetConfigKeys()))
+	for n, k := range p.GetConfigKeys() {
+		keys[n] = ConfigKey{Name: k.Name, Secret: k.Secret, Description: k.Description, Default: k.DefaultValue}
+	}
+	return Info{Name: p.GetName(), Version: p.GetPluginVersion(), Description: p.GetDescription(),
+		APIVersions: p.GetApiVersions(), ConfigKeys: keys, Components: p.GetComponents(), Capabilities: p.GetCapabilities()}
+}
+
+func (s *baseServer) info(kind string) (info *pb.PluginInfo, err error) {
+	defer recoverInto(&err, "Info")
+	return InfoToPB(kind, s.impl.Info(), s.rt.inbox != nil), nil
+}
+
+func (s *baseServer) configure(ctx context.Context, req *pb.PluginConfig) (err error) {
+	defer recoverInto(&err, "Configure")
+	ctx, done := s.rt.op(ctx)
+	defer done()
+	v := req.GetApiVersion()
+	if v == 0 {
+		v = APIVersion
+	}
+	vals := req.GetValues()
+	if vals == nil {
+		vals = map[string]string{}
+	}
+	return ToStatus(s.impl.Configure(ctx, Config{Instance: req.GetInstance(), Values: vals, APIVersion: v}))
+}
+
+// ---- Source ----
+
+type sourceServer struct {
+	pb.UnimplementedSourceServiceServer
+	baseServer
+	impl Source
+}
+
+func (s *sourceServer) Info(context.Context, *pb.SourceServiceInfoRequest) (*pb.SourceServiceInfoResponse, error) {
+	i, err := s.info(KindSource)
+	return &pb.SourceServiceInfoResponse{Info: i}, err
+}
+
+func (s *sourceServer) Configure(ctx context.Context, req *pb.SourceServiceConfigureRequest) (*pb.SourceServiceConfigureResponse, error) {
+	if err := s.configure(ctx, req.GetConfig()); err != nil {
+		return nil, err
+	}
+	return &pb.SourceServiceConfigureResponse{}, nil
+}
+
+func (s *sourceServer) Backup(req *pb.BackupRequest, stream pb.SourceService_BackupServer) (err error) {
+	defer recoverInto(&err, "Backup")
+	ctx, done := s.rt.op(stream.Context())
+	defer done()
+	var pipe *os.File
+	if req.FdToken != "" {
+		files, err := s.rt.inbox.take(ctx, req.FdToken, 1)
+		if err != nil {
+			return ToStatus(err)
+		}
+		pipe = files[0]
+	}
+	send := func(m *pb.StreamMessage) error { return stream.Send(&pb.BackupResponse{Message: m}) }
+	snd, err := newSender(send, pipe, req.FdToken, req.ChecksumAlgorithm, req.AcceptPath)
+	if err != nil {
+		if pipe != nil {
+			pipe.Close()
+		}
+		return ToStatus(err)
+	}
+	berr := s.impl.Backup(ctx, BackupRequest{Component: req.Component}, snd)
+	if berr == nil && ctx.Err() != nil {
+		berr = fmt.Errorf("backup interrupted: %w", ctx.Err())
+	}
+	if berr != nil {
+		Logger.Error("backup failed", "component", req.Component, "error", berr)
+	}
+	// The trailer carries the outcome; the call itself succeeds so the host
+	// reads it. A failed send means the host is gone: nothing to report.
+	_ = snd.finish(berr)
+	return nil
+}
+
+func (s *sourceServer) Restore(stream pb.SourceService_RestoreServer) (err error) {
+	defer recoverInto(&err, "Restore")
+	ctx, done := s.rt.op(stream.Context())
+	defer done()
+	first, err := stream.Recv()
+	if err != nil {
+		return err
+	}
+	opts := first.GetOptions()
+	if opts == nil {
+		return ToStatus(fmt.Errorf("protocol error: restore must start with options: %w", ErrInvalidConfig))
+	}
+	m, err := stream.Recv()
+	if err != nil {
+		return err
+	}
+	h := m.GetStream().GetHeader()
+	if h == nil {
+		return ToStatus(fmt.Errorf("protocol error: restore stream must start with a header: %w", ErrInvalidConfig))
+	}
+	recv := func() (*pb.StreamMessage, error) {
+		m, err := stream.Recv()
+		if err != nil {
+			return nil, err
+		}
+		if m.GetStream() == nil {
+			return nil, errors.New("protocol error: expected a stream message")
+		}
+		return m.GetStream(), nil
+	}
+	r, finished, aborted, err := receive(ctx, s.rt.inbox, h, recv)
+	if err != nil {
+		return ToStatus(err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-aborted:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	req := RestoreRequest{Component: opts.Component, ToDatabase: opts.ToDatabase, ToDirectory: opts.ToDirectory, Header: HeaderFromPB(h)}
+	rerr := s.impl.Restore(ctx, req, r)
+	ferr := finished()
+	if rerr == nil && ferr != nil {
+		rerr = ferr
+	}
+	if rerr != nil {
+		return ToStatus(rerr)
+	}
+	return stream.SendAndClose(&pb.RestoreResponse{Summary: "restored " + h.GetFileName()})
+}
+
+func (s *sourceServer) RestorePath(ctx context.Context, req *pb.RestorePathRequest) (resp *pb.RestorePathResponse, err error) {
+	defer recoverInto(&err, "RestorePath")
+	ps, ok := s.impl.(PathSource)
+	if !ok {
+		return nil, ToStatus(fmt.Errorf("source does not restore directories natively: %w", ErrUnimplemented))
+	}
+	ctx, done := s.rt.op(ctx)
+	defer done()
+	o := req.GetOptions()
+	p, err := ps.RestorePath(ctx, RestoreRequest{Component: o.GetComponent(), ToDatabase: o.GetToDatabase(), ToDirectory: o.GetToDirectory()})
+	if err != nil {
+		return nil, ToStatus(err)
+	}
+	return &pb.RestorePathResponse{Path: p}, nil
+}
+
+// ---- Target ----
+
+type targetServer struct {
+	pb.UnimplementedTargetServiceServer
+	baseServer
+	impl Target
+}
+
+func (s *targetServer) Info(context.Context, *pb.TargetServiceInfoRequest) (*pb.TargetServiceInfoResponse, error) {
+	i, err := s.info(KindTarget)
+	return &pb.TargetServiceInfoResponse{Info: i}, err
+}
+
+func (s *targetServer) Configure(ctx context.Context, req *pb.TargetServiceConfigureRequest) (*pb.TargetServiceConfigureResponse, error) {
+	if err := s.configure(ctx, req.GetConfig()); err != nil {
+		return nil, err
+	}
+	return &pb.TargetServiceConfigureResponse{}, nil
+}
+
+func (s *targetServer) Init(ctx context.Context, _ *pb.InitRequest) (resp *pb.InitResponse, err error) {
+	defer recoverInto(&err, "Init")
+	ctx, done := s.rt.op(ctx)
+	defer done()
+	created, err := s.impl.Init(ctx)
+	if err != nil {
+		return nil, ToStatus(err)
+	}
+	return &pb.InitResponse{Created: created}, nil
+}
+
+func (s *targetServer) Write(stream pb.TargetService_WriteServer) (err error) {
+	defer recoverInto(&err, "Write")
+	ctx, done := s.rt.op(stream.Context())
+	defer done()
+	m, err := stream.Recv()
+	if err != nil {
+		return err
+	}
+	h := m.GetMessage().GetHeader()
+	if h == nil {
+		return ToStatus(fmt.Errorf("protocol error: write stream must start with a header: %w", ErrInvalidConfig))
+	}
+	recv := func() (*pb.StreamMessage, error) {
+		m, err := stream.Recv()
+		return m.GetMessage(), err
+	}
+	r, finished, aborted, err := receive(ctx, s.rt.inbox, h, recv)
+	if err != nil {
+		return ToStatus(err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-aborted:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	res, werr := s.impl.Write(ctx, HeaderFromPB(h), r)
+	ferr := finished()
+	if werr == nil && ferr != nil {
+		// The plugin committed although the stream failed: a plugin bug
+		// (it must commit only at io.EOF). Report it loudly.
+		werr = fmt.Errorf("target committed snapshot %s of a failed stream (plugin bug): %w", res.Snapshot.ID, ferr)
+	}
+	if werr != nil {
+		return ToStatus(werr)
+	}
+	return stream.SendAndClose(&pb.WriteResponse{Snapshot: SnapshotToPB(res.Snapshot), BytesAdded: res.BytesAdded})
+}
+
+func (s *targetServer) List(ctx context.Context, req *pb.ListRequest) (resp *pb.ListResponse, err error) {
+	defer recoverInto(&err, "List")
+	ctx, done := s.rt.op(ctx)
+	defer done()
+	snaps, err := s.impl.List(ctx, req.GetTags())
+	if err != nil {
+		return nil, ToStatus(err)
+	}
+	resp = &pb.ListResponse{}
+	for _, sn := range snaps {
+		resp.Snapshots = append(resp.Snapshots, SnapshotToPB(sn))
+	}
+	return resp, nil
+}
+
+func (s *targetServer) Read(req *pb.ReadRequest, stream pb.TargetService_ReadServer) (err error) {
+	defer recoverInto(&err, "Read")
+	ctx, done := s.rt.op(stream.Context())
+	defer done()
+	var pipe *os.File
+	if req.FdToken != "" {
+		files, err := s.rt.inbox.take(ctx, req.FdToken, 1)
+		if err != nil {
+			return ToStatus(err)
+		}
+		pipe = files[0]
+	}
+	send := func(m *pb.StreamMessage) error { return stream.Send(&pb.ReadResponse{Message: m}) }
+	snd, err := newSender(send, pipe, req.FdToken, "", req.LocalPath != "")
+	if err != nil {
+		return ToStatus(err)
+	}
+	rerr := s.impl.Read(ctx, ReadRequest{SnapshotID: req.SnapshotId, LocalPath: req.LocalPath}, snd)
+	if rerr == nil && req.LocalPath != "" && !snd.started {
+		rerr = snd.SendPath(Header{}, req.LocalPath)
+	}
+	if rerr != nil && !snd.started {
+		// Nothing was sent: a plain error says more than a failed trailer
+		// (e.g. "snapshot not found").
+		if pipe != nil {
+			pipe.Close()
+		}
+		return ToStatus(rerr)
+	}
+	_ = snd.finish(rerr)
+	return nil
+}
+
+func (s *targetServer) Prune(ctx context.Context, req *pb.PruneRequest) (resp *pb.PruneResponse, err error) {
+	defer recoverInto(&err, "Prune")
+	ctx, done := s.rt.op(ctx)
+	defer done()
+	k := req.GetKeep()
+	res, err := s.impl.Prune(ctx, PruneRequest{
+		Keep:   KeepPolicy{Daily: int(k.GetDaily()), Weekly: int(k.GetWeekly()), Monthly: int(k.GetMonthly())},
+		DryRun: req.GetDryRun(), Host: req.GetHost(), Tags: req.GetTags(),
+	})
+	if err != nil {
+		return nil, ToStatus(err)
+	}
+	resp = &pb.PruneResponse{}
+	for _, sn := range res.Kept {
+		resp.Kept = append(resp.Kept, SnapshotToPB(sn))
+	}
+	for _, sn := range res.Removed {
+		resp.Removed = append(resp.Removed, SnapshotToPB(sn))
+	}
+	return resp, nil
+}
+
+func (s *targetServer) Verify(ctx context.Context, req *pb.VerifyRequest) (resp *pb.VerifyResponse, err error) {
+	defer recoverInto(&err, "Verify")
+	ctx, done := s.rt.op(ctx)
+	defer done()
+	sum, err := s.impl.Verify(ctx, VerifyRequest{ReadDataSubset: req.GetReadDataSubset()})
+	if err != nil {
+		return nil, ToStatus(err)
+	}
+	return &pb.VerifyResponse{Summary: sum}, nil
+}
+
+// SnapshotToPB converts a snapshot for the wire.
+func SnapshotToPB(s Snapshot) *pb.Snapshot {
+	var t int64
+	if !s.Time.IsZero() {
+		t = s.Time.Unix()
+	}
+	return &pb.Snapshot{Id: s.ID, TimeUnix: t, Host: s.Host, Tags: s.Tags, Paths: s.Paths,
+		Component: s.Component, RunId: s.RunID, Size: s.Size, FileName: s.FileName}
+}
+
+// SnapshotFromPB converts a wire snapshot.
+func SnapshotFromPB(p *pb.Snapshot) Snapshot {
+	return Snapshot{ID: p.GetId(), Time: time.Unix(p.GetTimeUnix(), 0), Host: p.GetHost(), Tags: p.GetTags(),
+		Paths: p.GetPaths(), Component: p.GetComponent(), RunID: p.GetRunId(), Size: p.GetSize(), FileName: p.GetFileName()}
+}
+
+// ---- Notifier ----
+
+type notifierServer struct {
+	pb.UnimplementedNotifierServiceServer
+	baseServer
+	impl Notifier
+}
+
+func (s *notifierServer) Info(context.Context, *pb.NotifierServiceInfoRequest) (*pb.NotifierServiceInfoResponse, error) {
+	i, err := s.info(KindNotifier)
+	return &pb.NotifierServiceInfoResponse{Info: i}, err
+}
+
+func (s *notifierServer) Configure(ctx context.Context, req *pb.NotifierServiceConfigureRequest) (*pb.NotifierServiceConfigureResponse, error) {
+	if err := s.configure(ctx, req.GetConfig()); err != nil {
+		return nil, err
+	}
+	return &pb.NotifierServiceConfigureResponse{}, nil
+}
+
+func (s *notifierServer) Notify(ctx context.Context, req *pb.NotifyRequest) (resp *pb.NotifyResponse, err error) {
+	defer recoverInto(&err, "Notify")
+	ctx, done := s.rt.op(ctx)
+	defer done()
+	delivered, err := s.impl.Notify(ctx, EventFromPB(req.GetEvent()))
+	if err != nil {
+		return nil, ToStatus(err)
+	}
+	return &pb.NotifyResponse{Delivered: delivered}, nil
+}
+
+// EventToPB converts an event for the wire.
+func EventToPB(e Event) *pb.Event {
+	return &pb.Event{Kind: e.Kind, Severity: e.Severity, Subject: e.Subject, Body: e.Body, Component: e.Component,
+		RunId: e.RunID, Repository: e.Repository, Error: e.Error, Hostname: e.Hostname, TimeUnix: e.Time.Unix()}
+}
+
+// EventFromPB converts a wire event.
+func EventFromPB(p *pb.Event) Event {
+	return Event{Kind: p.GetKind(), Severity: p.GetSeverity(), Subject: p.GetSubject(), Body: p.GetBody(),
+		Component: p.GetComponent(), RunID: p.GetRunId(), Repository: p.GetRepository(), Error: p.GetError(),
+		Hostname: p.GetHostname(), Time: time.Unix(p.GetTimeUnix(), 0)}
+}
+

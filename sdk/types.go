@@ -1,0 +1,255 @@
+package sdk
+
+import (
+	"context"
+	"io"
+	"time"
+)
+
+// APIVersion is the newest plugin API version this SDK implements. The host
+// and a plugin agree on the highest version both list in Info; see
+// docs/plugins.md for what may change within a version.
+const APIVersion uint32 = 1
+
+// Plugin kinds.
+const (
+	KindSource   = "source"
+	KindTarget   = "target"
+	KindNotifier = "notifier"
+)
+
+// Capabilities a plugin may declare in Info.Capabilities.
+const (
+	// CapPath: a Source can hand a local directory instead of bytes, or a
+	// Target can snapshot and restore a local directory natively.
+	CapPath = "path"
+	// CapFD: the plugin accepts byte streams as OS pipes. The SDK adds it.
+	CapFD = "fd"
+)
+
+// Info describes a plugin.
+type Info struct {
+	// Name, e.g. "source-postgres".
+	Name string
+	// Version of the plugin itself.
+	Version string
+	// Description shown by `timetiles-backup plugins`.
+	Description string
+	// APIVersions the plugin implements; empty means [APIVersion].
+	APIVersions []uint32
+	// ConfigKeys lists the configuration variables the plugin reads; the
+	// host passes exactly these (from its environment and env file).
+	ConfigKeys []ConfigKey
+	// Components a Source produces, e.g. "db".
+	Components []string
+	// Capabilities such as CapPath.
+	Capabilities []string
+}
+
+// ConfigKey describes one configuration variable.
+type ConfigKey struct {
+	Name        string
+	Secret      bool
+	Description string
+	Default     string
+}
+
+// Config is what the host passes to Configure.
+type Config struct {
+	// Instance distinguishes several instances of one plugin, e.g. a
+	// target's "local" and "offsite" repositories.
+	Instance string
+	// Values holds the declared keys that are set.
+	Values map[string]string
+	// APIVersion is the version the host chose.
+	APIVersion uint32
+}
+
+// Get returns a value, or "" when it is not set.
+func (c Config) Get(key string) string { return c.Values[key] }
+
+// GetDefault returns a value, or def when it is not set or empty.
+func (c Config) GetDefault(key, def string) string {
+	if v := c.Values[key]; v != "" {
+		return v
+	}
+	return def
+}
+
+// Header opens a stream.
+type Header struct {
+	// Component, e.g. "db" or "uploads".
+	Component string
+	// FileName of the stream inside a snapshot, e.g. "timetiles.pgdump".
+	FileName string
+	// MediaType of the bytes, e.g. "application/x-postgresql-custom".
+	MediaType string
+	// Metadata recorded with the stream.
+	Metadata map[string]string
+	// LocalPath is set for directory streams (CapPath): the directory
+	// itself travels, not bytes.
+	LocalPath string
+	// RunID, Tags, Host and Time are set by the host for targets.
+	RunID string
+	Tags  []string
+	Host  string
+	Time  time.Time
+}
+
+// Trailer closes a stream.
+type Trailer struct {
+	Success           bool
+	Size              uint64
+	ChecksumAlgorithm string
+	Checksum          []byte
+	Error             string
+	Files             uint64
+}
+
+// Plugin is what every plugin implements.
+type Plugin interface {
+	Info() Info
+	// Configure is called once after start, before any other call.
+	Configure(ctx context.Context, cfg Config) error
+}
+
+// BackupRequest asks a Source for one component.
+type BackupRequest struct {
+	Component string
+}
+
+// BackupStream is where a Source sends a component.
+type BackupStream interface {
+	// Start sends the header and returns the writer for the bytes. The SDK
+	// counts and checksums them; the trailer is sent when Backup returns.
+	Start(h Header) (io.Writer, error)
+	// AcceptsPath reports whether the receiver takes a local directory.
+	AcceptsPath() bool
+	// SendPath hands a local directory instead of bytes (only when
+	// AcceptsPath is true). Files is the number of files, for the record.
+	SendPath(h Header, dir string) error
+}
+
+// RestoreRequest says what to restore and where.
+type RestoreRequest struct {
+	Component string
+	// ToDatabase restores into another database than the configured one.
+	ToDatabase string
+	// ToDirectory restores into another directory than the configured one.
+	ToDirectory string
+	// Header of the stream being restored.
+	Header Header
+}
+
+// Source produces and restores the bytes of components.
+type Source interface {
+	Plugin
+	// Backup produces req.Component through out. Returning an error marks
+	// the stream failed: no target commits it.
+	Backup(ctx context.Context, req BackupRequest, out BackupStream) error
+	// Restore consumes a stream produced by Backup. r returns io.EOF only
+	// after a successful trailer; on any other error nothing may be left
+	// half-restored where that can be avoided (e.g. roll back).
+	Restore(ctx context.Context, req RestoreRequest, r io.Reader) error
+}
+
+// PathSource is a Source that can restore directory snapshots natively: it
+// names the directory a Target restores into.
+type PathSource interface {
+	Source
+	RestorePath(ctx context.Context, req RestoreRequest) (string, error)
+}
+
+// Snapshot is one stored stream.
+type Snapshot struct {
+	ID        string
+	Time      time.Time
+	Host      string
+	Tags      []string
+	Paths     []string
+	Component string
+	RunID     string
+	Size      uint64
+	FileName  string
+}
+
+// WriteResult is what a Target returns for a committed stream.
+type WriteResult struct {
+	Snapshot   Snapshot
+	BytesAdded uint64
+}
+
+// ReadRequest asks a Target for a stored stream.
+type ReadRequest struct {
+	SnapshotID string
+	// LocalPath, when set, asks for a native restore of a directory
+	// snapshot into this directory (CapPath).
+	LocalPath string
+}
+
+// ReadStream is where a Target sends a stored stream back.
+type ReadStream interface {
+	Start(h Header) (io.Writer, error)
+}
+
+// KeepPolicy is a retention policy.
+type KeepPolicy struct{ Daily, Weekly, Monthly int }
+
+// PruneRequest applies a retention policy.
+type PruneRequest struct {
+	Keep   KeepPolicy
+	DryRun bool
+	Host   string
+	Tags   []string
+}
+
+// PruneResult lists what was kept and removed.
+type PruneResult struct {
+	Kept, Removed []Snapshot
+}
+
+// VerifyRequest checks a repository.
+type VerifyRequest struct {
+	// ReadDataSubset, e.g. "5%"; empty checks structure only.
+	ReadDataSubset string
+}
+
+// Target stores streams as snapshots.
+type Target interface {
+	Plugin
+	// Init creates the repository if it does not exist.
+	Init(ctx context.Context) (created bool, err error)
+	// Write stores one stream. r returns io.EOF only after the source's
+	// successful trailer: commit then, and only then. Any other error from
+	// r, or a cancelled ctx, means abort: store nothing. For a directory
+	// stream (h.LocalPath set) r is nil.
+	Write(ctx context.Context, h Header, r io.Reader) (WriteResult, error)
+	List(ctx context.Context, tags []string) ([]Snapshot, error)
+	// Read sends a snapshot back through out, or restores it natively when
+	// req.LocalPath is set.
+	Read(ctx context.Context, req ReadRequest, out ReadStream) error
+	Prune(ctx context.Context, req PruneRequest) (PruneResult, error)
+	Verify(ctx context.Context, req VerifyRequest) (string, error)
+}
+
+// Event is something a Notifier delivers.
+type Event struct {
+	Kind       string // backup_failed, restore_failed, verify_failed, offsite_failed, test
+	Severity   string // error, warning, info
+	Subject    string
+	Body       string
+	Component  string
+	RunID      string
+	Repository string
+	Error      string
+	Hostname   string
+	Time       time.Time
+}
+
+// Notifier delivers events.
+type Notifier interface {
+	Plugin
+	// Notify returns the channels that delivered the event. An error means
+	// at least one configured channel failed.
+	Notify(ctx context.Context, e Event) (delivered []string, err error)
+}
