@@ -15,7 +15,7 @@ import (
 // backup. Measured here: xxh3 ~29 GB/s, SHA-256 (SHA-NI) 1.8 GB/s. Operators
 // who want SHA-256 digests in the run manifest set BACKUP_CHECKSUM=sha256.
 const (
-	ChecksumXXH3  = "xxh3-128"
+	ChecksumXXH3   = "xxh3-128"
 	ChecksumSHA256 = "sha256"
 	// DefaultChecksum is used when the host asks for none.
 	DefaultChecksum = ChecksumXXH3

@@ -403,4 +403,3 @@ func EventFromPB(p *pb.Event) Event {
 		Component: p.GetComponent(), RunID: p.GetRunId(), Repository: p.GetRepository(), Error: p.GetError(),
 		Hostname: p.GetHostname(), Time: time.Unix(p.GetTimeUnix(), 0)}
 }
-

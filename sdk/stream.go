@@ -359,4 +359,3 @@ func receive(ctx context.Context, inbox *fdInbox, h *pb.StreamHeader,
 		return final
 	}, aborted, nil
 }
-
