@@ -1,0 +1,471 @@
+package testenv
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+)
+
+const (
+	pgBinDir       = "/usr/lib/postgresql/15/bin"
+	postgisControl = "/usr/share/postgresql/15/extension/postgis.control"
+	pgDirPrefix    = "timetiles-pg-"
+)
+
+// Postgres is a throwaway PostgreSQL 15 cluster listening on 127.0.0.1:Port
+// with trust authentication for the superuser "postgres".
+type Postgres struct {
+	Dir       string // cluster directory: data/, server.log, owner-pid
+	SocketDir string // unix socket directory (same as Dir)
+	Port      int
+	BinDir    string // /usr/lib/postgresql/15/bin
+
+	state *pgState
+}
+
+type pgState struct {
+	mu      sync.Mutex
+	running bool
+}
+
+// DSN returns a libpq URL for database db.
+func (pg *Postgres) DSN(db string) string {
+	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", pg.Port, db)
+}
+
+// Env returns the libpq environment variables that point at database db.
+func (pg *Postgres) Env(db string) []string {
+	return []string{
+		"PGHOST=127.0.0.1",
+		"PGPORT=" + strconv.Itoa(pg.Port),
+		"PGUSER=postgres",
+		"PGDATABASE=" + db,
+	}
+}
+
+// cmdEnv is the process environment without inherited PG* variables, plus Env(db).
+func (pg *Postgres) cmdEnv(db string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "PG") {
+			env = append(env, kv)
+		}
+	}
+	return append(env, pg.Env(db)...)
+}
+
+// PsqlPath returns the psql binary used by Psql.
+func PsqlPath() string {
+	if p := filepath.Join(pgBinDir, "psql"); isExecutable(p) {
+		return p
+	}
+	return "/usr/bin/psql"
+}
+
+// Psql runs sql (any number of statements, fed on stdin) in database db with
+// psql -X -v ON_ERROR_STOP=1 -At -q and returns its trimmed stdout. Any error
+// is fatal and reported with psql's stderr.
+func (pg *Postgres) Psql(t testing.TB, db, sql string) string {
+	t.Helper()
+	out, err := pg.psql(db, sql)
+	if err != nil {
+		t.Fatalf("testenv: psql on %s: %v", db, err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func (pg *Postgres) psql(db, sql string) ([]byte, error) {
+	cmd := exec.Command(PsqlPath(), "-X", "-v", "ON_ERROR_STOP=1", "-At", "-q", "-f", "-")
+	cmd.Env = pg.cmdEnv(db)
+	cmd.Stdin = strings.NewReader(sql)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		q := sql
+		if len(q) > 300 {
+			q = q[:300] + "…"
+		}
+		return nil, fmt.Errorf("%v\nstderr: %s\nsql: %s", err, strings.TrimSpace(stderr.String()), q)
+	}
+	return stdout.Bytes(), nil
+}
+
+// CreateDB creates database name.
+func (pg *Postgres) CreateDB(t testing.TB, name string) {
+	t.Helper()
+	pg.Psql(t, "postgres", "CREATE DATABASE "+quoteIdent(name))
+}
+
+// DropDB drops database name if it exists, disconnecting its sessions.
+func (pg *Postgres) DropDB(t testing.TB, name string) {
+	t.Helper()
+	pg.Psql(t, "postgres", "DROP DATABASE IF EXISTS "+quoteIdent(name)+" WITH (FORCE)")
+}
+
+func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+
+// Stop stops the server (pg_ctl -m fast). It is idempotent; StartPostgres's
+// cleanup calls it. Tests may call it to simulate a database outage and
+// Start to bring the server back on the same port.
+func (pg *Postgres) Stop() error {
+	pg.state.mu.Lock()
+	defer pg.state.mu.Unlock()
+	if !pg.state.running {
+		return nil
+	}
+	out, err := pgRun(pg.Dir, filepath.Join(pg.BinDir, "pg_ctl"), "-D", filepath.Join(pg.Dir, "data"), "-m", "fast", "-w", "stop")
+	if err != nil {
+		return fmt.Errorf("pg_ctl stop: %v\n%s", err, out)
+	}
+	pg.state.running = false
+	return nil
+}
+
+// Start starts a stopped server again on the same port.
+func (pg *Postgres) Start() error {
+	pg.state.mu.Lock()
+	defer pg.state.mu.Unlock()
+	if pg.state.running {
+		return nil
+	}
+	opts := fmt.Sprintf("-c listen_addresses=127.0.0.1 -p %d -k %s -c fsync=off -c synchronous_commit=off -c full_page_writes=off", pg.Port, pg.SocketDir)
+	out, err := pgRun(pg.Dir, filepath.Join(pg.BinDir, "pg_ctl"), "-D", filepath.Join(pg.Dir, "data"),
+		"-l", filepath.Join(pg.Dir, "server.log"), "-w", "-t", "60", "-o", opts, "start")
+	if err != nil {
+		return fmt.Errorf("pg_ctl start: %v\n%s\nserver.log:\n%s", err, out, pg.logTail(20))
+	}
+	pg.state.running = true
+	return nil
+}
+
+func (pg *Postgres) logTail(n int) string {
+	data, _ := os.ReadFile(filepath.Join(pg.Dir, "server.log"))
+	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// pgRun runs a PostgreSQL server tool, as user postgres when we are root
+// (initdb and pg_ctl refuse to run as root).
+func pgRun(dir, name string, args ...string) ([]byte, error) {
+	var cmd *exec.Cmd
+	if os.Geteuid() == 0 {
+		cmd = exec.Command("runuser", append([]string{"-u", "postgres", "--", name}, args...)...)
+	} else {
+		cmd = exec.Command(name, args...)
+	}
+	cmd.Dir = dir // the caller's working directory may be closed to postgres
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "PG") {
+			env = append(env, kv)
+		}
+	}
+	cmd.Env = env
+	return cmd.CombinedOutput()
+}
+
+var depsMu sync.Mutex
+
+// ensureDeps installs PostgreSQL 15 and PostGIS with scripts/install-deps.sh
+// if they are missing.
+func ensureDeps(t testing.TB) {
+	t.Helper()
+	depsMu.Lock()
+	defer depsMu.Unlock()
+	if isExecutable(filepath.Join(pgBinDir, "initdb")) && fileExists(postgisControl) {
+		return
+	}
+	unlock, err := lockFile(filepath.Join(os.TempDir(), "timetiles-testenv-install-deps.lock"))
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	defer unlock()
+	t.Logf("testenv: installing PostgreSQL 15 / PostGIS with scripts/install-deps.sh")
+	cmd := exec.Command(filepath.Join(RepoRoot(), "scripts", "install-deps.sh"))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("testenv: scripts/install-deps.sh: %v\n%s", err, out)
+	}
+	if !isExecutable(filepath.Join(pgBinDir, "initdb")) || !fileExists(postgisControl) {
+		t.Fatalf("testenv: scripts/install-deps.sh ran but %s/initdb or %s is still missing", pgBinDir, postgisControl)
+	}
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// StartPostgres starts a throwaway PostgreSQL 15 cluster (fsync off, listening
+// on 127.0.0.1 only, unix socket in its directory) and stops and removes it
+// when the test ends. The server log is printed if the test failed.
+func StartPostgres(t testing.TB) *Postgres {
+	t.Helper()
+	ensureDeps(t)
+	sweepStaleClusters()
+
+	// t.TempDir() is root-only (0700): the postgres user could not reach a
+	// cluster inside it. /tmp is world-traversable.
+	dir, err := os.MkdirTemp("/tmp", pgDirPrefix)
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "owner-pid"), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	if os.Geteuid() == 0 {
+		u, err := user.Lookup("postgres")
+		if err != nil {
+			t.Fatalf("testenv: user postgres: %v", err)
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		if err := os.Chown(dir, uid, gid); err != nil {
+			t.Fatalf("testenv: %v", err)
+		}
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	pg := &Postgres{Dir: dir, SocketDir: dir, BinDir: pgBinDir, state: &pgState{}}
+	t.Cleanup(func() {
+		if err := pg.Stop(); err != nil {
+			t.Errorf("testenv: %v", err)
+		}
+		if t.Failed() {
+			t.Logf("testenv: PostgreSQL server log (%s):\n%s", dir, pg.logTail(40))
+		}
+		os.RemoveAll(dir)
+	})
+
+	out, err := pgRun(dir, filepath.Join(pgBinDir, "initdb"), "-D", filepath.Join(dir, "data"),
+		"-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8", "--locale=C.UTF-8")
+	if err != nil {
+		t.Fatalf("testenv: initdb: %v\n%s", err, out)
+	}
+
+	// The port is free when chosen but another process may take it before
+	// the server binds: retry with a new one.
+	for attempt := 1; ; attempt++ {
+		pg.Port, err = freePort()
+		if err != nil {
+			t.Fatalf("testenv: %v", err)
+		}
+		err = pg.Start()
+		if err == nil {
+			return pg
+		}
+		if attempt == 5 || !strings.Contains(err.Error(), "could not bind") {
+			t.Fatalf("testenv: starting PostgreSQL in %s: %v", dir, err)
+		}
+	}
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// sweepStaleClusters stops and removes clusters left behind by test
+// processes that died without running their cleanups (e.g. a test timeout).
+func sweepStaleClusters() {
+	matches, _ := filepath.Glob(filepath.Join("/tmp", pgDirPrefix+"*"))
+	for _, dir := range matches {
+		data, err := os.ReadFile(filepath.Join(dir, "owner-pid"))
+		if err != nil {
+			continue
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+		if err != nil || pid == os.Getpid() || fileExists(fmt.Sprintf("/proc/%d", pid)) {
+			continue
+		}
+		if fileExists(filepath.Join(dir, "data", "postmaster.pid")) {
+			pgRun(dir, filepath.Join(pgBinDir, "pg_ctl"), "-D", filepath.Join(dir, "data"), "-m", "immediate", "-w", "-t", "10", "stop")
+		}
+		os.RemoveAll(dir)
+	}
+}
+
+// seedSQL builds a deterministic, TimeTiles-like schema: catalogs → datasets
+// → events (PostGIS points, jsonb, arrays) → media, a sequence, a view, a
+// trigger function and GiST/GIN/btree indexes, with unicode and awkward text.
+const seedSQL = `
+BEGIN;
+CREATE EXTENSION IF NOT EXISTS postgis;
+
+CREATE TABLE catalogs (
+  id serial PRIMARY KEY,
+  name text NOT NULL UNIQUE,
+  created_at timestamptz NOT NULL
+);
+INSERT INTO catalogs (name, created_at)
+SELECT 'Catalog ' || i || (ARRAY[' — Zürich', ' 東京', ' São Paulo'])[1 + i % 3],
+       timestamptz '2023-01-01 00:00:00+00' + i * interval '1 day 3 hours'
+FROM generate_series(1, 5) AS i;
+
+CREATE TABLE datasets (
+  id serial PRIMARY KEY,
+  catalog_id int NOT NULL REFERENCES catalogs (id),
+  slug text NOT NULL UNIQUE,
+  title text NOT NULL,
+  is_public boolean NOT NULL,
+  field_schema jsonb NOT NULL,
+  created_at timestamptz NOT NULL,
+  updated_at timestamptz NOT NULL
+);
+INSERT INTO datasets (catalog_id, slug, title, is_public, field_schema, created_at, updated_at)
+SELECT 1 + i % 5,
+       'dataset-' || lpad(i::text, 3, '0'),
+       format('Datensatz %s: Ereignisse „%s“', i, (ARRAY['Kultur', 'Verkehr', 'Wetter', 'Ñandú', '日本'])[1 + i % 5]),
+       i % 4 <> 0,
+       jsonb_build_object('fields', jsonb_build_array('title', 'date', 'lat', 'lon'), 'version', i % 3),
+       timestamptz '2023-06-01 12:00:00+00' + i * interval '1 hour',
+       timestamptz '2024-06-01 12:00:00+00' + i * interval '1 minute'
+FROM generate_series(1, 50) AS i;
+
+CREATE FUNCTION set_updated_at() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  NEW.updated_at := now();
+  RETURN NEW;
+END $$;
+CREATE TRIGGER datasets_updated_at BEFORE UPDATE ON datasets
+  FOR EACH ROW EXECUTE FUNCTION set_updated_at();
+
+CREATE TABLE events (
+  id bigserial PRIMARY KEY,
+  dataset_id int NOT NULL REFERENCES datasets (id) ON DELETE CASCADE,
+  title text NOT NULL,
+  happened_at timestamptz NOT NULL,
+  location geometry(Point, 4326),
+  payload jsonb NOT NULL,
+  score numeric(10, 3),
+  tags text[]
+);
+INSERT INTO events (dataset_id, title, happened_at, location, payload, score, tags)
+SELECT 1 + i % 50,
+       format('Event %s — %s', i, (ARRAY['Zürich café', '東京タワー', 'Ñandú sighting', 'Größe „Test“', 'fête 🎉 party'])[1 + i % 5]),
+       timestamptz '2024-01-01 00:00:00+00' + i * interval '17 minutes 3 seconds',
+       CASE WHEN i % 97 = 0 THEN NULL
+            ELSE ST_SetSRID(ST_MakePoint(-180 + ((i * 7919) % 36000) / 100.0, -85 + ((i * 104729) % 17000) / 100.0), 4326) END,
+       jsonb_build_object('seq', i, 'source', 'import-' || i % 7,
+                          'labels', jsonb_build_array('a' || i % 3, 'b' || i % 11),
+                          'note', E'line one\nline two\t"quoted" \\ backslash'),
+       (i * 37 % 100000) / 1000.0,
+       ARRAY['t' || i % 4, 'ü' || i % 2]
+FROM generate_series(1, 5000) AS i;
+CREATE INDEX events_location_gist ON events USING gist (location);
+CREATE INDEX events_happened_at_idx ON events (happened_at);
+CREATE INDEX events_payload_gin ON events USING gin (payload);
+COMMENT ON TABLE events IS 'Zeitliche Ereignisse mit Ort';
+
+CREATE TABLE media (
+  id serial PRIMARY KEY,
+  event_id bigint REFERENCES events (id) ON DELETE SET NULL,
+  filename text NOT NULL,
+  mime_type text NOT NULL,
+  filesize int NOT NULL,
+  checksum bytea NOT NULL
+);
+INSERT INTO media (event_id, filename, mime_type, filesize, checksum)
+SELECT i * 23, format('Zürich café/photo %s.jpg', i), 'image/jpeg', i * 1031,
+       sha256(convert_to('media-' || i, 'UTF8'))
+FROM generate_series(1, 200) AS i;
+
+CREATE TABLE payload_migrations (
+  id serial PRIMARY KEY,
+  name text NOT NULL,
+  batch int NOT NULL,
+  created_at timestamptz NOT NULL
+);
+INSERT INTO payload_migrations (name, batch, created_at)
+SELECT format('2024%s_migration_%s', lpad(i::text, 4, '0'), i), 1 + i / 4,
+       timestamptz '2024-01-01 00:00:00+00' + i * interval '1 week'
+FROM generate_series(1, 12) AS i;
+
+CREATE SEQUENCE import_job_seq START 1000;
+SELECT setval('import_job_seq', 1042);
+
+CREATE VIEW dataset_event_counts AS
+SELECT d.id, d.slug, count(e.id) AS events, ST_Extent(e.location)::text AS extent
+FROM datasets d LEFT JOIN events e ON e.dataset_id = d.id
+GROUP BY d.id, d.slug;
+COMMIT;
+ANALYZE;
+`
+
+// SeedTimeTiles creates the PostGIS extension and a deterministic TimeTiles-like
+// schema with data in database db (which must exist and be empty): tables
+// catalogs (5 rows), datasets (50), events (5000, with geometry and jsonb),
+// media (200), payload_migrations (12); sequence import_job_seq; view
+// dataset_event_counts; GiST/GIN/btree indexes; a trigger.
+func SeedTimeTiles(t testing.TB, pg *Postgres, db string) {
+	t.Helper()
+	pg.Psql(t, db, seedSQL)
+}
+
+// digestSettings make COPY output independent of the server's and client's
+// defaults, so digests from different clusters compare.
+const digestSettings = `SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres';
+SET extra_float_digits = 1; SET bytea_output = 'hex';
+`
+
+// TableDigests returns, for every ordinary table in schema public that is not
+// part of an extension (so not PostGIS's spatial_ref_sys), "rows=N sha256=HEX"
+// over its COPY text output with rows sorted (row order is not content). Each
+// sequence in public is included as "sequence:NAME" → its last value (or
+// "unset"). Compare two results with maps.Equal / reflect.DeepEqual.
+func TableDigests(t testing.TB, pg *Postgres, db string) map[string]string {
+	t.Helper()
+	list := pg.Psql(t, db, `
+SELECT concat_ws(E'\t', c.relkind, c.relname, format('%I', c.relname),
+                 CASE c.relkind WHEN 'S' THEN coalesce(pg_sequence_last_value(c.oid)::text, 'unset') END)
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = 'public' AND c.relkind IN ('r', 'S') AND c.relname <> 'spatial_ref_sys'
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+ORDER BY c.relname`)
+	digests := map[string]string{}
+	if list == "" {
+		return digests
+	}
+	for _, line := range strings.Split(list, "\n") {
+		f := strings.Split(line, "\t") // kind, name, quoted name[, sequence value]
+		if len(f) < 3 {
+			t.Fatalf("testenv: unexpected catalog line %q", line)
+		}
+		if f[0] == "S" {
+			digests["sequence:"+f[1]] = f[len(f)-1]
+			continue
+		}
+		out, err := pg.psql(db, digestSettings+"COPY (SELECT * FROM "+f[2]+") TO STDOUT;\n")
+		if err != nil {
+			t.Fatalf("testenv: digest of %s.%s: %v", db, f[1], err)
+		}
+		rows := strings.Split(string(out), "\n")
+		rows = rows[:len(rows)-1] // COPY ends every row with \n
+		sort.Strings(rows)
+		h := sha256.New()
+		for _, r := range rows {
+			h.Write([]byte(r))
+			h.Write([]byte{'\n'})
+		}
+		digests[f[1]] = fmt.Sprintf("rows=%d sha256=%s", len(rows), hex.EncodeToString(h.Sum(nil)))
+	}
+	return digests
+}
