@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime"
 	"strconv"
 	"sync"
 	"syscall"
@@ -54,13 +55,24 @@ func (c *FDChannel) Send(token string, files ...*os.File) error {
 	if len(token) == 0 || len(token) > maxToken {
 		return fmt.Errorf("fd channel: bad token length %d", len(token))
 	}
+	// SyscallConn, not Fd: Fd would switch the shared open file
+	// description to blocking mode and break deadlines on it.
 	fds := make([]int, len(files))
 	for i, f := range files {
-		fds[i] = int(f.Fd())
+		rc, err := f.SyscallConn()
+		if err != nil {
+			return fmt.Errorf("fd channel: %w", err)
+		}
+		if err := rc.Control(func(fd uintptr) { fds[i] = int(fd) }); err != nil {
+			return fmt.Errorf("fd channel: %w", err)
+		}
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	_, _, err := c.conn.WriteMsgUnix([]byte(token), syscall.UnixRights(fds...), nil)
+	for _, f := range files {
+		runtimeKeepAlive(f)
+	}
 	if err != nil {
 		return fmt.Errorf("fd channel: send: %w", err)
 	}
@@ -180,3 +192,5 @@ func closeFiles(files []*os.File) {
 		}
 	}
 }
+
+func runtimeKeepAlive(f *os.File) { runtime.KeepAlive(f) }

@@ -76,19 +76,19 @@ func serve(kind string, impl Plugin) {
 // runtime is per plugin process: the fd inbox and the operations in flight,
 // so that SIGTERM (sent by the host, or by the kernel when the host dies)
 // stops children such as restic or pg_dump before the process exits.
-type runtime struct {
+type pluginRuntime struct {
 	inbox  *fdInbox
 	root   context.Context
 	cancel context.CancelFunc
 	ops    sync.WaitGroup
 }
 
-func newRuntime() *runtime {
+func newRuntime() *pluginRuntime {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &runtime{inbox: openInbox(), root: ctx, cancel: cancel}
+	return &pluginRuntime{inbox: openInbox(), root: ctx, cancel: cancel}
 }
 
-func (rt *runtime) drainOnSignal() {
+func (rt *pluginRuntime) drainOnSignal() {
 	ch := make(chan os.Signal, 1)
 	signal.Notify(ch, syscall.SIGTERM, syscall.SIGHUP)
 	<-ch
@@ -105,7 +105,7 @@ func (rt *runtime) drainOnSignal() {
 }
 
 // op starts an operation: its context ends with the call or the process.
-func (rt *runtime) op(ctx context.Context) (context.Context, func()) {
+func (rt *pluginRuntime) op(ctx context.Context) (context.Context, func()) {
 	rt.ops.Add(1)
 	ctx, cancel := context.WithCancel(ctx)
 	stop := context.AfterFunc(rt.root, cancel)
@@ -125,7 +125,7 @@ type grpcPlugin struct {
 	plugin.NetRPCUnsupportedPlugin
 	kind string
 	impl Plugin
-	rt   *runtime
+	rt   *pluginRuntime
 }
 
 func (p *grpcPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {

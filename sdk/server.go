@@ -13,7 +13,7 @@ import (
 
 type baseServer struct {
 	impl Plugin
-	rt   *runtime
+	rt   *pluginRuntime
 }
 
 // InfoToPB converts Info for the wire, adding the SDK's own capabilities.
@@ -291,7 +291,7 @@ func (s *targetServer) Read(req *pb.ReadRequest, stream pb.TargetService_ReadSer
 		pipe = files[0]
 	}
 	send := func(m *pb.StreamMessage) error { return stream.Send(&pb.ReadResponse{Message: m}) }
-	snd, err := newSender(send, pipe, req.FdToken, "", req.LocalPath != "")
+	snd, err := newSender(send, pipe, req.FdToken, req.ChecksumAlgorithm, req.LocalPath != "")
 	if err != nil {
 		return ToStatus(err)
 	}

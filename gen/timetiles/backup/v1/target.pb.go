@@ -400,9 +400,11 @@ type ReadRequest struct {
 	// When set, write the bytes to the pipe passed under this token.
 	FdToken string `protobuf:"bytes,2,opt,name=fd_token,json=fdToken,proto3" json:"fd_token,omitempty"`
 	// When set, restore the directory snapshot natively into this path.
-	LocalPath     string `protobuf:"bytes,3,opt,name=local_path,json=localPath,proto3" json:"local_path,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	LocalPath string `protobuf:"bytes,3,opt,name=local_path,json=localPath,proto3" json:"local_path,omitempty"`
+	// Checksum algorithm for the trailer, e.g. the one recorded at backup.
+	ChecksumAlgorithm string `protobuf:"bytes,4,opt,name=checksum_algorithm,json=checksumAlgorithm,proto3" json:"checksum_algorithm,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *ReadRequest) Reset() {
@@ -452,6 +454,13 @@ func (x *ReadRequest) GetFdToken() string {
 func (x *ReadRequest) GetLocalPath() string {
 	if x != nil {
 		return x.LocalPath
+	}
+	return ""
+}
+
+func (x *ReadRequest) GetChecksumAlgorithm() string {
+	if x != nil {
+		return x.ChecksumAlgorithm
 	}
 	return ""
 }
@@ -957,13 +966,14 @@ const file_timetiles_backup_v1_target_proto_rawDesc = "" +
 	"\vListRequest\x12\x12\n" +
 	"\x04tags\x18\x01 \x03(\tR\x04tags\"K\n" +
 	"\fListResponse\x12;\n" +
-	"\tsnapshots\x18\x01 \x03(\v2\x1d.timetiles.backup.v1.SnapshotR\tsnapshots\"h\n" +
+	"\tsnapshots\x18\x01 \x03(\v2\x1d.timetiles.backup.v1.SnapshotR\tsnapshots\"\x97\x01\n" +
 	"\vReadRequest\x12\x1f\n" +
 	"\vsnapshot_id\x18\x01 \x01(\tR\n" +
 	"snapshotId\x12\x19\n" +
 	"\bfd_token\x18\x02 \x01(\tR\afdToken\x12\x1d\n" +
 	"\n" +
-	"local_path\x18\x03 \x01(\tR\tlocalPath\"L\n" +
+	"local_path\x18\x03 \x01(\tR\tlocalPath\x12-\n" +
+	"\x12checksum_algorithm\x18\x04 \x01(\tR\x11checksumAlgorithm\"L\n" +
 	"\fReadResponse\x12<\n" +
 	"\amessage\x18\x01 \x01(\v2\".timetiles.backup.v1.StreamMessageR\amessage\"T\n" +
 	"\n" +

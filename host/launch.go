@@ -1,0 +1,227 @@
+package host
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+
+	pb "github.com/timetiles/timetiles-backup/gen/timetiles/backup/v1"
+	"github.com/timetiles/timetiles-backup/sdk"
+)
+
+// SupportedAPIVersions are the plugin API versions this host speaks.
+var SupportedAPIVersions = []uint32{sdk.APIVersion}
+
+// ErrIncompatible marks a plugin that cannot be used with this host.
+var ErrIncompatible = errors.New("incompatible plugin")
+
+// Plugin is a running plugin process.
+type Plugin struct {
+	Candidate
+	Info       *pb.PluginInfo
+	APIVersion uint32
+	Client     *sdk.Client
+	raw        *plugin.Client
+}
+
+// Has reports whether the plugin declared a capability.
+func (p *Plugin) Has(capability string) bool {
+	return p.Info != nil && slices.Contains(p.Info.Capabilities, capability)
+}
+
+// Manager launches plugins and stops them all on Close.
+type Manager struct {
+	Logger hclog.Logger
+	// Checksums pins plugin binaries by name: a plugin whose SHA-256 differs
+	// is refused (go-plugin SecureConfig).
+	Checksums map[string]string
+	// Transport "grpc" disables the fd channel (portable fallback).
+	Transport string
+
+	mu      sync.Mutex
+	running []*Plugin
+}
+
+// baseEnv is the environment a plugin process gets: enough to find its
+// tools, never the host's secrets. Configuration travels over Configure.
+func baseEnv() []string {
+	var env []string
+	for _, k := range []string{"PATH", "HOME", "TMPDIR", "LANG", "LC_ALL", "TZ", "USER", sdk.EnvLogLevel} {
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	return append(env, "GOMAXPROCS=2")
+}
+
+// Launch starts a plugin, checks its API versions and returns it.
+func (m *Manager) Launch(ctx context.Context, c Candidate) (*Plugin, error) {
+	cmd := exec.Command(c.Path)
+	cmd.Env = baseEnv()
+	// The plugin gets SIGTERM when the host dies, however it dies; the SDK
+	// then stops its children (restic, pg_dump) before exiting.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	var fdc *sdk.FDChannel
+	var child *os.File
+	if m.Transport != "grpc" {
+		var err error
+		fdc, child, err = sdk.NewFDChannelPair()
+		if err != nil {
+			return nil, err
+		}
+		cmd.ExtraFiles = []*os.File{child}
+		cmd.Env = append(cmd.Env, sdk.EnvFDChannel+"=3")
+	}
+	var secure *plugin.SecureConfig
+	if sum, ok := m.Checksums[c.Name]; ok {
+		b, err := hex.DecodeString(sum)
+		if err != nil || len(b) != sha256.Size {
+			return nil, Configf("checksum pin for plugin %s is not a SHA-256 hex digest: %q", c.Name, sum)
+		}
+		secure = &plugin.SecureConfig{Checksum: b, Hash: sha256.New()}
+	}
+	logger := m.Logger
+	if logger == nil {
+		logger = hclog.NewNullLogger()
+	}
+	raw := plugin.NewClient(&plugin.ClientConfig{
+		HandshakeConfig:  sdk.Handshake,
+		Plugins:          sdk.PluginSet(),
+		Cmd:              cmd,
+		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
+		Managed:          true,
+		AutoMTLS:         true,
+		SkipHostEnv:      true,
+		SecureConfig:     secure,
+		StartTimeout:     30 * time.Second,
+		Logger:           logger.Named(c.Name),
+		GRPCDialOptions:  []grpc.DialOption{grpc.WithDefaultCallOptions(sdk.CallOptions()...)},
+	})
+	fail := func(err error) (*Plugin, error) {
+		raw.Kill()
+		if fdc != nil {
+			fdc.Close()
+		}
+		if child != nil {
+			child.Close()
+		}
+		return nil, err
+	}
+	rpc, err := raw.Client()
+	if child != nil {
+		child.Close()
+		child = nil
+	}
+	if err != nil {
+		if errors.Is(err, plugin.ErrChecksumsDoNotMatch) {
+			return fail(fmt.Errorf("%w: plugin %s at %s does not match its pinned SHA-256 checksum: reinstall it or update the pin", ErrIncompatible, c.Name, c.Path))
+		}
+		if strings.Contains(err.Error(), "Incompatible") || strings.Contains(err.Error(), "protocol version") {
+			return fail(fmt.Errorf("%w: plugin %s at %s speaks another plugin protocol than this timetiles-backup (protocol %d): %v; install matching versions",
+				ErrIncompatible, c.Name, c.Path, sdk.ProtocolVersion, err))
+		}
+		return fail(fmt.Errorf("starting plugin %s (%s): %w", c.Name, c.Path, err))
+	}
+	v, err := rpc.Dispense(c.Kind)
+	if err != nil {
+		return fail(fmt.Errorf("plugin %s: %w", c.Name, err))
+	}
+	cl := v.(*sdk.Client)
+	cl.FD = fdc
+	p := &Plugin{Candidate: c, Client: cl, raw: raw}
+	ictx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	info, err := cl.Info(ictx)
+	if err != nil {
+		return fail(fmt.Errorf("plugin %s did not answer Info: %w", c.Name, err))
+	}
+	p.Info = info
+	if info.Kind != c.Kind {
+		return fail(fmt.Errorf("%w: plugin %s at %s says it is a %s plugin, its name says %s", ErrIncompatible, c.Name, c.Path, info.Kind, c.Kind))
+	}
+	p.APIVersion = chooseAPIVersion(info.ApiVersions)
+	if p.APIVersion == 0 {
+		return fail(fmt.Errorf("%w: plugin %s %s at %s implements API versions %v; this timetiles-backup implements %v: install a plugin release for this host version",
+			ErrIncompatible, c.Name, info.PluginVersion, c.Path, info.ApiVersions, SupportedAPIVersions))
+	}
+	if !p.Has(sdk.CapFD) && fdc != nil {
+		fdc.Close()
+		cl.FD = nil
+	}
+	m.mu.Lock()
+	m.running = append(m.running, p)
+	m.mu.Unlock()
+	return p, nil
+}
+
+func chooseAPIVersion(theirs []uint32) uint32 {
+	var best uint32
+	for _, v := range theirs {
+		if slices.Contains(SupportedAPIVersions, v) && v > best {
+			best = v
+		}
+	}
+	return best
+}
+
+// Configure sends a plugin the values of the keys it declared.
+func (m *Manager) Configure(ctx context.Context, p *Plugin, cfg *Config, instance string, extra map[string]string) error {
+	vals := map[string]string{}
+	for _, k := range p.Info.ConfigKeys {
+		if v, ok := cfg.Lookup(k.Name); ok {
+			vals[k.Name] = v
+		}
+	}
+	for k, v := range extra {
+		vals[k] = v
+	}
+	err := p.Client.Configure(ctx, sdk.Config{Instance: instance, Values: vals, APIVersion: p.APIVersion})
+	if err != nil {
+		if errors.Is(err, sdk.ErrInvalidConfig) {
+			return fmt.Errorf("%w: plugin %s: %v", ErrConfig, p.Name, err)
+		}
+		return fmt.Errorf("configuring plugin %s: %w", p.Name, err)
+	}
+	return nil
+}
+
+// Close stops every plugin this manager started.
+func (m *Manager) Close() {
+	m.mu.Lock()
+	ps := m.running
+	m.running = nil
+	m.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, p := range ps {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.Close()
+		}()
+	}
+	wg.Wait()
+}
+
+// Close stops the plugin process.
+func (p *Plugin) Close() {
+	if p.Client.FD != nil {
+		p.Client.FD.Close()
+	}
+	p.raw.Kill()
+}
+
+// Exited reports whether the plugin process has exited.
+func (p *Plugin) Exited() bool { return p.raw.Exited() }

@@ -1,0 +1,233 @@
+package host
+
+import (
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/timetiles/timetiles-backup/sdk"
+)
+
+// Tags every snapshot of this tool carries. Component tags ("db",
+// "uploads") are the ones TimeTiles' shell tool used, so its snapshots and
+// ours sit side by side in one repository.
+const (
+	ToolTag      = "timetiles-backup"
+	ManifestTag  = "manifest"
+	RunTagPrefix = "run:"
+	// ManifestName is the pseudo-component of the run manifest.
+	ManifestName = "manifest"
+)
+
+// NewRunID returns a sortable run ID: UTC time plus randomness, e.g.
+// 20261125T020000Z-3f9a.
+func NewRunID(t time.Time) string {
+	b := make([]byte, 2)
+	_, _ = rand.Read(b)
+	return fmt.Sprintf("%s-%x", t.UTC().Format("20060102T150405Z"), b)
+}
+
+// Manifest is written as the last snapshot of a run, into each repository
+// where every component of the run succeeded. A run with a manifest is
+// complete; `restore latest` only ever picks complete runs.
+type Manifest struct {
+	Tool       string                       `json:"tool"`
+	Version    string                       `json:"version"`
+	RunID      string                       `json:"run_id"`
+	Host       string                       `json:"host"`
+	Time       time.Time                    `json:"time"`
+	Components map[string]ManifestComponent `json:"components"`
+}
+
+// ManifestComponent records one component of a run.
+type ManifestComponent struct {
+	Snapshot          string `json:"snapshot"`
+	Plugin            string `json:"plugin"`
+	FileName          string `json:"file_name"`
+	MediaType         string `json:"media_type,omitempty"`
+	Directory         bool   `json:"directory,omitempty"`
+	Size              uint64 `json:"size"`
+	ChecksumAlgorithm string `json:"checksum_algorithm,omitempty"`
+	Checksum          string `json:"checksum,omitempty"`
+	BytesAdded        uint64 `json:"bytes_added"`
+}
+
+// ParseManifest decodes a manifest.
+func ParseManifest(b []byte) (*Manifest, error) {
+	var m Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("run manifest: %w", err)
+	}
+	if m.RunID == "" || len(m.Components) == 0 {
+		return nil, fmt.Errorf("run manifest: no run ID or components")
+	}
+	return &m, nil
+}
+
+// Run is a restore point: the snapshots of one backup invocation.
+type Run struct {
+	ID   string
+	Time time.Time
+	Host string
+	// Complete is true when the run's manifest exists (every component
+	// succeeded); legacy runs (shell-tool snapshots) are single snapshots.
+	Complete bool
+	Legacy   bool
+	Manifest *sdk.Snapshot
+	// Components by name.
+	Components map[string]sdk.Snapshot
+}
+
+// ComponentNames returns the run's components, sorted.
+func (r *Run) ComponentNames() []string {
+	var out []string
+	for c := range r.Components {
+		out = append(out, c)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func tagValue(tags []string, prefix string) string {
+	for _, t := range tags {
+		if strings.HasPrefix(t, prefix) {
+			return strings.TrimPrefix(t, prefix)
+		}
+	}
+	return ""
+}
+
+func hasTag(tags []string, tag string) bool {
+	for _, t := range tags {
+		if t == tag {
+			return true
+		}
+	}
+	return false
+}
+
+// GroupRuns groups snapshots into runs, newest first. Snapshots without a
+// run tag (written by TimeTiles' shell tool, tagged "db" or "uploads") form
+// one legacy run each.
+func GroupRuns(snaps []sdk.Snapshot) []*Run {
+	byID := map[string]*Run{}
+	var runs []*Run
+	for _, s := range snaps {
+		runID := s.RunID
+		if runID == "" {
+			runID = tagValue(s.Tags, RunTagPrefix)
+		}
+		if runID == "" {
+			comp := s.Component
+			if comp == "" {
+				for _, c := range []string{"db", "uploads"} {
+					if hasTag(s.Tags, c) {
+						comp = c
+					}
+				}
+			}
+			if comp == "" {
+				continue
+			}
+			runs = append(runs, &Run{ID: s.ID, Time: s.Time, Host: s.Host, Legacy: true, Complete: true,
+				Components: map[string]sdk.Snapshot{comp: s}})
+			continue
+		}
+		r, ok := byID[runID]
+		if !ok {
+			r = &Run{ID: runID, Time: s.Time, Host: s.Host, Components: map[string]sdk.Snapshot{}}
+			byID[runID] = r
+			runs = append(runs, r)
+		}
+		if s.Time.Before(r.Time) {
+			r.Time = s.Time
+		}
+		comp := s.Component
+		if hasTag(s.Tags, ManifestTag) || comp == ManifestName {
+			sc := s
+			r.Manifest = &sc
+			r.Complete = true
+			continue
+		}
+		if comp == "" {
+			continue
+		}
+		if prev, ok := r.Components[comp]; !ok || s.Time.After(prev.Time) {
+			r.Components[comp] = s
+		}
+	}
+	sort.SliceStable(runs, func(i, j int) bool {
+		if runs[i].Time.Equal(runs[j].Time) {
+			return runs[i].ID > runs[j].ID
+		}
+		return runs[i].Time.After(runs[j].Time)
+	})
+	return runs
+}
+
+// SelectRun resolves a restore point: "latest" (the newest complete run
+// holding every wanted component), a run ID, or a snapshot ID (full or a
+// prefix of at least 4 characters), which selects that one snapshot.
+func SelectRun(runs []*Run, sel string, want []string) (*Run, error) {
+	if sel == "" || sel == "latest" {
+		for _, r := range runs {
+			if r.Complete && !r.Legacy && hasAll(r, want) {
+				return r, nil
+			}
+		}
+		// Only the shell tool's snapshots: the newest of each component.
+		legacy := &Run{ID: "latest-legacy", Legacy: true, Complete: true, Components: map[string]sdk.Snapshot{}}
+		for _, r := range runs {
+			if !r.Legacy {
+				continue
+			}
+			for c, s := range r.Components {
+				if _, ok := legacy.Components[c]; !ok {
+					legacy.Components[c] = s
+					if s.Time.After(legacy.Time) {
+						legacy.Time = s.Time
+					}
+				}
+			}
+		}
+		if len(legacy.Components) > 0 && hasAll(legacy, want) {
+			return legacy, nil
+		}
+		return nil, fmt.Errorf("%w: no complete backup run with components %s", sdk.ErrNotFound, strings.Join(want, ", "))
+	}
+	for _, r := range runs {
+		if r.ID == sel && !r.Legacy {
+			return r, nil
+		}
+	}
+	if len(sel) >= 4 {
+		var found []*Run
+		for _, r := range runs {
+			for c, s := range r.Components {
+				if strings.HasPrefix(s.ID, sel) {
+					found = append(found, &Run{ID: r.ID, Time: s.Time, Host: s.Host, Complete: r.Complete, Legacy: r.Legacy,
+						Manifest: r.Manifest, Components: map[string]sdk.Snapshot{c: s}})
+				}
+			}
+		}
+		if len(found) == 1 {
+			return found[0], nil
+		}
+		if len(found) > 1 {
+			return nil, fmt.Errorf("%w: snapshot ID prefix %q is ambiguous: give more characters", ErrConfig, sel)
+		}
+	}
+	return nil, fmt.Errorf("%w: no run or snapshot %q", sdk.ErrNotFound, sel)
+}
+
+func hasAll(r *Run, want []string) bool {
+	for _, c := range want {
+		if _, ok := r.Components[c]; !ok {
+			return false
+		}
+	}
+	return len(r.Components) > 0
+}

@@ -1,0 +1,98 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/timetiles/timetiles-backup/sdk"
+)
+
+// Event kinds and the subjects TimeTiles' shell tool used.
+const (
+	EventBackupFailed  = "backup_failed"
+	EventRestoreFailed = "restore_failed"
+	EventVerifyFailed  = "verify_failed"
+	EventOffsiteFailed = "offsite_failed"
+	EventTest          = "test"
+)
+
+var subjects = map[string]string{
+	EventBackupFailed:  "Backup Failed",
+	EventRestoreFailed: "Restore Failed",
+	EventVerifyFailed:  "Backup Verify Failed",
+	EventOffsiteFailed: "Offsite Backup Failed",
+	EventTest:          "Test Alert",
+}
+
+// NewEvent builds an event with the host's fields filled in. The error text
+// is scrubbed of every configured secret.
+func (r *Runner) NewEvent(kind, component, runID string, err error) sdk.Event {
+	sev := "error"
+	if kind == EventOffsiteFailed {
+		sev = "warning"
+	} else if kind == EventTest {
+		sev = "info"
+	}
+	e := sdk.Event{Kind: kind, Severity: sev, Subject: subjects[kind], Component: component, RunID: runID,
+		Hostname: r.Hostname(), Time: time.Now()}
+	if err != nil {
+		e.Error = r.Scrub(err.Error())
+		e.Body = fmt.Sprintf("%s on %s: %s", e.Subject, e.Hostname, e.Error)
+	} else {
+		e.Body = fmt.Sprintf("%s from timetiles-backup on %s.", e.Subject, e.Hostname)
+	}
+	if kind == EventOffsiteFailed {
+		e.Repository = Offsite
+	} else {
+		e.Repository = Local
+	}
+	return e
+}
+
+// Scrub removes configured secrets from a text.
+func (r *Runner) Scrub(s string) string {
+	return Scrub(s, r.Cfg.Secrets(IsSecretKey))
+}
+
+// Notify delivers an event through every configured notifier plugin
+// (BACKUP_NOTIFIERS, default notify-alert). It never fails the command: a
+// notifier that cannot be started or fails is logged, and the returned
+// error is for `alert test` only.
+func (r *Runner) Notify(ctx context.Context, e sdk.Event) ([]string, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	defer cancel()
+	spec := r.Cfg.GetDefault("BACKUP_NOTIFIERS", DefaultNotifiers)
+	if spec == "none" {
+		return nil, nil
+	}
+	var delivered []string
+	var errs []error
+	for _, name := range strings.Split(spec, ",") {
+		name = strings.TrimSpace(name)
+		if name == "" {
+			continue
+		}
+		p, err := r.Start(ctx, name, "")
+		if err != nil {
+			r.Log.Error("cannot start notifier; the alert is not delivered", "notifier", name, "error", err, "subject", e.Subject)
+			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+			continue
+		}
+		got, err := p.Client.Notify(ctx, e)
+		for _, d := range got {
+			delivered = append(delivered, name+":"+d)
+		}
+		if err != nil {
+			r.Log.Error("notifier failed", "notifier", name, "error", r.Scrub(err.Error()))
+			errs = append(errs, fmt.Errorf("%s: %s", name, r.Scrub(err.Error())))
+		}
+	}
+	return delivered, errors.Join(errs...)
+}
+
+// IsPermission reports whether err is an expected permission denial (for
+// instance a write-only offsite key): never alerted on.
+func IsPermission(err error) bool { return errors.Is(err, sdk.ErrPermissionDenied) }

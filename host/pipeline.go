@@ -1,0 +1,548 @@
+package host
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+	"google.golang.org/protobuf/proto"
+
+	pb "github.com/timetiles/timetiles-backup/gen/timetiles/backup/v1"
+	"github.com/timetiles/timetiles-backup/sdk"
+)
+
+// Sink is one target instance a stream is written to.
+type Sink struct {
+	// Name of the instance: "local" or "offsite".
+	Name string
+	P    *Plugin
+	// StallTimeout aborts this sink (and only this one) when it accepts no
+	// bytes for this long while others do. Zero means no limit.
+	StallTimeout time.Duration
+}
+
+// StreamSpec is the snapshot metadata the host adds to every stream.
+type StreamSpec struct {
+	Component string
+	RunID     string
+	Host      string
+	Time      time.Time
+	Tags      []string
+	Checksum  string
+}
+
+// SinkResult is the outcome of one stream in one sink.
+type SinkResult struct {
+	Sink       string
+	Snapshot   sdk.Snapshot
+	BytesAdded uint64
+	Err        error
+}
+
+// StreamResult is the outcome of one component's stream.
+type StreamResult struct {
+	Component string
+	Header    *pb.StreamHeader
+	Trailer   *pb.StreamTrailer
+	// SourceErr is set when the source failed or was cut short; then no
+	// sink committed anything.
+	SourceErr error
+	Sinks     []SinkResult
+	Duration  time.Duration
+}
+
+// Err returns the error for a sink, counting a source failure.
+func (r *StreamResult) Err(sink string) error {
+	if r.SourceErr != nil {
+		return r.SourceErr
+	}
+	for _, s := range r.Sinks {
+		if s.Sink == sink {
+			return s.Err
+		}
+	}
+	return fmt.Errorf("no result for %s", sink)
+}
+
+func newToken() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// pipeSize is the kernel buffer of every stream pipe: 1 MiB moves data in
+// large batches (fewer wake-ups) and stays within the default
+// /proc/sys/fs/pipe-max-size.
+const pipeSize = 1 << 20
+
+func newPipe() (r, w *os.File, err error) {
+	r, w, err = os.Pipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	if rc, err := w.SyscallConn(); err == nil {
+		_ = rc.Control(func(fd uintptr) { _, _ = unix.FcntlInt(fd, unix.F_SETPIPE_SZ, pipeSize) })
+	}
+	return r, w, nil
+}
+
+type sinkStream struct {
+	sink   Sink
+	ws     pb.TargetService_WriteClient
+	cancel context.CancelFunc
+	ch     chan *pb.StreamMessage
+	done   chan struct{}
+	w      *os.File // fan-out mode: the host's write end
+	err    error
+	mu     sync.Mutex
+}
+
+func (s *sinkStream) fail(err error) {
+	s.mu.Lock()
+	if s.err == nil {
+		s.err = err
+	}
+	s.mu.Unlock()
+}
+
+func (s *sinkStream) failed() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+// StreamBackup streams one component from src into every sink at once.
+//
+// Bytes take the cheapest path every party supports: a local directory
+// (source and all targets have CapPath), one OS pipe from the source
+// straight to a single target (CapFD), an OS pipe per target fed by the
+// host (several targets), or gRPC chunks (fallback). Whatever the path, a
+// target commits only after the source's successful trailer: if the source
+// fails or is cut short, every target is told to abort and nothing is
+// stored. A failing sink does not affect the others.
+func StreamBackup(ctx context.Context, src *Plugin, sinks []Sink, spec StreamSpec) *StreamResult {
+	start := time.Now()
+	res := &StreamResult{Component: spec.Component}
+	defer func() { res.Duration = time.Since(start) }()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	usePath, useFD := src.Has(sdk.CapPath), src.Client.FD != nil
+	for _, s := range sinks {
+		usePath = usePath && s.P.Has(sdk.CapPath)
+		useFD = useFD && s.P.Client.FD != nil
+	}
+	if usePath {
+		useFD = false
+	}
+	token := ""
+	var fanIn *os.File
+	streams := make([]*sinkStream, len(sinks))
+	for i, s := range sinks {
+		streams[i] = &sinkStream{sink: s, done: make(chan struct{})}
+	}
+	closeAll := func() {
+		if fanIn != nil {
+			fanIn.Close()
+		}
+		for _, st := range streams {
+			if st.w != nil {
+				st.w.Close()
+				st.w = nil
+			}
+		}
+	}
+	defer closeAll()
+	if useFD {
+		token = newToken()
+		if err := setupPipes(token, src, streams, &fanIn); err != nil {
+			res.SourceErr = fmt.Errorf("setting up stream pipes: %w", err)
+			return res
+		}
+	}
+
+	bs, err := src.Client.Source.Backup(ctx, &pb.BackupRequest{
+		Component: spec.Component, FdToken: token, AcceptPath: usePath, ChecksumAlgorithm: spec.Checksum,
+	})
+	var first *pb.BackupResponse
+	if err == nil {
+		first, err = bs.Recv()
+	}
+	if err != nil {
+		res.SourceErr = fmt.Errorf("source %s: %w", src.Name, sdk.FromStatus(err))
+		return res
+	}
+	hdr := first.GetMessage().GetHeader()
+	if hdr == nil {
+		if t := first.GetMessage().GetTrailer(); t != nil {
+			res.Trailer = t
+			res.SourceErr = fmt.Errorf("source %s: %w", src.Name, sdk.TrailerError(t))
+			if res.SourceErr == nil {
+				res.SourceErr = fmt.Errorf("source %s sent no header", src.Name)
+			}
+		} else {
+			res.SourceErr = fmt.Errorf("protocol error: source %s did not start with a header", src.Name)
+		}
+		return res
+	}
+	res.Header = hdr
+	pathMode := hdr.LocalPath != ""
+
+	// Open one Write stream per sink and send it the header.
+	for _, st := range streams {
+		sctx, scancel := context.WithCancel(ctx)
+		st.cancel = scancel
+		th := proto.Clone(hdr).(*pb.StreamHeader)
+		th.Component = spec.Component
+		th.RunId, th.Tags, th.Host = spec.RunID, spec.Tags, spec.Host
+		if !spec.Time.IsZero() {
+			th.TimeUnix = spec.Time.Unix()
+		}
+		th.FdToken = ""
+		if useFD && !pathMode {
+			th.FdToken = token
+		}
+		ws, err := st.sink.P.Client.Target.Write(sctx)
+		if err == nil {
+			err = ws.Send(&pb.WriteRequest{Message: &pb.StreamMessage{Msg: &pb.StreamMessage_Header{Header: th}}})
+		}
+		if err != nil {
+			st.fail(fmt.Errorf("target %s: %w", st.sink.Name, sdk.FromStatus(err)))
+			scancel()
+			continue
+		}
+		st.ws = ws
+	}
+
+	// Move the bytes.
+	var copied uint64
+	copyDone := make(chan error, 1)
+	switch {
+	case fanIn != nil && !pathMode:
+		go func() { n, err := fanOut(fanIn, streams); copied = n; copyDone <- err }()
+	default:
+		copyDone <- nil
+	}
+	if !useFD && !pathMode {
+		for _, st := range streams {
+			if st.ws != nil {
+				st.ch = make(chan *pb.StreamMessage, 8)
+				go st.sendLoop()
+			}
+		}
+	}
+
+	var trailer *pb.StreamTrailer
+	var srcErr error
+	var stall *time.Timer
+	for trailer == nil && srcErr == nil {
+		m, err := bs.Recv()
+		if err != nil {
+			srcErr = fmt.Errorf("source %s stopped mid-stream: %w", src.Name, sdk.FromStatus(err))
+			break
+		}
+		switch v := m.GetMessage().GetMsg().(type) {
+		case *pb.StreamMessage_Chunk:
+			if useFD || pathMode {
+				srcErr = fmt.Errorf("protocol error: source %s sent chunks on an fd or path stream", src.Name)
+				break
+			}
+			copied += uint64(len(v.Chunk))
+			for _, st := range streams {
+				if st.ch == nil || st.failed() != nil {
+					continue
+				}
+				if !st.deliver(m.GetMessage(), &stall) {
+					st.fail(fmt.Errorf("target %s accepted no data for %s: aborted", st.sink.Name, st.sink.StallTimeout))
+					st.cancel()
+				}
+			}
+		case *pb.StreamMessage_Trailer:
+			trailer = v.Trailer
+		default:
+			srcErr = fmt.Errorf("protocol error: source %s sent %T mid-stream", src.Name, v)
+		}
+	}
+	res.Trailer = trailer
+	if srcErr == nil {
+		srcErr = sdk.TrailerError(trailer)
+		if srcErr != nil {
+			srcErr = fmt.Errorf("source %s: %w", src.Name, srcErr)
+		}
+	}
+	if err := <-copyDone; err != nil && srcErr == nil {
+		srcErr = fmt.Errorf("forwarding the stream: %w", err)
+	}
+	if srcErr == nil && !useFD && !pathMode && copied != trailer.Size {
+		srcErr = fmt.Errorf("source %s: trailer says %d bytes, %d arrived: %w", src.Name, trailer.Size, copied, sdk.ErrAborted)
+	}
+	if srcErr == nil && fanIn != nil && !pathMode && copied != trailer.Size {
+		srcErr = fmt.Errorf("source %s: trailer says %d bytes, %d arrived: %w", src.Name, trailer.Size, copied, sdk.ErrAborted)
+	}
+	res.SourceErr = srcErr
+	closeAll() // the host's pipe ends: targets still hold their guards
+
+	// Commit or abort every sink.
+	final := trailer
+	if srcErr != nil {
+		final = &pb.StreamTrailer{Success: false, Error: srcErr.Error()}
+	}
+	var wg sync.WaitGroup
+	results := make([]SinkResult, len(streams))
+	for i, st := range streams {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = st.finish(final)
+		}()
+	}
+	wg.Wait()
+	res.Sinks = results
+	return res
+}
+
+func setupPipes(token string, src *Plugin, streams []*sinkStream, fanIn **os.File) error {
+	if len(streams) == 1 {
+		// One pipe from the source straight to the target. The target gets
+		// the read end and a duplicate of the write end (its guard), so the
+		// read end reaches EOF only when the target's SDK closes the guard
+		// after a successful trailer — never because the source died.
+		r, w, err := newPipe()
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		defer w.Close()
+		if err := streams[0].sink.P.Client.FD.Send(token, r, w); err != nil {
+			return err
+		}
+		return src.Client.FD.Send(token, w)
+	}
+	// Several targets: the source writes one pipe, the host copies it into
+	// one pipe per target (each guarded the same way).
+	r, w, err := newPipe()
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	if err := src.Client.FD.Send(token, w); err != nil {
+		r.Close()
+		return err
+	}
+	*fanIn = r
+	for _, st := range streams {
+		tr, tw, err := newPipe()
+		if err != nil {
+			return err
+		}
+		err = st.sink.P.Client.FD.Send(token, tr, tw)
+		tr.Close()
+		if err != nil {
+			tw.Close()
+			return err
+		}
+		st.w = tw
+	}
+	return nil
+}
+
+// fanOut copies the source pipe into every live sink's pipe. A sink that
+// takes nothing for its stall timeout is dropped; the others go on.
+func fanOut(in *os.File, streams []*sinkStream) (uint64, error) {
+	buf := make([]byte, sdk.ChunkSize)
+	var total uint64
+	for {
+		n, err := in.Read(buf)
+		if n > 0 {
+			total += uint64(n)
+			live := 0
+			for _, st := range streams {
+				if st.w == nil || st.failed() != nil {
+					continue
+				}
+				if st.sink.StallTimeout > 0 {
+					_ = st.w.SetWriteDeadline(time.Now().Add(st.sink.StallTimeout))
+				}
+				if _, werr := st.w.Write(buf[:n]); werr != nil {
+					if errors.Is(werr, os.ErrDeadlineExceeded) {
+						werr = fmt.Errorf("accepted no data for %s", st.sink.StallTimeout)
+					}
+					st.fail(fmt.Errorf("target %s: %w: aborted", st.sink.Name, werr))
+					if st.cancel != nil {
+						st.cancel()
+					}
+					continue
+				}
+				live++
+			}
+			if live == 0 {
+				// Keep draining so the source is not blocked; it will be
+				// told to stop by the failed sinks' aborts.
+				_ = live
+			}
+		}
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
+// deliver hands a chunk to the sink's sender, waiting at most the stall
+// timeout. It reports false when the sink stalled.
+func (s *sinkStream) deliver(m *pb.StreamMessage, timer **time.Timer) bool {
+	if s.sink.StallTimeout <= 0 {
+		select {
+		case s.ch <- m:
+			return true
+		case <-s.done:
+			return true
+		}
+	}
+	select {
+	case s.ch <- m:
+		return true
+	case <-s.done:
+		return true
+	default:
+	}
+	if *timer == nil {
+		*timer = time.NewTimer(s.sink.StallTimeout)
+	} else {
+		(*timer).Reset(s.sink.StallTimeout)
+	}
+	defer (*timer).Stop()
+	select {
+	case s.ch <- m:
+		return true
+	case <-s.done:
+		return true
+	case <-(*timer).C:
+		return false
+	}
+}
+
+func (s *sinkStream) sendLoop() {
+	defer close(s.done)
+	for m := range s.ch {
+		if err := s.ws.Send(&pb.WriteRequest{Message: m}); err != nil {
+			s.fail(fmt.Errorf("target %s: %w", s.sink.Name, sdk.FromStatus(err)))
+			for range s.ch {
+			}
+			return
+		}
+	}
+}
+
+// finish sends the trailer (the commit, or the abort) and waits for the
+// target's answer, which comes after it has committed or discarded.
+func (s *sinkStream) finish(t *pb.StreamTrailer) SinkResult {
+	r := SinkResult{Sink: s.sink.Name}
+	if s.cancel != nil {
+		defer s.cancel()
+	}
+	if s.ch != nil {
+		close(s.ch)
+		<-s.done
+	}
+	if s.ws == nil {
+		r.Err = s.failed()
+		return r
+	}
+	if err := s.failed(); err != nil {
+		t = &pb.StreamTrailer{Success: false, Error: err.Error()}
+	}
+	if err := s.ws.Send(&pb.WriteRequest{Message: &pb.StreamMessage{Msg: &pb.StreamMessage_Trailer{Trailer: t}}}); err != nil && err != io.EOF {
+		if e := s.failed(); e == nil {
+			s.fail(fmt.Errorf("target %s: %w", s.sink.Name, sdk.FromStatus(err)))
+		}
+	}
+	resp, err := s.ws.CloseAndRecv()
+	if prior := s.failed(); prior != nil {
+		r.Err = prior
+		if err == nil {
+			r.Err = fmt.Errorf("%w (and the target committed %s anyway)", prior, resp.GetSnapshot().GetId())
+		}
+		return r
+	}
+	if err != nil {
+		r.Err = fmt.Errorf("target %s: %w", s.sink.Name, sdk.FromStatus(err))
+		return r
+	}
+	if !t.Success {
+		r.Err = fmt.Errorf("target %s reported success for an aborted stream", s.sink.Name)
+		return r
+	}
+	r.Snapshot = sdk.SnapshotFromPB(resp.GetSnapshot())
+	r.BytesAdded = resp.GetBytesAdded()
+	return r
+}
+
+// WriteBytes stores a small in-memory stream (e.g. a run manifest).
+func WriteBytes(ctx context.Context, t *Plugin, h *pb.StreamHeader, data []byte) (sdk.Snapshot, error) {
+	ws, err := t.Client.Target.Write(ctx)
+	if err != nil {
+		return sdk.Snapshot{}, sdk.FromStatus(err)
+	}
+	hh, _ := sdk.NewChecksum(sdk.DefaultChecksum)
+	hh.Write(data)
+	h = proto.Clone(h).(*pb.StreamHeader)
+	h.FdToken, h.LocalPath, h.ChecksumAlgorithm = "", "", sdk.DefaultChecksum
+	size := uint64(len(data))
+	msgs := []*pb.StreamMessage{{Msg: &pb.StreamMessage_Header{Header: h}}}
+	for len(data) > 0 {
+		n := min(len(data), sdk.ChunkSize)
+		msgs = append(msgs, &pb.StreamMessage{Msg: &pb.StreamMessage_Chunk{Chunk: data[:n]}})
+		data = data[n:]
+	}
+	msgs = append(msgs, &pb.StreamMessage{Msg: &pb.StreamMessage_Trailer{Trailer: &pb.StreamTrailer{
+		Success: true, Size: size, ChecksumAlgorithm: sdk.DefaultChecksum, Checksum: hh.Sum(nil)}}})
+	for _, m := range msgs {
+		if err := ws.Send(&pb.WriteRequest{Message: m}); err != nil {
+			break
+		}
+	}
+	resp, err := ws.CloseAndRecv()
+	if err != nil {
+		return sdk.Snapshot{}, sdk.FromStatus(err)
+	}
+	return sdk.SnapshotFromPB(resp.GetSnapshot()), nil
+}
+
+// ReadBytes reads a small stored stream fully into memory, refusing more
+// than limit bytes.
+func ReadBytes(ctx context.Context, t *Plugin, snapshotID string, limit int) ([]byte, error) {
+	rs, err := t.Client.Target.Read(ctx, &pb.ReadRequest{SnapshotId: snapshotID})
+	if err != nil {
+		return nil, sdk.FromStatus(err)
+	}
+	var buf bytes.Buffer
+	for {
+		m, err := rs.Recv()
+		if err != nil {
+			return nil, sdk.FromStatus(err)
+		}
+		switch v := m.GetMessage().GetMsg().(type) {
+		case *pb.StreamMessage_Chunk:
+			if buf.Len()+len(v.Chunk) > limit {
+				return nil, fmt.Errorf("snapshot %s is larger than %d bytes", snapshotID, limit)
+			}
+			buf.Write(v.Chunk)
+		case *pb.StreamMessage_Trailer:
+			if err := sdk.TrailerError(v.Trailer); err != nil {
+				return nil, err
+			}
+			return buf.Bytes(), nil
+		}
+	}
+}

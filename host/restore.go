@@ -1,0 +1,159 @@
+package host
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"fmt"
+
+	"google.golang.org/protobuf/proto"
+
+	pb "github.com/timetiles/timetiles-backup/gen/timetiles/backup/v1"
+	"github.com/timetiles/timetiles-backup/sdk"
+)
+
+// StreamRestore reads a snapshot from a target and feeds it to a source's
+// restore. When the run manifest recorded the stream's size and checksum,
+// the bytes read back must match them or the source is told to abort (it
+// then rolls back), so a corrupted or wrong snapshot is never restored.
+func StreamRestore(ctx context.Context, t, src *Plugin, snap sdk.Snapshot, mc *ManifestComponent, opts *pb.RestoreOptions) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	dir := src.Has(sdk.CapPath) && t.Has(sdk.CapPath)
+	if mc != nil {
+		dir = mc.Directory
+	}
+	if dir {
+		return restorePath(ctx, t, src, snap, opts)
+	}
+	useFD := t.Client.FD != nil && src.Client.FD != nil
+	token := ""
+	if useFD {
+		token = newToken()
+		r, w, err := newPipe()
+		if err != nil {
+			return err
+		}
+		err = t.Client.FD.Send(token, w)
+		if err == nil {
+			// The source gets the read end and a guard: end of file only
+			// after the host forwards a successful trailer.
+			err = src.Client.FD.Send(token, r, w)
+		}
+		r.Close()
+		w.Close()
+		if err != nil {
+			return err
+		}
+	}
+	algo := ""
+	if mc != nil {
+		algo = mc.ChecksumAlgorithm
+	}
+	rs, err := t.Client.Target.Read(ctx, &pb.ReadRequest{SnapshotId: snap.ID, FdToken: token, ChecksumAlgorithm: algo})
+	var first *pb.ReadResponse
+	if err == nil {
+		first, err = rs.Recv()
+	}
+	if err != nil {
+		return fmt.Errorf("reading snapshot %s: %w", snap.ID, sdk.FromStatus(err))
+	}
+	hdr := first.GetMessage().GetHeader()
+	if hdr == nil {
+		return fmt.Errorf("reading snapshot %s: %w", snap.ID, sdk.TrailerError(first.GetMessage().GetTrailer()))
+	}
+	hdr = proto.Clone(hdr).(*pb.StreamHeader)
+	hdr.Component = opts.Component
+	if !useFD {
+		hdr.FdToken = ""
+	}
+	rst, err := src.Client.Source.Restore(ctx)
+	if err == nil {
+		err = rst.Send(&pb.RestoreRequest{Msg: &pb.RestoreRequest_Options{Options: opts}})
+	}
+	if err == nil {
+		err = rst.Send(&pb.RestoreRequest{Msg: &pb.RestoreRequest_Stream{Stream: &pb.StreamMessage{Msg: &pb.StreamMessage_Header{Header: hdr}}}})
+	}
+	if err != nil {
+		return fmt.Errorf("source %s: %w", src.Name, sdk.FromStatus(err))
+	}
+	var trailer *pb.StreamTrailer
+	var readErr error
+	var size uint64
+	for trailer == nil && readErr == nil {
+		m, err := rs.Recv()
+		if err != nil {
+			readErr = fmt.Errorf("reading snapshot %s: %w", snap.ID, sdk.FromStatus(err))
+			break
+		}
+		msg := m.GetMessage()
+		switch v := msg.GetMsg().(type) {
+		case *pb.StreamMessage_Chunk:
+			size += uint64(len(v.Chunk))
+			if err := rst.Send(&pb.RestoreRequest{Msg: &pb.RestoreRequest_Stream{Stream: msg}}); err != nil {
+				readErr = fmt.Errorf("source %s: %w", src.Name, sdk.FromStatus(err))
+			}
+		case *pb.StreamMessage_Trailer:
+			trailer = v.Trailer
+		}
+	}
+	if readErr == nil {
+		readErr = checkRestoreTrailer(trailer, mc, size, useFD)
+	}
+	final := trailer
+	if readErr != nil {
+		final = &pb.StreamTrailer{Success: false, Error: readErr.Error()}
+	}
+	_ = rst.Send(&pb.RestoreRequest{Msg: &pb.RestoreRequest_Stream{Stream: &pb.StreamMessage{Msg: &pb.StreamMessage_Trailer{Trailer: final}}}})
+	_, err = rst.CloseAndRecv()
+	if readErr != nil {
+		return readErr
+	}
+	if err != nil {
+		return fmt.Errorf("source %s: %w", src.Name, sdk.FromStatus(err))
+	}
+	return nil
+}
+
+func checkRestoreTrailer(t *pb.StreamTrailer, mc *ManifestComponent, got uint64, fd bool) error {
+	if err := sdk.TrailerError(t); err != nil {
+		return err
+	}
+	if !fd && got != t.Size {
+		return fmt.Errorf("snapshot read back: trailer says %d bytes, %d arrived: %w", t.Size, got, sdk.ErrAborted)
+	}
+	if mc == nil {
+		return nil
+	}
+	if t.Size != mc.Size {
+		return fmt.Errorf("snapshot read back has %d bytes, the backup recorded %d: %w", t.Size, mc.Size, sdk.ErrAborted)
+	}
+	if mc.Checksum != "" && t.ChecksumAlgorithm == mc.ChecksumAlgorithm {
+		want, _ := hex.DecodeString(mc.Checksum)
+		if !bytes.Equal(want, t.Checksum) {
+			return fmt.Errorf("snapshot read back has %s %x, the backup recorded %s: %w",
+				t.ChecksumAlgorithm, t.Checksum, mc.Checksum, sdk.ErrAborted)
+		}
+	}
+	return nil
+}
+
+func restorePath(ctx context.Context, t, src *Plugin, snap sdk.Snapshot, opts *pb.RestoreOptions) error {
+	resp, err := src.Client.Source.RestorePath(ctx, &pb.RestorePathRequest{Options: opts})
+	if err != nil {
+		return fmt.Errorf("source %s: %w", src.Name, sdk.FromStatus(err))
+	}
+	rs, err := t.Client.Target.Read(ctx, &pb.ReadRequest{SnapshotId: snap.ID, LocalPath: resp.Path})
+	if err != nil {
+		return sdk.FromStatus(err)
+	}
+	for {
+		m, err := rs.Recv()
+		if err != nil {
+			return fmt.Errorf("restoring snapshot %s into %s: %w", snap.ID, resp.Path, sdk.FromStatus(err))
+		}
+		if t := m.GetMessage().GetTrailer(); t != nil {
+			return sdk.TrailerError(t)
+		}
+	}
+}

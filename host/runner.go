@@ -1,0 +1,470 @@
+package host
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	pb "github.com/timetiles/timetiles-backup/gen/timetiles/backup/v1"
+	"github.com/timetiles/timetiles-backup/sdk"
+)
+
+// Version of timetiles-backup, set at build time with -ldflags.
+var Version = "0.1.0-dev"
+
+// Defaults for the plugin wiring; operators and third parties change them
+// with BACKUP_SOURCES, BACKUP_TARGET and BACKUP_NOTIFIERS.
+const (
+	DefaultSources   = "db=source-postgres,uploads=source-volume"
+	DefaultTarget    = "target-restic"
+	DefaultNotifiers = "notify-alert"
+)
+
+// Instances of the target plugin.
+const (
+	Local   = "local"
+	Offsite = "offsite"
+)
+
+// Runner carries out commands: it launches the plugins a command needs,
+// wires them and reports.
+type Runner struct {
+	Cfg        *Config
+	Log        hclog.Logger
+	PluginDir  string
+	Manager    *Manager
+	candidates []Candidate
+}
+
+// NewRunner prepares a runner; call Close when done.
+func NewRunner(cfg *Config, log hclog.Logger, pluginDir string) *Runner {
+	if pluginDir == "" {
+		pluginDir = cfg.Get(EnvPluginDir)
+	}
+	m := &Manager{Logger: log, Transport: cfg.Get("TIMETILES_BACKUP_TRANSPORT")}
+	if pins := cfg.Get("BACKUP_PLUGIN_CHECKSUMS"); pins != "" {
+		m.Checksums = map[string]string{}
+		for _, kv := range strings.Split(pins, ",") {
+			if k, v, ok := strings.Cut(strings.TrimSpace(kv), "="); ok {
+				m.Checksums[strings.TrimSpace(k)] = strings.TrimSpace(v)
+			}
+		}
+	}
+	return &Runner{Cfg: cfg, Log: log, PluginDir: pluginDir, Manager: m}
+}
+
+// Close stops every plugin.
+func (r *Runner) Close() { r.Manager.Close() }
+
+// Candidates lists the plugin binaries found.
+func (r *Runner) Candidates() []Candidate {
+	if r.candidates == nil {
+		r.candidates = Discover(SearchDirs(r.PluginDir, os.Getenv("PATH")))
+	}
+	return r.candidates
+}
+
+func (r *Runner) find(name string) (Candidate, error) {
+	for _, c := range r.Candidates() {
+		if c.Name == name {
+			return c, nil
+		}
+	}
+	return Candidate{}, fmt.Errorf("%w: plugin %q not found: looked for %s%s in %s; install it there or set %s",
+		ErrConfig, name, BinaryPrefix, name, strings.Join(SearchDirs(r.PluginDir, os.Getenv("PATH")), ", "), EnvPluginDir)
+}
+
+// Start launches and configures a plugin by name.
+func (r *Runner) Start(ctx context.Context, name, instance string) (*Plugin, error) {
+	c, err := r.find(name)
+	if err != nil {
+		return nil, err
+	}
+	p, err := r.Manager.Launch(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.Manager.Configure(ctx, p, r.Cfg, instance, nil); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// SourceMap returns component → source plugin name, in order.
+func (r *Runner) SourceMap() ([]string, map[string]string, error) {
+	spec := r.Cfg.GetDefault("BACKUP_SOURCES", DefaultSources)
+	m := map[string]string{}
+	var order []string
+	for _, kv := range strings.Split(spec, ",") {
+		comp, name, ok := strings.Cut(strings.TrimSpace(kv), "=")
+		if !ok || comp == "" || name == "" {
+			return nil, nil, Configf("BACKUP_SOURCES=%q: each entry must be component=plugin, e.g. %s", spec, DefaultSources)
+		}
+		if _, dup := m[comp]; dup {
+			return nil, nil, Configf("BACKUP_SOURCES names component %q twice", comp)
+		}
+		m[comp] = name
+		order = append(order, comp)
+	}
+	return order, m, nil
+}
+
+// Hostname is the fixed host name recorded in snapshots, so that a
+// container's changing hostname never splits retention groups.
+func (r *Runner) Hostname() string {
+	if h := r.Cfg.Get("BACKUP_HOSTNAME"); h != "" {
+		return h
+	}
+	h, _ := os.Hostname()
+	return h
+}
+
+// ChecksumAlgorithm is the stream checksum recorded in manifests.
+func (r *Runner) ChecksumAlgorithm() (string, error) {
+	a := r.Cfg.GetDefault("BACKUP_CHECKSUM", sdk.DefaultChecksum)
+	if _, err := sdk.NewChecksum(a); err != nil {
+		return "", Configf("BACKUP_CHECKSUM=%q: use %s or %s", a, sdk.ChecksumXXH3, sdk.ChecksumSHA256)
+	}
+	return a, nil
+}
+
+// BackupOptions selects what a backup run does.
+type BackupOptions struct {
+	Components []string
+	Offsite    bool
+	// Time overrides the snapshot time (tests, imports); zero means now.
+	Time time.Time
+}
+
+// ComponentReport is one component's outcome in a run.
+type ComponentReport struct {
+	Component string
+	Plugin    string
+	Result    *StreamResult
+}
+
+// BackupReport is the outcome of a backup run.
+type BackupReport struct {
+	RunID      string
+	Time       time.Time
+	Components []ComponentReport
+	// Manifests by target instance; missing where the run is incomplete.
+	Manifests map[string]string
+	LocalErr  error
+	// OffsiteErr is a warning: the local backup stands.
+	OffsiteErr error
+}
+
+// Backup runs one backup: every component streamed into the local target
+// and, with Offsite, the offsite target at the same time.
+func (r *Runner) Backup(ctx context.Context, opts BackupOptions) (*BackupReport, error) {
+	order, sources, err := r.SourceMap()
+	if err != nil {
+		return nil, err
+	}
+	comps := opts.Components
+	if len(comps) == 0 {
+		comps = order
+	}
+	for _, c := range comps {
+		if _, ok := sources[c]; !ok {
+			return nil, Configf("unknown component %q: known components are %s (BACKUP_SOURCES)", c, strings.Join(order, ", "))
+		}
+	}
+	algo, err := r.ChecksumAlgorithm()
+	if err != nil {
+		return nil, err
+	}
+	stall, err := r.duration("BACKUP_OFFSITE_STALL_TIMEOUT", 5*time.Minute)
+	if err != nil {
+		return nil, err
+	}
+	now := opts.Time
+	if now.IsZero() {
+		now = time.Now()
+	}
+	rep := &BackupReport{RunID: NewRunID(now), Time: now, Manifests: map[string]string{}}
+	log := r.Log.With("run", rep.RunID)
+
+	targetName := r.Cfg.GetDefault("BACKUP_TARGET", DefaultTarget)
+	local, err := r.Start(ctx, targetName, Local)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := r.initTarget(ctx, local); err != nil {
+		rep.LocalErr = fmt.Errorf("local repository: %w", err)
+		return rep, rep.LocalErr
+	}
+	sinks := []Sink{{Name: Local, P: local}}
+	if opts.Offsite {
+		off, err := r.Start(ctx, targetName, Offsite)
+		if err == nil {
+			_, err = r.initTarget(ctx, off)
+		}
+		if err != nil {
+			if errors.Is(err, ErrConfig) {
+				return nil, err
+			}
+			rep.OffsiteErr = fmt.Errorf("offsite repository: %w", err)
+			log.Warn("offsite backup skipped", "error", rep.OffsiteErr)
+		} else {
+			sinks = append(sinks, Sink{Name: Offsite, P: off, StallTimeout: stall})
+		}
+	}
+	// Launch every source first, so a missing plugin fails before any
+	// stream starts.
+	srcs := map[string]*Plugin{}
+	for _, c := range comps {
+		p, err := r.Start(ctx, sources[c], c)
+		if err != nil {
+			return nil, err
+		}
+		srcs[c] = p
+	}
+	host := r.Hostname()
+	okBy := map[string]bool{}
+	for _, s := range sinks {
+		okBy[s.Name] = true
+	}
+	manifests := map[string]*Manifest{}
+	for _, s := range sinks {
+		manifests[s.Name] = &Manifest{Tool: ToolTag, Version: Version, RunID: rep.RunID, Host: host, Time: now, Components: map[string]ManifestComponent{}}
+	}
+	for _, c := range comps {
+		if err := ctx.Err(); err != nil {
+			rep.LocalErr = fmt.Errorf("interrupted: %w", err)
+			return rep, rep.LocalErr
+		}
+		live := sinks[:0:0]
+		for _, s := range sinks {
+			if okBy[s.Name] {
+				live = append(live, s)
+			}
+		}
+		log.Info("backing up", "component", c, "source", sources[c], "targets", len(live))
+		res := StreamBackup(ctx, srcs[c], live, StreamSpec{
+			Component: c, RunID: rep.RunID, Host: host, Time: now, Checksum: algo,
+			Tags: []string{ToolTag, c, RunTagPrefix + rep.RunID},
+		})
+		rep.Components = append(rep.Components, ComponentReport{Component: c, Plugin: sources[c], Result: res})
+		for _, s := range live {
+			err := res.Err(s.Name)
+			if err != nil {
+				okBy[s.Name] = false
+				log.Error("component failed", "component", c, "target", s.Name, "error", err)
+				continue
+			}
+			sr := sinkResult(res, s.Name)
+			mc := ManifestComponent{Snapshot: sr.Snapshot.ID, Plugin: sources[c], FileName: res.Header.GetFileName(),
+				MediaType: res.Header.GetMediaType(), Directory: res.Header.GetLocalPath() != "",
+				Size: res.Trailer.GetSize(), BytesAdded: sr.BytesAdded}
+			if !mc.Directory {
+				mc.ChecksumAlgorithm = res.Trailer.GetChecksumAlgorithm()
+				mc.Checksum = hex.EncodeToString(res.Trailer.GetChecksum())
+			}
+			manifests[s.Name].Components[c] = mc
+			log.Info("component stored", "component", c, "target", s.Name, "snapshot", sr.Snapshot.ID,
+				"bytes", res.Trailer.GetSize(), "added", sr.BytesAdded)
+		}
+		if res.SourceErr != nil {
+			// A failed source fails the run everywhere: stop here.
+			break
+		}
+	}
+	for _, s := range sinks {
+		var err error
+		if !okBy[s.Name] {
+			err = firstErr(rep, s.Name)
+		} else {
+			var id string
+			id, err = r.writeManifest(ctx, s.P, manifests[s.Name])
+			rep.Manifests[s.Name] = id
+		}
+		if err == nil {
+			continue
+		}
+		if s.Name == Local {
+			rep.LocalErr = err
+		} else {
+			rep.OffsiteErr = fmt.Errorf("offsite: %w", err)
+		}
+	}
+	if rep.LocalErr != nil {
+		return rep, rep.LocalErr
+	}
+	return rep, nil
+}
+
+func sinkResult(res *StreamResult, sink string) SinkResult {
+	for _, s := range res.Sinks {
+		if s.Sink == sink {
+			return s
+		}
+	}
+	return SinkResult{}
+}
+
+func firstErr(rep *BackupReport, sink string) error {
+	for _, c := range rep.Components {
+		if err := c.Result.Err(sink); err != nil {
+			return fmt.Errorf("%s: %w", c.Component, err)
+		}
+	}
+	return errors.New("run incomplete")
+}
+
+func (r *Runner) writeManifest(ctx context.Context, t *Plugin, m *Manifest) (string, error) {
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return "", err
+	}
+	snap, err := WriteBytes(ctx, t, &pb.StreamHeader{
+		Component: ManifestName, FileName: "manifest.json", MediaType: "application/json",
+		RunId: m.RunID, Host: m.Host, TimeUnix: m.Time.Unix(),
+		Tags: []string{ToolTag, ManifestTag, RunTagPrefix + m.RunID},
+	}, b)
+	if err != nil {
+		return "", fmt.Errorf("writing the run manifest: %w", err)
+	}
+	return snap.ID, nil
+}
+
+func (r *Runner) initTarget(ctx context.Context, t *Plugin) (bool, error) {
+	resp, err := t.Client.Target.Init(ctx, &pb.InitRequest{})
+	if err != nil {
+		return false, sdk.FromStatus(err)
+	}
+	if resp.Created {
+		r.Log.Info("repository created", "target", t.Name)
+	}
+	return resp.Created, nil
+}
+
+func (r *Runner) duration(key string, def time.Duration) (time.Duration, error) {
+	v := r.Cfg.Get(key)
+	if v == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return 0, Configf("%s=%q is not a duration: use e.g. 5m or 90s", key, v)
+	}
+	return d, nil
+}
+
+// ListRuns lists the restore points of a target instance, newest first.
+func (r *Runner) ListRuns(ctx context.Context, instance string) ([]*Run, *Plugin, error) {
+	t, err := r.Start(ctx, r.Cfg.GetDefault("BACKUP_TARGET", DefaultTarget), instance)
+	if err != nil {
+		return nil, nil, err
+	}
+	resp, err := t.Client.Target.List(ctx, &pb.ListRequest{})
+	if err != nil {
+		return nil, t, fmt.Errorf("listing %s snapshots: %w", instance, sdk.FromStatus(err))
+	}
+	var snaps []sdk.Snapshot
+	for _, s := range resp.Snapshots {
+		snaps = append(snaps, sdk.SnapshotFromPB(s))
+	}
+	return GroupRuns(snaps), t, nil
+}
+
+// ReadManifest fetches and decodes a run's manifest.
+func ReadManifest(ctx context.Context, t *Plugin, run *Run) (*Manifest, error) {
+	if run.Manifest == nil {
+		return nil, nil
+	}
+	b, err := ReadBytes(ctx, t, run.Manifest.ID, 1<<20)
+	if err != nil {
+		return nil, fmt.Errorf("reading manifest of run %s: %w", run.ID, err)
+	}
+	return ParseManifest(b)
+}
+
+// RestoreOptions selects what a restore does.
+type RestoreOptions struct {
+	Selector   string
+	Components []string
+	Instance   string
+	ToDatabase string
+	ToDir      string
+}
+
+// RestoreReport says what was restored.
+type RestoreReport struct {
+	Run      *Run
+	Restored []string
+}
+
+// ResolveRestore finds the run a restore selects. The returned error wraps
+// sdk.ErrNotFound when nothing matches.
+func (r *Runner) ResolveRestore(ctx context.Context, opts RestoreOptions) (*Run, []*Run, *Plugin, error) {
+	order, _, err := r.SourceMap()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	runs, t, err := r.ListRuns(ctx, opts.Instance)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	want := opts.Components
+	if len(want) == 0 && (opts.Selector == "" || opts.Selector == "latest") {
+		want = order
+	}
+	run, err := SelectRun(runs, opts.Selector, want)
+	return run, runs, t, err
+}
+
+// Restore restores the components of a run.
+func (r *Runner) Restore(ctx context.Context, run *Run, t *Plugin, opts RestoreOptions) (*RestoreReport, error) {
+	_, sources, err := r.SourceMap()
+	if err != nil {
+		return nil, err
+	}
+	man, err := ReadManifest(ctx, t, run)
+	if err != nil {
+		return nil, err
+	}
+	comps := run.ComponentNames()
+	if len(opts.Components) > 0 {
+		for _, c := range opts.Components {
+			if _, ok := run.Components[c]; !ok {
+				return nil, fmt.Errorf("%w: run %s has no component %q (it has %s)", sdk.ErrNotFound, run.ID, c, strings.Join(comps, ", "))
+			}
+		}
+		comps = opts.Components
+	}
+	sort.SliceStable(comps, func(i, j int) bool { return comps[i] == "db" && comps[j] != "db" })
+	rep := &RestoreReport{Run: run}
+	for _, c := range comps {
+		name, ok := sources[c]
+		if !ok {
+			return rep, Configf("no source plugin for component %q in BACKUP_SOURCES", c)
+		}
+		src, err := r.Start(ctx, name, c)
+		if err != nil {
+			return rep, err
+		}
+		var mc *ManifestComponent
+		if man != nil {
+			if m, ok := man.Components[c]; ok {
+				mc = &m
+			}
+		}
+		snap := run.Components[c]
+		r.Log.Info("restoring", "component", c, "snapshot", snap.ID, "run", run.ID)
+		if err := StreamRestore(ctx, t, src, snap, mc, &pb.RestoreOptions{Component: c, ToDatabase: opts.ToDatabase, ToDirectory: opts.ToDir}); err != nil {
+			return rep, fmt.Errorf("restoring %s from snapshot %s: %w", c, snap.ID, err)
+		}
+		rep.Restored = append(rep.Restored, c)
+	}
+	return rep, nil
+}
