@@ -1,0 +1,167 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/dustin/go-humanize"
+
+	"github.com/timetiles/timetiles-backup/host"
+)
+
+// BackupCommand is `timetiles-backup backup [COMPONENT...]`.
+type BackupCommand struct {
+	*Meta
+}
+
+func (c *BackupCommand) Synopsis() string {
+	return "Back up the database and uploads (or named components)"
+}
+
+func (c *BackupCommand) Help() string {
+	return strings.TrimSpace(`
+Usage: timetiles-backup backup [options] [COMPONENT...]
+
+  Backs up every component (default: db and uploads) into the local restic
+  repository, and with --offsite into the offsite repository at the same
+  time, from one read of each source. Each component becomes a snapshot
+  tagged with its name ("db", "uploads"), the run ID and "timetiles-backup";
+  a run manifest marks the run complete, so "restore latest" restores all
+  components of the newest complete run.
+
+  A source that fails or is cut short never becomes a snapshot. An offsite
+  failure is a warning (exit 0, alert "Offsite Backup Failed"); a local
+  failure is a failure (exit 1, alert "Backup Failed").
+
+  Examples:
+    timetiles-backup backup              # db + uploads, local
+    timetiles-backup backup --offsite    # db + uploads, local and offsite
+    timetiles-backup backup db           # database only
+    timetiles-backup backup uploads      # uploads only
+
+Options:
+  --offsite           Also write to RESTIC_OFFSITE_REPOSITORY.
+  --json              Print the run report as JSON.
+
+` + commonFlagsHelp + "\n\n" + exitCodesHelp)
+}
+
+type backupJSON struct {
+	RunID      string          `json:"run_id"`
+	Time       string          `json:"time"`
+	Success    bool            `json:"success"`
+	Error      string          `json:"error,omitempty"`
+	Offsite    string          `json:"offsite_warning,omitempty"`
+	Components []componentJSON `json:"components"`
+	Manifests  map[string]string
+}
+
+type componentJSON struct {
+	Component         string `json:"component"`
+	Target            string `json:"target"`
+	Snapshot          string `json:"snapshot,omitempty"`
+	Bytes             uint64 `json:"bytes"`
+	BytesAdded        uint64 `json:"bytes_added"`
+	ChecksumAlgorithm string `json:"checksum_algorithm,omitempty"`
+	Checksum          string `json:"checksum,omitempty"`
+	Error             string `json:"error,omitempty"`
+}
+
+func (c *BackupCommand) Run(args []string) int {
+	fs := c.FlagSet("backup")
+	var offsite, asJSON bool
+	fs.BoolVar(&offsite, "offsite", false, "")
+	fs.BoolVar(&asJSON, "json", false, "")
+	comps, err := c.Parse(fs, args)
+	if err != nil {
+		return c.Fail(err, c.Help())
+	}
+	r, err := c.Runner()
+	if err != nil {
+		return c.Fail(err, "")
+	}
+	defer r.Close()
+	rep, err := r.Backup(c.Ctx, host.BackupOptions{Components: comps, Offsite: offsite})
+	if rep != nil {
+		c.report(r, rep, asJSON)
+	}
+	if rep != nil && rep.OffsiteErr != nil && err == nil {
+		c.UI.Warn("Warning: offsite backup failed; the local backup is complete: " + r.Scrub(rep.OffsiteErr.Error()))
+		if !host.IsPermission(rep.OffsiteErr) {
+			_, _ = r.Notify(c.Ctx, r.NewEvent(host.EventOffsiteFailed, "", rep.RunID, rep.OffsiteErr))
+		}
+	}
+	if err != nil {
+		runID := ""
+		if rep != nil {
+			runID = rep.RunID
+		}
+		if c.ExitCode(err) != ExitUsage || rep != nil {
+			_, _ = r.Notify(c.Ctx, r.NewEvent(host.EventBackupFailed, strings.Join(comps, ","), runID, err))
+		} else {
+			// Configuration errors alert too when a notifier can start.
+			_, _ = r.Notify(c.Ctx, r.NewEvent(host.EventBackupFailed, strings.Join(comps, ","), runID, err))
+		}
+		return c.Fail(fmt.Errorf("%s", r.Scrub(err.Error())), "")
+	}
+	return ExitOK
+}
+
+func (c *BackupCommand) report(r *host.Runner, rep *host.BackupReport, asJSON bool) {
+	if asJSON {
+		out := backupJSON{RunID: rep.RunID, Time: rep.Time.UTC().Format("2006-01-02T15:04:05Z"), Success: rep.LocalErr == nil, Manifests: rep.Manifests}
+		if rep.LocalErr != nil {
+			out.Error = r.Scrub(rep.LocalErr.Error())
+		}
+		if rep.OffsiteErr != nil {
+			out.Offsite = r.Scrub(rep.OffsiteErr.Error())
+		}
+		for _, cr := range rep.Components {
+			for _, s := range cr.Result.Sinks {
+				cj := componentJSON{Component: cr.Component, Target: s.Sink, Snapshot: s.Snapshot.ID,
+					Bytes: cr.Result.Trailer.GetSize(), BytesAdded: s.BytesAdded}
+				if cr.Result.Header.GetLocalPath() == "" {
+					cj.ChecksumAlgorithm = cr.Result.Trailer.GetChecksumAlgorithm()
+					cj.Checksum = fmt.Sprintf("%x", cr.Result.Trailer.GetChecksum())
+				}
+				if err := cr.Result.Err(s.Sink); err != nil {
+					cj.Error = r.Scrub(err.Error())
+				}
+				out.Components = append(out.Components, cj)
+			}
+			if len(cr.Result.Sinks) == 0 && cr.Result.SourceErr != nil {
+				out.Components = append(out.Components, componentJSON{Component: cr.Component, Error: r.Scrub(cr.Result.SourceErr.Error())})
+			}
+		}
+		b, _ := json.MarshalIndent(out, "", "  ")
+		c.UI.Output(string(b))
+		return
+	}
+	c.UI.Output(fmt.Sprintf("Backup run %s", rep.RunID))
+	for _, cr := range rep.Components {
+		for _, s := range cr.Result.Sinks {
+			if err := cr.Result.Err(s.Sink); err != nil {
+				c.UI.Output(fmt.Sprintf("  %-8s %-8s FAILED: %s", cr.Component, s.Sink, r.Scrub(err.Error())))
+				continue
+			}
+			c.UI.Output(fmt.Sprintf("  %-8s %-8s snapshot %s  %s (%s new)  %s", cr.Component, s.Sink, short(s.Snapshot.ID),
+				humanize.IBytes(cr.Result.Trailer.GetSize()), humanize.IBytes(s.BytesAdded), cr.Result.Duration.Round(1e7)))
+		}
+		if len(cr.Result.Sinks) == 0 && cr.Result.SourceErr != nil {
+			c.UI.Output(fmt.Sprintf("  %-8s FAILED: %s", cr.Component, r.Scrub(cr.Result.SourceErr.Error())))
+		}
+	}
+	for _, inst := range []string{host.Local, host.Offsite} {
+		if id, ok := rep.Manifests[inst]; ok && id != "" {
+			c.UI.Output(fmt.Sprintf("  run complete in %s repository (manifest %s)", inst, short(id)))
+		}
+	}
+}
+
+func short(id string) string {
+	if len(id) > 8 {
+		return id[:8]
+	}
+	return id
+}

@@ -1,0 +1,16 @@
+package main
+
+import (
+	"github.com/hashicorp/cli"
+)
+
+// Commands maps command names to factories. One file per command.
+func Commands(m *Meta) map[string]cli.CommandFactory {
+	return map[string]cli.CommandFactory{
+		"backup":      func() (cli.Command, error) { return &BackupCommand{Meta: m}, nil },
+		"backup list": func() (cli.Command, error) { return &ListCommand{Meta: m}, nil },
+		"restore":     func() (cli.Command, error) { return &RestoreCommand{Meta: m}, nil },
+		"plugins":     func() (cli.Command, error) { return &PluginsCommand{Meta: m}, nil },
+		"version":     func() (cli.Command, error) { return &VersionCommand{Meta: m}, nil },
+	}
+}

@@ -1,0 +1,44 @@
+// Command timetiles-backup backs up a TimeTiles server (PostgreSQL and the
+// uploads directory) into restic repositories through plugins.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/hashicorp/cli"
+	"github.com/hashicorp/go-plugin"
+)
+
+func main() {
+	os.Exit(realMain(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+func realMain(args []string, stdin *os.File, stdout, stderr *os.File) int {
+	// Plugins die with the host (Pdeathsig), and every exit path kills them.
+	defer plugin.CleanupClients()
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	ui := &cli.BasicUi{Reader: stdin, Writer: stdout, ErrorWriter: stderr}
+	m := &Meta{UI: ui, Ctx: ctx, Stdin: stdin, Stderr: stderr}
+	c := &cli.CLI{
+		Name:         "timetiles-backup",
+		Version:      versionString(),
+		Args:         args,
+		Commands:     Commands(m),
+		Autocomplete: false,
+		HelpWriter:   stdout,
+		ErrorWriter:  stderr,
+	}
+	code, err := c.Run()
+	if err != nil {
+		ui.Error(err.Error())
+		return ExitUsage
+	}
+	if code == 127 { // mitchellh/cli's "no such command"
+		return ExitUsage
+	}
+	return code
+}

@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/hashicorp/cli"
+	"github.com/hashicorp/go-hclog"
+	"golang.org/x/term"
+
+	"github.com/timetiles/timetiles-backup/host"
+	"github.com/timetiles/timetiles-backup/sdk"
+)
+
+// Exit codes, the same for every command.
+const (
+	ExitOK          = 0
+	ExitFailure     = 1
+	ExitUsage       = 2
+	ExitInterrupted = 130
+)
+
+const exitCodesHelp = `Exit codes:
+  0    success
+  1    failure (an alert was sent where one is configured)
+  2    usage or configuration error
+  130  interrupted (SIGINT/SIGTERM); nothing half-written was committed`
+
+const commonFlagsHelp = `Common options:
+  --env-file=PATH     Env file to read (default: $TIMETILES_ENV_FILE, then
+                      /opt/timetiles/.env.production when it exists). The
+                      process environment wins over the file.
+  --plugin-dir=DIR    Directory searched first for plugins
+                      (default: $TIMETILES_BACKUP_PLUGIN_DIR).
+  --log-level=LEVEL   trace, debug, info, warn or error (default: info).`
+
+// Meta is shared by every command.
+type Meta struct {
+	UI     cli.Ui
+	Ctx    context.Context
+	Stdin  *os.File
+	Stderr io.Writer
+
+	envFile   string
+	pluginDir string
+	logLevel  string
+}
+
+// FlagSet returns a flag set with the common options.
+func (m *Meta) FlagSet(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&m.envFile, "env-file", "", "")
+	fs.StringVar(&m.pluginDir, "plugin-dir", "", "")
+	fs.StringVar(&m.logLevel, "log-level", "", "")
+	return fs
+}
+
+// Parse parses flags, reporting a usage error; flags may follow arguments.
+func (m *Meta) Parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, usageError("%s", err.Error())
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		if rest[0] == "--" {
+			return append(pos, rest[1:]...), nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+type usageErr struct{ msg string }
+
+func (e *usageErr) Error() string { return e.msg }
+
+func usageError(format string, args ...any) error {
+	return &usageErr{msg: fmt.Sprintf(format, args...)}
+}
+
+// Runner loads the configuration and returns a runner; close it after use.
+func (m *Meta) Runner() (*host.Runner, error) {
+	cfg, err := host.LoadConfig(m.envFile, os.Environ())
+	if err != nil {
+		return nil, err
+	}
+	level := m.logLevel
+	if level == "" {
+		level = cfg.GetDefault(sdk.EnvLogLevel, "info")
+	}
+	if hclog.LevelFromString(level) == hclog.NoLevel {
+		return nil, host.Configf("log level %q: use trace, debug, info, warn or error", level)
+	}
+	os.Setenv(sdk.EnvLogLevel, level) // plugins inherit it
+	log := hclog.New(&hclog.LoggerOptions{
+		Name:   "timetiles-backup",
+		Output: m.Stderr,
+		Level:  hclog.LevelFromString(level),
+	})
+	return host.NewRunner(cfg, log, m.pluginDir), nil
+}
+
+// ExitCode maps an error to the exit code: the one place that does so.
+func (m *Meta) ExitCode(err error) int {
+	var ue *usageErr
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.As(err, &ue), errors.Is(err, host.ErrConfig), errors.Is(err, sdk.ErrInvalidConfig):
+		return ExitUsage
+	case m.Ctx.Err() != nil:
+		return ExitInterrupted
+	}
+	return ExitFailure
+}
+
+// Fail prints an error and returns its exit code.
+func (m *Meta) Fail(err error, help string) int {
+	code := m.ExitCode(err)
+	m.UI.Error("Error: " + err.Error())
+	if code == ExitUsage {
+		var ue *usageErr
+		if errors.As(err, &ue) && help != "" {
+			m.UI.Error("\n" + strings.TrimSpace(help))
+		}
+	}
+	if code == ExitInterrupted {
+		m.UI.Error("Interrupted: nothing was committed for the interrupted work.")
+	}
+	return code
+}
+
+// IsTerminal reports whether stdin is an interactive terminal.
+func (m *Meta) IsTerminal() bool {
+	return m.Stdin != nil && term.IsTerminal(int(m.Stdin.Fd()))
+}
+
+func splitList(vals []string) []string {
+	var out []string
+	for _, v := range vals {
+		for _, p := range strings.Split(v, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
