@@ -57,6 +57,10 @@ type StreamResult struct {
 	SourceErr error
 	Sinks     []SinkResult
 	Duration  time.Duration
+	// Transport the bytes took: "pipe" (source → target directly),
+	// "pipe-fanout" (through the host into a pipe per target), "grpc"
+	// (chunks) or "path" (a local directory).
+	Transport string
 }
 
 // Err returns the error for a sink, counting a source failure.
@@ -195,6 +199,16 @@ func StreamBackup(ctx context.Context, src *Plugin, sinks []Sink, spec StreamSpe
 	}
 	res.Header = hdr
 	pathMode := hdr.LocalPath != ""
+	switch {
+	case pathMode:
+		res.Transport = "path"
+	case useFD && fanIn != nil:
+		res.Transport = "pipe-fanout"
+	case useFD:
+		res.Transport = "pipe"
+	default:
+		res.Transport = "grpc"
+	}
 
 	// Open one Write stream per sink and send it the header.
 	for _, st := range streams {

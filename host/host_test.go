@@ -1,0 +1,319 @@
+package host
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/timetiles/timetiles-backup/internal/testenv"
+	"github.com/timetiles/timetiles-backup/sdk"
+)
+
+var (
+	pluginsOnce sync.Once
+	pluginsDir  string
+	pluginsErr  error
+)
+
+// testPlugins builds the synthetic source and the files target once.
+func testPlugins(t testing.TB) string {
+	pluginsOnce.Do(func() {
+		pluginsDir, pluginsErr = os.MkdirTemp("", "host-test-plugins-")
+		if pluginsErr != nil {
+			return
+		}
+		for _, n := range []string{"source-synthetic", "target-files"} {
+			cmd := exec.Command("go", "build", "-o", filepath.Join(pluginsDir, BinaryPrefix+n), "./internal/testplugins/"+n)
+			cmd.Dir = testenv.RepoRoot()
+			if out, err := cmd.CombinedOutput(); err != nil {
+				pluginsErr = errors.New(string(out))
+				return
+			}
+		}
+	})
+	if pluginsErr != nil {
+		t.Fatal(pluginsErr)
+	}
+	return pluginsDir
+}
+
+func newTestRunner(t *testing.T, vals map[string]string) *Runner {
+	t.Helper()
+	base := map[string]string{
+		"BACKUP_SOURCES":   "synthetic=source-synthetic",
+		"BACKUP_TARGET":    "target-files",
+		"BACKUP_NOTIFIERS": "none",
+		"BACKUP_HOSTNAME":  "testhost",
+	}
+	for k, v := range vals {
+		base[k] = v
+	}
+	log := hclog.New(&hclog.LoggerOptions{Output: io.Discard})
+	if testing.Verbose() {
+		log = hclog.New(&hclog.LoggerOptions{Output: os.Stderr, Level: hclog.Debug})
+	}
+	r := NewRunner(NewConfig(base), log, testPlugins(t))
+	r.Manager.Transport = base["TIMETILES_BACKUP_TRANSPORT"]
+	t.Cleanup(r.Close)
+	return r
+}
+
+func synthBytes(n int64) []byte {
+	cmdData, _ := io.ReadAll(io.LimitReader(newSynth(), n))
+	return cmdData
+}
+
+// newSynth mirrors source-synthetic's generator.
+func newSynth() io.Reader { return synthReader() }
+
+func storedFiles(t *testing.T, dir string) map[string][]byte {
+	t.Helper()
+	out := map[string][]byte{}
+	ms, _ := filepath.Glob(filepath.Join(dir, "*.bin"))
+	for _, p := range ms {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[filepath.Base(p)] = b
+	}
+	return out
+}
+
+func TestBackupRestoreAcrossTransports(t *testing.T) {
+	const size = 20<<20 + 12345 // not a multiple of the chunk size
+	want := synthBytes(size)
+	for _, tc := range []struct {
+		name      string
+		transport string
+		offsite   bool
+		path      string
+	}{
+		{"fd-single", "", false, "pipe"},
+		{"fd-fanout", "", true, "pipe-fanout"},
+		{"grpc-single", "grpc", false, "grpc"},
+		{"grpc-fanout", "grpc", true, "grpc"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			local, off := t.TempDir(), t.TempDir()
+			restored := filepath.Join(t.TempDir(), "restored.bin")
+			r := newTestRunner(t, map[string]string{
+				"TARGET_DIR_LOCAL": local, "TARGET_DIR_OFFSITE": off, "SYNTH_SIZE": "20983865",
+				"TIMETILES_BACKUP_TRANSPORT": tc.transport, "SYNTH_RESTORE_TO": restored,
+			})
+			rep, err := r.Backup(context.Background(), BackupOptions{Offsite: tc.offsite})
+			if err != nil {
+				t.Fatalf("backup: %v", err)
+			}
+			if rep.OffsiteErr != nil {
+				t.Fatalf("offsite: %v", rep.OffsiteErr)
+			}
+			if got := rep.Components[0].Result.Transport; got != tc.path {
+				t.Fatalf("bytes took %q, want %q", got, tc.path)
+			}
+			dirs := []string{local}
+			if tc.offsite {
+				dirs = append(dirs, off)
+			}
+			for _, d := range dirs {
+				files := storedFiles(t, d)
+				if len(files) != 2 { // the stream and the run manifest
+					t.Fatalf("%s: %d stored files, want 2", d, len(files))
+				}
+				found := false
+				for _, b := range files {
+					if bytes.Equal(b, want) {
+						found = true
+					}
+				}
+				if !found {
+					t.Fatalf("%s: stored stream differs from the source's bytes", d)
+				}
+			}
+			// Restore latest through the source and compare bytes.
+			run, _, tgt, err := r.ResolveRestore(context.Background(), RestoreOptions{Selector: "latest", Instance: Local})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if run.ID != rep.RunID || !run.Complete {
+				t.Fatalf("latest run = %s complete=%v, want %s", run.ID, run.Complete, rep.RunID)
+			}
+			if _, err := r.Restore(context.Background(), run, tgt, RestoreOptions{Instance: Local}); err != nil {
+				t.Fatalf("restore: %v", err)
+			}
+			got, err := os.ReadFile(restored)
+			if err != nil || !bytes.Equal(got, want) {
+				t.Fatalf("restored bytes differ (err %v, %d vs %d bytes)", err, len(got), len(want))
+			}
+		})
+	}
+}
+
+func TestSourceFailureLeavesNoSnapshot(t *testing.T) {
+	for _, tc := range []struct{ name, transport, mode string }{
+		{"fd-error", "", "error"},
+		{"fd-exit", "", "exit"},
+		{"grpc-error", "grpc", "error"},
+		{"grpc-exit", "grpc", "exit"},
+	} {
+		for _, offsite := range []bool{false, true} {
+			t.Run(tc.name+map[bool]string{false: "", true: "-fanout"}[offsite], func(t *testing.T) {
+				local, off := t.TempDir(), t.TempDir()
+				r := newTestRunner(t, map[string]string{
+					"TARGET_DIR_LOCAL": local, "TARGET_DIR_OFFSITE": off, "SYNTH_SIZE": "8000000",
+					"SYNTH_FAIL_AFTER": "4000000", "SYNTH_MODE": tc.mode, "TIMETILES_BACKUP_TRANSPORT": tc.transport,
+				})
+				_, err := r.Backup(context.Background(), BackupOptions{Offsite: offsite})
+				if err == nil {
+					t.Fatal("backup of a failing source succeeded")
+				}
+				for _, d := range []string{local, off} {
+					if n := len(storedFiles(t, d)); n != 0 {
+						t.Fatalf("%s holds %d snapshots after a failed source, want 0", d, n)
+					}
+					if parts, _ := filepath.Glob(filepath.Join(d, ".part-*")); len(parts) != 0 {
+						t.Fatalf("leftover partial files: %v", parts)
+					}
+				}
+			})
+		}
+	}
+}
+
+func TestStalledOffsiteDoesNotHurtLocal(t *testing.T) {
+	for _, transport := range []string{"", "grpc"} {
+		t.Run("transport="+transport, func(t *testing.T) {
+			local, off := t.TempDir(), t.TempDir()
+			r := newTestRunner(t, map[string]string{
+				"TARGET_DIR_LOCAL": local, "TARGET_DIR_OFFSITE": off, "SYNTH_SIZE": "30000000",
+				"TARGET_STALL_OFFSITE": "1", "BACKUP_OFFSITE_STALL_TIMEOUT": "1s", "TIMETILES_BACKUP_TRANSPORT": transport,
+			})
+			start := time.Now()
+			rep, err := r.Backup(context.Background(), BackupOptions{Offsite: true})
+			if err != nil {
+				t.Fatalf("local backup failed: %v", err)
+			}
+			if rep.OffsiteErr == nil || !strings.Contains(rep.OffsiteErr.Error(), "accepted no data") {
+				t.Fatalf("offsite error = %v, want a stall", rep.OffsiteErr)
+			}
+			if time.Since(start) > 30*time.Second {
+				t.Fatalf("stall timeout not applied: took %s", time.Since(start))
+			}
+			if n := len(storedFiles(t, local)); n != 2 {
+				t.Fatalf("local holds %d files, want stream + manifest", n)
+			}
+			if n := len(storedFiles(t, off)); n != 0 {
+				t.Fatalf("offsite holds %d files, want 0", n)
+			}
+		})
+	}
+}
+
+func TestChecksumRecordedInManifest(t *testing.T) {
+	local := t.TempDir()
+	r := newTestRunner(t, map[string]string{"TARGET_DIR": local, "SYNTH_SIZE": "3000000", "BACKUP_CHECKSUM": "sha256"})
+	rep, err := r.Backup(context.Background(), BackupOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs, tgt, err := r.ListRuns(context.Background(), Local)
+	if err != nil || len(runs) != 1 {
+		t.Fatalf("runs %v err %v", runs, err)
+	}
+	m, err := ReadManifest(context.Background(), tgt, runs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(synthBytes(3000000))
+	c := m.Components["synthetic"]
+	if c.ChecksumAlgorithm != "sha256" || c.Checksum != hexs(sum[:]) || c.Size != 3000000 || m.RunID != rep.RunID {
+		t.Fatalf("manifest component = %+v", c)
+	}
+}
+
+func TestRestoreRefusesCorruptedSnapshot(t *testing.T) {
+	local := t.TempDir()
+	restored := filepath.Join(t.TempDir(), "out.bin")
+	r := newTestRunner(t, map[string]string{"TARGET_DIR": local, "SYNTH_SIZE": "2000000", "SYNTH_RESTORE_TO": restored})
+	if _, err := r.Backup(context.Background(), BackupOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// Flip one byte of the stored stream (not the manifest).
+	for name, b := range storedFiles(t, local) {
+		if len(b) == 2000000 {
+			b[1000] ^= 0xff
+			if err := os.WriteFile(filepath.Join(local, name), b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	run, _, tgt, err := r.ResolveRestore(context.Background(), RestoreOptions{Selector: "latest", Instance: Local})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = r.Restore(context.Background(), run, tgt, RestoreOptions{Instance: Local})
+	if err == nil || !strings.Contains(err.Error(), "the backup recorded") {
+		t.Fatalf("restore of a corrupted snapshot: err = %v", err)
+	}
+	if _, err := os.Stat(restored); !os.IsNotExist(err) {
+		t.Fatalf("corrupted bytes were restored: %v", err)
+	}
+}
+
+func TestIncompatiblePluginRefused(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "main.go")
+	os.WriteFile(src, []byte(`package main
+import ("context";"io";"github.com/timetiles/timetiles-backup/sdk")
+type s struct{}
+func (s) Info() sdk.Info { return sdk.Info{Name: "source-future", Version: "9.0.0", APIVersions: []uint32{99}} }
+func (s) Configure(context.Context, sdk.Config) error { return nil }
+func (s) Backup(context.Context, sdk.BackupRequest, sdk.BackupStream) error { return nil }
+func (s) Restore(context.Context, sdk.RestoreRequest, io.Reader) error { return nil }
+func main() { sdk.ServeSource(s{}) }
+`), 0o644)
+	bin := filepath.Join(dir, "bin")
+	os.Mkdir(bin, 0o755)
+	cmd := exec.Command("go", "build", "-o", filepath.Join(bin, BinaryPrefix+"source-future"), src)
+	cmd.Dir = testenv.RepoRoot()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatal(string(out))
+	}
+	m := &Manager{Logger: hclog.NewNullLogger()}
+	defer m.Close()
+	c := Discover([]string{bin})
+	if len(c) != 1 {
+		t.Fatalf("discovered %v", c)
+	}
+	_, err := m.Launch(context.Background(), c[0])
+	if !errors.Is(err, ErrIncompatible) {
+		t.Fatalf("err = %v, want ErrIncompatible", err)
+	}
+	for _, want := range []string{"source-future", "9.0.0", "[99]", "[1]"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("message %q does not name %s", err, want)
+		}
+	}
+}
+
+func TestPluginEnvironmentHasNoSecrets(t *testing.T) {
+	t.Setenv("RESTIC_PASSWORD", "host-secret-value")
+	for _, kv := range baseEnv() {
+		if strings.Contains(kv, "host-secret-value") {
+			t.Fatalf("plugin environment carries a host secret: %s", kv)
+		}
+	}
+}
+
+var _ = sdk.ChunkSize
