@@ -100,6 +100,29 @@ func tagValue(tags []string, prefix string) string {
 	return ""
 }
 
+// componentOf derives a snapshot's component from its tags: for this tool's
+// snapshots the tag that is neither the tool's nor a key:value tag; for the
+// shell tool's snapshots "db" or "uploads".
+func componentOf(tags []string) string {
+	if hasTag(tags, ToolTag) {
+		for _, t := range tags {
+			if t != ToolTag && t != ManifestTag && !strings.Contains(t, ":") {
+				return t
+			}
+		}
+		if hasTag(tags, ManifestTag) {
+			return ManifestName
+		}
+		return ""
+	}
+	for _, c := range []string{"db", "uploads"} {
+		if hasTag(tags, c) {
+			return c
+		}
+	}
+	return ""
+}
+
 func hasTag(tags []string, tag string) bool {
 	for _, t := range tags {
 		if t == tag {
@@ -120,15 +143,11 @@ func GroupRuns(snaps []sdk.Snapshot) []*Run {
 		if runID == "" {
 			runID = tagValue(s.Tags, RunTagPrefix)
 		}
+		comp := s.Component
+		if comp == "" {
+			comp = componentOf(s.Tags)
+		}
 		if runID == "" {
-			comp := s.Component
-			if comp == "" {
-				for _, c := range []string{"db", "uploads"} {
-					if hasTag(s.Tags, c) {
-						comp = c
-					}
-				}
-			}
 			if comp == "" {
 				continue
 			}
@@ -145,7 +164,6 @@ func GroupRuns(snaps []sdk.Snapshot) []*Run {
 		if s.Time.Before(r.Time) {
 			r.Time = s.Time
 		}
-		comp := s.Component
 		if hasTag(s.Tags, ManifestTag) || comp == ManifestName {
 			sc := s
 			r.Manifest = &sc

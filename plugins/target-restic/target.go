@@ -1,0 +1,257 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/timetiles/timetiles-backup/internal/restic"
+	"github.com/timetiles/timetiles-backup/sdk"
+)
+
+// DefaultRepository is TimeTiles' local repository.
+const DefaultRepository = "/opt/timetiles/backups/restic-repo"
+
+// Target is the restic target plugin. One process serves one repository:
+// the host starts it once as instance "local" (RESTIC_REPOSITORY) and, for
+// offsite work, once as instance "offsite" (RESTIC_OFFSITE_REPOSITORY).
+type Target struct {
+	repo     *restic.Repo
+	version  restic.Version
+	instance string
+}
+
+// Info describes the plugin and every variable it reads.
+func (t *Target) Info() sdk.Info {
+	return sdk.Info{
+		Name:         "target-restic",
+		Version:      "0.1.0",
+		Description:  "restic repositories: local, S3-compatible (offsite), rest-server",
+		Capabilities: []string{sdk.CapPath},
+		ConfigKeys: []sdk.ConfigKey{
+			{Name: "RESTIC_REPOSITORY", Default: DefaultRepository, Description: "local repository"},
+			{Name: "RESTIC_OFFSITE_REPOSITORY", Description: "offsite repository, e.g. s3:s3.amazonaws.com/bucket/timetiles or rest:https://host/repo"},
+			{Name: "RESTIC_PASSWORD", Secret: true, Description: "encrypts both repositories"},
+			{Name: "RESTIC_PASSWORD_FILE", Description: "file holding the password (instead of RESTIC_PASSWORD)"},
+			{Name: "AWS_ACCESS_KEY_ID", Description: "S3 access key"},
+			{Name: "AWS_SECRET_ACCESS_KEY", Secret: true, Description: "S3 secret key"},
+			{Name: "AWS_ENDPOINT_URL", Description: "endpoint of a non-AWS S3 provider (B2, Wasabi, MinIO)"},
+			{Name: "AWS_DEFAULT_REGION", Description: "S3 region"},
+			{Name: "RESTIC_REST_USERNAME", Description: "rest-server user"},
+			{Name: "RESTIC_REST_PASSWORD", Secret: true, Description: "rest-server password"},
+			{Name: "RESTIC_CACHE_DIR", Description: "restic's cache directory"},
+			{Name: "BACKUP_RESTIC_BIN", Default: "restic", Description: "restic executable"},
+			{Name: "BACKUP_RESTIC_RETRY_LOCK", Default: "2m", Description: "how long restic waits for a locked repository"},
+			{Name: "BACKUP_RESTIC_COMPRESSION", Default: "auto", Description: "auto, off or max"},
+		},
+	}
+}
+
+// Configure picks the repository of the instance and checks restic.
+func (t *Target) Configure(ctx context.Context, c sdk.Config) error {
+	t.instance = c.Instance
+	var repoURL string
+	switch c.Instance {
+	case "offsite":
+		repoURL = c.Get("RESTIC_OFFSITE_REPOSITORY")
+		if repoURL == "" {
+			return fmt.Errorf("RESTIC_OFFSITE_REPOSITORY is not set: set it (e.g. s3:s3.amazonaws.com/bucket/timetiles) to use --offsite: %w", sdk.ErrInvalidConfig)
+		}
+	default:
+		repoURL = c.GetDefault("RESTIC_REPOSITORY", DefaultRepository)
+	}
+	var env []string
+	if strings.HasPrefix(repoURL, "s3:") {
+		if ep := c.Get("AWS_ENDPOINT_URL"); ep != "" {
+			u, err := restic.S3Repository(repoURL, ep)
+			if err != nil {
+				return fmt.Errorf("%v: fix AWS_ENDPOINT_URL or the repository URL: %w", err, sdk.ErrInvalidConfig)
+			}
+			repoURL = u
+		}
+		if c.Get("AWS_ACCESS_KEY_ID") == "" || c.Get("AWS_SECRET_ACCESS_KEY") == "" {
+			return fmt.Errorf("repository %s is on S3 but AWS_ACCESS_KEY_ID or AWS_SECRET_ACCESS_KEY is empty: set both: %w", redactURL(repoURL), sdk.ErrInvalidConfig)
+		}
+	}
+	for _, k := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION", "RESTIC_REST_USERNAME", "RESTIC_REST_PASSWORD", "RESTIC_CACHE_DIR"} {
+		if v := c.Get(k); v != "" {
+			env = append(env, k+"="+v)
+		}
+	}
+	pw, pwFile := c.Get("RESTIC_PASSWORD"), c.Get("RESTIC_PASSWORD_FILE")
+	if pw == "" && pwFile == "" {
+		return fmt.Errorf("RESTIC_PASSWORD is empty: set it in the env file (`timetiles-backup init` generates one) and keep a copy away from this server: %w", sdk.ErrInvalidConfig)
+	}
+	retry, err := time.ParseDuration(c.GetDefault("BACKUP_RESTIC_RETRY_LOCK", "2m"))
+	if err != nil {
+		return fmt.Errorf("BACKUP_RESTIC_RETRY_LOCK=%q is not a duration (e.g. 2m): %w", c.Get("BACKUP_RESTIC_RETRY_LOCK"), sdk.ErrInvalidConfig)
+	}
+	t.repo = &restic.Repo{
+		Binary:       c.GetDefault("BACKUP_RESTIC_BIN", "restic"),
+		Repository:   repoURL,
+		Password:     pw,
+		PasswordFile: pwFile,
+		Env:          env,
+		Logger:       sdk.Logger,
+		RetryLock:    retry,
+	}
+	v, err := t.repo.Version(ctx)
+	if err != nil {
+		return fmt.Errorf("cannot run restic (%s): %v: install restic ≥ 0.16 or set BACKUP_RESTIC_BIN: %w", t.repo.Binary, err, sdk.ErrInvalidConfig)
+	}
+	if err := restic.CheckSupported(v); err != nil {
+		return fmt.Errorf("%v: %w", err, sdk.ErrInvalidConfig)
+	}
+	t.version = v
+	return nil
+}
+
+func redactURL(u string) string {
+	if i := strings.Index(u, "@"); i > 0 {
+		if j := strings.Index(u, "://"); j > 0 && j < i {
+			return u[:j+3] + "***" + u[i:]
+		}
+	}
+	return u
+}
+
+// sdkErr gives a restic error the matching SDK kind, so the host can tell
+// an expected permission denial (write-only offsite keys) from a failure.
+func sdkErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	var kind error
+	switch restic.KindOf(err) {
+	case restic.KindPermissionDenied:
+		kind = sdk.ErrPermissionDenied
+	case restic.KindRepoMissing, restic.KindNotFound:
+		kind = sdk.ErrNotFound
+	case restic.KindLocked:
+		kind = sdk.ErrLocked
+	case restic.KindWrongPassword:
+		kind = sdk.ErrUnauthenticated
+	case restic.KindInterrupted:
+		kind = sdk.ErrAborted
+	default:
+		return err
+	}
+	return fmt.Errorf("%w (%w)", err, kind)
+}
+
+// Init creates the repository when, and only when, it does not exist.
+func (t *Target) Init(ctx context.Context) (bool, error) {
+	created, err := t.repo.Init(ctx)
+	return created, sdkErr(err)
+}
+
+// Write stores a stream (restic backup --stdin, committed only at the
+// reader's end of file) or a directory (native restic backup).
+func (t *Target) Write(ctx context.Context, h sdk.Header, r io.Reader) (sdk.WriteResult, error) {
+	opts := restic.BackupOptions{Filename: h.FileName, Tags: h.Tags, Host: h.Host, Time: h.Time}
+	var sum *restic.Summary
+	var err error
+	if h.LocalPath != "" {
+		sum, err = t.repo.BackupPaths(ctx, opts, h.LocalPath)
+	} else {
+		if opts.Filename == "" {
+			opts.Filename = h.Component
+		}
+		sum, err = t.repo.BackupStdin(ctx, opts, r)
+	}
+	if err != nil {
+		return sdk.WriteResult{}, sdkErr(err)
+	}
+	for _, w := range sum.Warnings {
+		sdk.Logger.Warn("restic", "warning", w)
+	}
+	added := sum.DataAddedPacked
+	if added == 0 {
+		added = sum.DataAdded
+	}
+	return sdk.WriteResult{
+		Snapshot:   sdk.Snapshot{ID: sum.SnapshotID, Time: h.Time, Host: h.Host, Tags: h.Tags, Component: h.Component, RunID: h.RunID, Size: sum.TotalBytesProcessed, FileName: h.FileName},
+		BytesAdded: added,
+	}, nil
+}
+
+// List returns the repository's snapshots.
+func (t *Target) List(ctx context.Context, tags []string) ([]sdk.Snapshot, error) {
+	snaps, err := t.repo.Snapshots(ctx, restic.SnapshotFilter{Tags: tags})
+	if err != nil {
+		return nil, sdkErr(err)
+	}
+	out := make([]sdk.Snapshot, 0, len(snaps))
+	for _, s := range snaps {
+		sn := sdk.Snapshot{ID: s.ID, Time: s.Time, Host: s.Hostname, Tags: s.Tags, Paths: s.Paths}
+		if len(s.Paths) == 1 {
+			sn.FileName = path.Base(s.Paths[0])
+		}
+		if s.Summary != nil {
+			sn.Size = s.Summary.TotalBytesProcessed
+		}
+		out = append(out, sn)
+	}
+	return out, nil
+}
+
+// Read streams a stdin snapshot's file back (restic dump), or restores a
+// directory snapshot natively into req.LocalPath.
+func (t *Target) Read(ctx context.Context, req sdk.ReadRequest, out sdk.ReadStream) error {
+	if req.LocalPath != "" {
+		return sdkErr(t.repo.Restore(ctx, req.SnapshotID, "", req.LocalPath, restic.RestoreOptions{Delete: true}))
+	}
+	sn, err := t.repo.Snapshot(ctx, req.SnapshotID)
+	if err != nil {
+		return sdkErr(err)
+	}
+	// A stream snapshot holds one file, /<file name> (restic --stdin).
+	if len(sn.Paths) != 1 || path.Dir(sn.Paths[0]) != "/" {
+		return fmt.Errorf("snapshot %s holds %v, not one streamed file: restore it as a directory: %w", req.SnapshotID, sn.Paths, sdk.ErrInvalidConfig)
+	}
+	file := sn.Paths[0]
+	w, err := out.Start(sdk.Header{FileName: path.Base(file), Tags: sn.Tags, Host: sn.Hostname, Time: sn.Time})
+	if err != nil {
+		return err
+	}
+	return sdkErr(t.repo.Dump(ctx, sn.ID, file, w))
+}
+
+// Prune applies the retention policy: forget --prune, grouped by host and
+// tags so db and uploads are kept independently and a container's changing
+// hostname cannot split groups (the host passes a fixed --host).
+func (t *Target) Prune(ctx context.Context, req sdk.PruneRequest) (sdk.PruneResult, error) {
+	res, err := t.repo.Forget(ctx, restic.ForgetOptions{
+		KeepDaily: req.Keep.Daily, KeepWeekly: req.Keep.Weekly, KeepMonthly: req.Keep.Monthly,
+		GroupBy: "host,tags", Host: req.Host, Tags: req.Tags, Prune: !req.DryRun, DryRun: req.DryRun,
+	})
+	if err != nil {
+		return sdk.PruneResult{}, sdkErr(err)
+	}
+	var out sdk.PruneResult
+	for _, g := range res.Groups {
+		for _, s := range g.Keep {
+			out.Kept = append(out.Kept, sdk.Snapshot{ID: s.ID, Time: s.Time, Host: s.Hostname, Tags: s.Tags, Paths: s.Paths})
+		}
+		for _, s := range g.Remove {
+			out.Removed = append(out.Removed, sdk.Snapshot{ID: s.ID, Time: s.Time, Host: s.Hostname, Tags: s.Tags, Paths: s.Paths})
+		}
+	}
+	return out, nil
+}
+
+// Verify checks the repository's integrity, reading a sample of the data.
+func (t *Target) Verify(ctx context.Context, req sdk.VerifyRequest) (string, error) {
+	if err := t.repo.Check(ctx, req.ReadDataSubset); err != nil {
+		return "", sdkErr(err)
+	}
+	s := "repository structure ok"
+	if req.ReadDataSubset != "" {
+		s += ", data subset " + req.ReadDataSubset + " read and ok"
+	}
+	return s, nil
+}
+
