@@ -225,3 +225,15 @@ func (p *Plugin) Close() {
 
 // Exited reports whether the plugin process has exited.
 func (p *Plugin) Exited() bool { return p.raw.Exited() }
+
+// QuietLifecycle is an hclog Exclude function that drops go-plugin's routine
+// lifecycle messages ("starting plugin", "plugin process exited", …) at
+// info level and below; what plugins log themselves passes through.
+func QuietLifecycle(level hclog.Level, msg string, _ ...interface{}) bool {
+	switch msg {
+	case "starting plugin", "plugin started", "waiting for RPC address", "plugin process exited",
+		"using plugin", "plugin exited", "configuring client automatic mTLS":
+		return level <= hclog.Info
+	}
+	return false
+}

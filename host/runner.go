@@ -266,13 +266,16 @@ func (r *Runner) Backup(ctx context.Context, opts BackupOptions) (*BackupReport,
 			mc := ManifestComponent{Snapshot: sr.Snapshot.ID, Plugin: sources[c], FileName: res.Header.GetFileName(),
 				MediaType: res.Header.GetMediaType(), Directory: res.Header.GetLocalPath() != "",
 				Size: res.Trailer.GetSize(), BytesAdded: sr.BytesAdded}
+			if mc.Directory {
+				mc.Size = sr.Snapshot.Size // what the target read from the directory
+			}
 			if !mc.Directory {
 				mc.ChecksumAlgorithm = res.Trailer.GetChecksumAlgorithm()
 				mc.Checksum = hex.EncodeToString(res.Trailer.GetChecksum())
 			}
 			manifests[s.Name].Components[c] = mc
 			log.Info("component stored", "component", c, "target", s.Name, "snapshot", sr.Snapshot.ID,
-				"bytes", res.Trailer.GetSize(), "added", sr.BytesAdded)
+				"bytes", mc.Size, "added", sr.BytesAdded, "transport", res.Transport)
 		}
 		if res.SourceErr != nil {
 			// A failed source fails the run everywhere: stop here.

@@ -120,7 +120,7 @@ func (c *BackupCommand) report(r *host.Runner, rep *host.BackupReport, asJSON bo
 		for _, cr := range rep.Components {
 			for _, s := range cr.Result.Sinks {
 				cj := componentJSON{Component: cr.Component, Target: s.Sink, Snapshot: s.Snapshot.ID,
-					Bytes: cr.Result.Trailer.GetSize(), BytesAdded: s.BytesAdded}
+					Bytes: streamSize(cr.Result, s), BytesAdded: s.BytesAdded}
 				if cr.Result.Header.GetLocalPath() == "" {
 					cj.ChecksumAlgorithm = cr.Result.Trailer.GetChecksumAlgorithm()
 					cj.Checksum = fmt.Sprintf("%x", cr.Result.Trailer.GetChecksum())
@@ -146,7 +146,7 @@ func (c *BackupCommand) report(r *host.Runner, rep *host.BackupReport, asJSON bo
 				continue
 			}
 			c.UI.Output(fmt.Sprintf("  %-8s %-8s snapshot %s  %s (%s new)  %s", cr.Component, s.Sink, short(s.Snapshot.ID),
-				humanize.IBytes(cr.Result.Trailer.GetSize()), humanize.IBytes(s.BytesAdded), cr.Result.Duration.Round(1e7)))
+				humanize.IBytes(streamSize(cr.Result, s)), humanize.IBytes(s.BytesAdded), cr.Result.Duration.Round(1e7)))
 		}
 		if len(cr.Result.Sinks) == 0 && cr.Result.SourceErr != nil {
 			c.UI.Output(fmt.Sprintf("  %-8s FAILED: %s", cr.Component, r.Scrub(cr.Result.SourceErr.Error())))
@@ -164,4 +164,13 @@ func short(id string) string {
 		return id[:8]
 	}
 	return id
+}
+
+// streamSize is the stream's byte count, or for a directory what the
+// target read.
+func streamSize(r *host.StreamResult, s host.SinkResult) uint64 {
+	if r.Header.GetLocalPath() != "" {
+		return s.Snapshot.Size
+	}
+	return r.Trailer.GetSize()
 }

@@ -107,6 +107,12 @@ func (m *Meta) Runner() (*host.Runner, error) {
 		Output: m.Stderr,
 		Level:  hclog.LevelFromString(level),
 	})
+	if !log.IsDebug() {
+		log = hclog.New(&hclog.LoggerOptions{
+			Name: "timetiles-backup", Output: m.Stderr, Level: hclog.LevelFromString(level),
+			Exclude: host.QuietLifecycle,
+		})
+	}
 	return host.NewRunner(cfg, log, m.pluginDir), nil
 }
 

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh Debian 12 machine or a warm one:
+#   make test        (what CI runs through .ci/run)
+# Installs what the tests need (idempotent, pinned, cached in .tools/),
+# checks formatting, vet, buf lint and that generated code is current, then
+# runs every Go test against real restic, PostgreSQL, S3 and rest-server.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+scripts/install-deps.sh
+scripts/tools.sh restic restic-floor rest-server versitygw buf protoc-gen-go protoc-gen-go-grpc
+export PATH="$root/.tools/bin:$PATH"
+
+echo "== gofmt, go vet"
+bad=$(gofmt -l $(git ls-files '*.go' | grep -v '\.pb\.go$') 2>/dev/null || true)
+if [ -n "$bad" ]; then echo "gofmt would change: $bad" >&2; exit 1; fi
+go vet ./...
+
+echo "== buf lint, generated code up to date"
+buf lint
+gen=$(mktemp -d)
+trap 'rm -rf "$gen"' EXIT
+sed "s#out: gen#out: $gen#" buf.gen.yaml > "$gen/buf.gen.yaml"
+buf generate --template "$gen/buf.gen.yaml"
+if ! diff -r -q -x buf.gen.yaml gen "$gen" >/dev/null; then
+  echo "gen/ is stale: run 'make proto' and commit the result" >&2
+  diff -r -x buf.gen.yaml gen "$gen" | head -20 >&2
+  exit 1
+fi
+
+echo "== go test"
+go test -count=1 -timeout 20m ./... "$@"
+for mod in examples/*/go.mod; do
+  [ -f "$mod" ] || continue
+  d=$(dirname "$mod")
+  echo "== go test ($d)"
+  (cd "$d" && go vet ./... && go test -count=1 -timeout 10m ./...)
+done
