@@ -57,6 +57,23 @@ func (r *Runner) Scrub(s string) string {
 	return Scrub(s, r.Cfg.Secrets(IsSecretKey))
 }
 
+// ScrubError returns err with configured secrets removed from its text; it
+// still matches what err matched with errors.Is and errors.As.
+func (r *Runner) ScrubError(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &scrubbedError{msg: r.Scrub(err.Error()), err: err}
+}
+
+type scrubbedError struct {
+	msg string
+	err error
+}
+
+func (e *scrubbedError) Error() string { return e.msg }
+func (e *scrubbedError) Unwrap() error { return e.err }
+
 // Notify delivers an event through every configured notifier plugin
 // (BACKUP_NOTIFIERS, default notify-alert). It never fails the command: a
 // notifier that cannot be started or fails is logged, and the returned

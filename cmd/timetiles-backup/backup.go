@@ -103,7 +103,7 @@ func (c *BackupCommand) Run(args []string) int {
 			// Configuration errors alert too when a notifier can start.
 			_, _ = r.Notify(c.Ctx, r.NewEvent(host.EventBackupFailed, strings.Join(comps, ","), runID, err))
 		}
-		return c.Fail(fmt.Errorf("%s", r.Scrub(err.Error())), "")
+		return c.Fail(r.ScrubError(err), "")
 	}
 	return ExitOK
 }

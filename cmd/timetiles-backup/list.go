@@ -67,7 +67,7 @@ func (c *ListCommand) Run(args []string) int {
 			c.UI.Warn("Offsite listing skipped: the offsite credentials may not list snapshots (write-only key). Use full-access credentials to list.")
 			return ExitOK
 		}
-		return c.Fail(fmt.Errorf("%s", r.Scrub(err.Error())), "")
+		return c.Fail(r.ScrubError(err), "")
 	}
 	c.print(runs, asJSON)
 	return ExitOK

@@ -63,6 +63,9 @@ func (c *RestoreCommand) Run(args []string) int {
 			return c.Fail(usageError("--component %q is not a component name", comp), c.Help())
 		}
 	}
+	if !yes && !c.IsTerminal() {
+		return c.Fail(usageError("restore overwrites data and stdin is not a terminal: pass --yes to confirm"), "")
+	}
 	r, err := c.Runner()
 	if err != nil {
 		return c.Fail(err, "")
@@ -87,13 +90,10 @@ func (c *RestoreCommand) Run(args []string) int {
 			}
 			return ExitFailure
 		}
-		return c.Fail(fmt.Errorf("%s", r.Scrub(err.Error())), "")
+		return c.Fail(r.ScrubError(err), "")
 	}
 	what := describeRestore(run, opts)
 	if !yes {
-		if !c.IsTerminal() {
-			return c.Fail(usageError("restore would overwrite %s; not a terminal, so pass --yes to confirm", what), "")
-		}
 		c.UI.Output("This restores run " + run.ID + " and OVERWRITES " + what + ".")
 		fmt.Fprint(c.Stderr, "Type 'yes' to continue: ")
 		line, _ := bufio.NewReader(c.Stdin).ReadString('\n')
@@ -110,7 +110,7 @@ func (c *RestoreCommand) Run(args []string) int {
 		if c.Ctx.Err() == nil {
 			_, _ = r.Notify(c.Ctx, r.NewEvent(host.EventRestoreFailed, strings.Join(opts.Components, ","), run.ID, err))
 		}
-		return c.Fail(fmt.Errorf("%s", r.Scrub(err.Error())), "")
+		return c.Fail(r.ScrubError(err), "")
 	}
 	c.UI.Output(fmt.Sprintf("Restored %s from run %s.", strings.Join(rep.Restored, " and "), run.ID))
 	return ExitOK

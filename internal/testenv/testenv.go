@@ -171,7 +171,8 @@ var (
 )
 
 // BuildBinaries builds the CLI (cmd/timetiles-backup), every main package
-// under plugins/ (named timetiles-backup-<dir>) and every main package under
+// under plugins/ and internal/testplugins/ (named timetiles-backup-<dir>) and
+// every main package under
 // examples/ that belongs to this module (named <dir>) into one directory
 // shared by the whole test process, and returns that directory. Packages that
 // do not exist yet are skipped. The build runs once per process; a failure is
@@ -224,7 +225,7 @@ func findMainPackages(root string) ([]mainPackage, error) {
 	if isMainPackage(filepath.Join(root, "cmd", "timetiles-backup")) {
 		pkgs = append(pkgs, mainPackage{Dir: "cmd/timetiles-backup", Name: "timetiles-backup"})
 	}
-	for _, top := range []string{"plugins", "examples"} {
+	for _, top := range []string{"plugins", "internal/testplugins", "examples"} {
 		base := filepath.Join(root, top)
 		if _, err := os.Stat(base); err != nil {
 			continue
@@ -248,7 +249,7 @@ func findMainPackages(root string) ([]mainPackage, error) {
 			}
 			rel, _ := filepath.Rel(root, p)
 			name := n
-			if top == "plugins" && !strings.HasPrefix(name, "timetiles-backup-") {
+			if top != "examples" && !strings.HasPrefix(name, "timetiles-backup-") {
 				name = "timetiles-backup-" + name
 			}
 			pkgs = append(pkgs, mainPackage{Dir: filepath.ToSlash(rel), Name: name})
