@@ -2,6 +2,7 @@ package sdk
 
 import (
 	"context"
+	"errors"
 
 	"google.golang.org/grpc"
 
@@ -85,6 +86,9 @@ func (c *Client) Notify(ctx context.Context, e Event) ([]string, error) {
 	resp, err := c.Notifier.Notify(ctx, &pb.NotifyRequest{Event: EventToPB(e)})
 	if err != nil {
 		return nil, FromStatus(err)
+	}
+	if resp.GetError() != "" {
+		return resp.GetDelivered(), errors.New(resp.GetError())
 	}
 	return resp.GetDelivered(), nil
 }

@@ -385,10 +385,14 @@ func (s *notifierServer) Notify(ctx context.Context, req *pb.NotifyRequest) (res
 	ctx, done := s.rt.op(ctx)
 	defer done()
 	delivered, err := s.impl.Notify(ctx, EventFromPB(req.GetEvent()))
-	if err != nil {
+	if err != nil && len(delivered) == 0 {
 		return nil, ToStatus(err)
 	}
-	return &pb.NotifyResponse{Delivered: delivered}, nil
+	resp = &pb.NotifyResponse{Delivered: delivered}
+	if err != nil {
+		resp.Error = err.Error() // partial delivery: keep both
+	}
+	return resp, nil
 }
 
 // EventToPB converts an event for the wire.

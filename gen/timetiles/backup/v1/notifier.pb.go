@@ -187,7 +187,9 @@ func (x *NotifyRequest) GetEvent() *Event {
 type NotifyResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Channels that delivered the event, e.g. "script", "email".
-	Delivered     []string `protobuf:"bytes,1,rep,name=delivered,proto3" json:"delivered,omitempty"`
+	Delivered []string `protobuf:"bytes,1,rep,name=delivered,proto3" json:"delivered,omitempty"`
+	// Set when at least one channel failed; the others still delivered.
+	Error         string `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -227,6 +229,13 @@ func (x *NotifyResponse) GetDelivered() []string {
 		return x.Delivered
 	}
 	return nil
+}
+
+func (x *NotifyResponse) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
 }
 
 type NotifierServiceInfoRequest struct {
@@ -409,9 +418,10 @@ const file_timetiles_backup_v1_notifier_proto_rawDesc = "" +
 	"\ttime_unix\x18\n" +
 	" \x01(\x03R\btimeUnix\"A\n" +
 	"\rNotifyRequest\x120\n" +
-	"\x05event\x18\x01 \x01(\v2\x1a.timetiles.backup.v1.EventR\x05event\".\n" +
+	"\x05event\x18\x01 \x01(\v2\x1a.timetiles.backup.v1.EventR\x05event\"D\n" +
 	"\x0eNotifyResponse\x12\x1c\n" +
-	"\tdelivered\x18\x01 \x03(\tR\tdelivered\"\x1c\n" +
+	"\tdelivered\x18\x01 \x03(\tR\tdelivered\x12\x14\n" +
+	"\x05error\x18\x02 \x01(\tR\x05error\"\x1c\n" +
 	"\x1aNotifierServiceInfoRequest\"R\n" +
 	"\x1bNotifierServiceInfoResponse\x123\n" +
 	"\x04info\x18\x01 \x01(\v2\x1f.timetiles.backup.v1.PluginInfoR\x04info\"\\\n" +
