@@ -103,6 +103,13 @@ type summaryJSON struct {
 // outside D, so it excludes nothing.
 const emptyDirMarker = "/.timetiles-backup-empty-directory-marker"
 
+// contentRootMarker is stored the same way in every snapshot BackupPaths
+// makes of a non-empty directory (run inside it, source "."), whose content
+// sits at the root of the tree. A directory snapshot without either marker
+// was made the usual way (`restic backup /abs/dir`, as TimeTiles' shell tool
+// did): its content sits under its absolute path.
+const contentRootMarker = "/.timetiles-backup-content-at-root-marker"
+
 func (r *Repo) backupArgs(opts BackupOptions) ([]string, error) {
 	args := []string{"backup"}
 	host := opts.Host
@@ -353,7 +360,7 @@ func (r *Repo) BackupPaths(ctx context.Context, opts BackupOptions, dir string) 
 		return nil, fmt.Errorf("restic: backup source: %w", err)
 	}
 	if !empty {
-		sum, err := r.backupDir(ctx, opts, abs, ".", nil)
+		sum, err := r.backupDir(ctx, opts, abs, ".", []string{"--exclude", contentRootMarker})
 		if err == nil || !isSnapshotEmpty(err) {
 			return sum, err
 		}

@@ -57,10 +57,18 @@ func (s Snapshot) EmptyDirectory() bool {
 }
 
 // contentRoot is the path inside the snapshot that holds the backed-up
-// directory's content: "/" normally, "/<base>" for the empty-directory layout.
+// directory's content: "/" for BackupPaths snapshots, "/<base>" for the
+// empty-directory layout, and the snapshot's single absolute path for a
+// directory snapshot made by plain `restic backup /dir` (TimeTiles' shell
+// tool), so that all three restore into a target the same way.
 func (s Snapshot) contentRoot() string {
-	if s.EmptyDirectory() {
+	switch {
+	case s.EmptyDirectory():
 		return "/" + filepath.Base(s.Paths[0])
+	case slices.Contains(s.Excludes, contentRootMarker):
+		return "/"
+	case len(s.Paths) == 1 && path.IsAbs(s.Paths[0]):
+		return s.Paths[0]
 	}
 	return "/"
 }
