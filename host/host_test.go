@@ -307,6 +307,33 @@ func main() { sdk.ServeSource(s{}) }
 	}
 }
 
+func TestOtherHandshakeProtocolRefused(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "main.go")
+	os.WriteFile(src, []byte(`package main
+import ("context";"io";"github.com/timetiles/timetiles-backup/sdk")
+type s struct{}
+func (s) Info() sdk.Info { return sdk.Info{Name: "source-oldproto", Version: "0.0.1"} }
+func (s) Configure(context.Context, sdk.Config) error { return nil }
+func (s) Backup(context.Context, sdk.BackupRequest, sdk.BackupStream) error { return nil }
+func (s) Restore(context.Context, sdk.RestoreRequest, io.Reader) error { return nil }
+func main() { sdk.Handshake.ProtocolVersion = 2; sdk.ServeSource(s{}) }
+`), 0o644)
+	bin := filepath.Join(dir, "bin")
+	os.Mkdir(bin, 0o755)
+	cmd := exec.Command("go", "build", "-o", filepath.Join(bin, BinaryPrefix+"source-oldproto"), src)
+	cmd.Dir = testenv.RepoRoot()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatal(string(out))
+	}
+	m := &Manager{Logger: hclog.NewNullLogger()}
+	defer m.Close()
+	_, err := m.Launch(context.Background(), Discover([]string{bin})[0])
+	if !errors.Is(err, ErrIncompatible) || !strings.Contains(err.Error(), "source-oldproto") || !strings.Contains(err.Error(), "protocol 1") {
+		t.Fatalf("err = %v, want ErrIncompatible naming the plugin and our protocol", err)
+	}
+}
+
 func TestPluginEnvironmentHasNoSecrets(t *testing.T) {
 	t.Setenv("RESTIC_PASSWORD", "host-secret-value")
 	for _, kv := range baseEnv() {

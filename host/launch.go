@@ -129,7 +129,7 @@ func (m *Manager) Launch(ctx context.Context, c Candidate) (*Plugin, error) {
 		if errors.Is(err, plugin.ErrChecksumsDoNotMatch) {
 			return fail(fmt.Errorf("%w: plugin %s at %s does not match its pinned SHA-256 checksum: reinstall it or update the pin", ErrIncompatible, c.Name, c.Path))
 		}
-		if strings.Contains(err.Error(), "Incompatible") || strings.Contains(err.Error(), "protocol version") {
+		if strings.Contains(strings.ToLower(err.Error()), "incompatible api version") || strings.Contains(err.Error(), "protocol version") {
 			return fail(fmt.Errorf("%w: plugin %s at %s speaks another plugin protocol than this timetiles-backup (protocol %d): %v; install matching versions",
 				ErrIncompatible, c.Name, c.Path, sdk.ProtocolVersion, err))
 		}
