@@ -12,5 +12,6 @@ func Commands(m *Meta) map[string]cli.CommandFactory {
 		"restore":     func() (cli.Command, error) { return &RestoreCommand{Meta: m}, nil },
 		"plugins":     func() (cli.Command, error) { return &PluginsCommand{Meta: m}, nil },
 		"version":     func() (cli.Command, error) { return &VersionCommand{Meta: m}, nil },
+		"config":      func() (cli.Command, error) { return &ConfigCommand{Meta: m}, nil },
 	}
 }

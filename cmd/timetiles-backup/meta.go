@@ -90,7 +90,7 @@ func usageError(format string, args ...any) error {
 
 // Runner loads the configuration and returns a runner; close it after use.
 func (m *Meta) Runner() (*host.Runner, error) {
-	cfg, err := host.LoadConfig(m.envFile, os.Environ())
+	cfg, err := m.LoadConfig()
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,226 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"text/tabwriter"
+
+	"github.com/timetiles/timetiles-backup/host"
+	"github.com/timetiles/timetiles-backup/sdk"
+)
+
+// ConfigCommand is `timetiles-backup config`.
+type ConfigCommand struct {
+	*Meta
+}
+
+func (c *ConfigCommand) Synopsis() string {
+	return "Show the effective configuration and where each value came from"
+}
+
+func (c *ConfigCommand) Help() string {
+	return strings.TrimSpace(`
+Usage: timetiles-backup config [options]
+
+  Prints every variable timetiles-backup and its plugins read, with its
+  effective value and where that value came from: "environment", "file
+  PATH" (the env file) or "default". Secrets are masked. The variables are
+  those the host reads plus those every installed plugin declares (the
+  plugins are started to ask them). Variables named like ours (BACKUP_*,
+  RESTIC_*, TIMETILES_*) that nothing reads are listed as unknown: a typo?
+
+Options:
+  --all               Also list variables that are unset and have no
+                      default.
+  --json              Print JSON.
+
+` + commonFlagsHelp + "\n\n" + exitCodesHelp)
+}
+
+type configEntry struct {
+	Name    string   `json:"name"`
+	Value   string   `json:"value"`
+	Set     bool     `json:"set"`
+	Secret  bool     `json:"secret"`
+	Origin  string   `json:"origin"`
+	Default string   `json:"default,omitempty"`
+	UsedBy  []string `json:"used_by"`
+	Unknown bool     `json:"unknown,omitempty"`
+}
+
+type configJSON struct {
+	EnvFile string        `json:"env_file"`
+	Entries []configEntry `json:"variables"`
+	Plugins []string      `json:"plugins"`
+	Errors  []string      `json:"plugin_errors,omitempty"`
+}
+
+func (c *ConfigCommand) Run(args []string) int {
+	fs := c.FlagSet("config")
+	var all, asJSON bool
+	fs.BoolVar(&all, "all", false, "")
+	fs.BoolVar(&asJSON, "json", false, "")
+	rest, err := c.Parse(fs, args)
+	if err != nil {
+		return c.Fail(err, c.Help())
+	}
+	if len(rest) > 0 {
+		return c.Fail(usageError("config takes no arguments, got %q", strings.Join(rest, " ")), c.Help())
+	}
+	r, err := c.Runner()
+	if err != nil {
+		return c.Fail(err, "")
+	}
+	defer r.Close()
+	infos, names, perr := pluginInfos(c.Meta, r)
+	out := configJSON{EnvFile: r.Cfg.EnvFile, Plugins: names, Errors: perr}
+	known := map[string]bool{}
+	for _, k := range host.KnownKeys(infos) {
+		known[k.Name] = true
+		v, set := r.Cfg.Lookup(k.Name)
+		if !set && k.Default == "" && !all {
+			continue
+		}
+		e := configEntry{Name: k.Name, Set: set, Secret: k.Secret || host.IsSecretKey(k.Name), Origin: r.Cfg.Origin(k.Name),
+			Default: k.Default, UsedBy: k.UsedBy}
+		switch {
+		case set && e.Secret && v != "":
+			e.Value = "********"
+		case set:
+			e.Value = maskURL(v)
+		default:
+			e.Value = k.Default
+		}
+		out.Entries = append(out.Entries, e)
+	}
+	for _, k := range r.Cfg.Keys() {
+		if known[k] || !ourKey.MatchString(k) || k == sdk.EnvFDChannel {
+			continue
+		}
+		v, _ := r.Cfg.Lookup(k)
+		e := configEntry{Name: k, Set: true, Secret: host.IsSecretKey(k), Origin: r.Cfg.Origin(k), Unknown: true, UsedBy: []string{}}
+		e.Value = maskURL(v)
+		if e.Secret && v != "" {
+			e.Value = "********"
+		}
+		out.Entries = append(out.Entries, e)
+	}
+	if asJSON {
+		b, _ := json.MarshalIndent(out, "", "  ")
+		c.UI.Output(string(b))
+	} else {
+		c.print(out)
+	}
+	if len(perr) > 0 {
+		return ExitFailure
+	}
+	return ExitOK
+}
+
+// ourKey matches names in timetiles-backup's name spaces, so that a typo
+// in the env file (BACKUP_KEEP_DAYLY) is pointed out; TimeTiles' own
+// variables in the shared env file are not.
+var ourKey = regexp.MustCompile(`^(BACKUP|RESTIC|TIMETILES_BACKUP)_`)
+
+func (c *ConfigCommand) print(out configJSON) {
+	file := out.EnvFile
+	if file == "" {
+		file = "none (set --env-file or " + host.EnvEnvFile + ")"
+	}
+	c.UI.Output("Env file: " + file)
+	c.UI.Output("Plugins:  " + strings.Join(out.Plugins, ", "))
+	c.UI.Output("")
+	var b strings.Builder
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "VARIABLE\tVALUE\tFROM\tUSED BY")
+	var unknown []configEntry
+	for _, e := range out.Entries {
+		if e.Unknown {
+			unknown = append(unknown, e)
+			continue
+		}
+		v := e.Value
+		switch {
+		case !e.Set && e.Default == "":
+			v = "(unset)"
+		case e.Set && v == "":
+			v = `""`
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", e.Name, oneLine(v), e.Origin, strings.Join(e.UsedBy, ","))
+	}
+	tw.Flush()
+	c.UI.Output(strings.TrimRight(b.String(), "\n"))
+	if len(unknown) > 0 {
+		c.UI.Output("")
+		c.UI.Output("Set but read by nothing (a typo? a plugin that is not installed?):")
+		for _, e := range unknown {
+			c.UI.Output(fmt.Sprintf("  %s=%s  (%s)", e.Name, e.Value, e.Origin))
+		}
+	}
+	for _, e := range out.Errors {
+		c.UI.Error("Error: " + e)
+	}
+}
+
+// maskURL hides the password of a URL-shaped value
+// (rest:https://user:pass@host/ or postgres://user:pass@host/db).
+func maskURL(v string) string {
+	i := strings.Index(v, "://")
+	if i < 0 {
+		return v
+	}
+	prefix, rest := v[:i+3], v[i+3:]
+	at := strings.LastIndex(strings.SplitN(rest, "/", 2)[0], "@")
+	if at < 0 {
+		return v
+	}
+	userinfo := rest[:at]
+	if u, _, ok := strings.Cut(userinfo, ":"); ok {
+		if dec, err := url.PathUnescape(u); err == nil {
+			u = dec
+		}
+		return prefix + u + ":********" + rest[at:]
+	}
+	return v
+}
+
+// pluginInfos starts every plugin found (in parallel) and returns their
+// Info, their names, and an error line for each that could not start.
+func pluginInfos(m *Meta, r *host.Runner) ([]sdk.Info, []string, []string) {
+	cands := r.Candidates()
+	infos := make([]sdk.Info, len(cands))
+	errs := make([]error, len(cands))
+	var wg sync.WaitGroup
+	for i, cand := range cands {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p, err := r.Manager.Launch(m.Ctx, cand)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			infos[i] = sdk.InfoFromPB(p.Info)
+			p.Close()
+		}()
+	}
+	wg.Wait()
+	var out []sdk.Info
+	var names, bad []string
+	for i, cand := range cands {
+		if errs[i] != nil {
+			bad = append(bad, fmt.Sprintf("plugin %s: %s", cand.Name, oneLine(r.Scrub(errs[i].Error()))))
+			continue
+		}
+		infos[i].Name = cand.Name
+		out = append(out, infos[i])
+		names = append(names, cand.Name)
+	}
+	sort.Strings(names)
+	return out, names, bad
+}

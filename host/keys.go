@@ -1,0 +1,105 @@
+package host
+
+import (
+	"sort"
+
+	"github.com/timetiles/timetiles-backup/sdk"
+)
+
+// Variables the host reads itself. Plugins declare theirs in
+// Info.ConfigKeys; `timetiles-backup config` shows the union of both.
+const (
+	EnvEnvFile            = "TIMETILES_ENV_FILE"
+	EnvTransport          = "TIMETILES_BACKUP_TRANSPORT"
+	EnvPreRestoreCommand  = "BACKUP_PRE_RESTORE_COMMAND"
+	EnvPostRestoreCommand = "BACKUP_POST_RESTORE_COMMAND"
+	EnvMetricsFile        = "BACKUP_METRICS_FILE"
+	EnvLogFile            = "BACKUP_LOG_FILE"
+	EnvCronFile           = "BACKUP_CRON_FILE"
+	EnvSystemdDir         = "BACKUP_SYSTEMD_DIR"
+)
+
+// HostKeys describes every variable the host reads (not the plugins').
+// A test (cmd/timetiles-backup/envexample_test.go) finds every such name in
+// the host's and CLI's code and fails when one is missing here or in
+// examples/env.production.example.
+var HostKeys = []sdk.ConfigKey{
+	{Name: EnvEnvFile, Default: DefaultEnvFile + " (when it exists)", Description: "env file to read; the process environment wins over it (environment only)"},
+	{Name: EnvPluginDir, Description: "directory searched first for plugins (before the executable's directory, ../lib/timetiles-backup and $PATH)"},
+	{Name: sdk.EnvLogLevel, Default: "info", Description: "log level of the host and the plugins: trace, debug, info, warn or error"},
+	{Name: EnvTransport, Description: `"grpc" sends stream bytes as gRPC chunks instead of OS pipes (portable fallback, slower)`},
+	{Name: "BACKUP_PLUGIN_CHECKSUMS", Description: "pins plugin binaries: name=sha256hex,… ; a plugin whose SHA-256 differs is refused"},
+	{Name: "BACKUP_SOURCES", Default: DefaultSources, Description: "components and the source plugin of each: component=plugin,…"},
+	{Name: "BACKUP_TARGET", Default: DefaultTarget, Description: "target plugin holding the local and offsite repositories"},
+	{Name: "BACKUP_NOTIFIERS", Default: DefaultNotifiers, Description: "notifier plugins that deliver alerts, comma-separated"},
+	{Name: "BACKUP_HOSTNAME", Default: "the machine's host name", Description: "host name recorded in snapshots; keep it fixed so retention groups never split"},
+	{Name: "BACKUP_CHECKSUM", Default: sdk.DefaultChecksum, Description: "checksum of every stream, recorded in the run manifest and checked on restore: " + sdk.ChecksumXXH3 + " or " + sdk.ChecksumSHA256},
+	{Name: "BACKUP_OFFSITE_STALL_TIMEOUT", Default: "5m", Description: "abort the offsite copy (only it) when it accepts no data for this long"},
+	{Name: EnvPreRestoreCommand, Description: "shell command run before an in-place restore, e.g. to stop TimeTiles: cd /opt/timetiles && docker compose stop web worker-ingest worker-general worker-maintenance"},
+	{Name: EnvPostRestoreCommand, Description: "shell command run after an in-place restore, also when it failed, e.g. cd /opt/timetiles && docker compose start web worker-ingest worker-general worker-maintenance"},
+	{Name: EnvMetricsFile, Description: "Prometheus textfile written (atomically) after every backup run, e.g. /var/lib/prometheus/node-exporter/timetiles_backup.prom"},
+	{Name: EnvLogFile, Default: DefaultLogFile, Description: "log file the scheduled job (backup auto) appends to"},
+	{Name: EnvCronFile, Default: DefaultCronFile, Description: "cron file `backup auto` writes when run as root"},
+	{Name: EnvSystemdDir, Default: DefaultSystemdDir, Description: "directory `backup auto --systemd` writes its units to"},
+}
+
+// Defaults of the scheduling keys.
+const (
+	DefaultLogFile    = "/var/log/timetiles/backup.log"
+	DefaultCronFile   = "/etc/cron.d/timetiles-backup"
+	DefaultSystemdDir = "/etc/systemd/system"
+)
+
+// HostKey returns the host's description of a key.
+func HostKey(name string) (sdk.ConfigKey, bool) {
+	for _, k := range HostKeys {
+		if k.Name == name {
+			return k, true
+		}
+	}
+	return sdk.ConfigKey{}, false
+}
+
+// KnownKey is a configuration variable with the readers that declared it.
+type KnownKey struct {
+	sdk.ConfigKey
+	// UsedBy names "host" and/or the plugins that read the key.
+	UsedBy []string
+}
+
+// KnownKeys merges the host's keys with every plugin's declared keys,
+// sorted by name. The first description and default seen win.
+func KnownKeys(plugins []sdk.Info) []KnownKey {
+	by := map[string]*KnownKey{}
+	add := func(k sdk.ConfigKey, who string) {
+		kk, ok := by[k.Name]
+		if !ok {
+			kk = &KnownKey{ConfigKey: k}
+			by[k.Name] = kk
+		}
+		if kk.Default == "" {
+			kk.Default = k.Default
+		}
+		kk.Secret = kk.Secret || k.Secret
+		for _, u := range kk.UsedBy {
+			if u == who {
+				return
+			}
+		}
+		kk.UsedBy = append(kk.UsedBy, who)
+	}
+	for _, k := range HostKeys {
+		add(k, "host")
+	}
+	for _, p := range plugins {
+		for _, k := range p.ConfigKeys {
+			add(k, p.Name)
+		}
+	}
+	out := make([]KnownKey, 0, len(by))
+	for _, k := range by {
+		out = append(out, *k)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
