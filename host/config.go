@@ -61,7 +61,8 @@ func LoadConfig(envFile string, environ []string) (*Config, error) {
 		case err != nil && errors.Is(err, os.ErrPermission):
 			return nil, Configf("env file %s is not readable: run as a user that may read it (it holds secrets; keep it 0600)", envFile)
 		case err != nil:
-			return nil, Configf("env file %s: %v: fix the line or quote the value", envFile, err)
+			// Never godotenv's message: it quotes the file, secrets included.
+			return nil, Configf("env file %s: %s: fix that line (quote a value holding spaces or #)", envFile, envParseProblem(envFile))
 		}
 		for k, v := range file {
 			c.values[k], c.origins[k] = v, "file "+envFile

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -74,37 +75,73 @@ type scrubbedError struct {
 func (e *scrubbedError) Error() string { return e.msg }
 func (e *scrubbedError) Unwrap() error { return e.err }
 
+// NotifierResult is one notifier plugin's outcome for an event.
+type NotifierResult struct {
+	Notifier string
+	// Delivered lists the plugin's channels that delivered the event.
+	Delivered []string
+	// Err is set when the plugin could not be started or a channel failed
+	// (scrubbed of secrets).
+	Err error
+}
+
+// Notifiers returns the notifier plugins BACKUP_NOTIFIERS names (default
+// notify-alert; "none" disables alerts). Any plugin named
+// timetiles-backup-notify-<name> that the discovery finds can be listed: a
+// third-party notifier needs no change here.
+func (r *Runner) Notifiers() []string {
+	spec := r.Cfg.GetDefault("BACKUP_NOTIFIERS", DefaultNotifiers)
+	if strings.TrimSpace(spec) == "none" {
+		return nil
+	}
+	var out []string
+	for _, name := range strings.Split(spec, ",") {
+		if name = strings.TrimSpace(name); name != "" && !slices.Contains(out, name) {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// NotifyEach delivers an event through every configured notifier plugin and
+// reports each one. Failures are logged; they never fail a command.
+func (r *Runner) NotifyEach(ctx context.Context, e sdk.Event) []NotifierResult {
+	// An alert must go out even when the command was interrupted.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	defer cancel()
+	var out []NotifierResult
+	for _, name := range r.Notifiers() {
+		res := NotifierResult{Notifier: name}
+		p, err := r.Start(ctx, name, "")
+		if err != nil {
+			r.Log.Error("cannot start notifier; the alert is not delivered", "notifier", name, "error", r.Scrub(err.Error()), "subject", e.Subject)
+			res.Err = r.ScrubError(err)
+			out = append(out, res)
+			continue
+		}
+		res.Delivered, err = p.Client.Notify(ctx, e)
+		if err != nil {
+			r.Log.Error("notifier failed", "notifier", name, "error", r.Scrub(err.Error()), "subject", e.Subject)
+			res.Err = r.ScrubError(err)
+		}
+		out = append(out, res)
+	}
+	return out
+}
+
 // Notify delivers an event through every configured notifier plugin
 // (BACKUP_NOTIFIERS, default notify-alert). It never fails the command: a
 // notifier that cannot be started or fails is logged, and the returned
-// error is for `alert test` only.
+// error is informational.
 func (r *Runner) Notify(ctx context.Context, e sdk.Event) ([]string, error) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
-	defer cancel()
-	spec := r.Cfg.GetDefault("BACKUP_NOTIFIERS", DefaultNotifiers)
-	if spec == "none" {
-		return nil, nil
-	}
 	var delivered []string
 	var errs []error
-	for _, name := range strings.Split(spec, ",") {
-		name = strings.TrimSpace(name)
-		if name == "" {
-			continue
+	for _, res := range r.NotifyEach(ctx, e) {
+		for _, d := range res.Delivered {
+			delivered = append(delivered, res.Notifier+":"+d)
 		}
-		p, err := r.Start(ctx, name, "")
-		if err != nil {
-			r.Log.Error("cannot start notifier; the alert is not delivered", "notifier", name, "error", err, "subject", e.Subject)
-			errs = append(errs, fmt.Errorf("%s: %w", name, err))
-			continue
-		}
-		got, err := p.Client.Notify(ctx, e)
-		for _, d := range got {
-			delivered = append(delivered, name+":"+d)
-		}
-		if err != nil {
-			r.Log.Error("notifier failed", "notifier", name, "error", r.Scrub(err.Error()))
-			errs = append(errs, fmt.Errorf("%s: %s", name, r.Scrub(err.Error())))
+		if res.Err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", res.Notifier, res.Err))
 		}
 	}
 	return delivered, errors.Join(errs...)
