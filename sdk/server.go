@@ -162,7 +162,8 @@ func (s *sourceServer) Restore(stream pb.SourceService_RestoreServer) (err error
 		case <-ctx.Done():
 		}
 	}()
-	req := RestoreRequest{Component: opts.Component, ToDatabase: opts.ToDatabase, ToDirectory: opts.ToDirectory, Header: HeaderFromPB(h)}
+	req := RestoreRequest{Component: opts.Component, ToDatabase: opts.ToDatabase, ToDirectory: opts.ToDirectory,
+		Scratch: opts.GetScratch(), Header: HeaderFromPB(h)}
 	rerr := s.impl.Restore(ctx, req, r)
 	ferr := finished()
 	if rerr == nil && ferr != nil {
@@ -318,7 +319,7 @@ func (s *targetServer) Prune(ctx context.Context, req *pb.PruneRequest) (resp *p
 	k := req.GetKeep()
 	res, err := s.impl.Prune(ctx, PruneRequest{
 		Keep:   KeepPolicy{Daily: int(k.GetDaily()), Weekly: int(k.GetWeekly()), Monthly: int(k.GetMonthly())},
-		DryRun: req.GetDryRun(), Host: req.GetHost(), Tags: req.GetTags(),
+		DryRun: req.GetDryRun(), Host: req.GetHost(), Tags: req.GetTags(), Forget: req.GetForget(),
 	})
 	if err != nil {
 		return nil, ToStatus(err)

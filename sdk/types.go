@@ -25,6 +25,9 @@ const (
 	CapPath = "path"
 	// CapFD: the plugin accepts byte streams as OS pipes. The SDK adds it.
 	CapFD = "fd"
+	// CapRestoreTest: a Source runs restore tests (RestoreRequest.Scratch):
+	// restore into a scratch database, check it, drop it.
+	CapRestoreTest = "restore-test"
 )
 
 // Info describes a plugin.
@@ -137,6 +140,10 @@ type RestoreRequest struct {
 	ToDatabase string
 	// ToDirectory restores into another directory than the configured one.
 	ToDirectory string
+	// Scratch asks for a restore test (CapRestoreTest): restore into
+	// ToDatabase, which must not exist yet, check the result and remove it
+	// again whatever happened; an error means the test failed.
+	Scratch bool
 	// Header of the stream being restored.
 	Header Header
 }
@@ -201,6 +208,11 @@ type PruneRequest struct {
 	DryRun bool
 	Host   string
 	Tags   []string
+	// Forget lists the snapshot IDs to remove, chosen by the host's
+	// run-aware retention (a run's snapshots are kept or removed together).
+	// When set, Keep is informational: forget exactly these, then remove
+	// the data no longer referenced.
+	Forget []string
 }
 
 // PruneResult lists what was kept and removed.

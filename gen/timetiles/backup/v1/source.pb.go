@@ -98,7 +98,11 @@ type RestoreOptions struct {
 	// Restore into this database instead of the configured one.
 	ToDatabase string `protobuf:"bytes,2,opt,name=to_database,json=toDatabase,proto3" json:"to_database,omitempty"`
 	// Restore into this directory instead of the configured one.
-	ToDirectory   string `protobuf:"bytes,3,opt,name=to_directory,json=toDirectory,proto3" json:"to_directory,omitempty"`
+	ToDirectory string `protobuf:"bytes,3,opt,name=to_directory,json=toDirectory,proto3" json:"to_directory,omitempty"`
+	// A restore test (sources with the "restore-test" capability): restore
+	// into to_database, which must not exist, run the source's sanity check
+	// and remove it again whatever happened.
+	Scratch       bool `protobuf:"varint,4,opt,name=scratch,proto3" json:"scratch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -152,6 +156,13 @@ func (x *RestoreOptions) GetToDirectory() string {
 		return x.ToDirectory
 	}
 	return ""
+}
+
+func (x *RestoreOptions) GetScratch() bool {
+	if x != nil {
+		return x.Scratch
+	}
+	return false
 }
 
 type RestoreRequest struct {
@@ -583,12 +594,13 @@ const file_timetiles_backup_v1_source_proto_rawDesc = "" +
 	"\bfd_token\x18\x02 \x01(\tR\afdToken\x12\x1f\n" +
 	"\vaccept_path\x18\x03 \x01(\bR\n" +
 	"acceptPath\x12-\n" +
-	"\x12checksum_algorithm\x18\x04 \x01(\tR\x11checksumAlgorithm\"r\n" +
+	"\x12checksum_algorithm\x18\x04 \x01(\tR\x11checksumAlgorithm\"\x8c\x01\n" +
 	"\x0eRestoreOptions\x12\x1c\n" +
 	"\tcomponent\x18\x01 \x01(\tR\tcomponent\x12\x1f\n" +
 	"\vto_database\x18\x02 \x01(\tR\n" +
 	"toDatabase\x12!\n" +
-	"\fto_directory\x18\x03 \x01(\tR\vtoDirectory\"\x96\x01\n" +
+	"\fto_directory\x18\x03 \x01(\tR\vtoDirectory\x12\x18\n" +
+	"\ascratch\x18\x04 \x01(\bR\ascratch\"\x96\x01\n" +
 	"\x0eRestoreRequest\x12?\n" +
 	"\aoptions\x18\x01 \x01(\v2#.timetiles.backup.v1.RestoreOptionsH\x00R\aoptions\x12<\n" +
 	"\x06stream\x18\x02 \x01(\v2\".timetiles.backup.v1.StreamMessageH\x00R\x06streamB\x05\n" +

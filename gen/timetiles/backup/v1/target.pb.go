@@ -571,11 +571,15 @@ func (x *KeepPolicy) GetMonthly() uint32 {
 }
 
 type PruneRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Keep          *KeepPolicy            `protobuf:"bytes,1,opt,name=keep,proto3" json:"keep,omitempty"`
-	DryRun        bool                   `protobuf:"varint,2,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
-	Host          string                 `protobuf:"bytes,3,opt,name=host,proto3" json:"host,omitempty"`
-	Tags          []string               `protobuf:"bytes,4,rep,name=tags,proto3" json:"tags,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Keep   *KeepPolicy            `protobuf:"bytes,1,opt,name=keep,proto3" json:"keep,omitempty"`
+	DryRun bool                   `protobuf:"varint,2,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	Host   string                 `protobuf:"bytes,3,opt,name=host,proto3" json:"host,omitempty"`
+	Tags   []string               `protobuf:"bytes,4,rep,name=tags,proto3" json:"tags,omitempty"`
+	// Snapshot IDs to forget (the host's run-aware retention decided which);
+	// when set, keep is informational and exactly these snapshots are
+	// forgotten, then unreferenced data is removed.
+	Forget        []string `protobuf:"bytes,5,rep,name=forget,proto3" json:"forget,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -634,6 +638,13 @@ func (x *PruneRequest) GetHost() string {
 func (x *PruneRequest) GetTags() []string {
 	if x != nil {
 		return x.Tags
+	}
+	return nil
+}
+
+func (x *PruneRequest) GetForget() []string {
+	if x != nil {
+		return x.Forget
 	}
 	return nil
 }
@@ -980,12 +991,13 @@ const file_timetiles_backup_v1_target_proto_rawDesc = "" +
 	"KeepPolicy\x12\x14\n" +
 	"\x05daily\x18\x01 \x01(\rR\x05daily\x12\x16\n" +
 	"\x06weekly\x18\x02 \x01(\rR\x06weekly\x12\x18\n" +
-	"\amonthly\x18\x03 \x01(\rR\amonthly\"\x84\x01\n" +
+	"\amonthly\x18\x03 \x01(\rR\amonthly\"\x9c\x01\n" +
 	"\fPruneRequest\x123\n" +
 	"\x04keep\x18\x01 \x01(\v2\x1f.timetiles.backup.v1.KeepPolicyR\x04keep\x12\x17\n" +
 	"\adry_run\x18\x02 \x01(\bR\x06dryRun\x12\x12\n" +
 	"\x04host\x18\x03 \x01(\tR\x04host\x12\x12\n" +
-	"\x04tags\x18\x04 \x03(\tR\x04tags\"{\n" +
+	"\x04tags\x18\x04 \x03(\tR\x04tags\x12\x16\n" +
+	"\x06forget\x18\x05 \x03(\tR\x06forget\"{\n" +
 	"\rPruneResponse\x121\n" +
 	"\x04kept\x18\x01 \x03(\v2\x1d.timetiles.backup.v1.SnapshotR\x04kept\x127\n" +
 	"\aremoved\x18\x02 \x03(\v2\x1d.timetiles.backup.v1.SnapshotR\aremoved\"9\n" +
