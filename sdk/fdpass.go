@@ -99,7 +99,12 @@ func openInbox() *fdInbox {
 	if err != nil {
 		return nil
 	}
-	f := os.NewFile(uintptr(n), "fd-channel")
+	return inboxFrom(os.NewFile(uintptr(n), "fd-channel"))
+}
+
+// inboxFrom starts an inbox on the plugin's end of an fd channel; it takes
+// ownership of f.
+func inboxFrom(f *os.File) *fdInbox {
 	c, err := net.FileConn(f)
 	f.Close()
 	if err != nil {
@@ -141,11 +146,29 @@ func (in *fdInbox) loop(c *net.UnixConn) {
 		token := string(buf[:n])
 		in.mu.Lock()
 		in.files[token] = files
+		// Descriptors for a call that never comes (the host failed between
+		// sending them and calling) are closed after a while, so a pipe's
+		// other end sees it gone instead of blocking forever.
+		time.AfterFunc(2*time.Minute, func() { in.expire(token, files) })
 		if w, ok := in.waiters[token]; ok {
 			close(w)
 			delete(in.waiters, token)
 		}
 		in.mu.Unlock()
+	}
+}
+
+func (in *fdInbox) expire(token string, files []*os.File) {
+	in.mu.Lock()
+	cur, ok := in.files[token]
+	if ok && len(cur) > 0 && len(files) > 0 && cur[0] == files[0] {
+		delete(in.files, token)
+	} else {
+		ok = false
+	}
+	in.mu.Unlock()
+	if ok {
+		closeFiles(files)
 	}
 }
 
