@@ -85,7 +85,8 @@ func SetEnvIfEmpty(path, key, value string) (changed bool, err error) {
 	if exists {
 		cur, err := godotenv.Unmarshal(string(data))
 		if err != nil {
-			return false, fmt.Errorf("env file %s: %v: fix the line before running this again", path, err)
+			// Not godotenv's message: it quotes the file, secrets included.
+			return false, fmt.Errorf("env file %s cannot be parsed: fix it before running this again (`timetiles-backup config` names the line)", path)
 		}
 		if cur[key] != "" {
 			return false, nil

@@ -166,18 +166,9 @@ type BackupReport struct {
 // Backup runs one backup: every component streamed into the local target
 // and, with Offsite, the offsite target at the same time.
 func (r *Runner) Backup(ctx context.Context, opts BackupOptions) (*BackupReport, error) {
-	order, sources, err := r.SourceMap()
+	comps, sources, err := r.Components(opts.Components)
 	if err != nil {
 		return nil, err
-	}
-	comps := opts.Components
-	if len(comps) == 0 {
-		comps = order
-	}
-	for _, c := range comps {
-		if _, ok := sources[c]; !ok {
-			return nil, Configf("unknown component %q: known components are %s (BACKUP_SOURCES)", c, strings.Join(order, ", "))
-		}
 	}
 	algo, err := r.ChecksumAlgorithm()
 	if err != nil {

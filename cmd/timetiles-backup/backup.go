@@ -43,6 +43,8 @@ Usage: timetiles-backup backup [options] [COMPONENT...]
 Options:
   --offsite           Also write to RESTIC_OFFSITE_REPOSITORY.
   --json              Print the run report as JSON.
+  --dry-run           Show what would run: start and configure every
+                      plugin, look at the repositories, write nothing.
 
 ` + commonFlagsHelp + "\n\n" + exitCodesHelp)
 }
@@ -70,9 +72,10 @@ type componentJSON struct {
 
 func (c *BackupCommand) Run(args []string) int {
 	fs := c.FlagSet("backup")
-	var offsite, asJSON bool
+	var offsite, asJSON, dryRun bool
 	fs.BoolVar(&offsite, "offsite", false, "")
 	fs.BoolVar(&asJSON, "json", false, "")
+	fs.BoolVar(&dryRun, "dry-run", false, "")
 	comps, err := c.Parse(fs, args)
 	if err != nil {
 		return c.Fail(err, c.Help())
@@ -82,6 +85,9 @@ func (c *BackupCommand) Run(args []string) int {
 		return c.Fail(err, "")
 	}
 	defer r.Close()
+	if dryRun {
+		return c.dryRun(r, host.BackupOptions{Components: comps, Offsite: offsite}, asJSON)
+	}
 	rep, err := r.Backup(c.Ctx, host.BackupOptions{Components: comps, Offsite: offsite})
 	if rep != nil {
 		c.report(r, rep, asJSON)

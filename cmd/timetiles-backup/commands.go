@@ -13,5 +13,6 @@ func Commands(m *Meta) map[string]cli.CommandFactory {
 		"plugins":     func() (cli.Command, error) { return &PluginsCommand{Meta: m}, nil },
 		"version":     func() (cli.Command, error) { return &VersionCommand{Meta: m}, nil },
 		"config":      func() (cli.Command, error) { return &ConfigCommand{Meta: m}, nil },
+		"init":        func() (cli.Command, error) { return &InitCommand{Meta: m}, nil },
 	}
 }
