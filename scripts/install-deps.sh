@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the tests need (PostgreSQL 15 + PostGIS, jq).
+# Installs the Debian packages the tests need (PostgreSQL 15 + PostGIS, jq;
+# cron and systemd to check the scheduled job against the real ones).
 # Idempotent and silent when everything is already installed.
 set -euo pipefail
 
-pkgs=(postgresql-15 postgresql-15-postgis-3 jq)
+pkgs=(postgresql-15 postgresql-15-postgis-3 jq cron systemd)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg -s "$p" 2>/dev/null | grep -q '^Status: install ok installed' || missing+=("$p")

@@ -30,7 +30,6 @@ import (
 //	mode FILE PERM          require FILE's permission bits, e.g. 0600
 //	snapshots REPO PW N     require N snapshots in restic repository REPO
 //	linesdiffer A B N       A and B have as many lines and N of them differ
-//	crontab-stub            install a crontab(1) stand-in in $BIN2 (see auto.txtar)
 func TestScripts(t *testing.T) {
 	bin := testenv.BuildBinaries(t)
 	resticBin := testenv.Tool(t, "restic")
