@@ -476,6 +476,16 @@ func (s *sinkStream) finish(t *pb.StreamTrailer) SinkResult {
 	if err := s.failed(); err != nil {
 		t = &pb.StreamTrailer{Success: false, Error: err.Error()}
 	}
+	if s.sink.StallTimeout > 0 && t.Success {
+		// The commit (restic uploading what it still buffers, then the
+		// index and the snapshot) gets the stall timeout too: restic
+		// retries an unreachable backend for 15 minutes.
+		timer := time.AfterFunc(s.sink.StallTimeout, func() {
+			s.fail(fmt.Errorf("target %s did not finish storing within %s after the end of the stream: aborted", s.sink.Name, s.sink.StallTimeout))
+			s.cancel()
+		})
+		defer timer.Stop()
+	}
 	if err := s.ws.Send(&pb.WriteRequest{Message: &pb.StreamMessage{Msg: &pb.StreamMessage_Trailer{Trailer: t}}}); err != nil && err != io.EOF {
 		if e := s.failed(); e == nil {
 			s.fail(fmt.Errorf("target %s: %w", s.sink.Name, sdk.FromStatus(err)))

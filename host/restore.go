@@ -143,17 +143,5 @@ func restorePath(ctx context.Context, t, src *Plugin, snap sdk.Snapshot, opts *p
 	if err != nil {
 		return fmt.Errorf("source %s: %w", src.Name, sdk.FromStatus(err))
 	}
-	rs, err := t.Client.Target.Read(ctx, &pb.ReadRequest{SnapshotId: snap.ID, LocalPath: resp.Path})
-	if err != nil {
-		return sdk.FromStatus(err)
-	}
-	for {
-		m, err := rs.Recv()
-		if err != nil {
-			return fmt.Errorf("restoring snapshot %s into %s: %w", snap.ID, resp.Path, sdk.FromStatus(err))
-		}
-		if t := m.GetMessage().GetTrailer(); t != nil {
-			return sdk.TrailerError(t)
-		}
-	}
+	return ReadInto(ctx, t, snap.ID, resp.Path)
 }

@@ -198,7 +198,14 @@ func (r *Runner) Backup(ctx context.Context, opts BackupOptions) (*BackupReport,
 	if opts.Offsite {
 		off, err := r.Start(ctx, targetName, Offsite)
 		if err == nil {
-			_, err = r.initTarget(ctx, off)
+			// An unreachable offsite backend must not hold up the local
+			// backup: restic itself retries for 15 minutes.
+			ictx, cancel := withTimeout(ctx, stall)
+			_, err = r.initTarget(ictx, off)
+			if err != nil && ictx.Err() != nil && ctx.Err() == nil {
+				err = fmt.Errorf("no answer within %s (BACKUP_OFFSITE_STALL_TIMEOUT): %w", stall, err)
+			}
+			cancel()
 		}
 		if err != nil {
 			if errors.Is(err, ErrConfig) {
@@ -279,7 +286,9 @@ func (r *Runner) Backup(ctx context.Context, opts BackupOptions) (*BackupReport,
 			err = firstErr(rep, s.Name)
 		} else {
 			var id string
-			id, err = r.writeManifest(ctx, s.P, manifests[s.Name])
+			mctx, cancel := withTimeout(ctx, s.StallTimeout)
+			id, err = r.writeManifest(mctx, s.P, manifests[s.Name])
+			cancel()
 			rep.Manifests[s.Name] = id
 		}
 		if err == nil {
@@ -342,6 +351,14 @@ func (r *Runner) initTarget(ctx context.Context, t *Plugin) (bool, error) {
 	return resp.Created, nil
 }
 
+// withTimeout bounds ctx by d; d ≤ 0 means no bound.
+func withTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if d <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, d)
+}
+
 func (r *Runner) duration(key string, def time.Duration) (time.Duration, error) {
 	v := r.Cfg.Get(key)
 	if v == "" {
@@ -356,17 +373,9 @@ func (r *Runner) duration(key string, def time.Duration) (time.Duration, error) 
 
 // ListRuns lists the restore points of a target instance, newest first.
 func (r *Runner) ListRuns(ctx context.Context, instance string) ([]*Run, *Plugin, error) {
-	t, err := r.Start(ctx, r.Cfg.GetDefault("BACKUP_TARGET", DefaultTarget), instance)
+	snaps, t, err := r.listSnapshots(ctx, instance)
 	if err != nil {
-		return nil, nil, err
-	}
-	resp, err := t.Client.Target.List(ctx, &pb.ListRequest{})
-	if err != nil {
-		return nil, t, fmt.Errorf("listing %s snapshots: %w", instance, sdk.FromStatus(err))
-	}
-	var snaps []sdk.Snapshot
-	for _, s := range resp.Snapshots {
-		snaps = append(snaps, sdk.SnapshotFromPB(s))
+		return nil, t, err
 	}
 	return GroupRuns(snaps), t, nil
 }

@@ -156,16 +156,8 @@ func (r *Repo) Forget(ctx context.Context, opts ForgetOptions) (*ForgetResult, e
 	if err != nil {
 		return result, err
 	}
-	if w := res.stderr.warnings(); len(w) > 0 {
-		text := strings.Join(w, "\n")
-		if hasPermissionText(text) || strings.Contains(text, "unable to remove") {
-			kind := KindOther
-			if hasPermissionText(text) {
-				kind = KindPermissionDenied
-			}
-			return result, &Error{Op: "forget", ExitCode: 0, Kind: kind,
-				Message: "restic exited 0 but could not remove snapshots: " + oneLine(strings.Join(limitLines(w, 6), "\n"))}
-		}
+	if err := removalFailure("forget", res); err != nil {
+		return result, err
 	}
 	return result, nil
 }

@@ -57,6 +57,8 @@ type Source struct {
 	host   string   // PGHOST
 	port   string   // PGPORT
 	binDir string   // BACKUP_PG_BIN_DIR; "" = PATH
+
+	verifyQuery string // BACKUP_PG_VERIFY_QUERY, run by restore tests
 }
 
 // Info describes the plugin.
@@ -66,6 +68,8 @@ func (s *Source) Info() sdk.Info {
 		Version:     "0.1.0",
 		Description: "PostgreSQL database (component db): pg_dump/pg_restore/psql, directly or inside the database container",
 		Components:  []string{Component},
+		// Restore tests (backup verify --restore-test): restoretest.go.
+		Capabilities: []string{sdk.CapRestoreTest},
 		ConfigKeys: []sdk.ConfigKey{
 			{Name: "BACKUP_DATABASE_URL", Secret: true, Description: "postgres:// URL of the database (direct mode); a password in it is passed to the tools as PGPASSWORD, never on their command line"},
 			{Name: "PGHOST", Description: "database host or socket directory (direct mode)"},
@@ -81,6 +85,7 @@ func (s *Source) Info() sdk.Info {
 			{Name: "BACKUP_PG_FORMAT", Default: FormatCustom, Description: `"custom" (pg_dump -Fc -Z0, uncompressed so restic deduplicates) or "plain" (SQL, like the old shell tool)`},
 			{Name: "BACKUP_PG_BIN_DIR", Description: "directory holding pg_dump, pg_restore and psql for direct mode (default: PATH); their major version must match the server's"},
 			{Name: "BACKUP_DOCKER", Default: "docker", Description: "docker CLI used in container mode"},
+			{Name: "BACKUP_PG_VERIFY_QUERY", Description: "SQL a restore test (backup verify --restore-test) runs in the restored scratch database besides counting its tables, e.g. SELECT count(*) FROM events"},
 		},
 	}
 }
@@ -96,6 +101,7 @@ var containerName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
 func (s *Source) Configure(_ context.Context, c sdk.Config) error {
 	*s = Source{}
 	s.format = strings.ToLower(c.GetDefault("BACKUP_PG_FORMAT", FormatCustom))
+	s.verifyQuery = c.Get("BACKUP_PG_VERIFY_QUERY")
 	if _, ok := fileNames[s.format]; !ok {
 		return invalid("BACKUP_PG_FORMAT=%q is not a dump format: set it to %q (default, pg_dump -Fc -Z0) or %q (plain SQL)",
 			c.Get("BACKUP_PG_FORMAT"), FormatCustom, FormatPlain)

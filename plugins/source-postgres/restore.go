@@ -39,6 +39,9 @@ func (s *Source) Restore(ctx context.Context, req sdk.RestoreRequest, r io.Reade
 	if err := checkComponent(req.Component); err != nil {
 		return err
 	}
+	if req.Scratch {
+		return s.restoreTest(ctx, req, r)
+	}
 	db := s.database
 	if req.ToDatabase != "" {
 		if err := checkDBName(req.ToDatabase); err != nil {
@@ -299,18 +302,5 @@ func (s *Source) dropCreated(ctx context.Context, db string) {
 }
 
 func (s *Source) psqlMaintenance(ctx context.Context, db, sql string) (string, error) {
-	args := append(s.connArgs(maintenanceDB), "-X", "-At", "-v", "ON_ERROR_STOP=1", "-v", "db="+db)
-	cmd, err := s.command(ctx, "psql", args...)
-	if err != nil {
-		return "", err
-	}
-	stdout, stderr := newTail(stderrTail), newTail(stderrTail)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = strings.NewReader(sql), stdout, stderr
-	if err := cmd.Run(); err != nil {
-		if ctx.Err() != nil {
-			return "", ctx.Err()
-		}
-		return "", s.childError("psql", err, stderr)
-	}
-	return stdout.String(), nil
+	return s.psqlOn(ctx, maintenanceDB, sql, "db="+db)
 }

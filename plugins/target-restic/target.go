@@ -220,10 +220,20 @@ func (t *Target) Read(ctx context.Context, req sdk.ReadRequest, out sdk.ReadStre
 	return sdkErr(t.repo.Dump(ctx, sn.ID, file, w))
 }
 
-// Prune applies the retention policy: forget --prune, grouped by host and
-// tags so db and uploads are kept independently and a container's changing
-// hostname cannot split groups (the host passes a fixed --host).
+// Prune applies the retention policy. The host sends the snapshots to
+// remove (req.Forget), chosen per backup run so that a run's components and
+// manifest go together: they are forgotten (`restic forget ID…`) and then,
+// only if that fully succeeded, the unreferenced data is pruned. Without a
+// list it applies req.Keep with forget --prune, grouped by host and tags.
+//
+// On the offsite instance, which may run with write-only keys, nothing
+// that takes an exclusive lock runs before CanDelete said the key may
+// delete: an exclusive lock a key cannot remove again would block every
+// later backup.
 func (t *Target) Prune(ctx context.Context, req sdk.PruneRequest) (sdk.PruneResult, error) {
+	if len(req.Forget) > 0 {
+		return t.forget(ctx, req)
+	}
 	res, err := t.repo.Forget(ctx, restic.ForgetOptions{
 		KeepDaily: req.Keep.Daily, KeepWeekly: req.Keep.Weekly, KeepMonthly: req.Keep.Monthly,
 		GroupBy: "host,tags", Host: req.Host, Tags: req.Tags, Prune: !req.DryRun, DryRun: req.DryRun,
@@ -243,15 +253,68 @@ func (t *Target) Prune(ctx context.Context, req sdk.PruneRequest) (sdk.PruneResu
 	return out, nil
 }
 
+func (t *Target) forget(ctx context.Context, req sdk.PruneRequest) (sdk.PruneResult, error) {
+	var out sdk.PruneResult
+	for _, id := range req.Forget {
+		out.Removed = append(out.Removed, sdk.Snapshot{ID: id})
+	}
+	if req.DryRun {
+		return out, nil
+	}
+	lockable, err := t.exclusiveLockable(ctx)
+	if err != nil {
+		return sdk.PruneResult{}, err
+	}
+	if !lockable {
+		return sdk.PruneResult{}, fmt.Errorf("the %s repository's key may not delete files (write-only key): nothing removed; prune it with a key that may delete, or let S3 lifecycle rules expire old versions: %w", t.instance, sdk.ErrPermissionDenied)
+	}
+	if err := t.repo.ForgetSnapshots(ctx, req.Forget); err != nil {
+		return sdk.PruneResult{}, sdkErr(err)
+	}
+	if err := t.repo.Prune(ctx); err != nil {
+		return sdk.PruneResult{}, fmt.Errorf("snapshots forgotten, but removing their data failed (the next prune retries): %w", sdkErr(err))
+	}
+	return out, nil
+}
+
+// exclusiveLockable says whether an exclusive lock may be taken: always on
+// the local repository; on the offsite one only when the key may delete
+// (restic.Repo.CanDelete), and then after removing the stale locks earlier
+// runs under write-only keys left behind (`restic unlock`: locks of dead
+// processes of this host and locks older than 30 minutes), which would
+// otherwise make the exclusive lock fail as "already locked".
+func (t *Target) exclusiveLockable(ctx context.Context) (bool, error) {
+	if t.instance != "offsite" {
+		return true, nil
+	}
+	ok, err := t.repo.CanDelete(ctx)
+	if err != nil || !ok {
+		return false, sdkErr(err)
+	}
+	if err := t.repo.Unlock(ctx, false); err != nil {
+		return false, sdkErr(err)
+	}
+	return true, nil
+}
+
 // Verify checks the repository's integrity, reading a sample of the data.
+// Where an exclusive lock could not be removed again (an offsite key that
+// may not delete) it checks without a lock: check only reads.
 func (t *Target) Verify(ctx context.Context, req sdk.VerifyRequest) (string, error) {
-	if err := t.repo.Check(ctx, req.ReadDataSubset); err != nil {
+	lockable, err := t.exclusiveLockable(ctx)
+	if err != nil {
+		return "", err
+	}
+	opts := restic.CheckOptions{ReadDataSubset: req.ReadDataSubset, NoLock: !lockable}
+	if err := t.repo.CheckWith(ctx, opts); err != nil {
 		return "", sdkErr(err)
 	}
 	s := "repository structure ok"
 	if req.ReadDataSubset != "" {
 		s += ", data subset " + req.ReadDataSubset + " read and ok"
 	}
+	if !lockable {
+		s += " (checked without a lock: the key may not delete, and an exclusive lock would stay behind)"
+	}
 	return s, nil
 }
-
