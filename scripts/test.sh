@@ -31,6 +31,8 @@ fi
 
 echo "== go test"
 go test -count=1 -timeout 20m ./... "$@"
+echo "== transport benchmarks, once with 32 MiB (proves they run; no timing is judged)"
+go test -count=1 -run '^$' -bench . -benchtime 1x ./bench -args -size 33554432
 for mod in examples/*/go.mod; do
   [ -f "$mod" ] || continue
   d=$(dirname "$mod")
