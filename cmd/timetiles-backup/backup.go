@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/dustin/go-humanize"
 
@@ -76,7 +77,16 @@ func (c *BackupCommand) Run(args []string) int {
 	fs.BoolVar(&offsite, "offsite", false, "")
 	fs.BoolVar(&asJSON, "json", false, "")
 	fs.BoolVar(&dryRun, "dry-run", false, "")
+	// Hidden (not in Help): --time sets the run's snapshot time, for tests
+	// of retention and for importing old backups; "2006-01-02 15:04:05"
+	// (local time) or RFC 3339.
+	var runTime string
+	fs.StringVar(&runTime, "time", "", "")
 	comps, err := c.Parse(fs, args)
+	if err != nil {
+		return c.Fail(err, c.Help())
+	}
+	at, err := parseRunTime(runTime)
 	if err != nil {
 		return c.Fail(err, c.Help())
 	}
@@ -88,15 +98,23 @@ func (c *BackupCommand) Run(args []string) int {
 	if dryRun {
 		return c.dryRun(r, host.BackupOptions{Components: comps, Offsite: offsite}, asJSON)
 	}
-	rep, err := r.Backup(c.Ctx, host.BackupOptions{Components: comps, Offsite: offsite})
+	rep, err := r.Backup(c.Ctx, host.BackupOptions{Components: comps, Offsite: offsite, Time: at})
 	if rep != nil {
 		c.report(r, rep, asJSON)
 	}
 	if rep != nil && rep.OffsiteErr != nil && err == nil {
 		c.UI.Warn("Warning: offsite backup failed; the local backup is complete: " + r.Scrub(rep.OffsiteErr.Error()))
-		if !host.IsPermission(rep.OffsiteErr) {
-			_, _ = r.Notify(c.Ctx, r.NewEvent(host.EventOffsiteFailed, "", rep.RunID, rep.OffsiteErr))
+		// Alerted even when the backend refused permission: a write-only
+		// (no-delete) key backs up fine, so a refusal here means the key
+		// cannot back up at all (restic needs to read, list and write) and
+		// offsite copies would silently stop. The expected refusals of
+		// write-only keys (list, prune, restore) are never alerted.
+		offErr := rep.OffsiteErr
+		if host.IsPermission(offErr) {
+			offErr = fmt.Errorf("%w: the offsite key must allow reading, listing and writing objects (s3:GetObject, s3:ListBucket, s3:PutObject); only delete may be withheld", offErr)
+			c.UI.Warn("The offsite key may not read or list the bucket: restic needs GET, LIST and PUT (only DELETE may be withheld).")
 		}
+		_, _ = r.Notify(c.Ctx, r.NewEvent(host.EventOffsiteFailed, "", rep.RunID, offErr))
 	}
 	if err != nil {
 		runID := ""
@@ -179,4 +197,18 @@ func streamSize(r *host.StreamResult, s host.SinkResult) uint64 {
 		return s.Snapshot.Size
 	}
 	return r.Trailer.GetSize()
+}
+
+// parseRunTime reads the hidden --time flag: empty means now.
+func parseRunTime(v string) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.ParseInLocation("2006-01-02 15:04:05", v, time.Local); err == nil {
+		return t, nil
+	}
+	if t, err := time.Parse(time.RFC3339, v); err == nil {
+		return t, nil
+	}
+	return time.Time{}, usageError("--time %q: use \"2006-01-02 15:04:05\" (local time) or RFC 3339", v)
 }
