@@ -16,5 +16,8 @@ func Commands(m *Meta) map[string]cli.CommandFactory {
 		"version":       func() (cli.Command, error) { return &VersionCommand{Meta: m}, nil },
 		"config":        func() (cli.Command, error) { return &ConfigCommand{Meta: m}, nil },
 		"init":          func() (cli.Command, error) { return &InitCommand{Meta: m}, nil },
+		"backup auto":   func() (cli.Command, error) { return &AutoCommand{Meta: m}, nil },
+		"alert":         func() (cli.Command, error) { return &AlertCommand{Meta: m}, nil },
+		"alert test":    func() (cli.Command, error) { return &AlertTestCommand{Meta: m}, nil },
 	}
 }
