@@ -92,12 +92,19 @@ func (c *BackupCommand) Run(args []string) int {
 	}
 	r, err := c.Runner()
 	if err != nil {
+		c.alertFailure(nil, host.EventBackupFailed, strings.Join(comps, ","), "", err)
 		return c.Fail(err, "")
 	}
 	defer r.Close()
 	if dryRun {
 		return c.dryRun(r, host.BackupOptions{Components: comps, Offsite: offsite}, asJSON)
 	}
+	unlock, err := r.Lock(c.Ctx)
+	if err != nil {
+		c.alertFailure(r, host.EventBackupFailed, strings.Join(comps, ","), "", err)
+		return c.Fail(r.ScrubError(err), "")
+	}
+	defer unlock()
 	rep, err := r.Backup(c.Ctx, host.BackupOptions{Components: comps, Offsite: offsite, Time: at})
 	if rep != nil {
 		c.report(r, rep, asJSON)
@@ -121,12 +128,9 @@ func (c *BackupCommand) Run(args []string) int {
 		if rep != nil {
 			runID = rep.RunID
 		}
-		if c.ExitCode(err) != ExitUsage || rep != nil {
-			_, _ = r.Notify(c.Ctx, r.NewEvent(host.EventBackupFailed, strings.Join(comps, ","), runID, err))
-		} else {
-			// Configuration errors alert too when a notifier can start.
-			_, _ = r.Notify(c.Ctx, r.NewEvent(host.EventBackupFailed, strings.Join(comps, ","), runID, err))
-		}
+		// Every failure alerts: configuration errors, a missing password, a
+		// plugin that will not start, an interrupted run (see alerting.go).
+		c.alertFailure(r, host.EventBackupFailed, strings.Join(comps, ","), runID, err)
 		return c.Fail(r.ScrubError(err), "")
 	}
 	return ExitOK

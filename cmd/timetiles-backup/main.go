@@ -19,8 +19,13 @@ func main() {
 func realMain(args []string, stdin *os.File, stdout, stderr *os.File) int {
 	// Plugins die with the host (Pdeathsig), and every exit path kills them.
 	defer plugin.CleanupClients()
+	// The first SIGINT/SIGTERM cancels the work: plugins stop restic and
+	// pg_dump, nothing half-written is committed, the failure is alerted,
+	// exit 130. A second one ends the process at once (the default action);
+	// the plugins follow it through Pdeathsig.
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	context.AfterFunc(ctx, stop)
 	ui := &cli.BasicUi{Reader: stdin, Writer: stdout, ErrorWriter: stderr}
 	m := &Meta{UI: ui, Ctx: ctx, Stdin: stdin, Stderr: stderr}
 	c := &cli.CLI{

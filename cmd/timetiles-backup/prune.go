@@ -93,6 +93,13 @@ func (c *PruneCommand) Run(args []string) int {
 		return c.Fail(err, "")
 	}
 	defer r.Close()
+	if !dryRun {
+		unlock, err := r.Lock(c.Ctx)
+		if err != nil {
+			return c.Fail(r.ScrubError(err), "")
+		}
+		defer unlock()
+	}
 	keep, err := r.KeepPolicy()
 	if err != nil {
 		return c.Fail(err, "")

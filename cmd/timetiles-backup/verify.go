@@ -106,9 +106,16 @@ func (c *VerifyCommand) Run(args []string) int {
 	}
 	r, err := c.Runner()
 	if err != nil {
+		c.alertFailure(nil, host.EventVerifyFailed, "", "", err)
 		return c.Fail(err, "")
 	}
 	defer r.Close()
+	unlock, err := r.Lock(c.Ctx)
+	if err != nil {
+		c.alertFailure(r, host.EventVerifyFailed, "", "", err)
+		return c.Fail(r.ScrubError(err), "")
+	}
+	defer unlock()
 	rep, err := r.Verify(c.Ctx, host.VerifyOptions{Offsite: offsite, ReadDataSubset: subset, RestoreTest: restoreTest})
 	if err != nil && (rep == nil || c.ExitCode(err) == ExitUsage) {
 		if c.ExitCode(err) == ExitUsage {
