@@ -48,6 +48,9 @@ type Manager struct {
 	// Checksums pins plugin binaries by name: a plugin whose SHA-256 differs
 	// is refused (go-plugin SecureConfig).
 	Checksums map[string]string
+	// ChecksumsErr, when set, says the pins could not be read: every launch
+	// fails with it rather than run a plugin unpinned.
+	ChecksumsErr error
 	// Transport "grpc" disables the fd channel (portable fallback).
 	Transport string
 
@@ -69,6 +72,9 @@ func baseEnv() []string {
 
 // Launch starts a plugin, checks its API versions and returns it.
 func (m *Manager) Launch(ctx context.Context, c Candidate) (*Plugin, error) {
+	if m.ChecksumsErr != nil {
+		return nil, m.ChecksumsErr
+	}
 	cmd := exec.Command(c.Path)
 	cmd.Env = baseEnv()
 	// The plugin gets SIGTERM when the host dies, however it dies; the SDK

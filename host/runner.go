@@ -50,14 +50,7 @@ func NewRunner(cfg *Config, log hclog.Logger, pluginDir string) *Runner {
 		pluginDir = cfg.Get(EnvPluginDir)
 	}
 	m := &Manager{Logger: log, Transport: cfg.Get("TIMETILES_BACKUP_TRANSPORT")}
-	if pins := cfg.Get("BACKUP_PLUGIN_CHECKSUMS"); pins != "" {
-		m.Checksums = map[string]string{}
-		for _, kv := range strings.Split(pins, ",") {
-			if k, v, ok := strings.Cut(strings.TrimSpace(kv), "="); ok {
-				m.Checksums[strings.TrimSpace(k)] = strings.TrimSpace(v)
-			}
-		}
-	}
+	m.Checksums, m.ChecksumsErr = ParsePluginChecksums(cfg.Get(EnvPluginChecksums))
 	return &Runner{Cfg: cfg, Log: log, PluginDir: pluginDir, Manager: m}
 }
 

@@ -1,0 +1,42 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+)
+
+const sumA = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+
+func TestParsePluginChecksums(t *testing.T) {
+	pins, err := ParsePluginChecksums(" target-dir=" + strings.ToUpper(sumA) + " , source-postgres=" + sumA + ",")
+	if err != nil || len(pins) != 2 || pins["target-dir"] != sumA || pins["source-postgres"] != sumA {
+		t.Fatalf("pins %v, err %v", pins, err)
+	}
+	for _, tc := range []struct{ spec, want string }{
+		{"target-dir", `entry "target-dir" is not name=sha256`},
+		{"=" + sumA, "is not name=sha256"},
+		{"restic=" + sumA, `names "restic", which is not a plugin name`},
+		{"target-dir=abc", "the pin for plugin target-dir is not a SHA-256 hex digest"},
+		{"target-dir=" + sumA + ",target-dir=" + sumA, "pins plugin target-dir twice"},
+	} {
+		_, err := ParsePluginChecksums(tc.spec)
+		if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: err = %v, want a configuration error saying %q", tc.spec, err, tc.want)
+		}
+	}
+}
+
+// A pin list that cannot be read fails closed: no plugin starts, pinned or
+// not, rather than one running unpinned.
+func TestMalformedPinsRefuseEveryPlugin(t *testing.T) {
+	r := NewRunner(NewConfig(map[string]string{EnvPluginChecksums: "target-files"}), nil, testPlugins(t))
+	defer r.Close()
+	for _, name := range []string{"target-files", "source-synthetic"} {
+		_, err := r.Start(context.Background(), name, "local")
+		if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), EnvPluginChecksums) {
+			t.Errorf("start %s with a malformed pin list: %v", name, err)
+		}
+	}
+}
