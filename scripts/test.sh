@@ -17,8 +17,11 @@ bad=$(gofmt -l $(git ls-files '*.go' | grep -v '\.pb\.go$') 2>/dev/null || true)
 if [ -n "$bad" ]; then echo "gofmt would change: $bad" >&2; exit 1; fi
 go vet ./...
 
-echo "== buf lint, generated code up to date"
+echo "== buf lint, buf breaking against the released API, generated code up to date"
 buf lint
+# proto/released holds the image of the last released protocol: a change
+# released plugins would not survive fails here (docs/plugins.md, Versioning).
+buf breaking --against proto/released/timetiles-backup-v1.binpb
 gen=$(mktemp -d)
 trap 'rm -rf "$gen"' EXIT
 sed "s#out: gen#out: $gen#" buf.gen.yaml > "$gen/buf.gen.yaml"
