@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/timetiles/timetiles-backup/internal/restic"
@@ -62,6 +63,22 @@ func (t *Target) sdkErr(err error) error {
 	case restic.KindNotFound:
 		return fmt.Errorf("%w (%w)", err, sdk.ErrNotFound)
 	}
+	return err
+}
+
+// withUnreadable puts the files restic could not read (its warnings) into
+// an incomplete-snapshot error, so the operator learns which ones.
+func withUnreadable(err error, sum *restic.Summary) error {
+	var re *restic.Error
+	if sum == nil || len(sum.Warnings) == 0 || !errors.As(err, &re) || re.Kind != restic.KindIncomplete {
+		return err
+	}
+	w := sum.Warnings
+	more := ""
+	if len(w) > 5 {
+		w, more = w[:5], fmt.Sprintf(" (and %d more)", len(sum.Warnings)-5)
+	}
+	re.Message = strings.Join(w, "; ") + more
 	return err
 }
 

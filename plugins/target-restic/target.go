@@ -118,34 +118,13 @@ func redactURL(u string) string {
 	return u
 }
 
-// sdkErr gives a restic error the matching SDK kind, so the host can tell
-// an expected permission denial (write-only offsite keys) from a failure.
-func sdkErr(err error) error {
-	if err == nil {
-		return nil
-	}
-	var kind error
-	switch restic.KindOf(err) {
-	case restic.KindPermissionDenied:
-		kind = sdk.ErrPermissionDenied
-	case restic.KindRepoMissing, restic.KindNotFound:
-		kind = sdk.ErrNotFound
-	case restic.KindLocked:
-		kind = sdk.ErrLocked
-	case restic.KindWrongPassword:
-		kind = sdk.ErrUnauthenticated
-	case restic.KindInterrupted:
-		kind = sdk.ErrAborted
-	default:
-		return err
-	}
-	return fmt.Errorf("%w (%w)", err, kind)
-}
-
 // Init creates the repository when, and only when, it does not exist.
 func (t *Target) Init(ctx context.Context) (bool, error) {
 	created, err := t.repo.Init(ctx)
-	return created, sdkErr(err)
+	if err == nil && !created {
+		t.clearDeadLocks(ctx) // before every backup: see clearDeadLocks
+	}
+	return created, t.sdkErr(err)
 }
 
 // Write stores a stream (restic backup --stdin, committed only at the
@@ -163,7 +142,7 @@ func (t *Target) Write(ctx context.Context, h sdk.Header, r io.Reader) (sdk.Writ
 		sum, err = t.repo.BackupStdin(ctx, opts, r)
 	}
 	if err != nil {
-		return sdk.WriteResult{}, sdkErr(err)
+		return sdk.WriteResult{}, t.sdkErr(withUnreadable(err, sum))
 	}
 	for _, w := range sum.Warnings {
 		sdk.Logger.Warn("restic", "warning", w)
@@ -182,7 +161,7 @@ func (t *Target) Write(ctx context.Context, h sdk.Header, r io.Reader) (sdk.Writ
 func (t *Target) List(ctx context.Context, tags []string) ([]sdk.Snapshot, error) {
 	snaps, err := t.repo.Snapshots(ctx, restic.SnapshotFilter{Tags: tags})
 	if err != nil {
-		return nil, sdkErr(err)
+		return nil, t.sdkErr(err)
 	}
 	out := make([]sdk.Snapshot, 0, len(snaps))
 	for _, s := range snaps {
@@ -202,11 +181,11 @@ func (t *Target) List(ctx context.Context, tags []string) ([]sdk.Snapshot, error
 // directory snapshot natively into req.LocalPath.
 func (t *Target) Read(ctx context.Context, req sdk.ReadRequest, out sdk.ReadStream) error {
 	if req.LocalPath != "" {
-		return sdkErr(t.repo.Restore(ctx, req.SnapshotID, "", req.LocalPath, restic.RestoreOptions{Delete: true}))
+		return t.sdkErr(t.repo.Restore(ctx, req.SnapshotID, "", req.LocalPath, restic.RestoreOptions{Delete: true}))
 	}
 	sn, err := t.repo.Snapshot(ctx, req.SnapshotID)
 	if err != nil {
-		return sdkErr(err)
+		return t.sdkErr(err)
 	}
 	// A stream snapshot holds one file, /<file name> (restic --stdin).
 	if len(sn.Paths) != 1 || path.Dir(sn.Paths[0]) != "/" {
@@ -217,7 +196,7 @@ func (t *Target) Read(ctx context.Context, req sdk.ReadRequest, out sdk.ReadStre
 	if err != nil {
 		return err
 	}
-	return sdkErr(t.repo.Dump(ctx, sn.ID, file, w))
+	return t.sdkErr(t.repo.Dump(ctx, sn.ID, file, w))
 }
 
 // Prune applies the retention policy. The host sends the snapshots to
@@ -234,12 +213,15 @@ func (t *Target) Prune(ctx context.Context, req sdk.PruneRequest) (sdk.PruneResu
 	if len(req.Forget) > 0 {
 		return t.forget(ctx, req)
 	}
+	if !req.DryRun {
+		t.clearDeadLocks(ctx)
+	}
 	res, err := t.repo.Forget(ctx, restic.ForgetOptions{
 		KeepDaily: req.Keep.Daily, KeepWeekly: req.Keep.Weekly, KeepMonthly: req.Keep.Monthly,
 		GroupBy: "host,tags", Host: req.Host, Tags: req.Tags, Prune: !req.DryRun, DryRun: req.DryRun,
 	})
 	if err != nil {
-		return sdk.PruneResult{}, sdkErr(err)
+		return sdk.PruneResult{}, t.sdkErr(err)
 	}
 	var out sdk.PruneResult
 	for _, g := range res.Groups {
@@ -269,10 +251,10 @@ func (t *Target) forget(ctx context.Context, req sdk.PruneRequest) (sdk.PruneRes
 		return sdk.PruneResult{}, fmt.Errorf("the %s repository's key may not delete files (write-only key): nothing removed; prune it with a key that may delete, or let S3 lifecycle rules expire old versions: %w", t.instance, sdk.ErrPermissionDenied)
 	}
 	if err := t.repo.ForgetSnapshots(ctx, req.Forget); err != nil {
-		return sdk.PruneResult{}, sdkErr(err)
+		return sdk.PruneResult{}, t.sdkErr(err)
 	}
 	if err := t.repo.Prune(ctx); err != nil {
-		return sdk.PruneResult{}, fmt.Errorf("snapshots forgotten, but removing their data failed (the next prune retries): %w", sdkErr(err))
+		return sdk.PruneResult{}, fmt.Errorf("snapshots forgotten, but removing their data failed (the next prune retries): %w", t.sdkErr(err))
 	}
 	return out, nil
 }
@@ -280,19 +262,21 @@ func (t *Target) forget(ctx context.Context, req sdk.PruneRequest) (sdk.PruneRes
 // exclusiveLockable says whether an exclusive lock may be taken: always on
 // the local repository; on the offsite one only when the key may delete
 // (restic.Repo.CanDelete), and then after removing the stale locks earlier
-// runs under write-only keys left behind (`restic unlock`: locks of dead
-// processes of this host and locks older than 30 minutes), which would
-// otherwise make the exclusive lock fail as "already locked".
+// runs under write-only keys left behind (restic.Repo.UnlockDead: only
+// when locks of dead processes of this host are there), which would
+// otherwise make the exclusive lock fail as "already locked". The local
+// repository is cleared of its dead locks the same way.
 func (t *Target) exclusiveLockable(ctx context.Context) (bool, error) {
 	if t.instance != "offsite" {
+		t.clearDeadLocks(ctx)
 		return true, nil
 	}
 	ok, err := t.repo.CanDelete(ctx)
 	if err != nil || !ok {
-		return false, sdkErr(err)
+		return false, t.sdkErr(err)
 	}
-	if err := t.repo.Unlock(ctx, false); err != nil {
-		return false, sdkErr(err)
+	if _, err := t.repo.UnlockDead(ctx); err != nil {
+		return false, t.sdkErr(err)
 	}
 	return true, nil
 }
@@ -307,7 +291,7 @@ func (t *Target) Verify(ctx context.Context, req sdk.VerifyRequest) (string, err
 	}
 	opts := restic.CheckOptions{ReadDataSubset: req.ReadDataSubset, NoLock: !lockable}
 	if err := t.repo.CheckWith(ctx, opts); err != nil {
-		return "", sdkErr(err)
+		return "", t.sdkErr(err)
 	}
 	s := "repository structure ok"
 	if req.ReadDataSubset != "" {
