@@ -56,6 +56,7 @@ type Manager struct {
 
 	mu      sync.Mutex
 	running []*Plugin
+	secrets map[string]bool // config keys plugins declared secret
 }
 
 // baseEnv is the environment a plugin process gets: enough to find its
@@ -169,8 +170,25 @@ func (m *Manager) Launch(ctx context.Context, c Candidate) (*Plugin, error) {
 	}
 	m.mu.Lock()
 	m.running = append(m.running, p)
+	for _, k := range info.ConfigKeys {
+		if k.Secret {
+			if m.secrets == nil {
+				m.secrets = map[string]bool{}
+			}
+			m.secrets[k.Name] = true
+		}
+	}
 	m.mu.Unlock()
 	return p, nil
+}
+
+// DeclaredSecret reports whether a plugin this manager started declares
+// key as a secret (ConfigKey.Secret): its value is then scrubbed like the
+// host's own secrets, whatever its name.
+func (m *Manager) DeclaredSecret(key string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.secrets[key]
 }
 
 func chooseAPIVersion(theirs []uint32) uint32 {

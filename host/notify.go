@@ -53,9 +53,10 @@ func (r *Runner) NewEvent(kind, component, runID string, err error) sdk.Event {
 	return e
 }
 
-// Scrub removes configured secrets from a text.
+// Scrub removes configured secrets from a text: the values of keys whose
+// names denote secrets, and of keys a started plugin declared secret.
 func (r *Runner) Scrub(s string) string {
-	return Scrub(s, r.Cfg.Secrets(IsSecretKey))
+	return Scrub(s, r.Cfg.Secrets(func(k string) bool { return IsSecretKey(k) || r.Manager.DeclaredSecret(k) }))
 }
 
 // ScrubError returns err with configured secrets removed from its text; it
