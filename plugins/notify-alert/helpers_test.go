@@ -10,7 +10,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"errors"
 	"io"
 	"math/big"
 	"mime"
@@ -25,10 +24,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emersion/go-sasl"
-	"github.com/emersion/go-smtp"
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/timetiles/timetiles-backup/internal/testenv"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -163,39 +161,9 @@ func readEnv(t *testing.T, p string) map[string]string {
 	return env
 }
 
-// --- a real SMTP server (emersion/go-smtp, the maintained Go SMTP server
-// library) on 127.0.0.1 ---
+// --- a real SMTP server on 127.0.0.1 (internal/testenv.StartSMTP) ---
 
-type receivedMail struct {
-	From     string
-	To       []string
-	Data     []byte
-	TLS      bool
-	AuthUser string
-}
-
-type smtpServer struct {
-	Host string
-	Port string
-
-	user, pass string // required credentials when user is set
-
-	mu       sync.Mutex
-	mails    []receivedMail
-	authSeen int // AUTH attempts, successful or not
-}
-
-func (s *smtpServer) Mails() []receivedMail {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]receivedMail(nil), s.mails...)
-}
-
-func (s *smtpServer) AuthAttempts() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.authSeen
-}
+type receivedMail = testenv.SMTPMail
 
 type smtpOptions struct {
 	tls               *tls.Config // offer STARTTLS (or implicit TLS)
@@ -204,83 +172,9 @@ type smtpOptions struct {
 	user, pass        string
 }
 
-func startSMTP(t *testing.T, o smtpOptions) *smtpServer {
-	t.Helper()
-	srv := &smtpServer{user: o.user, pass: o.pass}
-	s := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
-		return &smtpSession{srv: srv, conn: c}, nil
-	}))
-	s.Domain = "localhost"
-	s.ReadTimeout, s.WriteTimeout = 10*time.Second, 10*time.Second
-	s.AllowInsecureAuth = o.allowInsecureAuth
-	s.TLSConfig = o.tls
-	var l net.Listener
-	var err error
-	if o.implicit {
-		l, err = tls.Listen("tcp", "127.0.0.1:0", o.tls)
-	} else {
-		l, err = net.Listen("tcp", "127.0.0.1:0")
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = s.Serve(l) }()
-	t.Cleanup(func() { _ = s.Close() })
-	srv.Host, srv.Port, _ = net.SplitHostPort(l.Addr().String())
-	return srv
+func startSMTP(t *testing.T, o smtpOptions) *testenv.SMTPServer {
+	return testenv.StartSMTP(t, testenv.SMTPOptions{TLS: o.tls, Implicit: o.implicit, AllowInsecureAuth: o.allowInsecureAuth, User: o.user, Pass: o.pass})
 }
-
-type smtpSession struct {
-	srv  *smtpServer
-	conn *smtp.Conn
-	cur  receivedMail
-	user string
-}
-
-func (s *smtpSession) AuthMechanisms() []string { return []string{sasl.Plain} }
-
-func (s *smtpSession) Auth(string) (sasl.Server, error) {
-	s.srv.mu.Lock()
-	s.srv.authSeen++
-	s.srv.mu.Unlock()
-	return sasl.NewPlainServer(func(_, user, pass string) error {
-		if user != s.srv.user || pass != s.srv.pass {
-			return errors.New("invalid credentials")
-		}
-		s.user = user
-		return nil
-	}), nil
-}
-
-func (s *smtpSession) Mail(from string, _ *smtp.MailOptions) error {
-	if s.srv.user != "" && s.user == "" {
-		return smtp.ErrAuthRequired
-	}
-	s.cur = receivedMail{From: from}
-	return nil
-}
-
-func (s *smtpSession) Rcpt(to string, _ *smtp.RcptOptions) error {
-	s.cur.To = append(s.cur.To, to)
-	return nil
-}
-
-func (s *smtpSession) Data(r io.Reader) error {
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	s.cur.Data = b
-	_, s.cur.TLS = s.conn.TLSConnectionState()
-	s.cur.AuthUser = s.user
-	s.srv.mu.Lock()
-	s.srv.mails = append(s.srv.mails, s.cur)
-	s.srv.mu.Unlock()
-	return nil
-}
-
-func (s *smtpSession) Reset()        { s.cur = receivedMail{} }
-func (s *smtpSession) Logout() error { return nil }
 
 // parsedMail is a received message's subject, text body and headers.
 type parsedMail struct {
