@@ -20,6 +20,9 @@ const (
 	RunTagPrefix = "run:"
 	// ManifestName is the pseudo-component of the run manifest.
 	ManifestName = "manifest"
+	// SafetyTag marks the backup `restore` takes of the current state
+	// before it overwrites it, so that a wrong restore can be undone.
+	SafetyTag = "purpose:safety"
 )
 
 // NewRunID returns a sortable run ID: UTC time plus randomness, e.g.
@@ -40,6 +43,8 @@ type Manifest struct {
 	Host       string                       `json:"host"`
 	Time       time.Time                    `json:"time"`
 	Components map[string]ManifestComponent `json:"components"`
+	// Tags are the run's extra tags (BackupOptions.Tags), e.g. SafetyTag.
+	Tags []string `json:"tags,omitempty"`
 }
 
 // ManifestComponent records one component of a run.
@@ -65,6 +70,19 @@ func ParseManifest(b []byte) (*Manifest, error) {
 		return nil, fmt.Errorf("run manifest: no run ID or components")
 	}
 	return &m, nil
+}
+
+// HasTag reports whether any snapshot of the run carries tag.
+func (r *Run) HasTag(tag string) bool {
+	if r.Manifest != nil && hasTag(r.Manifest.Tags, tag) {
+		return true
+	}
+	for _, s := range r.Components {
+		if hasTag(s.Tags, tag) {
+			return true
+		}
+	}
+	return false
 }
 
 // Run is a restore point: the snapshots of one backup invocation.

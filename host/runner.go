@@ -135,6 +135,9 @@ type BackupOptions struct {
 	Offsite    bool
 	// Time overrides the snapshot time (tests, imports); zero means now.
 	Time time.Time
+	// Tags are added to every snapshot of the run, e.g. SafetyTag. Each
+	// holds a ":" so it is never read as a component name.
+	Tags []string
 }
 
 // ComponentReport is one component's outcome in a run.
@@ -227,7 +230,7 @@ func (r *Runner) Backup(ctx context.Context, opts BackupOptions) (*BackupReport,
 	}
 	manifests := map[string]*Manifest{}
 	for _, s := range sinks {
-		manifests[s.Name] = &Manifest{Tool: ToolTag, Version: Version, RunID: rep.RunID, Host: host, Time: now, Components: map[string]ManifestComponent{}}
+		manifests[s.Name] = &Manifest{Tool: ToolTag, Version: Version, RunID: rep.RunID, Host: host, Time: now, Components: map[string]ManifestComponent{}, Tags: opts.Tags}
 	}
 	for _, c := range comps {
 		if err := ctx.Err(); err != nil {
@@ -243,7 +246,7 @@ func (r *Runner) Backup(ctx context.Context, opts BackupOptions) (*BackupReport,
 		log.Info("backing up", "component", c, "source", sources[c], "targets", len(live))
 		res := StreamBackup(ctx, srcs[c], live, StreamSpec{
 			Component: c, RunID: rep.RunID, Host: host, Time: now, Checksum: algo,
-			Tags: []string{ToolTag, c, RunTagPrefix + rep.RunID},
+			Tags: append([]string{ToolTag, c, RunTagPrefix + rep.RunID}, opts.Tags...),
 		})
 		rep.Components = append(rep.Components, ComponentReport{Component: c, Plugin: sources[c], Result: res})
 		for _, s := range live {
@@ -325,7 +328,7 @@ func (r *Runner) writeManifest(ctx context.Context, t *Plugin, m *Manifest) (str
 	snap, err := WriteBytes(ctx, t, &pb.StreamHeader{
 		Component: ManifestName, FileName: "manifest.json", MediaType: "application/json",
 		RunId: m.RunID, Host: m.Host, TimeUnix: m.Time.Unix(),
-		Tags: []string{ToolTag, ManifestTag, RunTagPrefix + m.RunID},
+		Tags: append([]string{ToolTag, ManifestTag, RunTagPrefix + m.RunID}, m.Tags...),
 	}, b)
 	if err != nil {
 		return "", fmt.Errorf("writing the run manifest: %w", err)

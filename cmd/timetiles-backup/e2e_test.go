@@ -318,7 +318,7 @@ func TestUsageAndConfigErrors(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"restore"}, 2, "exactly one restore point"},
+		{[]string{"restore"}, 2, "stdin is not a terminal: pass `latest` or a run or snapshot ID"},
 		{[]string{"backup", "--nonsense"}, 2, "flag provided but not defined"},
 		{[]string{"backup", "list", "extra"}, 2, "takes no arguments"},
 		{[]string{"frobnicate"}, 2, ""},

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"strings"
@@ -19,16 +18,40 @@ func (c *RestoreCommand) Synopsis() string { return "Restore a backup run (datab
 
 func (c *RestoreCommand) Help() string {
 	return strings.TrimSpace(`
-Usage: timetiles-backup restore [options] latest|RUN-ID|SNAPSHOT-ID
+Usage: timetiles-backup restore [options] [latest|RUN-ID|SNAPSHOT-ID]
 
   Restores every component of a backup run: "latest" is the newest complete
   run (all components succeeded), a RUN-ID a given run, a SNAPSHOT-ID (or a
-  unique prefix) one snapshot. The database is restored in one transaction
-  (pg_restore --single-transaction): a failed restore leaves it as it was.
-  The bytes read back are checked against the size and checksum recorded at
-  backup time before the restore commits.
+  unique prefix) one snapshot. Without an argument, on a terminal, it lists
+  the restore points (time, components, sizes, repository) to choose from.
+  The database is restored in one transaction (pg_restore
+  --single-transaction): a failed restore leaves it as it was. The bytes
+  read back are checked against the size and checksum recorded at backup
+  time before the restore commits.
 
-  It asks for confirmation on a terminal; elsewhere pass --yes.
+  It asks for confirmation on a terminal, naming what will be overwritten;
+  elsewhere pass --yes.
+
+  Before an in-place restore (one that overwrites production data):
+    1. BACKUP_PRE_RESTORE_COMMAND runs (e.g. stop TimeTiles' web and
+       workers); if it fails, nothing is restored.
+    2. A safety backup of what is about to be overwritten is taken into the
+       local repository (a normal run, tagged purpose:safety) and named in
+       the output, so a wrong restore is undone with
+       "timetiles-backup restore <safety run ID>". If it fails, nothing is
+       restored.
+  After it, BACKUP_POST_RESTORE_COMMAND runs (e.g. start TimeTiles), also
+  when the restore failed. Both commands run with /bin/sh in TIMETILES_DIR
+  (default /opt/timetiles) when it exists, with TIMETILES_RESTORE_RUN and
+  TIMETILES_RESTORE_COMPONENTS (and for the post command
+  TIMETILES_RESTORE_RESULT=success|failure) in their environment.
+  Restores into --to-database / --to overwrite nothing and skip all this.
+
+  Examples:
+    timetiles-backup restore                      # choose interactively
+    timetiles-backup restore latest
+    timetiles-backup restore latest --offsite     # disaster recovery
+    timetiles-backup restore latest --to-database inspect --to /tmp/uploads
 
 Options:
   --component=NAME    Restore only this component (db, uploads); repeatable.
@@ -37,6 +60,7 @@ Options:
   --to=DIR            Restore uploads into DIR instead.
   --offsite           Restore from the offsite repository.
   --yes               Do not ask for confirmation.
+  --no-safety-backup  Do not back up the current state first.
 
 ` + commonFlagsHelp + "\n\n" + exitCodesHelp)
 }
@@ -45,18 +69,22 @@ func (c *RestoreCommand) Run(args []string) int {
 	fs := c.FlagSet("restore")
 	var comps listFlag
 	var toDB, toDir string
-	var offsite, yes bool
+	var offsite, yes, noSafety bool
 	fs.Var(&comps, "component", "")
 	fs.StringVar(&toDB, "to-database", "", "")
 	fs.StringVar(&toDir, "to", "", "")
 	fs.BoolVar(&offsite, "offsite", false, "")
 	fs.BoolVar(&yes, "yes", false, "")
+	fs.BoolVar(&noSafety, "no-safety-backup", false, "")
 	rest, err := c.Parse(fs, args)
 	if err != nil {
 		return c.Fail(err, c.Help())
 	}
-	if len(rest) != 1 {
-		return c.Fail(usageError("restore needs exactly one restore point: latest, a run ID or a snapshot ID (see `timetiles-backup backup list`)"), c.Help())
+	if len(rest) > 1 {
+		return c.Fail(usageError("restore takes one restore point: latest, a run ID or a snapshot ID (see `timetiles-backup backup list`)"), c.Help())
+	}
+	if len(rest) == 0 && !c.IsTerminal() {
+		return c.Fail(usageError("restore without a restore point asks which one, but stdin is not a terminal: pass `latest` or a run or snapshot ID (see `timetiles-backup backup list`)"), "")
 	}
 	for _, comp := range splitList(comps) {
 		if strings.ContainsAny(comp, " /") {
@@ -75,8 +103,30 @@ func (c *RestoreCommand) Run(args []string) int {
 	if offsite {
 		inst = host.Offsite
 	}
-	opts := host.RestoreOptions{Selector: rest[0], Components: splitList(comps), Instance: inst, ToDatabase: toDB, ToDir: toDir}
-	run, runs, t, err := r.ResolveRestore(c.Ctx, opts)
+	opts := host.RestoreOptions{Components: splitList(comps), Instance: inst, ToDatabase: toDB, ToDir: toDir}
+	var run *host.Run
+	var runs []*host.Run
+	var t *host.Plugin
+	if len(rest) == 0 {
+		runs, t, err = r.ListRuns(c.Ctx, inst)
+		if err == nil && len(runs) == 0 {
+			c.UI.Error("The " + inst + " repository holds no backups.")
+			return ExitFailure
+		}
+		if err == nil {
+			run, err = c.pickRun(runs, t, inst)
+			if cancelled(err) {
+				c.UI.Output("Restore cancelled; nothing was changed.")
+				return ExitInterrupted
+			}
+		}
+		if run != nil {
+			opts.Selector = run.ID
+		}
+	} else {
+		opts.Selector = rest[0]
+		run, runs, t, err = r.ResolveRestore(c.Ctx, opts)
+	}
 	if err != nil {
 		if offsite && host.IsPermission(err) {
 			return c.Fail(fmt.Errorf("the offsite credentials may not read this repository (write-only key): restore from offsite needs full-access credentials — set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY of a key that may read, then run the restore again"), "")
@@ -92,28 +142,26 @@ func (c *RestoreCommand) Run(args []string) int {
 		}
 		return c.Fail(r.ScrubError(err), "")
 	}
-	what := describeRestore(run, opts)
+	if len(run.Components) == 0 {
+		return c.Fail(fmt.Errorf("run %s holds no component snapshots (were they forgotten?): choose another restore point (see `timetiles-backup backup list`)", run.ID), "")
+	}
+	inPlace := inPlaceComponents(run, opts)
+	safety := !noSafety && len(inPlace) > 0
 	if !yes {
-		c.UI.Output("This restores run " + run.ID + " and OVERWRITES " + what + ".")
-		fmt.Fprint(c.Stderr, "Type 'yes' to continue: ")
-		line, _ := bufio.NewReader(c.Stdin).ReadString('\n')
-		if strings.TrimSpace(line) != "yes" {
+		ok, err := c.confirm(fmt.Sprintf("Restore run %s (%s) from the %s repository?", run.ID, run.Time.Local().Format("2006-01-02 15:04"), inst),
+			confirmText(describeRestore(run, opts), inPlace, safety, r.Cfg))
+		switch {
+		case cancelled(err):
+			c.UI.Output("Restore cancelled; nothing was changed.")
+			return ExitInterrupted
+		case err != nil:
+			return c.Fail(err, "")
+		case !ok:
 			c.UI.Output("Restore cancelled; nothing was changed.")
 			return ExitFailure
 		}
 	}
-	rep, err := r.Restore(c.Ctx, run, t, opts)
-	if err != nil {
-		if offsite && host.IsPermission(err) {
-			return c.Fail(fmt.Errorf("the offsite credentials may not read this repository (write-only key): use full-access credentials to restore from offsite"), "")
-		}
-		if c.Ctx.Err() == nil {
-			_, _ = r.Notify(c.Ctx, r.NewEvent(host.EventRestoreFailed, strings.Join(opts.Components, ","), run.ID, err))
-		}
-		return c.Fail(r.ScrubError(err), "")
-	}
-	c.UI.Output(fmt.Sprintf("Restored %s from run %s.", strings.Join(rep.Restored, " and "), run.ID))
-	return ExitOK
+	return c.execute(r, run, t, opts, inPlace, safety)
 }
 
 func describeRestore(run *host.Run, o host.RestoreOptions) string {

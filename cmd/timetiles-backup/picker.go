@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/charmbracelet/huh"
+	"github.com/dustin/go-humanize"
+
+	"github.com/timetiles/timetiles-backup/host"
+)
+
+// The interactive prompts use charmbracelet/huh: a maintained terminal
+// form library (arrow keys, filtering, an accessible plain-text mode for
+// screen readers and dumb terminals) built on bubbletea, instead of
+// hand-written raw-mode terminal handling.
+
+// pickerLimit is how many restore points the picker offers (newest first).
+const pickerLimit = 30
+
+// runSizes returns each run's component sizes: from the snapshot list when
+// the target recorded them (restic ≥ 0.17), else from the run manifest.
+func runSizes(ctx context.Context, t *host.Plugin, runs []*host.Run) []map[string]uint64 {
+	out := make([]map[string]uint64, len(runs))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 4)
+	for i, run := range runs {
+		sizes := map[string]uint64{}
+		missing := false
+		for name, s := range run.Components {
+			sizes[name] = s.Size
+			missing = missing || s.Size == 0
+		}
+		out[i] = sizes
+		if !missing || run.Manifest == nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			m, err := host.ReadManifest(ctx, t, run)
+			if err != nil || m == nil {
+				return
+			}
+			for name, mc := range m.Components {
+				if _, ok := out[i][name]; ok {
+					out[i][name] = mc.Size
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// runLabel is one line of the picker: time, run, components with sizes,
+// state, repository.
+func runLabel(run *host.Run, sizes map[string]uint64, repo string) string {
+	var comps []string
+	var total uint64
+	for _, n := range run.ComponentNames() {
+		s := sizes[n]
+		total += s
+		if s > 0 {
+			comps = append(comps, n+" "+humanize.IBytes(s))
+		} else {
+			comps = append(comps, n)
+		}
+	}
+	state := ""
+	switch {
+	case run.Legacy:
+		state = "  (shell tool)"
+	case !run.Complete:
+		state = "  INCOMPLETE"
+	case run.HasTag(host.SafetyTag):
+		state = "  (safety backup)"
+	}
+	return fmt.Sprintf("%s  %-24s %s%s  [%s]", run.Time.Local().Format("2006-01-02 15:04"), run.ID, strings.Join(comps, ", "), state, repo)
+}
+
+// accessible selects huh's plain line-by-line prompts for terminals that
+// cannot draw (TERM=dumb) or when the operator asks for them.
+func accessible() bool {
+	return os.Getenv("TERM") == "dumb" || os.Getenv("ACCESSIBLE") != ""
+}
+
+// pickRun asks the operator to choose a restore point.
+func (c *RestoreCommand) pickRun(runs []*host.Run, t *host.Plugin, repo string) (*host.Run, error) {
+	if len(runs) > pickerLimit {
+		runs = runs[:pickerLimit]
+	}
+	sizes := runSizes(c.Ctx, t, runs)
+	opts := make([]huh.Option[int], len(runs))
+	for i, run := range runs {
+		opts[i] = huh.NewOption(runLabel(run, sizes[i], repo), i)
+	}
+	choice := 0
+	form := huh.NewForm(huh.NewGroup(
+		huh.NewSelect[int]().
+			Title("Choose a restore point (" + repo + " repository, newest first)").
+			Description("↑/↓ to move, / to filter, enter to choose, ctrl+c to cancel").
+			Options(opts...).
+			Height(min(len(opts)+2, 14)).
+			Value(&choice),
+	)).WithInput(c.Stdin).WithOutput(c.Stderr).WithAccessible(accessible())
+	if err := form.RunWithContext(c.Ctx); err != nil {
+		return nil, err
+	}
+	return runs[choice], nil
+}
+
+// confirm asks for a yes before overwriting; default no.
+func (c *RestoreCommand) confirm(title, description string) (bool, error) {
+	ok := false
+	form := huh.NewForm(huh.NewGroup(
+		huh.NewConfirm().Title(title).Description(description).
+			Affirmative("Restore").Negative("Cancel").Value(&ok),
+	)).WithInput(c.Stdin).WithOutput(c.Stderr).WithAccessible(accessible())
+	if err := form.RunWithContext(c.Ctx); err != nil {
+		return false, err
+	}
+	return ok, nil
+}
+
+// cancelled reports whether a prompt ended because the operator left it.
+func cancelled(err error) bool {
+	return errors.Is(err, huh.ErrUserAborted) || errors.Is(err, context.Canceled)
+}

@@ -1,0 +1,148 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/timetiles/timetiles-backup/host"
+)
+
+// hookTimeout bounds BACKUP_PRE/POST_RESTORE_COMMAND (docker compose stop
+// waits 10 s per container by default).
+const hookTimeout = 10 * time.Minute
+
+// inPlaceComponents are the components of a restore that overwrite
+// production data: the database unless --to-database, the others unless
+// --to.
+func inPlaceComponents(run *host.Run, o host.RestoreOptions) []string {
+	comps := run.ComponentNames()
+	if len(o.Components) > 0 {
+		comps = o.Components
+	}
+	var out []string
+	for _, c := range comps {
+		if (c == "db" && o.ToDatabase == "") || (c != "db" && o.ToDir == "") {
+			out = append(out, c)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// confirmText names what a restore overwrites and what happens around it.
+func confirmText(what string, inPlace []string, safety bool, cfg *host.Config) string {
+	lines := []string{"This OVERWRITES " + what + "."}
+	if len(inPlace) == 0 {
+		lines = []string{"This writes " + what + "; production data is not touched."}
+	}
+	if len(inPlace) > 0 && cfg.Get(host.EnvPreRestoreCommand) != "" {
+		lines = append(lines, "First: "+cfg.Get(host.EnvPreRestoreCommand))
+	}
+	if safety {
+		lines = append(lines, "A safety backup of "+strings.Join(inPlace, " and ")+" is taken before anything is overwritten.")
+	} else if len(inPlace) > 0 {
+		lines = append(lines, "NO safety backup is taken (--no-safety-backup): there is no way back.")
+	}
+	if len(inPlace) > 0 && cfg.Get(host.EnvPostRestoreCommand) != "" {
+		lines = append(lines, "Afterwards: "+cfg.Get(host.EnvPostRestoreCommand))
+	}
+	return strings.Join(lines, "\n")
+}
+
+// runHook runs an operator's command with /bin/sh, in TIMETILES_DIR when
+// that exists, its output going to the operator's stderr.
+func (c *RestoreCommand) runHook(ctx context.Context, cfg *host.Config, key string, env []string) error {
+	cmdline := cfg.Get(key)
+	c.UI.Output("Running " + key + ": " + cmdline)
+	ctx, cancel := context.WithTimeout(ctx, hookTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", cmdline)
+	if dir := cfg.GetDefault("TIMETILES_DIR", "/opt/timetiles"); dirExists(dir) {
+		cmd.Dir = dir
+	}
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = c.Stderr, c.Stderr
+	// Its own process group, so a timeout stops what it started too.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	err := cmd.Run()
+	if err != nil && ctx.Err() == context.DeadlineExceeded {
+		return fmt.Errorf("%s did not finish within %s", key, hookTimeout)
+	}
+	if err != nil {
+		return fmt.Errorf("%s failed: %v", key, err)
+	}
+	return nil
+}
+
+func dirExists(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.IsDir()
+}
+
+// execute carries out a confirmed restore: pre command, safety backup,
+// restore, post command (always, once the pre command was started).
+func (c *RestoreCommand) execute(r *host.Runner, run *host.Run, t *host.Plugin, opts host.RestoreOptions, inPlace []string, safety bool) int {
+	hookEnv := []string{"TIMETILES_RESTORE_RUN=" + run.ID, "TIMETILES_RESTORE_COMPONENTS=" + strings.Join(inPlace, ",")}
+	hooks := len(inPlace) > 0
+	var postErr error
+	post := func(result string) {
+		if hooks && r.Cfg.Get(host.EnvPostRestoreCommand) != "" {
+			// Runs even after an interrupt: the application must come back.
+			postErr = c.runHook(context.Background(), r.Cfg, host.EnvPostRestoreCommand, append(hookEnv, "TIMETILES_RESTORE_RESULT="+result))
+			if postErr != nil {
+				c.UI.Error("Error: " + postErr.Error() + ": start TimeTiles by hand (cd /opt/timetiles && docker compose up -d)")
+			}
+		}
+	}
+	fail := func(err error) int {
+		post("failure")
+		if c.Ctx.Err() == nil {
+			_, _ = r.Notify(c.Ctx, r.NewEvent(host.EventRestoreFailed, strings.Join(opts.Components, ","), run.ID, err))
+		}
+		return c.Fail(r.ScrubError(err), "")
+	}
+	if hooks && r.Cfg.Get(host.EnvPreRestoreCommand) != "" {
+		if err := c.runHook(c.Ctx, r.Cfg, host.EnvPreRestoreCommand, hookEnv); err != nil {
+			return fail(fmt.Errorf("%w: nothing was restored", err))
+		}
+	}
+	safetyID := ""
+	if safety {
+		c.UI.Output("Taking a safety backup of the current " + strings.Join(inPlace, " and ") + " before overwriting…")
+		rep, err := r.Backup(c.Ctx, host.BackupOptions{Components: inPlace, Tags: []string{host.SafetyTag}})
+		if rep != nil {
+			(&BackupCommand{Meta: c.Meta}).report(r, rep, false)
+		}
+		if err != nil {
+			return fail(fmt.Errorf("safety backup failed: %w: nothing was restored; fix the problem, or pass --no-safety-backup to restore without a way back", err))
+		}
+		safetyID = rep.RunID
+		c.UI.Output("Safety backup: run " + safetyID + " (undo with: timetiles-backup restore " + safetyID + ")")
+	}
+	rep, err := r.Restore(c.Ctx, run, t, opts)
+	if err != nil {
+		if opts.Instance == host.Offsite && host.IsPermission(err) {
+			err = fmt.Errorf("the offsite credentials may not read this repository (write-only key): use full-access credentials to restore from offsite: %w", err)
+		}
+		if safetyID != "" {
+			defer c.UI.Error("The state before this restore is safety backup run " + safetyID + ": timetiles-backup restore " + safetyID)
+		}
+		return fail(err)
+	}
+	c.UI.Output(fmt.Sprintf("Restored %s from run %s.", strings.Join(rep.Restored, " and "), run.ID))
+	post("success")
+	if safetyID != "" {
+		c.UI.Output("If this was the wrong restore point, undo with: timetiles-backup restore " + safetyID)
+	}
+	if postErr != nil {
+		return ExitFailure
+	}
+	return ExitOK
+}
