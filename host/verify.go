@@ -129,13 +129,21 @@ func (r *Runner) VerifySubset(opt string) (string, error) {
 	if v == "" {
 		return DefaultVerifySubset, nil
 	}
-	if v == "0" || v == "none" || v == "0%" {
-		return "", nil
-	}
-	if !subsetRE.MatchString(v) {
+	s, ok := ParseSubset(v)
+	if !ok {
 		return "", Configf("%s=%q: use a percentage (5%%), a fraction (1/10), a size (500M), or none", from, v)
 	}
-	return v, nil
+	return s, nil
+}
+
+// ParseSubset checks a --read-data-subset value; "0", "0%" and "none" mean
+// structure only and come back as "".
+func ParseSubset(v string) (string, bool) {
+	v = strings.TrimSpace(v)
+	if v == "0" || v == "none" || v == "0%" {
+		return "", true
+	}
+	return v, subsetRE.MatchString(v)
 }
 
 // Verify checks the local repository (and with Offsite the offsite one):

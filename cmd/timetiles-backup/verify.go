@@ -104,6 +104,9 @@ func (c *VerifyCommand) Run(args []string) int {
 	if len(rest) > 0 {
 		return c.Fail(usageError("backup verify takes no arguments, got %q", strings.Join(rest, " ")), c.Help())
 	}
+	if _, ok := host.ParseSubset(subset); subset != "" && !ok {
+		return c.Fail(usageError("--read-data-subset=%q: use a percentage (5%%), a fraction (1/10), a size (500M), or none", subset), "")
+	}
 	r, err := c.Runner()
 	if err != nil {
 		c.alertFailure(nil, host.EventVerifyFailed, "", "", err)
