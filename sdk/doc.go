@@ -25,57 +25,62 @@
 //
 // # A complete source plugin
 //
+// It backs up one file and restores it atomically; docs/plugins.md has the
+// same plugin and the rest of the contract (discovery, lifecycle,
+// configuration, versioning) and sdk/conformance checks a plugin against
+// it.
+//
+//	// Command timetiles-backup-source-file backs up one file (FILE_PATH) as the
+//	// component "file".
 //	package main
 //
 //	import (
 //		"context"
+//		"errors"
 //		"io"
 //		"os"
 //
 //		"github.com/timetiles/timetiles-backup/sdk"
 //	)
 //
-//	type fileSource struct{ path string }
+//	type src struct{ sdk.Config } // Configure keeps the configuration here
 //
-//	func (s *fileSource) Info() sdk.Info {
+//	func (s *src) Info() sdk.Info {
 //		return sdk.Info{Name: "source-file", Version: "1.0.0", Components: []string{"file"},
-//			ConfigKeys: []sdk.ConfigKey{{Name: "FILE_SOURCE_PATH", Description: "file to back up"}}}
+//			ConfigKeys: []sdk.ConfigKey{{Name: "FILE_PATH", Description: "the file to back up"}}}
 //	}
 //
-//	func (s *fileSource) Configure(_ context.Context, c sdk.Config) error {
-//		s.path = c.Get("FILE_SOURCE_PATH")
-//		return nil
-//	}
+//	func (s *src) Configure(_ context.Context, c sdk.Config) error { s.Config = c; return nil }
 //
-//	func (s *fileSource) Backup(ctx context.Context, req sdk.BackupRequest, out sdk.BackupStream) error {
-//		f, err := os.Open(s.path)
+//	// Backup streams the file. An error marks the stream failed in its
+//	// trailer, and no target stores it.
+//	func (s *src) Backup(_ context.Context, _ sdk.BackupRequest, out sdk.BackupStream) error {
+//		f, err := os.Open(s.Get("FILE_PATH"))
 //		if err != nil {
 //			return err
 //		}
-//		defer f.Close()
-//		w, err := out.Start(sdk.Header{FileName: "data.bin"})
+//		w, err := out.Start(sdk.Header{FileName: "file.bin", MediaType: "application/octet-stream"})
+//		if err == nil {
+//			_, err = io.Copy(w, f)
+//		}
+//		return errors.Join(err, f.Close())
+//	}
+//
+//	// Restore writes beside the file and renames into place only when r ends
+//	// with io.EOF, which it does only after the source's successful trailer.
+//	func (s *src) Restore(_ context.Context, _ sdk.RestoreRequest, r io.Reader) error {
+//		path := s.Get("FILE_PATH")
+//		f, err := os.Create(path + ".part")
 //		if err != nil {
 //			return err
 //		}
-//		_, err = io.Copy(w, f)
-//		return err
+//		defer os.Remove(f.Name()) // nothing is left behind by an aborted restore
+//		_, err = io.Copy(f, r)
+//		if err = errors.Join(err, f.Close()); err != nil {
+//			return err // aborted: the file is untouched
+//		}
+//		return os.Rename(f.Name(), path)
 //	}
 //
-//	func (s *fileSource) Restore(ctx context.Context, req sdk.RestoreRequest, r io.Reader) error {
-//		f, err := os.CreateTemp(".", "restore-")
-//		if err != nil {
-//			return err
-//		}
-//		defer os.Remove(f.Name())
-//		if _, err := io.Copy(f, r); err != nil { // io.EOF only after a good trailer
-//			f.Close()
-//			return err
-//		}
-//		if err := f.Close(); err != nil {
-//			return err
-//		}
-//		return os.Rename(f.Name(), s.path)
-//	}
-//
-//	func main() { sdk.ServeSource(&fileSource{}) }
+//	func main() { sdk.ServeSource(&src{}) }
 package sdk

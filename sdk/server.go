@@ -106,6 +106,7 @@ func (s *sourceServer) Backup(req *pb.BackupRequest, stream pb.SourceService_Bac
 		}
 		return ToStatus(err)
 	}
+	defer unblockOnCancel(ctx, pipe)()
 	berr := s.impl.Backup(ctx, BackupRequest{Component: req.Component}, snd)
 	if berr == nil && ctx.Err() != nil {
 		berr = fmt.Errorf("backup interrupted: %w", ctx.Err())
@@ -294,8 +295,12 @@ func (s *targetServer) Read(req *pb.ReadRequest, stream pb.TargetService_ReadSer
 	send := func(m *pb.StreamMessage) error { return stream.Send(&pb.ReadResponse{Message: m}) }
 	snd, err := newSender(send, pipe, req.FdToken, req.ChecksumAlgorithm, req.LocalPath != "")
 	if err != nil {
+		if pipe != nil {
+			pipe.Close()
+		}
 		return ToStatus(err)
 	}
+	defer unblockOnCancel(ctx, pipe)()
 	rerr := s.impl.Read(ctx, ReadRequest{SnapshotID: req.SnapshotId, LocalPath: req.LocalPath}, snd)
 	if rerr == nil && req.LocalPath != "" && !snd.started {
 		rerr = snd.SendPath(Header{}, req.LocalPath)
@@ -407,4 +412,13 @@ func EventFromPB(p *pb.Event) Event {
 	return Event{Kind: p.GetKind(), Severity: p.GetSeverity(), Subject: p.GetSubject(), Body: p.GetBody(),
 		Component: p.GetComponent(), RunID: p.GetRunId(), Repository: p.GetRepository(), Error: p.GetError(),
 		Hostname: p.GetHostname(), Time: time.Unix(p.GetTimeUnix(), 0)}
+}
+
+// unblockOnCancel makes a write blocked on a full pipe return when ctx ends
+// (the reader may be gone or stuck), so a cancelled plugin call never hangs.
+func unblockOnCancel(ctx context.Context, pipe *os.File) (stop func() bool) {
+	if pipe == nil {
+		return func() bool { return false }
+	}
+	return context.AfterFunc(ctx, func() { _ = pipe.SetWriteDeadline(time.Now()) })
 }

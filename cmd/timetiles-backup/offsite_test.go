@@ -144,20 +144,29 @@ func mustRun(t *testing.T, r result, want int, args string) result {
 	return r
 }
 
+// s3Env is an operator with a synthetic component of size bytes and an
+// offsite repository at offsiteBucket/prefix on a fresh versitygw, reached
+// with a key of the given access; retention keeps one run a day. admin is
+// the same repository seen with a full-access key.
+func s3Env(t *testing.T, prefix string, access testenv.S3Access, versioned bool, size string) (e *env, g *testenv.VersityGW, admin *restic.Repo) {
+	t.Helper()
+	g = testenv.StartVersityGW(t)
+	g.CreateBucket(t, offsiteBucket, versioned)
+	e = newEnv(t, false)
+	e.synthetic(size)
+	ak, sk := g.CreateUser(t, offsiteBucket, prefix, access)
+	e.useS3(g, prefix, ak, sk)
+	e.vars["BACKUP_KEEP_DAILY"], e.vars["BACKUP_KEEP_WEEKLY"], e.vars["BACKUP_KEEP_MONTHLY"] = "1", "0", "0"
+	return e, g, e.s3Admin(g, prefix)
+}
+
 // Design table, write-only key ("no delete": Get/Put/List): backups work
 // again and again although every run leaves its lock file behind; listing
 // works; prune prunes local and skips offsite with a message, no alert;
 // verify checks offsite without a lock; the local side is unaffected.
 func TestOffsiteNoDeleteKey(t *testing.T) {
 	t.Parallel()
-	g := testenv.StartVersityGW(t)
-	g.CreateBucket(t, offsiteBucket, true)
-	e := newEnv(t, false)
-	e.synthetic("1000000")
-	ak, sk := g.CreateUser(t, offsiteBucket, "nodelete", testenv.S3NoDelete)
-	e.useS3(g, "nodelete", ak, sk)
-	e.vars["BACKUP_KEEP_DAILY"], e.vars["BACKUP_KEEP_WEEKLY"], e.vars["BACKUP_KEEP_MONTHLY"] = "1", "0", "0"
-	admin := e.s3Admin(g, "nodelete")
+	e, g, admin := s3Env(t, "nodelete", testenv.S3NoDelete, true, "1000000")
 
 	for i := 0; i < 3; i++ {
 		r := mustRun(t, e.run("backup", "--offsite"), 0, "backup --offsite")
@@ -243,16 +252,10 @@ func lockInfo(repo *restic.Repo, id string) (restic.LockInfo, error) {
 // expected refusals alerts.
 func TestOffsitePutOnlyKey(t *testing.T) {
 	t.Parallel()
-	g := testenv.StartVersityGW(t)
-	g.CreateBucket(t, offsiteBucket, false)
-	e := newEnv(t, false)
-	e.synthetic("200000")
-	admin := e.s3Admin(g, "putonly")
+	e, _, admin := s3Env(t, "putonly", testenv.S3PutOnly, false, "200000")
 	if _, err := admin.Init(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	ak, sk := g.CreateUser(t, offsiteBucket, "putonly", testenv.S3PutOnly)
-	e.useS3(g, "putonly", ak, sk)
 
 	r := mustRun(t, e.run("backup", "--offsite"), 0, "backup --offsite")
 	if !strings.Contains(r.stderr, "offsite backup failed") || !strings.Contains(r.stderr, "GET, LIST and PUT") {
@@ -291,14 +294,7 @@ func TestOffsitePutOnlyKey(t *testing.T) {
 // and restore from offsite brings the bytes back.
 func TestOffsiteFullAccessKey(t *testing.T) {
 	t.Parallel()
-	g := testenv.StartVersityGW(t)
-	g.CreateBucket(t, offsiteBucket, true)
-	e := newEnv(t, false)
-	e.synthetic("500000")
-	ak, sk := g.CreateUser(t, offsiteBucket, "full", testenv.S3FullAccess)
-	e.useS3(g, "full", ak, sk)
-	e.vars["BACKUP_KEEP_DAILY"], e.vars["BACKUP_KEEP_WEEKLY"], e.vars["BACKUP_KEEP_MONTHLY"] = "1", "0", "0"
-	admin := e.s3Admin(g, "full")
+	e, g, admin := s3Env(t, "full", testenv.S3FullAccess, true, "500000")
 	mustRun(t, e.run("backup", "--offsite", "--time", "2026-03-01 02:00:00"), 0, "backup --offsite")
 	mustRun(t, e.run("backup", "--offsite", "--time", "2026-03-01 03:00:00"), 0, "backup --offsite")
 	r := mustRun(t, e.run("backup", "list", "--offsite", "--json"), 0, "list --offsite")
@@ -336,14 +332,7 @@ func TestOffsiteFullAccessKey(t *testing.T) {
 // (restic cannot remove snapshots) and leaves no lock either.
 func TestOffsiteDeleteOnlyLocksKey(t *testing.T) {
 	t.Parallel()
-	g := testenv.StartVersityGW(t)
-	g.CreateBucket(t, offsiteBucket, true)
-	e := newEnv(t, false)
-	e.synthetic("200000")
-	ak, sk := g.CreateUser(t, offsiteBucket, "recipe", testenv.S3NoDeleteButLocks)
-	e.useS3(g, "recipe", ak, sk)
-	e.vars["BACKUP_KEEP_DAILY"], e.vars["BACKUP_KEEP_WEEKLY"], e.vars["BACKUP_KEEP_MONTHLY"] = "1", "0", "0"
-	admin := e.s3Admin(g, "recipe")
+	e, g, admin := s3Env(t, "recipe", testenv.S3NoDeleteButLocks, true, "200000")
 	mustRun(t, e.run("backup", "--offsite"), 0, "backup --offsite")
 	mustRun(t, e.run("backup", "--offsite"), 0, "backup --offsite")
 	if n := g.ObjectCount(t, offsiteBucket, "recipe/locks/"); n != 0 {
@@ -400,13 +389,8 @@ func TestOffsiteRestServerAppendOnly(t *testing.T) {
 func TestOffsiteDown(t *testing.T) {
 	t.Parallel()
 	t.Run("never started", func(t *testing.T) {
-		g := testenv.StartVersityGW(t)
-		g.CreateBucket(t, offsiteBucket, false)
-		e := newEnv(t, false)
-		e.synthetic("2000000")
-		ak, sk := g.CreateUser(t, offsiteBucket, "down", testenv.S3FullAccess)
+		e, g, _ := s3Env(t, "down", testenv.S3FullAccess, false, "2000000")
 		g.Stop() // nothing listens on the endpoint any more
-		e.useS3(g, "down", ak, sk)
 		e.vars["BACKUP_OFFSITE_STALL_TIMEOUT"] = "3s"
 		start := time.Now()
 		r := mustRun(t, e.run("backup", "--offsite"), 0, "backup --offsite (offsite down)")
@@ -420,14 +404,8 @@ func TestOffsiteDown(t *testing.T) {
 		e.checkLocal(1)
 	})
 	t.Run("stopped mid-backup", func(t *testing.T) {
-		g := testenv.StartVersityGW(t)
-		g.CreateBucket(t, offsiteBucket, false)
-		e := newEnv(t, false)
-		e.synthetic("150000000")
-		ak, sk := g.CreateUser(t, offsiteBucket, "mid", testenv.S3FullAccess)
-		e.useS3(g, "mid", ak, sk)
+		e, g, admin := s3Env(t, "mid", testenv.S3FullAccess, false, "150000000")
 		e.vars["BACKUP_OFFSITE_STALL_TIMEOUT"] = "3s"
-		admin := e.s3Admin(g, "mid")
 		packs := filepath.Join(g.Dir, "data", offsiteBucket, "mid", "data")
 		var stoppedAt time.Time
 		r := e.runCtx(context.Background(), func(pid int) {

@@ -1,0 +1,240 @@
+package conformance
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	pb "github.com/timetiles/timetiles-backup/gen/timetiles/backup/v1"
+	"github.com/timetiles/timetiles-backup/host"
+	"github.com/timetiles/timetiles-backup/sdk"
+)
+
+// Transports the checks run over.
+const (
+	// Pipe: the bytes travel through an OS pipe handed to the plugin over
+	// its fd channel (the host's default).
+	Pipe = "pipe"
+	// GRPC: the bytes travel as gRPC chunks (TIMETILES_BACKUP_TRANSPORT=grpc).
+	GRPC = "grpc"
+)
+
+var transports = []string{Pipe, GRPC}
+
+// callTimeout bounds every call the kit makes.
+const callTimeout = 2 * time.Minute
+
+// instance is one started and configured plugin.
+type instance struct {
+	t    *testing.T
+	kind string
+	c    *sdk.Client
+	info *pb.PluginInfo
+	// pid is the plugin process, or this test process for an in-process
+	// plugin; baseline are its descendants before the plugin started work.
+	pid      int
+	baseline map[int]string
+	fd       bool
+	close    func()
+	// impl is the in-process implementation, or nil for a binary.
+	impl sdk.Plugin
+}
+
+// subject is what the fixtures share: a binary or an in-process factory.
+type subject struct {
+	kind   string
+	binary string
+	newFn  func() sdk.Plugin
+}
+
+func (s subject) validate(t *testing.T) {
+	t.Helper()
+	if (s.binary == "") == (s.newFn == nil) {
+		t.Fatalf("conformance: set exactly one of Binary (a built plugin) and New (an in-process implementation)")
+	}
+}
+
+// start launches (or serves in process) a plugin and configures it with
+// cfg, as the host does: only declared keys reach it.
+func (s subject) start(t *testing.T, transport string, instanceName string, cfg map[string]string) *instance {
+	t.Helper()
+	in := s.launch(t, transport)
+	in.configure(instanceName, cfg)
+	return in
+}
+
+// configure sends the plugin the declared keys of cfg.
+func (in *instance) configure(instanceName string, cfg map[string]string) {
+	t := in.t
+	t.Helper()
+	checkDeclared(t, in.info, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	vals := map[string]string{}
+	for _, k := range in.info.ConfigKeys {
+		if v, ok := cfg[k.Name]; ok {
+			vals[k.Name] = v
+		}
+	}
+	if err := in.c.Configure(ctx, sdk.Config{Instance: instanceName, Values: vals, APIVersion: apiVersion(in.info)}); err != nil {
+		t.Fatalf("Configure with the fixture's configuration failed: %v", err)
+	}
+}
+
+// launch starts the plugin without configuring it.
+func (s subject) launch(t *testing.T, transport string) *instance {
+	t.Helper()
+	in := &instance{t: t, kind: s.kind, fd: transport == Pipe}
+	if s.binary != "" {
+		logs := &syncBuffer{}
+		m := &host.Manager{
+			Logger:    hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Debug}),
+			Transport: map[string]string{Pipe: "", GRPC: "grpc"}[transport],
+		}
+		t.Cleanup(func() {
+			m.Close()
+			if t.Failed() {
+				t.Logf("plugin log:\n%s", logs.String())
+			}
+		})
+		name := strings.TrimPrefix(filepath.Base(s.binary), host.BinaryPrefix)
+		ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+		defer cancel()
+		p, err := m.Launch(ctx, host.Candidate{Name: name, Kind: s.kind, Path: s.binary})
+		if err != nil {
+			t.Fatalf("launching %s as the host does: %v", s.binary, err)
+		}
+		in.c, in.info, in.pid, in.close = p.Client, p.Info, p.Pid(), p.Close
+		if strings.HasPrefix(filepath.Base(s.binary), host.BinaryPrefix) && in.info.Name != name {
+			t.Errorf("Info.Name is %q but the binary is named %s%s: discovery, pins and `timetiles-backup plugins` use the binary's name; make them agree",
+				in.info.Name, host.BinaryPrefix, name)
+		}
+		if in.fd && in.c.FD == nil {
+			t.Fatalf("plugin launched with an fd channel does not declare %q (the SDK adds it): it cannot take pipes", sdk.CapFD)
+		}
+	} else {
+		in.impl = s.newFn()
+		c, stop, err := sdk.ServeInProcess(s.kind, in.impl, in.fd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(stop)
+		in.c, in.close, in.pid = c, stop, os.Getpid()
+		ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+		defer cancel()
+		info, err := c.Info(ctx)
+		if err != nil {
+			t.Fatalf("Info: %v", err)
+		}
+		in.info = info
+		if apiVersion(info) == 0 {
+			t.Fatalf("plugin implements API versions %v; this host implements %v", info.ApiVersions, host.SupportedAPIVersions)
+		}
+		if info.Kind != s.kind {
+			t.Fatalf("Info.Kind is %q, want %q", info.Kind, s.kind)
+		}
+	}
+	if in.pid == 0 {
+		t.Fatal("plugin process is not running")
+	}
+	in.baseline = descendants(in.pid)
+	return in
+}
+
+// children returns the processes that descend from the plugin and were not
+// there when it started.
+func (in *instance) children() map[int]string {
+	return newSince(in.baseline, descendants(in.pid))
+}
+
+func (in *instance) has(capability string) bool {
+	return slices.Contains(in.info.Capabilities, capability)
+}
+
+// apiVersion is the version the host would choose (0: none in common).
+func apiVersion(info *pb.PluginInfo) uint32 {
+	var best uint32
+	for _, v := range info.GetApiVersions() {
+		if slices.Contains(host.SupportedAPIVersions, v) && v > best {
+			best = v
+		}
+	}
+	return best
+}
+
+// checkDeclared fails when the fixture sets a key the plugin does not
+// declare: the host passes declared keys only, so the plugin would never
+// see it in production.
+func checkDeclared(t *testing.T, info *pb.PluginInfo, cfg map[string]string) {
+	t.Helper()
+	declared := map[string]bool{}
+	for _, k := range info.GetConfigKeys() {
+		declared[k.Name] = true
+	}
+	var missing []string
+	for k := range cfg {
+		if !declared[k] {
+			missing = append(missing, k)
+		}
+	}
+	sort.Strings(missing)
+	if len(missing) > 0 {
+		t.Fatalf("the fixture sets %s, which Info.ConfigKeys does not declare: the host passes declared keys only (never its environment), so the plugin would not see them; declare them",
+			strings.Join(missing, ", "))
+	}
+}
+
+// checkInfo checks what every plugin's Info must hold.
+func checkInfo(t *testing.T, in *instance) {
+	t.Helper()
+	i := in.info
+	if i.Name == "" || i.PluginVersion == "" {
+		t.Errorf("Info must name the plugin and its version: name %q, version %q", i.Name, i.PluginVersion)
+	}
+	if i.Kind != in.kind {
+		t.Errorf("Info.Kind is %q, want %q", i.Kind, in.kind)
+	}
+	if k, ok := host.KindOfName(i.Name); !ok || k != in.kind {
+		t.Errorf("Info.Name %q must start with the kind's prefix (source-, target-, notify-): binaries are named %s<name>", i.Name, host.BinaryPrefix)
+	}
+	seen := map[string]bool{}
+	for _, k := range i.ConfigKeys {
+		if k.Name == "" || seen[k.Name] {
+			t.Errorf("Info.ConfigKeys: empty or duplicate key %q", k.Name)
+		}
+		seen[k.Name] = true
+	}
+}
+
+func ctxTimeout(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// syncBuffer collects plugin logs written from several goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
