@@ -71,7 +71,7 @@ type componentJSON struct {
 	Error             string `json:"error,omitempty"`
 }
 
-func (c *BackupCommand) Run(args []string) int {
+func (c *BackupCommand) Run(args []string) (code int) {
 	fs := c.FlagSet("backup")
 	var offsite, asJSON, dryRun bool
 	fs.BoolVar(&offsite, "offsite", false, "")
@@ -99,13 +99,15 @@ func (c *BackupCommand) Run(args []string) int {
 	if dryRun {
 		return c.dryRun(r, host.BackupOptions{Components: comps, Offsite: offsite}, asJSON)
 	}
+	var rep *host.BackupReport
+	defer c.writeMetrics(r, &rep, &code, offsite, time.Now())
 	unlock, err := r.Lock(c.Ctx)
 	if err != nil {
 		c.alertFailure(r, host.EventBackupFailed, strings.Join(comps, ","), "", err)
 		return c.Fail(r.ScrubError(err), "")
 	}
 	defer unlock()
-	rep, err := r.Backup(c.Ctx, host.BackupOptions{Components: comps, Offsite: offsite, Time: at})
+	rep, err = r.Backup(c.Ctx, host.BackupOptions{Components: comps, Offsite: offsite, Time: at})
 	if rep != nil {
 		c.report(r, rep, asJSON)
 	}
