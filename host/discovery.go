@@ -12,7 +12,7 @@ import (
 // Plugin binaries are named timetiles-backup-<kind>-<name>, where <kind> is
 // "source", "target" or "notify"; the plugin's name is "<kind>-<name>",
 // e.g. timetiles-backup-source-postgres is the plugin "source-postgres".
-const BinaryPrefix = "timetiles-backup-"
+const BinaryPrefix = sdk.BinaryPrefix
 
 // EnvPluginDir names the plugin directory searched first.
 const EnvPluginDir = "TIMETILES_BACKUP_PLUGIN_DIR"
@@ -26,18 +26,8 @@ type Candidate struct {
 	Shadowed []string
 }
 
-// KindOfName derives a plugin kind from its name.
-func KindOfName(name string) (string, bool) {
-	switch {
-	case strings.HasPrefix(name, "source-"):
-		return sdk.KindSource, true
-	case strings.HasPrefix(name, "target-"):
-		return sdk.KindTarget, true
-	case strings.HasPrefix(name, "notify-"), strings.HasPrefix(name, "notifier-"):
-		return sdk.KindNotifier, true
-	}
-	return "", false
-}
+// KindOfName derives a plugin kind from its name (sdk.KindOfName).
+func KindOfName(name string) (string, bool) { return sdk.KindOfName(name) }
 
 // SearchDirs returns the directories searched, in order: the explicit
 // directory (flag or TIMETILES_BACKUP_PLUGIN_DIR), the directory of the

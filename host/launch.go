@@ -6,17 +6,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
-	"os/exec"
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
-	"google.golang.org/grpc"
 
 	pb "github.com/timetiles/timetiles-backup/gen/timetiles/backup/v1"
 	"github.com/timetiles/timetiles-backup/sdk"
@@ -59,38 +55,13 @@ type Manager struct {
 	secrets map[string]bool // config keys plugins declared secret
 }
 
-// baseEnv is the environment a plugin process gets: enough to find its
-// tools, never the host's secrets. Configuration travels over Configure.
-func baseEnv() []string {
-	var env []string
-	for _, k := range []string{"PATH", "HOME", "TMPDIR", "LANG", "LC_ALL", "TZ", "USER", sdk.EnvLogLevel} {
-		if v, ok := os.LookupEnv(k); ok {
-			env = append(env, k+"="+v)
-		}
-	}
-	return append(env, "GOMAXPROCS=2")
-}
+// baseEnv is the environment a plugin process gets (sdk.PluginEnv).
+var baseEnv = sdk.PluginEnv
 
 // Launch starts a plugin, checks its API versions and returns it.
 func (m *Manager) Launch(ctx context.Context, c Candidate) (*Plugin, error) {
 	if m.ChecksumsErr != nil {
 		return nil, m.ChecksumsErr
-	}
-	cmd := exec.Command(c.Path)
-	cmd.Env = baseEnv()
-	// The plugin gets SIGTERM when the host dies, however it dies; the SDK
-	// then stops its children (restic, pg_dump) before exiting.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	var fdc *sdk.FDChannel
-	var child *os.File
-	if m.Transport != "grpc" {
-		var err error
-		fdc, child, err = sdk.NewFDChannelPair()
-		if err != nil {
-			return nil, err
-		}
-		cmd.ExtraFiles = []*os.File{child}
-		cmd.Env = append(cmd.Env, sdk.EnvFDChannel+"=3")
 	}
 	var secure *plugin.SecureConfig
 	if sum, ok := m.Checksums[c.Name]; ok {
@@ -104,50 +75,24 @@ func (m *Manager) Launch(ctx context.Context, c Candidate) (*Plugin, error) {
 	if logger == nil {
 		logger = hclog.NewNullLogger()
 	}
-	raw := plugin.NewClient(&plugin.ClientConfig{
-		HandshakeConfig:  sdk.Handshake,
-		Plugins:          sdk.PluginSet(),
-		Cmd:              cmd,
-		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
-		Managed:          true,
-		AutoMTLS:         true,
-		SkipHostEnv:      true,
-		SecureConfig:     secure,
-		StartTimeout:     30 * time.Second,
-		Logger:           logger.Named(c.Name),
-		GRPCDialOptions:  []grpc.DialOption{grpc.WithDefaultCallOptions(sdk.CallOptions()...)},
-	})
+	cl, raw, err := sdk.Launch(c.Path, c.Kind, sdk.LaunchOptions{FD: m.Transport != "grpc", Secure: secure, Logger: logger.Named(c.Name)})
+	if err != nil {
+		if errors.Is(err, plugin.ErrChecksumsDoNotMatch) {
+			return nil, fmt.Errorf("%w: plugin %s at %s does not match its pinned SHA-256 checksum: reinstall it or update the pin", ErrIncompatible, c.Name, c.Path)
+		}
+		if strings.Contains(strings.ToLower(err.Error()), "incompatible api version") || strings.Contains(err.Error(), "protocol version") {
+			return nil, fmt.Errorf("%w: plugin %s at %s speaks another plugin protocol than this timetiles-backup (protocol %d): %v; install matching versions",
+				ErrIncompatible, c.Name, c.Path, sdk.ProtocolVersion, err)
+		}
+		return nil, fmt.Errorf("starting plugin %s (%s): %w", c.Name, c.Path, err)
+	}
 	fail := func(err error) (*Plugin, error) {
 		raw.Kill()
-		if fdc != nil {
-			fdc.Close()
-		}
-		if child != nil {
-			child.Close()
+		if cl.FD != nil {
+			cl.FD.Close()
 		}
 		return nil, err
 	}
-	rpc, err := raw.Client()
-	if child != nil {
-		child.Close()
-		child = nil
-	}
-	if err != nil {
-		if errors.Is(err, plugin.ErrChecksumsDoNotMatch) {
-			return fail(fmt.Errorf("%w: plugin %s at %s does not match its pinned SHA-256 checksum: reinstall it or update the pin", ErrIncompatible, c.Name, c.Path))
-		}
-		if strings.Contains(strings.ToLower(err.Error()), "incompatible api version") || strings.Contains(err.Error(), "protocol version") {
-			return fail(fmt.Errorf("%w: plugin %s at %s speaks another plugin protocol than this timetiles-backup (protocol %d): %v; install matching versions",
-				ErrIncompatible, c.Name, c.Path, sdk.ProtocolVersion, err))
-		}
-		return fail(fmt.Errorf("starting plugin %s (%s): %w", c.Name, c.Path, err))
-	}
-	v, err := rpc.Dispense(c.Kind)
-	if err != nil {
-		return fail(fmt.Errorf("plugin %s: %w", c.Name, err))
-	}
-	cl := v.(*sdk.Client)
-	cl.FD = fdc
 	p := &Plugin{Candidate: c, Client: cl, raw: raw}
 	ictx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
@@ -164,8 +109,8 @@ func (m *Manager) Launch(ctx context.Context, c Candidate) (*Plugin, error) {
 		return fail(fmt.Errorf("%w: plugin %s %s at %s implements API versions %v; this timetiles-backup implements %v: install a plugin release for this host version",
 			ErrIncompatible, c.Name, info.PluginVersion, c.Path, info.ApiVersions, SupportedAPIVersions))
 	}
-	if !p.Has(sdk.CapFD) && fdc != nil {
-		fdc.Close()
+	if !p.Has(sdk.CapFD) && cl.FD != nil {
+		cl.FD.Close()
 		cl.FD = nil
 	}
 	m.mu.Lock()

@@ -5,7 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/timetiles/timetiles-backup/host"
+	"github.com/timetiles/timetiles-backup/sdk"
 )
 
 // Build compiles the main package pkg ("." for the package under test, or
@@ -14,7 +14,7 @@ import (
 // and returns the binary's path.
 func Build(t testing.TB, pkg, name string) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), host.BinaryPrefix+name)
+	bin := filepath.Join(t.TempDir(), sdk.BinaryPrefix+name)
 	cmd := exec.Command("go", "build", "-o", bin, pkg)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build -o %s %s: %v\n%s", bin, pkg, err, out)

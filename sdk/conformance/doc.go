@@ -39,6 +39,7 @@
 //     a failing channel is reported as an error, not swallowed.
 //
 // The kit needs Linux (/proc, pipes passed over unix sockets), like the
-// host. It depends only on the SDK, the generated protocol and the host
-// package of this module, all importable from other modules.
+// host. It depends only on the SDK and the generated protocol (it starts a
+// plugin with sdk.Launch, as the host does), so a plugin's module pulls in
+// nothing of the host's.
 package conformance

@@ -15,7 +15,6 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	pb "github.com/timetiles/timetiles-backup/gen/timetiles/backup/v1"
-	"github.com/timetiles/timetiles-backup/host"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -96,30 +95,28 @@ func (s subject) launch(t *testing.T, transport string) *instance {
 	in := &instance{t: t, kind: s.kind, fd: transport == Pipe}
 	if s.binary != "" {
 		logs := &syncBuffer{}
-		m := &host.Manager{
-			Logger:    hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Debug}),
-			Transport: map[string]string{Pipe: "", GRPC: "grpc"}[transport],
+		c, raw, err := sdk.Launch(s.binary, s.kind, sdk.LaunchOptions{
+			FD:     in.fd,
+			Logger: hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Debug, Name: filepath.Base(s.binary)}),
+		})
+		if err != nil {
+			t.Fatalf("launching %s as the host does: %v", s.binary, err)
+		}
+		in.close = func() {
+			raw.Kill()
+			if c.FD != nil {
+				c.FD.Close()
+			}
 		}
 		t.Cleanup(func() {
-			m.Close()
+			in.close()
 			if t.Failed() {
 				t.Logf("plugin log:\n%s", logs.String())
 			}
 		})
-		name := strings.TrimPrefix(filepath.Base(s.binary), host.BinaryPrefix)
-		ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
-		defer cancel()
-		p, err := m.Launch(ctx, host.Candidate{Name: name, Kind: s.kind, Path: s.binary})
-		if err != nil {
-			t.Fatalf("launching %s as the host does: %v", s.binary, err)
-		}
-		in.c, in.info, in.pid, in.close = p.Client, p.Info, p.Pid(), p.Close
-		if strings.HasPrefix(filepath.Base(s.binary), host.BinaryPrefix) && in.info.Name != name {
-			t.Errorf("Info.Name is %q but the binary is named %s%s: discovery, pins and `timetiles-backup plugins` use the binary's name; make them agree",
-				in.info.Name, host.BinaryPrefix, name)
-		}
-		if in.fd && in.c.FD == nil {
-			t.Fatalf("plugin launched with an fd channel does not declare %q (the SDK adds it): it cannot take pipes", sdk.CapFD)
+		in.c = c
+		if rc := raw.ReattachConfig(); rc != nil {
+			in.pid = rc.Pid
 		}
 	} else {
 		in.impl = s.newFn()
@@ -129,19 +126,26 @@ func (s subject) launch(t *testing.T, transport string) *instance {
 		}
 		t.Cleanup(stop)
 		in.c, in.close, in.pid = c, stop, os.Getpid()
-		ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
-		defer cancel()
-		info, err := c.Info(ctx)
-		if err != nil {
-			t.Fatalf("Info: %v", err)
-		}
-		in.info = info
-		if apiVersion(info) == 0 {
-			t.Fatalf("plugin implements API versions %v; this host implements %v", info.ApiVersions, host.SupportedAPIVersions)
-		}
-		if info.Kind != s.kind {
-			t.Fatalf("Info.Kind is %q, want %q", info.Kind, s.kind)
-		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	info, err := in.c.Info(ctx)
+	if err != nil {
+		t.Fatalf("Info: %v", err)
+	}
+	in.info = info
+	if apiVersion(info) == 0 {
+		t.Fatalf("the plugin implements API versions %v; this SDK implements %d", info.ApiVersions, sdk.APIVersion)
+	}
+	if info.Kind != s.kind {
+		t.Fatalf("Info.Kind is %q, want %q", info.Kind, s.kind)
+	}
+	if name, ok := strings.CutPrefix(filepath.Base(s.binary), sdk.BinaryPrefix); ok && info.Name != name {
+		t.Errorf("Info.Name is %q but the binary is named %s%s: discovery, pins and `timetiles-backup plugins` use the binary's name; make them agree",
+			info.Name, sdk.BinaryPrefix, name)
+	}
+	if in.fd && !slices.Contains(info.Capabilities, sdk.CapFD) {
+		t.Fatalf("a plugin started with an fd channel does not declare %q (the SDK adds it): it cannot take pipes", sdk.CapFD)
 	}
 	if in.pid == 0 {
 		t.Fatal("plugin process is not running")
@@ -164,7 +168,7 @@ func (in *instance) has(capability string) bool {
 func apiVersion(info *pb.PluginInfo) uint32 {
 	var best uint32
 	for _, v := range info.GetApiVersions() {
-		if slices.Contains(host.SupportedAPIVersions, v) && v > best {
+		if v == sdk.APIVersion && v > best {
 			best = v
 		}
 	}
@@ -203,8 +207,8 @@ func checkInfo(t *testing.T, in *instance) {
 	if i.Kind != in.kind {
 		t.Errorf("Info.Kind is %q, want %q", i.Kind, in.kind)
 	}
-	if k, ok := host.KindOfName(i.Name); !ok || k != in.kind {
-		t.Errorf("Info.Name %q must start with the kind's prefix (source-, target-, notify-): binaries are named %s<name>", i.Name, host.BinaryPrefix)
+	if k, ok := sdk.KindOfName(i.Name); !ok || k != in.kind {
+		t.Errorf("Info.Name %q must start with the kind's prefix (source-, target-, notify-): binaries are named %s<name>", i.Name, sdk.BinaryPrefix)
 	}
 	seen := map[string]bool{}
 	for _, k := range i.ConfigKeys {

@@ -1,0 +1,121 @@
+package sdk
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+)
+
+// The host's side of starting a plugin lives here, next to Client, so that
+// the host and the conformance kit (sdk/conformance) start plugins the same
+// way and the kit does not depend on the host's own dependencies.
+
+// BinaryPrefix starts every plugin binary's name: a plugin named
+// "source-postgres" is the executable timetiles-backup-source-postgres.
+const BinaryPrefix = "timetiles-backup-"
+
+// KindOfName derives a plugin's kind from its name: "source-…",
+// "target-…", "notify-…" (or "notifier-…").
+func KindOfName(name string) (string, bool) {
+	switch {
+	case strings.HasPrefix(name, "source-"):
+		return KindSource, true
+	case strings.HasPrefix(name, "target-"):
+		return KindTarget, true
+	case strings.HasPrefix(name, "notify-"), strings.HasPrefix(name, "notifier-"):
+		return KindNotifier, true
+	}
+	return "", false
+}
+
+// PluginEnv is the environment a plugin process gets: enough to find its
+// tools, never the host's secrets. Configuration travels over Configure.
+func PluginEnv() []string {
+	var env []string
+	for _, k := range []string{"PATH", "HOME", "TMPDIR", "LANG", "LC_ALL", "TZ", "USER", EnvLogLevel} {
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	return append(env, "GOMAXPROCS=2")
+}
+
+// LaunchOptions says how to start a plugin.
+type LaunchOptions struct {
+	// FD gives the plugin an fd channel, so that streams travel as OS
+	// pipes; without it they travel as gRPC chunks.
+	FD bool
+	// Secure, when set, pins the binary's checksum: go-plugin refuses to
+	// start a binary that does not match (plugin.ErrChecksumsDoNotMatch).
+	Secure *plugin.SecureConfig
+	// Logger receives go-plugin's messages and the plugin's log.
+	Logger hclog.Logger
+}
+
+// Launch starts the plugin binary at path the way timetiles-backup does —
+// go-plugin over gRPC with mutual TLS, none of the caller's environment
+// but PluginEnv, SIGTERM when the caller dies, an fd channel with
+// opts.FD — and returns the client for kind (with Client.FD set when the
+// channel exists) and go-plugin's client, whose Kill stops the process. On
+// error nothing is left running; errors from go-plugin (handshake,
+// checksum) are returned as they are.
+func Launch(path, kind string, opts LaunchOptions) (*Client, *plugin.Client, error) {
+	cmd := exec.Command(path)
+	cmd.Env = PluginEnv()
+	// The plugin gets SIGTERM when the caller dies, however it dies; the
+	// SDK then stops its children (restic, pg_dump) before exiting.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	var fdc *FDChannel
+	var child *os.File
+	if opts.FD {
+		var err error
+		if fdc, child, err = NewFDChannelPair(); err != nil {
+			return nil, nil, err
+		}
+		defer child.Close() // the plugin has its own copy once started
+		cmd.ExtraFiles = []*os.File{child}
+		cmd.Env = append(cmd.Env, EnvFDChannel+"=3")
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = hclog.NewNullLogger()
+	}
+	raw := plugin.NewClient(&plugin.ClientConfig{
+		HandshakeConfig:  Handshake,
+		Plugins:          PluginSet(),
+		Cmd:              cmd,
+		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
+		Managed:          true,
+		AutoMTLS:         true,
+		SkipHostEnv:      true,
+		SecureConfig:     opts.Secure,
+		StartTimeout:     30 * time.Second,
+		Logger:           logger,
+		GRPCDialOptions:  []grpc.DialOption{grpc.WithDefaultCallOptions(CallOptions()...)},
+	})
+	fail := func(err error) (*Client, *plugin.Client, error) {
+		raw.Kill()
+		if fdc != nil {
+			fdc.Close()
+		}
+		return nil, nil, err
+	}
+	rpc, err := raw.Client()
+	if err != nil {
+		return fail(err)
+	}
+	v, err := rpc.Dispense(kind)
+	if err != nil {
+		return fail(fmt.Errorf("dispensing the %s plugin: %w", kind, err))
+	}
+	c := v.(*Client)
+	c.FD = fdc
+	return c, raw, nil
+}
