@@ -2,11 +2,16 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"text/tabwriter"
 
+	"github.com/dustin/go-humanize"
+
 	"github.com/timetiles/timetiles-backup/host"
+	"github.com/timetiles/timetiles-backup/sdk"
 )
 
 // ListCommand is `timetiles-backup backup list`.
@@ -20,12 +25,17 @@ func (c *ListCommand) Help() string {
 	return strings.TrimSpace(`
 Usage: timetiles-backup backup list [options]
 
-  Lists the restore points in the local repository (or the offsite one),
-  newest first: one line per backup run with its components and snapshot
-  IDs. Snapshots made by TimeTiles' old shell tool appear as legacy runs.
+  Lists the restore points, newest first: one line per backup run (the
+  snapshots of one backup invocation grouped together) with its state,
+  total size, components and snapshot IDs. Snapshots made by TimeTiles' old
+  shell tool appear as legacy runs; safety backups taken by restore are
+  marked. With --offsite the local and the offsite repository are listed
+  side by side: each run's state in each (complete, INCOMPLETE, or "-" when
+  it is not there). A write-only offsite key cannot list: then only the
+  local repository is shown, with a message.
 
 Options:
-  --offsite           List the offsite repository instead.
+  --offsite           Also list the offsite repository, side by side.
   --json              Print JSON.
 
 ` + commonFlagsHelp + "\n\n" + exitCodesHelp)
@@ -37,6 +47,15 @@ type runJSON struct {
 	Host       string            `json:"host"`
 	Complete   bool              `json:"complete"`
 	Legacy     bool              `json:"legacy,omitempty"`
+	Safety     bool              `json:"safety,omitempty"`
+	SizeBytes  uint64            `json:"size_bytes,omitempty"`
+	Components map[string]string `json:"components"`
+	// Repositories: the run's state in each repository listed.
+	Repositories map[string]*repoRunJSON `json:"repositories"`
+}
+
+type repoRunJSON struct {
+	Complete   bool              `json:"complete"`
 	Components map[string]string `json:"components"`
 }
 
@@ -57,30 +76,88 @@ func (c *ListCommand) Run(args []string) int {
 		return c.Fail(err, "")
 	}
 	defer r.Close()
-	inst := host.Local
-	if offsite {
-		inst = host.Offsite
+	runs, _, err := r.ListRuns(c.Ctx, host.Local)
+	if err != nil && offsite && errors.Is(err, sdk.ErrNotFound) {
+		// A new server after a disaster: only the offsite copy exists.
+		c.UI.Warn("The local repository does not exist (yet): listing the offsite one.")
+		runs, err = nil, nil
 	}
-	runs, _, err := r.ListRuns(c.Ctx, inst)
 	if err != nil {
-		if offsite && host.IsPermission(err) {
-			c.UI.Warn("Offsite listing skipped: the offsite credentials may not list snapshots (write-only key). Use full-access credentials to list.")
-			return ExitOK
-		}
 		return c.Fail(r.ScrubError(err), "")
 	}
-	c.print(runs, asJSON)
+	merged := mergeRuns(runs, host.Local, nil)
+	repos := []string{host.Local}
+	if offsite {
+		off, _, err := r.ListRuns(c.Ctx, host.Offsite)
+		switch {
+		case err != nil && host.IsPermission(err):
+			c.UI.Warn("Offsite listing skipped: the offsite credentials may not list snapshots (write-only key). Use full-access credentials to list.")
+		case err != nil:
+			return c.Fail(r.ScrubError(err), "")
+		default:
+			merged = mergeRuns(off, host.Offsite, merged)
+			repos = append(repos, host.Offsite)
+		}
+	}
+	c.print(merged, repos, asJSON)
 	return ExitOK
 }
 
-func (c *ListCommand) print(runs []*host.Run, asJSON bool) {
+// listedRun is one run as found in each repository listed.
+type listedRun struct {
+	*host.Run
+	in map[string]*host.Run
+}
+
+// mergeRuns adds a repository's runs to a listing, newest first.
+func mergeRuns(runs []*host.Run, repo string, into []*listedRun) []*listedRun {
+	byID := map[string]*listedRun{}
+	for _, l := range into {
+		byID[l.ID] = l
+	}
+	for _, r := range runs {
+		if l, ok := byID[r.ID]; ok {
+			l.in[repo] = r
+			continue
+		}
+		l := &listedRun{Run: r, in: map[string]*host.Run{repo: r}}
+		byID[r.ID] = l
+		into = append(into, l)
+	}
+	sort.SliceStable(into, func(i, j int) bool {
+		if into[i].Time.Equal(into[j].Time) {
+			return into[i].ID > into[j].ID
+		}
+		return into[i].Time.After(into[j].Time)
+	})
+	return into
+}
+
+func runSize(r *host.Run) uint64 {
+	var n uint64
+	for _, s := range r.Components {
+		n += s.Size
+	}
+	return n
+}
+
+func (c *ListCommand) print(runs []*listedRun, repos []string, asJSON bool) {
 	if asJSON {
 		out := []runJSON{}
-		for _, r := range runs {
+		for _, l := range runs {
+			r := l.Run
 			rj := runJSON{RunID: r.ID, Time: r.Time.UTC().Format("2006-01-02T15:04:05Z"), Host: r.Host,
-				Complete: r.Complete, Legacy: r.Legacy, Components: map[string]string{}}
+				Complete: r.Complete, Legacy: r.Legacy, Safety: r.HasTag(host.SafetyTag), SizeBytes: runSize(r),
+				Components: map[string]string{}, Repositories: map[string]*repoRunJSON{}}
 			for n, s := range r.Components {
 				rj.Components[n] = s.ID
+			}
+			for repo, rr := range l.in {
+				st := &repoRunJSON{Complete: rr.Complete, Components: map[string]string{}}
+				for n, s := range rr.Components {
+					st.Components[n] = s.ID
+				}
+				rj.Repositories[repo] = st
 			}
 			out = append(out, rj)
 		}
@@ -92,26 +169,65 @@ func (c *ListCommand) print(runs []*host.Run, asJSON bool) {
 		c.UI.Output("No backups yet.")
 		return
 	}
-	c.UI.Output(formatRuns(runs))
+	if len(repos) == 1 {
+		plain := make([]*host.Run, len(runs))
+		for i, l := range runs {
+			plain[i] = l.Run
+		}
+		c.UI.Output(formatRuns(plain))
+		return
+	}
+	var b strings.Builder
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "RUN\tTIME\tHOST\tLOCAL\tOFFSITE\tSIZE\tCOMPONENTS")
+	for _, l := range runs {
+		states := make([]string, len(repos))
+		for i, repo := range repos {
+			states[i] = "-"
+			if rr, ok := l.in[repo]; ok {
+				states[i] = runState(rr)
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", l.ID, l.Time.Local().Format("2006-01-02 15:04:05"), l.Host,
+			states[0], states[1], sizeText(l.Run), componentsText(l.Run))
+	}
+	tw.Flush()
+	c.UI.Output(strings.TrimRight(b.String(), "\n"))
+}
+
+func runState(r *host.Run) string {
+	switch {
+	case r.Legacy:
+		return "legacy"
+	case !r.Complete:
+		return "INCOMPLETE"
+	case r.HasTag(host.SafetyTag):
+		return "complete (safety)"
+	}
+	return "complete"
+}
+
+func sizeText(r *host.Run) string {
+	if n := runSize(r); n > 0 {
+		return humanize.IBytes(n)
+	}
+	return "-"
+}
+
+func componentsText(r *host.Run) string {
+	var comps []string
+	for _, n := range r.ComponentNames() {
+		comps = append(comps, n+"="+short(r.Components[n].ID))
+	}
+	return strings.Join(comps, " ")
 }
 
 func formatRuns(runs []*host.Run) string {
 	var b strings.Builder
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "RUN\tTIME\tHOST\tSTATE\tCOMPONENTS")
+	fmt.Fprintln(tw, "RUN\tTIME\tHOST\tSTATE\tSIZE\tCOMPONENTS")
 	for _, r := range runs {
-		state := "complete"
-		switch {
-		case r.Legacy:
-			state = "legacy"
-		case !r.Complete:
-			state = "INCOMPLETE"
-		}
-		var comps []string
-		for _, n := range r.ComponentNames() {
-			comps = append(comps, n+"="+short(r.Components[n].ID))
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.ID, r.Time.Local().Format("2006-01-02 15:04:05"), r.Host, state, strings.Join(comps, " "))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Time.Local().Format("2006-01-02 15:04:05"), r.Host, runState(r), sizeText(r), componentsText(r))
 	}
 	tw.Flush()
 	return strings.TrimRight(b.String(), "\n")
