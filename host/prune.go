@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -286,10 +287,26 @@ func (r *Runner) Prune(ctx context.Context, opts PruneOptions) ([]*PruneReport, 
 	if opts.Offsite {
 		insts = append(insts, Offsite)
 	}
+	// Start every target first: a configuration error (e.g. --offsite
+	// without RESTIC_OFFSITE_REPOSITORY) stops before anything is removed.
+	targets := map[string]*Plugin{}
+	startErrs := map[string]error{}
+	for _, inst := range insts {
+		t, err := r.Start(ctx, r.Cfg.GetDefault("BACKUP_TARGET", DefaultTarget), inst)
+		if err != nil && (errors.Is(err, ErrConfig) || errors.Is(err, sdk.ErrInvalidConfig)) {
+			return nil, fmt.Errorf("%s repository: %w", inst, err)
+		}
+		targets[inst], startErrs[inst] = t, err
+	}
 	var reps []*PruneReport
 	var localErr error
 	for _, inst := range insts {
-		rep := r.pruneOne(ctx, inst, keep, opts.DryRun)
+		var rep *PruneReport
+		if err := startErrs[inst]; err != nil {
+			rep = &PruneReport{Instance: inst, Err: err}
+		} else {
+			rep = r.pruneOne(ctx, inst, targets[inst], keep, opts.DryRun)
+		}
 		reps = append(reps, rep)
 		if rep.Err != nil && inst == Local {
 			localErr = rep.Err
@@ -301,9 +318,9 @@ func (r *Runner) Prune(ctx context.Context, opts PruneOptions) ([]*PruneReport, 
 	return reps, localErr
 }
 
-func (r *Runner) pruneOne(ctx context.Context, inst string, keep sdk.KeepPolicy, dryRun bool) *PruneReport {
+func (r *Runner) pruneOne(ctx context.Context, inst string, t *Plugin, keep sdk.KeepPolicy, dryRun bool) *PruneReport {
 	rep := &PruneReport{Instance: inst}
-	snaps, t, err := r.listSnapshots(ctx, inst)
+	snaps, err := listWith(ctx, t, inst)
 	if err != nil {
 		if inst == Offsite && IsPermission(err) {
 			rep.Skipped = "the offsite key may not list snapshots (write-only key): offsite retention skipped; prune it with full-access credentials or let S3 lifecycle rules handle it"
@@ -342,13 +359,19 @@ func (r *Runner) listSnapshots(ctx context.Context, instance string) ([]sdk.Snap
 	if err != nil {
 		return nil, nil, err
 	}
+	snaps, err := listWith(ctx, t, instance)
+	return snaps, t, err
+}
+
+// listWith lists the snapshots of a started target instance.
+func listWith(ctx context.Context, t *Plugin, instance string) ([]sdk.Snapshot, error) {
 	resp, err := t.Client.Target.List(ctx, &pb.ListRequest{})
 	if err != nil {
-		return nil, t, fmt.Errorf("listing %s snapshots: %w", instance, sdk.FromStatus(err))
+		return nil, fmt.Errorf("listing %s snapshots: %w", instance, sdk.FromStatus(err))
 	}
 	snaps := make([]sdk.Snapshot, 0, len(resp.Snapshots))
 	for _, s := range resp.Snapshots {
 		snaps = append(snaps, sdk.SnapshotFromPB(s))
 	}
-	return snaps, t, nil
+	return snaps, nil
 }

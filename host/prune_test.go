@@ -120,9 +120,9 @@ func TestRetentionKeepsRunsWholeAndComponentsIndependent(t *testing.T) {
 
 func TestRetentionIncompleteRuns(t *testing.T) {
 	f := &fixture{}
-	f.run("h", "failed-old", day(1, 5), false, "db")        // older than a complete run: removed
+	f.run("h", "failed-old", day(1, 5), false, "db")         // older than a complete run: removed
 	f.run("h", "complete", day(2, 2), true, "db", "uploads") // the newest restore point
-	f.run("h", "running", day(2, 3), false, "db")           // newer: may be in progress
+	f.run("h", "running", day(2, 3), false, "db")            // newer: may be in progress
 	p := PlanRetention(f.snaps, "h", sdk.KeepPolicy{Daily: 7}, time.UTC)
 	if got, want := keptIDs(p), []string{"complete", "running"}; !slices.Equal(got, want) {
 		t.Fatalf("kept %v, want %v", got, want)

@@ -68,6 +68,8 @@ type RepositoryCheck struct {
 	// Skipped explains why the repository was not verified (its key may
 	// not read): not a failure, never alerted.
 	Skipped string
+	// Note says why nothing was read back although that is no failure.
+	Note string
 	// Err is a failure outside the check and the components (listing, no
 	// complete run, unreadable manifest).
 	Err error
@@ -204,17 +206,23 @@ func (r *Runner) verifyRepository(ctx context.Context, inst, subset string) (*Re
 	} else {
 		rc.Check = resp.GetSummary()
 	}
-	snaps, _, err := r.listSnapshots(ctx, inst)
+	snaps, err := listWith(ctx, t, inst)
 	if err != nil {
 		rc.Err = err
 		return rc, t, nil, nil, nil
 	}
 	var run *Run
+	legacy := false
 	for _, x := range GroupRuns(snaps) {
+		legacy = legacy || x.Legacy
 		if x.Complete && !x.Legacy && x.Manifest != nil {
 			run = x
 			break
 		}
+	}
+	if run == nil && legacy {
+		rc.Note = "only snapshots of TimeTiles' shell tool, without a run manifest to compare with: nothing read back"
+		return rc, t, nil, nil, nil
 	}
 	if run == nil {
 		rc.Err = errors.New("the repository holds no complete backup run to read back: run `timetiles-backup backup` first")

@@ -123,6 +123,13 @@ func TestPruneKeepsExactlyThePolicy(t *testing.T) {
 		}
 	}
 
+	// --offsite without an offsite repository: a configuration error
+	// before anything is removed.
+	r = mustRun(t, e.run("backup", "prune", "--offsite"), 2, "prune --offsite without RESTIC_OFFSITE_REPOSITORY")
+	if !strings.Contains(r.stderr, "RESTIC_OFFSITE_REPOSITORY") {
+		t.Errorf("the error does not name the variable:\n%s", r.stderr)
+	}
+
 	e.vars["BACKUP_KEEP_WEEKLY"] = "four"
 	r = mustRun(t, e.run("backup", "prune"), 2, "prune with an invalid keep value")
 	if !strings.Contains(r.stderr, "BACKUP_KEEP_WEEKLY") {

@@ -69,6 +69,7 @@ type verifyRepoJSON struct {
 	Run        string                `json:"run,omitempty"`
 	Components []verifyComponentJSON `json:"components"`
 	Skipped    string                `json:"skipped,omitempty"`
+	Note       string                `json:"note,omitempty"`
 	Error      string                `json:"error,omitempty"`
 }
 
@@ -182,6 +183,9 @@ func (c *VerifyCommand) print(r *host.Runner, rep *host.VerifyReport) {
 		if rc.Run != "" {
 			c.UI.Output("  latest complete run: " + rc.Run)
 		}
+		if rc.Note != "" {
+			c.UI.Output("  " + rc.Note)
+		}
 		for _, cc := range rc.Components {
 			status := "ok"
 			if cc.Err != nil {
@@ -220,7 +224,7 @@ func (c *VerifyCommand) printJSON(r *host.Runner, rep *host.VerifyReport, failur
 	}
 	for _, rc := range rep.Repositories {
 		rj := verifyRepoJSON{Repository: rc.Instance, Check: rc.Check, CheckError: errText(rc.CheckErr), Run: rc.Run,
-			Skipped: rc.Skipped, Error: errText(rc.Err), Components: []verifyComponentJSON{}}
+			Skipped: rc.Skipped, Note: rc.Note, Error: errText(rc.Err), Components: []verifyComponentJSON{}}
 		for _, cc := range rc.Components {
 			rj.Components = append(rj.Components, verifyComponentJSON{Component: cc.Component, Snapshot: cc.Snapshot,
 				Directory: cc.Directory, Bytes: cc.Size, ExpectedBytes: cc.WantSize, ChecksumAlgorithm: cc.ChecksumAlgorithm,
