@@ -138,6 +138,9 @@ type BackupOptions struct {
 	// Tags are added to every snapshot of the run, e.g. SafetyTag. Each
 	// holds a ":" so it is never read as a component name.
 	Tags []string
+	// Progress, when set, receives the targets' progress reports (from
+	// another goroutine).
+	Progress func(ProgressEvent)
 }
 
 // ComponentReport is one component's outcome in a run.
@@ -211,6 +214,13 @@ func (r *Runner) Backup(ctx context.Context, opts BackupOptions) (*BackupReport,
 			log.Warn("offsite backup skipped", "error", rep.OffsiteErr)
 		} else {
 			sinks = append(sinks, Sink{Name: Offsite, P: off, StallTimeout: stall})
+		}
+	}
+	if opts.Progress != nil {
+		pctx, pcancel := context.WithCancel(ctx)
+		defer pcancel()
+		for _, s := range sinks {
+			watchProgress(pctx, s.P, s.Name, opts.Progress)
 		}
 	}
 	// Launch every source first, so a missing plugin fails before any

@@ -107,7 +107,9 @@ func (c *BackupCommand) Run(args []string) (code int) {
 		return c.Fail(r.ScrubError(err), "")
 	}
 	defer unlock()
-	rep, err = r.Backup(c.Ctx, host.BackupOptions{Components: comps, Offsite: offsite, Time: at})
+	pv := newProgress(c.Ctx, c.Meta, r, !asJSON && stderrIsTerminal())
+	rep, err = r.Backup(c.Ctx, host.BackupOptions{Components: comps, Offsite: offsite, Time: at, Progress: pv.update})
+	pv.finish(rep)
 	if rep != nil {
 		c.report(r, rep, asJSON)
 	}

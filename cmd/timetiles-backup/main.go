@@ -27,7 +27,9 @@ func realMain(args []string, stdin *os.File, stdout, stderr *os.File) int {
 	defer stop()
 	context.AfterFunc(ctx, stop)
 	ui := &cli.BasicUi{Reader: stdin, Writer: stdout, ErrorWriter: stderr}
-	m := &Meta{UI: ui, Ctx: ctx, Stdin: stdin, Stderr: stderr}
+	// Log lines go through a switch that progress bars take over while
+	// they are drawn (progress.go).
+	m := &Meta{UI: ui, Ctx: ctx, Stdin: stdin, Stderr: &switchWriter{w: stderr}}
 	c := &cli.CLI{
 		Name:         "timetiles-backup",
 		Version:      versionString(),

@@ -130,7 +130,12 @@ func (t *Target) Init(ctx context.Context) (bool, error) {
 // Write stores a stream (restic backup --stdin, committed only at the
 // reader's end of file) or a directory (native restic backup).
 func (t *Target) Write(ctx context.Context, h sdk.Header, r io.Reader) (sdk.WriteResult, error) {
-	opts := restic.BackupOptions{Filename: h.FileName, Tags: h.Tags, Host: h.Host, Time: h.Time}
+	opts := restic.BackupOptions{Filename: h.FileName, Tags: h.Tags, Host: h.Host, Time: h.Time,
+		// restic's --json status lines go to the host (bytes, rate, ETA).
+		Progress: func(st restic.Status) {
+			sdk.ReportProgress(sdk.Progress{Component: h.Component, RunID: h.RunID, BytesDone: st.BytesDone, TotalBytes: st.TotalBytes,
+				FilesDone: st.FilesDone, TotalFiles: st.TotalFiles, Elapsed: time.Duration(st.SecondsElapsed) * time.Second})
+		}}
 	var sum *restic.Summary
 	var err error
 	if h.LocalPath != "" {

@@ -790,6 +790,138 @@ func (x *VerifyResponse) GetSummary() string {
 	return ""
 }
 
+type ProgressRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProgressRequest) Reset() {
+	*x = ProgressRequest{}
+	mi := &file_timetiles_backup_v1_target_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProgressRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProgressRequest) ProtoMessage() {}
+
+func (x *ProgressRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_timetiles_backup_v1_target_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProgressRequest.ProtoReflect.Descriptor instead.
+func (*ProgressRequest) Descriptor() ([]byte, []int) {
+	return file_timetiles_backup_v1_target_proto_rawDescGZIP(), []int{14}
+}
+
+// ProgressResponse is one progress report on a stream being written.
+type ProgressResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The stream's component and run, as in its header.
+	Component string `protobuf:"bytes,1,opt,name=component,proto3" json:"component,omitempty"`
+	RunId     string `protobuf:"bytes,2,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
+	// Bytes read so far, and the total when known (directories; 0 for a
+	// stream whose length is unknown until its end).
+	BytesDone      uint64  `protobuf:"varint,3,opt,name=bytes_done,json=bytesDone,proto3" json:"bytes_done,omitempty"`
+	TotalBytes     uint64  `protobuf:"varint,4,opt,name=total_bytes,json=totalBytes,proto3" json:"total_bytes,omitempty"`
+	FilesDone      uint64  `protobuf:"varint,5,opt,name=files_done,json=filesDone,proto3" json:"files_done,omitempty"`
+	TotalFiles     uint64  `protobuf:"varint,6,opt,name=total_files,json=totalFiles,proto3" json:"total_files,omitempty"`
+	SecondsElapsed float64 `protobuf:"fixed64,7,opt,name=seconds_elapsed,json=secondsElapsed,proto3" json:"seconds_elapsed,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *ProgressResponse) Reset() {
+	*x = ProgressResponse{}
+	mi := &file_timetiles_backup_v1_target_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProgressResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProgressResponse) ProtoMessage() {}
+
+func (x *ProgressResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_timetiles_backup_v1_target_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProgressResponse.ProtoReflect.Descriptor instead.
+func (*ProgressResponse) Descriptor() ([]byte, []int) {
+	return file_timetiles_backup_v1_target_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *ProgressResponse) GetComponent() string {
+	if x != nil {
+		return x.Component
+	}
+	return ""
+}
+
+func (x *ProgressResponse) GetRunId() string {
+	if x != nil {
+		return x.RunId
+	}
+	return ""
+}
+
+func (x *ProgressResponse) GetBytesDone() uint64 {
+	if x != nil {
+		return x.BytesDone
+	}
+	return 0
+}
+
+func (x *ProgressResponse) GetTotalBytes() uint64 {
+	if x != nil {
+		return x.TotalBytes
+	}
+	return 0
+}
+
+func (x *ProgressResponse) GetFilesDone() uint64 {
+	if x != nil {
+		return x.FilesDone
+	}
+	return 0
+}
+
+func (x *ProgressResponse) GetTotalFiles() uint64 {
+	if x != nil {
+		return x.TotalFiles
+	}
+	return 0
+}
+
+func (x *ProgressResponse) GetSecondsElapsed() float64 {
+	if x != nil {
+		return x.SecondsElapsed
+	}
+	return 0
+}
+
 type TargetServiceInfoRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -798,7 +930,7 @@ type TargetServiceInfoRequest struct {
 
 func (x *TargetServiceInfoRequest) Reset() {
 	*x = TargetServiceInfoRequest{}
-	mi := &file_timetiles_backup_v1_target_proto_msgTypes[14]
+	mi := &file_timetiles_backup_v1_target_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -810,7 +942,7 @@ func (x *TargetServiceInfoRequest) String() string {
 func (*TargetServiceInfoRequest) ProtoMessage() {}
 
 func (x *TargetServiceInfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_timetiles_backup_v1_target_proto_msgTypes[14]
+	mi := &file_timetiles_backup_v1_target_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -823,7 +955,7 @@ func (x *TargetServiceInfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TargetServiceInfoRequest.ProtoReflect.Descriptor instead.
 func (*TargetServiceInfoRequest) Descriptor() ([]byte, []int) {
-	return file_timetiles_backup_v1_target_proto_rawDescGZIP(), []int{14}
+	return file_timetiles_backup_v1_target_proto_rawDescGZIP(), []int{16}
 }
 
 type TargetServiceInfoResponse struct {
@@ -835,7 +967,7 @@ type TargetServiceInfoResponse struct {
 
 func (x *TargetServiceInfoResponse) Reset() {
 	*x = TargetServiceInfoResponse{}
-	mi := &file_timetiles_backup_v1_target_proto_msgTypes[15]
+	mi := &file_timetiles_backup_v1_target_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -847,7 +979,7 @@ func (x *TargetServiceInfoResponse) String() string {
 func (*TargetServiceInfoResponse) ProtoMessage() {}
 
 func (x *TargetServiceInfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_timetiles_backup_v1_target_proto_msgTypes[15]
+	mi := &file_timetiles_backup_v1_target_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -860,7 +992,7 @@ func (x *TargetServiceInfoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TargetServiceInfoResponse.ProtoReflect.Descriptor instead.
 func (*TargetServiceInfoResponse) Descriptor() ([]byte, []int) {
-	return file_timetiles_backup_v1_target_proto_rawDescGZIP(), []int{15}
+	return file_timetiles_backup_v1_target_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *TargetServiceInfoResponse) GetInfo() *PluginInfo {
@@ -879,7 +1011,7 @@ type TargetServiceConfigureRequest struct {
 
 func (x *TargetServiceConfigureRequest) Reset() {
 	*x = TargetServiceConfigureRequest{}
-	mi := &file_timetiles_backup_v1_target_proto_msgTypes[16]
+	mi := &file_timetiles_backup_v1_target_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -891,7 +1023,7 @@ func (x *TargetServiceConfigureRequest) String() string {
 func (*TargetServiceConfigureRequest) ProtoMessage() {}
 
 func (x *TargetServiceConfigureRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_timetiles_backup_v1_target_proto_msgTypes[16]
+	mi := &file_timetiles_backup_v1_target_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -904,7 +1036,7 @@ func (x *TargetServiceConfigureRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TargetServiceConfigureRequest.ProtoReflect.Descriptor instead.
 func (*TargetServiceConfigureRequest) Descriptor() ([]byte, []int) {
-	return file_timetiles_backup_v1_target_proto_rawDescGZIP(), []int{16}
+	return file_timetiles_backup_v1_target_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *TargetServiceConfigureRequest) GetConfig() *PluginConfig {
@@ -922,7 +1054,7 @@ type TargetServiceConfigureResponse struct {
 
 func (x *TargetServiceConfigureResponse) Reset() {
 	*x = TargetServiceConfigureResponse{}
-	mi := &file_timetiles_backup_v1_target_proto_msgTypes[17]
+	mi := &file_timetiles_backup_v1_target_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -934,7 +1066,7 @@ func (x *TargetServiceConfigureResponse) String() string {
 func (*TargetServiceConfigureResponse) ProtoMessage() {}
 
 func (x *TargetServiceConfigureResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_timetiles_backup_v1_target_proto_msgTypes[17]
+	mi := &file_timetiles_backup_v1_target_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -947,7 +1079,7 @@ func (x *TargetServiceConfigureResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TargetServiceConfigureResponse.ProtoReflect.Descriptor instead.
 func (*TargetServiceConfigureResponse) Descriptor() ([]byte, []int) {
-	return file_timetiles_backup_v1_target_proto_rawDescGZIP(), []int{17}
+	return file_timetiles_backup_v1_target_proto_rawDescGZIP(), []int{19}
 }
 
 var File_timetiles_backup_v1_target_proto protoreflect.FileDescriptor
@@ -1004,13 +1136,26 @@ const file_timetiles_backup_v1_target_proto_rawDesc = "" +
 	"\rVerifyRequest\x12(\n" +
 	"\x10read_data_subset\x18\x01 \x01(\tR\x0ereadDataSubset\"*\n" +
 	"\x0eVerifyResponse\x12\x18\n" +
-	"\asummary\x18\x01 \x01(\tR\asummary\"\x1a\n" +
+	"\asummary\x18\x01 \x01(\tR\asummary\"\x11\n" +
+	"\x0fProgressRequest\"\xf0\x01\n" +
+	"\x10ProgressResponse\x12\x1c\n" +
+	"\tcomponent\x18\x01 \x01(\tR\tcomponent\x12\x15\n" +
+	"\x06run_id\x18\x02 \x01(\tR\x05runId\x12\x1d\n" +
+	"\n" +
+	"bytes_done\x18\x03 \x01(\x04R\tbytesDone\x12\x1f\n" +
+	"\vtotal_bytes\x18\x04 \x01(\x04R\n" +
+	"totalBytes\x12\x1d\n" +
+	"\n" +
+	"files_done\x18\x05 \x01(\x04R\tfilesDone\x12\x1f\n" +
+	"\vtotal_files\x18\x06 \x01(\x04R\n" +
+	"totalFiles\x12'\n" +
+	"\x0fseconds_elapsed\x18\a \x01(\x01R\x0esecondsElapsed\"\x1a\n" +
 	"\x18TargetServiceInfoRequest\"P\n" +
 	"\x19TargetServiceInfoResponse\x123\n" +
 	"\x04info\x18\x01 \x01(\v2\x1f.timetiles.backup.v1.PluginInfoR\x04info\"Z\n" +
 	"\x1dTargetServiceConfigureRequest\x129\n" +
 	"\x06config\x18\x01 \x01(\v2!.timetiles.backup.v1.PluginConfigR\x06config\" \n" +
-	"\x1eTargetServiceConfigureResponse2\xca\x05\n" +
+	"\x1eTargetServiceConfigureResponse2\xa5\x06\n" +
 	"\rTargetService\x12e\n" +
 	"\x04Info\x12-.timetiles.backup.v1.TargetServiceInfoRequest\x1a..timetiles.backup.v1.TargetServiceInfoResponse\x12t\n" +
 	"\tConfigure\x122.timetiles.backup.v1.TargetServiceConfigureRequest\x1a3.timetiles.backup.v1.TargetServiceConfigureResponse\x12K\n" +
@@ -1018,7 +1163,8 @@ const file_timetiles_backup_v1_target_proto_rawDesc = "" +
 	"\x05Write\x12!.timetiles.backup.v1.WriteRequest\x1a\".timetiles.backup.v1.WriteResponse(\x01\x12K\n" +
 	"\x04List\x12 .timetiles.backup.v1.ListRequest\x1a!.timetiles.backup.v1.ListResponse\x12M\n" +
 	"\x04Read\x12 .timetiles.backup.v1.ReadRequest\x1a!.timetiles.backup.v1.ReadResponse0\x01\x12N\n" +
-	"\x05Prune\x12!.timetiles.backup.v1.PruneRequest\x1a\".timetiles.backup.v1.PruneResponse\x12Q\n" +
+	"\x05Prune\x12!.timetiles.backup.v1.PruneRequest\x1a\".timetiles.backup.v1.PruneResponse\x12Y\n" +
+	"\bProgress\x12$.timetiles.backup.v1.ProgressRequest\x1a%.timetiles.backup.v1.ProgressResponse0\x01\x12Q\n" +
 	"\x06Verify\x12\".timetiles.backup.v1.VerifyRequest\x1a#.timetiles.backup.v1.VerifyResponseBHZFgithub.com/timetiles/timetiles-backup/gen/timetiles/backup/v1;backupv1b\x06proto3"
 
 var (
@@ -1033,7 +1179,7 @@ func file_timetiles_backup_v1_target_proto_rawDescGZIP() []byte {
 	return file_timetiles_backup_v1_target_proto_rawDescData
 }
 
-var file_timetiles_backup_v1_target_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_timetiles_backup_v1_target_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_timetiles_backup_v1_target_proto_goTypes = []any{
 	(*InitRequest)(nil),                    // 0: timetiles.backup.v1.InitRequest
 	(*InitResponse)(nil),                   // 1: timetiles.backup.v1.InitResponse
@@ -1049,42 +1195,46 @@ var file_timetiles_backup_v1_target_proto_goTypes = []any{
 	(*PruneResponse)(nil),                  // 11: timetiles.backup.v1.PruneResponse
 	(*VerifyRequest)(nil),                  // 12: timetiles.backup.v1.VerifyRequest
 	(*VerifyResponse)(nil),                 // 13: timetiles.backup.v1.VerifyResponse
-	(*TargetServiceInfoRequest)(nil),       // 14: timetiles.backup.v1.TargetServiceInfoRequest
-	(*TargetServiceInfoResponse)(nil),      // 15: timetiles.backup.v1.TargetServiceInfoResponse
-	(*TargetServiceConfigureRequest)(nil),  // 16: timetiles.backup.v1.TargetServiceConfigureRequest
-	(*TargetServiceConfigureResponse)(nil), // 17: timetiles.backup.v1.TargetServiceConfigureResponse
-	(*StreamMessage)(nil),                  // 18: timetiles.backup.v1.StreamMessage
-	(*PluginInfo)(nil),                     // 19: timetiles.backup.v1.PluginInfo
-	(*PluginConfig)(nil),                   // 20: timetiles.backup.v1.PluginConfig
+	(*ProgressRequest)(nil),                // 14: timetiles.backup.v1.ProgressRequest
+	(*ProgressResponse)(nil),               // 15: timetiles.backup.v1.ProgressResponse
+	(*TargetServiceInfoRequest)(nil),       // 16: timetiles.backup.v1.TargetServiceInfoRequest
+	(*TargetServiceInfoResponse)(nil),      // 17: timetiles.backup.v1.TargetServiceInfoResponse
+	(*TargetServiceConfigureRequest)(nil),  // 18: timetiles.backup.v1.TargetServiceConfigureRequest
+	(*TargetServiceConfigureResponse)(nil), // 19: timetiles.backup.v1.TargetServiceConfigureResponse
+	(*StreamMessage)(nil),                  // 20: timetiles.backup.v1.StreamMessage
+	(*PluginInfo)(nil),                     // 21: timetiles.backup.v1.PluginInfo
+	(*PluginConfig)(nil),                   // 22: timetiles.backup.v1.PluginConfig
 }
 var file_timetiles_backup_v1_target_proto_depIdxs = []int32{
-	18, // 0: timetiles.backup.v1.WriteRequest.message:type_name -> timetiles.backup.v1.StreamMessage
+	20, // 0: timetiles.backup.v1.WriteRequest.message:type_name -> timetiles.backup.v1.StreamMessage
 	2,  // 1: timetiles.backup.v1.WriteResponse.snapshot:type_name -> timetiles.backup.v1.Snapshot
 	2,  // 2: timetiles.backup.v1.ListResponse.snapshots:type_name -> timetiles.backup.v1.Snapshot
-	18, // 3: timetiles.backup.v1.ReadResponse.message:type_name -> timetiles.backup.v1.StreamMessage
+	20, // 3: timetiles.backup.v1.ReadResponse.message:type_name -> timetiles.backup.v1.StreamMessage
 	9,  // 4: timetiles.backup.v1.PruneRequest.keep:type_name -> timetiles.backup.v1.KeepPolicy
 	2,  // 5: timetiles.backup.v1.PruneResponse.kept:type_name -> timetiles.backup.v1.Snapshot
 	2,  // 6: timetiles.backup.v1.PruneResponse.removed:type_name -> timetiles.backup.v1.Snapshot
-	19, // 7: timetiles.backup.v1.TargetServiceInfoResponse.info:type_name -> timetiles.backup.v1.PluginInfo
-	20, // 8: timetiles.backup.v1.TargetServiceConfigureRequest.config:type_name -> timetiles.backup.v1.PluginConfig
-	14, // 9: timetiles.backup.v1.TargetService.Info:input_type -> timetiles.backup.v1.TargetServiceInfoRequest
-	16, // 10: timetiles.backup.v1.TargetService.Configure:input_type -> timetiles.backup.v1.TargetServiceConfigureRequest
+	21, // 7: timetiles.backup.v1.TargetServiceInfoResponse.info:type_name -> timetiles.backup.v1.PluginInfo
+	22, // 8: timetiles.backup.v1.TargetServiceConfigureRequest.config:type_name -> timetiles.backup.v1.PluginConfig
+	16, // 9: timetiles.backup.v1.TargetService.Info:input_type -> timetiles.backup.v1.TargetServiceInfoRequest
+	18, // 10: timetiles.backup.v1.TargetService.Configure:input_type -> timetiles.backup.v1.TargetServiceConfigureRequest
 	0,  // 11: timetiles.backup.v1.TargetService.Init:input_type -> timetiles.backup.v1.InitRequest
 	3,  // 12: timetiles.backup.v1.TargetService.Write:input_type -> timetiles.backup.v1.WriteRequest
 	5,  // 13: timetiles.backup.v1.TargetService.List:input_type -> timetiles.backup.v1.ListRequest
 	7,  // 14: timetiles.backup.v1.TargetService.Read:input_type -> timetiles.backup.v1.ReadRequest
 	10, // 15: timetiles.backup.v1.TargetService.Prune:input_type -> timetiles.backup.v1.PruneRequest
-	12, // 16: timetiles.backup.v1.TargetService.Verify:input_type -> timetiles.backup.v1.VerifyRequest
-	15, // 17: timetiles.backup.v1.TargetService.Info:output_type -> timetiles.backup.v1.TargetServiceInfoResponse
-	17, // 18: timetiles.backup.v1.TargetService.Configure:output_type -> timetiles.backup.v1.TargetServiceConfigureResponse
-	1,  // 19: timetiles.backup.v1.TargetService.Init:output_type -> timetiles.backup.v1.InitResponse
-	4,  // 20: timetiles.backup.v1.TargetService.Write:output_type -> timetiles.backup.v1.WriteResponse
-	6,  // 21: timetiles.backup.v1.TargetService.List:output_type -> timetiles.backup.v1.ListResponse
-	8,  // 22: timetiles.backup.v1.TargetService.Read:output_type -> timetiles.backup.v1.ReadResponse
-	11, // 23: timetiles.backup.v1.TargetService.Prune:output_type -> timetiles.backup.v1.PruneResponse
-	13, // 24: timetiles.backup.v1.TargetService.Verify:output_type -> timetiles.backup.v1.VerifyResponse
-	17, // [17:25] is the sub-list for method output_type
-	9,  // [9:17] is the sub-list for method input_type
+	14, // 16: timetiles.backup.v1.TargetService.Progress:input_type -> timetiles.backup.v1.ProgressRequest
+	12, // 17: timetiles.backup.v1.TargetService.Verify:input_type -> timetiles.backup.v1.VerifyRequest
+	17, // 18: timetiles.backup.v1.TargetService.Info:output_type -> timetiles.backup.v1.TargetServiceInfoResponse
+	19, // 19: timetiles.backup.v1.TargetService.Configure:output_type -> timetiles.backup.v1.TargetServiceConfigureResponse
+	1,  // 20: timetiles.backup.v1.TargetService.Init:output_type -> timetiles.backup.v1.InitResponse
+	4,  // 21: timetiles.backup.v1.TargetService.Write:output_type -> timetiles.backup.v1.WriteResponse
+	6,  // 22: timetiles.backup.v1.TargetService.List:output_type -> timetiles.backup.v1.ListResponse
+	8,  // 23: timetiles.backup.v1.TargetService.Read:output_type -> timetiles.backup.v1.ReadResponse
+	11, // 24: timetiles.backup.v1.TargetService.Prune:output_type -> timetiles.backup.v1.PruneResponse
+	15, // 25: timetiles.backup.v1.TargetService.Progress:output_type -> timetiles.backup.v1.ProgressResponse
+	13, // 26: timetiles.backup.v1.TargetService.Verify:output_type -> timetiles.backup.v1.VerifyResponse
+	18, // [18:27] is the sub-list for method output_type
+	9,  // [9:18] is the sub-list for method input_type
 	9,  // [9:9] is the sub-list for extension type_name
 	9,  // [9:9] is the sub-list for extension extendee
 	0,  // [0:9] is the sub-list for field type_name
@@ -1102,7 +1252,7 @@ func file_timetiles_backup_v1_target_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_timetiles_backup_v1_target_proto_rawDesc), len(file_timetiles_backup_v1_target_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   18,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

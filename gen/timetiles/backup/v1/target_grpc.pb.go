@@ -26,6 +26,7 @@ const (
 	TargetService_List_FullMethodName      = "/timetiles.backup.v1.TargetService/List"
 	TargetService_Read_FullMethodName      = "/timetiles.backup.v1.TargetService/Read"
 	TargetService_Prune_FullMethodName     = "/timetiles.backup.v1.TargetService/Prune"
+	TargetService_Progress_FullMethodName  = "/timetiles.backup.v1.TargetService/Progress"
 	TargetService_Verify_FullMethodName    = "/timetiles.backup.v1.TargetService/Verify"
 )
 
@@ -46,6 +47,11 @@ type TargetServiceClient interface {
 	// Read streams a snapshot back: header, chunks, trailer.
 	Read(ctx context.Context, in *ReadRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ReadResponse], error)
 	Prune(ctx context.Context, in *PruneRequest, opts ...grpc.CallOption) (*PruneResponse, error)
+	// Progress streams reports on the plugin's running writes, about once a
+	// second, until the host cancels the call. Additive (API version 1):
+	// plugins built before it answer Unimplemented and the host shows no
+	// progress for them.
+	Progress(ctx context.Context, in *ProgressRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ProgressResponse], error)
 	Verify(ctx context.Context, in *VerifyRequest, opts ...grpc.CallOption) (*VerifyResponse, error)
 }
 
@@ -139,6 +145,25 @@ func (c *targetServiceClient) Prune(ctx context.Context, in *PruneRequest, opts 
 	return out, nil
 }
 
+func (c *targetServiceClient) Progress(ctx context.Context, in *ProgressRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ProgressResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &TargetService_ServiceDesc.Streams[2], TargetService_Progress_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ProgressRequest, ProgressResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type TargetService_ProgressClient = grpc.ServerStreamingClient[ProgressResponse]
+
 func (c *targetServiceClient) Verify(ctx context.Context, in *VerifyRequest, opts ...grpc.CallOption) (*VerifyResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(VerifyResponse)
@@ -166,6 +191,11 @@ type TargetServiceServer interface {
 	// Read streams a snapshot back: header, chunks, trailer.
 	Read(*ReadRequest, grpc.ServerStreamingServer[ReadResponse]) error
 	Prune(context.Context, *PruneRequest) (*PruneResponse, error)
+	// Progress streams reports on the plugin's running writes, about once a
+	// second, until the host cancels the call. Additive (API version 1):
+	// plugins built before it answer Unimplemented and the host shows no
+	// progress for them.
+	Progress(*ProgressRequest, grpc.ServerStreamingServer[ProgressResponse]) error
 	Verify(context.Context, *VerifyRequest) (*VerifyResponse, error)
 	mustEmbedUnimplementedTargetServiceServer()
 }
@@ -197,6 +227,9 @@ func (UnimplementedTargetServiceServer) Read(*ReadRequest, grpc.ServerStreamingS
 }
 func (UnimplementedTargetServiceServer) Prune(context.Context, *PruneRequest) (*PruneResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Prune not implemented")
+}
+func (UnimplementedTargetServiceServer) Progress(*ProgressRequest, grpc.ServerStreamingServer[ProgressResponse]) error {
+	return status.Error(codes.Unimplemented, "method Progress not implemented")
 }
 func (UnimplementedTargetServiceServer) Verify(context.Context, *VerifyRequest) (*VerifyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Verify not implemented")
@@ -330,6 +363,17 @@ func _TargetService_Prune_Handler(srv interface{}, ctx context.Context, dec func
 	return interceptor(ctx, in, info, handler)
 }
 
+func _TargetService_Progress_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(ProgressRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(TargetServiceServer).Progress(m, &grpc.GenericServerStream[ProgressRequest, ProgressResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type TargetService_ProgressServer = grpc.ServerStreamingServer[ProgressResponse]
+
 func _TargetService_Verify_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(VerifyRequest)
 	if err := dec(in); err != nil {
@@ -389,6 +433,11 @@ var TargetService_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "Read",
 			Handler:       _TargetService_Read_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "Progress",
+			Handler:       _TargetService_Progress_Handler,
 			ServerStreams: true,
 		},
 	},
