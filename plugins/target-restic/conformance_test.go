@@ -27,7 +27,6 @@ func TestConformance(t *testing.T) {
 				"BACKUP_RESTIC_BIN": restic, "RESTIC_CACHE_DIR": filepath.Join(t.TempDir(), "cache"),
 			}
 		},
-		SkipEmptyStream: "restic 0.18 refuses an empty stdin stream (\"no data read\", exit 3) and still saves an incomplete snapshot: target-restic cannot store an empty stream",
 		Denied: func(t *testing.T) (map[string]string, conformance.Op) {
 			addr := startAppendOnlyRestServer(t)
 			return map[string]string{

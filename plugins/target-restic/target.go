@@ -145,6 +145,13 @@ func (t *Target) Write(ctx context.Context, h sdk.Header, r io.Reader) (sdk.Writ
 			opts.Filename = h.Component
 		}
 		sum, err = t.repo.BackupStdin(ctx, opts, r)
+		if err != nil && restic.IsIncomplete(err) && sum != nil && sum.SnapshotID != "" && sum.TotalBytesProcessed == 0 && ctx.Err() == nil {
+			// An empty stream (a source may produce one): restic reads no
+			// data, says "no data read" (exit 3) and stores a snapshot
+			// without the file. That snapshot is the empty stream; Read
+			// gives it back as zero bytes.
+			err = nil
+		}
 	}
 	if err != nil {
 		return sdk.WriteResult{}, t.sdkErr(withUnreadable(err, sum))
@@ -201,7 +208,11 @@ func (t *Target) Read(ctx context.Context, req sdk.ReadRequest, out sdk.ReadStre
 	if err != nil {
 		return err
 	}
-	return t.sdkErr(t.repo.Dump(ctx, sn.ID, file, w))
+	err = t.repo.Dump(ctx, sn.ID, file, w)
+	if err != nil && restic.IsNotFound(err) && emptyStream(sn) {
+		return nil // an empty stream (see Write): zero bytes
+	}
+	return t.sdkErr(err)
 }
 
 // Prune applies the retention policy. The host sends the snapshots to
@@ -306,4 +317,11 @@ func (t *Target) Verify(ctx context.Context, req sdk.VerifyRequest) (string, err
 		s += " (checked without a lock: the key may not delete, and an exclusive lock would stay behind)"
 	}
 	return s, nil
+}
+
+// emptyStream reports whether a stream snapshot holds no file: what restic
+// stores for an empty stdin stream (0.16 records no summary; its Dump then
+// fails the same way for a missing file, which only an empty stream lacks).
+func emptyStream(sn *restic.Snapshot) bool {
+	return sn.Summary == nil || (sn.Summary.TotalFilesProcessed == 0 && sn.Summary.TotalBytesProcessed == 0)
 }
