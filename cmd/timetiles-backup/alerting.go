@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 
@@ -48,6 +49,15 @@ func (m *Meta) alertFailure(r *host.Runner, kind, component, runID string, err e
 		return
 	}
 	_, _ = r.Notify(m.Ctx, r.NewEvent(kind, component, runID, err))
+}
+
+// interrupted says in err (what the operator and the alert read) that a
+// signal stopped the command, when one did.
+func (m *Meta) interrupted(err error) error {
+	if err == nil || m.Ctx.Err() == nil {
+		return err
+	}
+	return fmt.Errorf("interrupted by a signal (SIGINT/SIGTERM), nothing of this run was committed: %w", err)
 }
 
 // fallbackRunner is a runner for alerting when Meta.Runner failed: the full
