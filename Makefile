@@ -1,5 +1,5 @@
 # timetiles-backup — see README.md. Pinned tools land in .tools/ (cached).
-.PHONY: demo test proto lint build install bench
+.PHONY: demo test proto lint build install package bench
 
 demo:
 	@scripts/demo.sh
@@ -21,3 +21,23 @@ lint:
 	@.tools/bin/buf lint
 	@gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$') | (! grep .)
 	@go vet ./...
+
+# Source install: the CLI into $(PREFIX)/bin, the bundled plugins into
+# $(PREFIX)/lib/timetiles-backup (where the CLI looks for them), the docs
+# and the example env file into $(PREFIX)/share/doc/timetiles-backup.
+#   make install PREFIX=/usr/local        (DESTDIR= stages for packaging)
+PREFIX ?= /usr/local
+DESTDIR ?=
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null | sed 's/^v//')
+GOLDFLAGS := -s -w -X github.com/timetiles/timetiles-backup/host.Version=$(VERSION)
+install:
+	@install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/timetiles-backup $(DESTDIR)$(PREFIX)/share/doc/timetiles-backup
+	CGO_ENABLED=0 go build -trimpath -ldflags "$(GOLDFLAGS)" -o $(DESTDIR)$(PREFIX)/bin/timetiles-backup ./cmd/timetiles-backup
+	@for p in plugins/*/; do n=$$(basename $$p); \
+	  echo "CGO_ENABLED=0 go build -o $(DESTDIR)$(PREFIX)/lib/timetiles-backup/timetiles-backup-$$n ./$$p"; \
+	  CGO_ENABLED=0 go build -trimpath -ldflags "$(GOLDFLAGS)" -o $(DESTDIR)$(PREFIX)/lib/timetiles-backup/timetiles-backup-$$n ./$$p || exit 1; done
+	@install -m 0644 README.md examples/env.production.example $(wildcard docs/*.md) $(DESTDIR)$(PREFIX)/share/doc/timetiles-backup/
+
+# Release artifacts in dist/: a .deb (nfpm) and a tarball.
+package:
+	@scripts/package.sh

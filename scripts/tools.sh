@@ -15,6 +15,9 @@ VERSITYGW_VERSION=v1.8.0
 BUF_VERSION=v1.75.0
 PROTOC_GEN_GO_VERSION=v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION=v1.6.2
+# nfpm builds the .deb (scripts/package.sh). Newer releases (2.46+) need
+# go.digitalxero.dev modules that the Go module proxy does not serve.
+NFPM_VERSION=v2.45.2
 
 log() { echo "tools: $*" >&2; }
 
@@ -72,6 +75,7 @@ for t in "${want[@]}"; do
     buf) go_install buf "$BUF_VERSION" github.com/bufbuild/buf/cmd/buf ;;
     protoc-gen-go) go_install protoc-gen-go "$PROTOC_GEN_GO_VERSION" google.golang.org/protobuf/cmd/protoc-gen-go ;;
     protoc-gen-go-grpc) go_install protoc-gen-go-grpc "$PROTOC_GEN_GO_GRPC_VERSION" google.golang.org/grpc/cmd/protoc-gen-go-grpc ;;
+    nfpm) go_install nfpm "$NFPM_VERSION" github.com/goreleaser/nfpm/v2/cmd/nfpm ;;
     proto) for p in buf protoc-gen-go protoc-gen-go-grpc; do "$0" "$p"; done ;;
     *) echo "tools: unknown tool $t" >&2; exit 2 ;;
   esac

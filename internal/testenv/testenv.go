@@ -83,6 +83,7 @@ var toolBins = map[string]string{
 	"buf":                "buf",
 	"protoc-gen-go":      "protoc-gen-go",
 	"protoc-gen-go-grpc": "protoc-gen-go-grpc",
+	"nfpm":               "nfpm",
 }
 
 var (
