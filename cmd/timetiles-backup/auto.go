@@ -28,7 +28,8 @@ Usage: timetiles-backup backup auto [options]
 
   Installs a daily job, at 02:00 unless --at says otherwise, that runs
 
-      timetiles-backup backup [--offsite] && timetiles-backup backup prune [--offsite]
+      timetiles-backup backup [--offsite] &&
+      timetiles-backup backup prune [--offsite]
 
   so the retention policy is applied only after a successful backup. Its
   output is appended to BACKUP_LOG_FILE (default ` + host.DefaultLogFile + `;
@@ -48,7 +49,7 @@ Usage: timetiles-backup backup auto [options]
   Examples:
     sudo timetiles-backup backup auto              # local backup at 02:00
     sudo timetiles-backup backup auto --offsite    # local + offsite at 02:00
-    sudo timetiles-backup backup auto --systemd    # systemd timer instead of cron
+    sudo timetiles-backup backup auto --systemd    # a systemd timer instead
     sudo timetiles-backup backup auto --disable    # remove the job
 
 Options:
