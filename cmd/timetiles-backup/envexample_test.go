@@ -56,15 +56,7 @@ func codeKeys(t *testing.T) map[string]string {
 	t.Helper()
 	out := map[string]string{}
 	for _, dir := range []string{"host", "cmd/timetiles-backup", "sdk"} {
-		files, _ := filepath.Glob(filepath.Join(testenv.RepoRoot(), dir, "*.go"))
-		for _, f := range files {
-			if strings.HasSuffix(f, "_test.go") {
-				continue
-			}
-			af, err := parser.ParseFile(token.NewFileSet(), f, nil, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
+		forEachGoFile(t, filepath.Join(testenv.RepoRoot(), dir), func(f string, af *ast.File) {
 			ast.Inspect(af, func(n ast.Node) bool {
 				if lit, ok := n.(*ast.BasicLit); ok && lit.Kind == token.STRING {
 					if s, err := strconv.Unquote(lit.Value); err == nil && keyLiteral.MatchString(s) && !internalKeys[s] {
@@ -73,9 +65,25 @@ func codeKeys(t *testing.T) map[string]string {
 				}
 				return true
 			})
-		}
+		})
 	}
 	return out
+}
+
+// forEachGoFile parses every non-test Go file of dir.
+func forEachGoFile(t *testing.T, dir string, fn func(path string, f *ast.File)) {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(dir, "*.go"))
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		af, err := parser.ParseFile(token.NewFileSet(), f, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fn(f, af)
+	}
 }
 
 // TestEnvExampleInSync: examples/env.production.example lists every

@@ -2,9 +2,7 @@ package main
 
 import (
 	"go/ast"
-	"go/parser"
 	"go/token"
-	"path/filepath"
 	"reflect"
 	"regexp"
 	"strconv"
@@ -22,16 +20,8 @@ var hiddenFlags = map[string][]string{
 // runFlags finds, per command type, the flags its Run method defines.
 func runFlags(t *testing.T) map[string][]string {
 	t.Helper()
-	files, _ := filepath.Glob("*.go")
 	out := map[string][]string{}
-	for _, f := range files {
-		if strings.HasSuffix(f, "_test.go") {
-			continue
-		}
-		af, err := parser.ParseFile(token.NewFileSet(), f, nil, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
+	forEachGoFile(t, ".", func(_ string, af *ast.File) {
 		for _, d := range af.Decls {
 			fd, ok := d.(*ast.FuncDecl)
 			if !ok || fd.Recv == nil || fd.Name.Name != "Run" || len(fd.Recv.List) != 1 {
@@ -59,7 +49,7 @@ func runFlags(t *testing.T) map[string][]string {
 				return true
 			})
 		}
-	}
+	})
 	return out
 }
 
