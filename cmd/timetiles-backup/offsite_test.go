@@ -386,8 +386,10 @@ func TestOffsiteRestServerAppendOnly(t *testing.T) {
 // The offsite server is down — never started, or killed in the middle of
 // the upload: the local snapshot is complete and intact, the command warns
 // and exits 0, and the offsite failure is alerted.
+//
+// Not parallel: it times an outage, and it checks that no restic or plugin
+// process of this test binary survives, which parallel tests would have.
 func TestOffsiteDown(t *testing.T) {
-	t.Parallel()
 	t.Run("never started", func(t *testing.T) {
 		e, g, _ := s3Env(t, "down", testenv.S3FullAccess, false, "2000000")
 		g.Stop() // nothing listens on the endpoint any more
