@@ -41,6 +41,7 @@ type VersityGW struct {
 	s3Addr   string
 	admAddr  string
 	mu       sync.Mutex
+	policyMu sync.Mutex
 	cmd      *exec.Cmd
 	waited   chan struct{}
 	policies map[string][]policyStatement
@@ -250,13 +251,16 @@ func (g *VersityGW) Grant(t testing.TB, bucket, prefix, user string, access S3Ac
 	default:
 		t.Fatalf("testenv: unknown S3 access %d", access)
 	}
-	g.mu.Lock()
+	root := g.Root(t)
+	// One policy document per bucket: read, extend and store it under one
+	// lock, so concurrent grants never store an older document last.
+	g.policyMu.Lock()
+	defer g.policyMu.Unlock()
 	g.policies[bucket] = append(g.policies[bucket], st...)
 	doc, _ := json.Marshal(map[string]any{"Version": "2012-10-17", "Statement": g.policies[bucket]})
-	g.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := g.Root(t).SetBucketPolicy(ctx, bucket, string(doc)); err != nil {
+	if err := root.SetBucketPolicy(ctx, bucket, string(doc)); err != nil {
 		t.Fatalf("versitygw: setting the policy of %s: %v\n%s", bucket, err, doc)
 	}
 }
