@@ -315,6 +315,14 @@ func TestOffsiteFullAccessKey(t *testing.T) {
 	}
 	latest := e.checkLocal(1)
 
+	r = mustRun(t, e.run("backup", "verify", "--offsite", "--json"), 0, "verify --offsite")
+	v := parseVerify(t, r)
+	if !v.Success || len(v.Repositories) != 2 || v.Repositories[1].Repository != "offsite" ||
+		strings.Contains(v.Repositories[1].Check, "without a lock") || len(v.Repositories[1].Components) != 1 ||
+		!v.Repositories[1].Components[0].OK {
+		t.Errorf("verify --offsite with a full-access key: %s", r.stdout)
+	}
+
 	mustRun(t, e.run("restore", "latest", "--offsite", "--yes"), 0, "restore --offsite")
 	got, err := os.ReadFile(e.vars["SYNTH_RESTORE_TO"])
 	if err != nil {
