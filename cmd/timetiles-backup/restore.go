@@ -96,9 +96,16 @@ func (c *RestoreCommand) Run(args []string) int {
 	}
 	r, err := c.Runner()
 	if err != nil {
+		c.alertFailure(nil, host.EventRestoreFailed, strings.Join(splitList(comps), ","), "", err)
 		return c.Fail(err, "")
 	}
 	defer r.Close()
+	unlock, err := r.Lock(c.Ctx)
+	if err != nil {
+		c.alertFailure(r, host.EventRestoreFailed, strings.Join(splitList(comps), ","), "", err)
+		return c.Fail(r.ScrubError(err), "")
+	}
+	defer unlock()
 	inst := host.Local
 	if offsite {
 		inst = host.Offsite
@@ -107,8 +114,10 @@ func (c *RestoreCommand) Run(args []string) int {
 	var run *host.Run
 	var runs []*host.Run
 	var t *host.Plugin
+	listed := false // the repository answered: a "not found" is then the selector's
 	if len(rest) == 0 {
 		runs, t, err = r.ListRuns(c.Ctx, inst)
+		listed = err == nil
 		if err == nil && len(runs) == 0 {
 			c.UI.Error("The " + inst + " repository holds no backups.")
 			return ExitFailure
@@ -126,12 +135,15 @@ func (c *RestoreCommand) Run(args []string) int {
 	} else {
 		opts.Selector = rest[0]
 		run, runs, t, err = r.ResolveRestore(c.Ctx, opts)
+		listed = t != nil
 	}
 	if err != nil {
 		if offsite && host.IsPermission(err) {
 			return c.Fail(fmt.Errorf("the offsite credentials may not read this repository (write-only key): restore from offsite needs full-access credentials — set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY of a key that may read, then run the restore again"), "")
 		}
-		if errors.Is(err, sdk.ErrNotFound) {
+		if errors.Is(err, sdk.ErrNotFound) && listed {
+			// The repository answered, the selector matched nothing: the
+			// operator's typo, not a failure to alert on.
 			c.UI.Error("Error: " + err.Error())
 			if len(runs) > 0 {
 				c.UI.Error("Available restore points:\n" + formatRuns(runs))
@@ -139,6 +151,12 @@ func (c *RestoreCommand) Run(args []string) int {
 				c.UI.Error("The repository holds no backups.")
 			}
 			return ExitFailure
+		}
+		// The repository cannot be read (missing, wrong password, locked,
+		// unreachable) or a plugin failed: a restore failure (an operator's
+		// Ctrl-C is not one).
+		if c.Ctx.Err() == nil {
+			c.alertFailure(r, host.EventRestoreFailed, strings.Join(opts.Components, ","), "", err)
 		}
 		return c.Fail(r.ScrubError(err), "")
 	}

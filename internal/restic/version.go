@@ -33,9 +33,15 @@ func ParseVersion(s string) (Version, error) {
 		return Version{}, fmt.Errorf("restic: cannot parse version from %q", truncate(line, 200))
 	}
 	v := Version{Suffix: m[4], GoVersion: m[5], Platform: m[6], Raw: line}
-	v.Major, _ = strconv.Atoi(m[1])
-	v.Minor, _ = strconv.Atoi(m[2])
-	v.Patch, _ = strconv.Atoi(m[3])
+	var errs [3]error
+	v.Major, errs[0] = strconv.Atoi(m[1])
+	v.Minor, errs[1] = strconv.Atoi(m[2])
+	v.Patch, errs[2] = strconv.Atoi(m[3])
+	for _, err := range errs {
+		if err != nil { // a number too large for int (found by FuzzParseVersion)
+			return Version{}, fmt.Errorf("restic: cannot parse version from %q: %v", truncate(line, 200), err)
+		}
+	}
 	return v, nil
 }
 

@@ -63,7 +63,15 @@ func (t *Target) sdkErr(err error) error {
 	case restic.KindNotFound:
 		return fmt.Errorf("%w (%w)", err, sdk.ErrNotFound)
 	}
-	return err
+	// Failures without an exit code of their own (exit 1): name the
+	// repository, and the fix where restic's text tells the problem.
+	switch {
+	case strings.Contains(said, "no space left on device"):
+		return fmt.Errorf("the disk holding %s is full: free space there (or point %s at a larger disk) and run the command again; nothing of this run was committed: %w", loc, repoVar, err)
+	case strings.Contains(said, "is damaged") || strings.Contains(said, "ciphertext verification failed"):
+		return fmt.Errorf("repository %s is damaged (a file of it does not decrypt): `timetiles-backup backup verify` shows the extent; restore the repository from a copy (the offsite repository holds the same backups) or fix the disk: %w", loc, err)
+	}
+	return fmt.Errorf("repository %s: %w", loc, err)
 }
 
 // withUnreadable puts the files restic could not read (its warnings) into
