@@ -8,8 +8,8 @@ import (
 	"io"
 	"os"
 	"strconv"
-	"time"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/go-plugin"
 
