@@ -128,7 +128,12 @@ func FuzzS3Repository(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if !strings.HasPrefix(got, "s3:") {
+		s3 := strings.HasPrefix(strings.TrimSpace(repo), "s3:") || strings.TrimSpace(endpoint) != ""
+		if s3 && !strings.HasPrefix(got, "s3:") || !s3 && got != strings.TrimSpace(repo) {
+			// Without an endpoint a non-S3 location passes unchanged.
+			t.Fatalf("S3Repository(%q, %q) = %q", repo, endpoint, got)
+		}
+		if s3 && (strings.ContainsAny(got, " \t\n") || strings.Contains(got, "/../")) {
 			t.Fatalf("S3Repository(%q, %q) = %q", repo, endpoint, got)
 		}
 	})
