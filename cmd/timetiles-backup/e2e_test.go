@@ -47,6 +47,7 @@ func newEnv(t *testing.T, withDB bool) *env {
 		"BACKUP_PG_BIN_DIR": pgBin,
 		"BACKUP_ALERT_LOG":  filepath.Join(e.dir, "alerts.log"),
 		"BACKUP_HOSTNAME":   "e2e-host",
+		"BACKUP_STATE_DIR":  filepath.Join(e.dir, "state"), // run lock files
 	}
 	if withDB {
 		e.pg = testenv.StartPostgres(t)
@@ -211,6 +212,11 @@ func TestRestoreIntoScratchLeavesProductionAlone(t *testing.T) {
 
 func TestPgDumpKilledMidStreamLeavesNoSnapshot(t *testing.T) {
 	e := newEnv(t, true)
+	alerts := e.alertScript()
+	if r := e.run("backup", "db"); r.code != 0 {
+		t.Fatalf("baseline: %d %s", r.code, r.stderr)
+	}
+	before := e.snapshots()
 	// A pg_dump that emits part of a real dump and is then SIGKILLed.
 	wrap := filepath.Join(e.dir, "pgbin")
 	os.Mkdir(wrap, 0o755)
@@ -224,13 +230,10 @@ func TestPgDumpKilledMidStreamLeavesNoSnapshot(t *testing.T) {
 	if r.code != 1 {
 		t.Fatalf("exit %d, want 1\n%s", r.code, r.stderr)
 	}
-	if n := len(e.snapshots()); n != 0 {
-		t.Fatalf("%d snapshots after pg_dump was killed, want 0", n)
-	}
-	alerts, _ := os.ReadFile(e.vars["BACKUP_ALERT_LOG"])
-	if !strings.Contains(string(alerts), "Backup Failed") {
-		t.Errorf("no alert logged; alerts.log = %q", alerts)
-	}
+	// No partial snapshot, the earlier ones intact, check clean.
+	e.assertRepo(e.restic(), before)
+	assertAlert(t, alerts(), 1, "Backup Failed", "pg_dump")
+	testenv.WaitNoLeftoverProcesses(t, 10*time.Second, leftoverNames...)
 }
 
 func TestSourceFailingHalfwayLeavesNoSnapshot(t *testing.T) {
@@ -275,38 +278,113 @@ func waitFor(t *testing.T, what string, f func() bool) {
 	}
 }
 
+// Each plugin SIGKILLed in the middle of its work: a source or the target
+// mid-stream fails the run (exit 1, alerted) and stores nothing partial; the
+// earlier snapshots stay and check clean; no child (restic, pg_dump, the
+// alert script) survives its plugin. source-volume hands the directory to
+// restic and is done (restic reads the files itself): killed after that,
+// the run completes. notify-alert killed while delivering leaves the exit
+// code and the error of the failed run as they were.
 func TestPluginKilledMidStream(t *testing.T) {
-	for _, victim := range []string{"timetiles-backup-source-synthetic", "timetiles-backup-target-restic"} {
-		t.Run(victim, func(t *testing.T) {
-			e := newEnv(t, false)
-			e.vars["BACKUP_SOURCES"] = "synthetic=source-synthetic"
-			e.vars["SYNTH_SIZE"] = "64000000"
-			e.vars["SYNTH_FAIL_AFTER"] = "4000000"
-			e.vars["SYNTH_MODE"] = "hang" // half-way through, then the plugin is killed
-			if r := e.run("backup", "uploads"); r.code != 2 {
-				// "uploads" is not a component of this configuration.
-				t.Fatalf("unknown component: exit %d, want 2", r.code)
+	synthetic := func(e *env) (args []string, ready func(pid int) bool) {
+		e.vars["BACKUP_SOURCES"] = "synthetic=source-synthetic"
+		e.vars["SYNTH_SIZE"] = "2000000"
+		if r := e.run("backup"); r.code != 0 {
+			e.t.Fatalf("baseline: %d %s", r.code, r.stderr)
+		}
+		e.vars["SYNTH_SIZE"] = "64000000"
+		e.vars["SYNTH_FAIL_AFTER"] = "4000000"
+		e.vars["SYNTH_MODE"] = "hang" // half-way through, then the plugin is killed
+		if r := e.run("backup", "uploads"); r.code != 2 {
+			// "uploads" is not a component of this configuration.
+			e.t.Fatalf("unknown component: exit %d, want 2", r.code)
+		}
+		return []string{"backup"}, func(pid int) bool {
+			return findProcess(pid, "restic") != 0 && findProcess(pid, "source-synthetic") != 0
+		}
+	}
+	for _, tc := range []struct {
+		victim   string
+		db       bool
+		setup    func(e *env) ([]string, func(pid int) bool)
+		wantCode int
+		added    int // snapshots the run adds
+	}{
+		{"timetiles-backup-source-synthetic", false, synthetic, 1, 0},
+		{"timetiles-backup-target-restic", false, synthetic, 1, 0},
+		{"timetiles-backup-source-postgres", true, func(e *env) ([]string, func(int) bool) {
+			if r := e.run("backup", "db"); r.code != 0 {
+				e.t.Fatalf("baseline: %d %s", r.code, r.stderr)
 			}
-			var hostPID int
+			lockTable(e.t, e.pg, "timetiles", "events") // pg_dump runs, waiting for its locks
+			return []string{"backup", "db"}, func(pid int) bool {
+				return findProcess(pid, "pg_dump") != 0 && findProcess(pid, "restic") != 0
+			}
+		}, 1, 0},
+		{"timetiles-backup-source-volume", false, func(e *env) ([]string, func(int) bool) {
+			if r := e.run("backup", "uploads"); r.code != 0 {
+				e.t.Fatalf("baseline: %d %s", r.code, r.stderr)
+			}
+			// A restic that takes its time over the directory: the source
+			// is killed while restic still has to read it.
+			slow := filepath.Join(e.dir, "restic-slow")
+			os.WriteFile(slow, []byte("#!/bin/sh\ncase \" $* \" in *\" --stdin \"*) ;; *\" backup \"*) sleep 3 ;; esac\nexec "+e.vars["BACKUP_RESTIC_BIN"]+" \"$@\"\n"), 0o755)
+			e.vars["BACKUP_RESTIC_BIN"] = slow
+			return []string{"backup", "uploads"}, func(pid int) bool {
+				return findProcess(pid, "sleep") != 0
+			}
+		}, 0, 2},
+		{"timetiles-backup-notify-alert", false, func(e *env) ([]string, func(int) bool) {
+			e.vars["BACKUP_SOURCES"] = "synthetic=source-synthetic"
+			e.vars["SYNTH_FAIL_AFTER"] = "1000" // the run fails: an alert is due
+			script := filepath.Join(e.dir, "slow-alert.sh")
+			os.WriteFile(script, []byte("#!/bin/sh\nexec sleep 60\n"), 0o755)
+			e.vars["TIMETILES_ALERT_SCRIPT"] = script
+			return []string{"backup"}, func(pid int) bool {
+				return findProcess(pid, "sleep") != 0
+			}
+		}, 1, 0},
+	} {
+		t.Run(tc.victim, func(t *testing.T) {
+			e := newEnv(t, tc.db)
+			alerts := e.alertScript()
+			args, ready := tc.setup(e)
+			before, alertsBefore := e.snapshots(), len(alerts())
 			r := e.runCtx(context.Background(), func(pid int) {
-				hostPID = pid
-				waitFor(t, "restic to run", func() bool { return findProcess(pid, "restic") != 0 && findProcess(pid, "source-synthetic") != 0 })
+				waitFor(t, "the plugin at work", func() bool { return ready(pid) })
 				time.Sleep(500 * time.Millisecond)
-				victimPID := findProcess(pid, victim)
+				victimPID := findProcess(pid, tc.victim)
 				if victimPID == 0 {
-					t.Errorf("no %s process", victim)
+					t.Errorf("no %s process", tc.victim)
 					return
 				}
 				syscall.Kill(victimPID, syscall.SIGKILL)
-			}, "backup")
-			if r.code != 1 {
-				t.Fatalf("exit %d, want 1\n%s", r.code, r.stderr)
+			}, args...)
+			if r.code != tc.wantCode {
+				t.Fatalf("exit %d, want %d\n%s", r.code, tc.wantCode, r.stderr)
 			}
-			if n := len(e.snapshots()); n != 0 {
-				t.Fatalf("%d snapshots, want 0", n)
+			testenv.WaitNoLeftoverProcesses(t, 10*time.Second, append(leftoverNames, "sleep")...)
+			switch {
+			case tc.victim == "timetiles-backup-notify-alert":
+				// The alert was lost with its plugin; the run's own error
+				// stands and the notifier's failure is logged.
+				if !strings.Contains(r.stderr, "synthetic failure after 1000 bytes") || !strings.Contains(r.stderr, "notifier failed") {
+					t.Errorf("the original error or the notifier failure is missing:\n%s", r.stderr)
+				}
+				e.assertRepo(e.restic(), nil)
+			case tc.added > 0:
+				after := e.snapshots()
+				if len(after) != len(before)+tc.added {
+					t.Fatalf("%d snapshots, want %d", len(after), len(before)+tc.added)
+				}
+				e.assertRepo(e.restic(), after)
+				if len(alerts()) != alertsBefore {
+					t.Errorf("a completed run alerted: %+v", alerts())
+				}
+			default:
+				e.assertRepo(e.restic(), before)
+				assertAlert(t, alerts(), alertsBefore+1, "Backup Failed")
 			}
-			_ = hostPID
-			testenv.WaitNoLeftoverProcesses(t, 10*time.Second, "restic", "timetiles-backup")
 		})
 	}
 }
@@ -347,39 +425,80 @@ func TestRestoreUnknownSnapshotListsAvailable(t *testing.T) {
 	}
 }
 
+// The secrets — the repository password, the offsite S3 secret key and the
+// database password — appear in no process's argv while the tool runs
+// (/proc/*/cmdline sampled every 20 ms), nor in its output or logs, nor in
+// the alerts it sends, also when things fail.
 func TestSecretsNeverInArgvOrOutput(t *testing.T) {
 	e := newEnv(t, true)
+	alerts := e.alertScript()
+	dbSecret := "Db-Pa55-" + strconv.Itoa(os.Getpid())
+	e.vars["BACKUP_DATABASE_URL"] = fmt.Sprintf("postgres://postgres:%s@127.0.0.1:%d/timetiles?sslmode=disable", dbSecret, e.pg.Port)
+	g := testenv.StartVersityGW(t)
+	g.CreateBucket(t, offsiteBucket, false)
+	ak, sk := g.CreateUser(t, offsiteBucket, "secrets", testenv.S3FullAccess)
+	e.useS3(g, "secrets", ak, sk)
+	wrongSK := "Wrong-" + sk
+	secrets := []string{e.password, dbSecret, sk, wrongSK}
+
+	var outputs []string
 	seen := map[string]bool{}
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			for _, c := range testenv.Cmdlines() {
-				if strings.Contains(c, e.password) {
-					seen[c] = true
+	sampled := 0
+	run := func(want int, args ...string) {
+		t.Helper()
+		stop, done := make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(done)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
 				}
+				for _, c := range testenv.Cmdlines() {
+					for _, sec := range secrets {
+						if strings.Contains(c, sec) {
+							seen[c] = true
+						}
+					}
+				}
+				sampled++
+				time.Sleep(20 * time.Millisecond)
 			}
-			time.Sleep(20 * time.Millisecond)
+		}()
+		r := e.run(args...)
+		close(stop)
+		<-done
+		if r.code != want {
+			t.Fatalf("%v: exit %d, want %d\n%s", args, r.code, want, r.stderr)
 		}
-	}()
-	r := e.run("backup", "--log-level", "debug")
-	close(stop)
-	<-done
-	if r.code != 0 {
-		t.Fatalf("backup: %s", r.stderr)
+		outputs = append(outputs, r.stdout, r.stderr)
 	}
+	run(0, "backup", "--offsite", "--log-level", "debug")
+	// Failures whose errors could carry a secret: a refused offsite key
+	// (alerted as an offsite failure) and a database that does not exist.
+	e.vars["AWS_SECRET_ACCESS_KEY"] = wrongSK
+	run(0, "backup", "--offsite", "--log-level", "debug")
+	e.vars["AWS_SECRET_ACCESS_KEY"] = sk
+	e.vars["BACKUP_DATABASE_URL"] = fmt.Sprintf("postgres://postgres:%s@127.0.0.1:%d/nosuchdb?sslmode=disable", dbSecret, e.pg.Port)
+	run(1, "backup", "db", "--log-level", "debug")
+	run(0, "restore", "latest", "--yes", "--to-database", "scratch", "--offsite", "--log-level", "debug")
+
 	for c := range seen {
-		t.Errorf("password in a process's argv: %s", c)
+		t.Errorf("a secret in a process's argv: %s", c)
 	}
-	if strings.Contains(r.stdout+r.stderr, e.password) {
-		t.Errorf("password in the output")
+	got := alerts()
+	if len(got) < 2 {
+		t.Errorf("%d alerts, want the offsite and the backup failure at least", len(got))
 	}
+	logged, _ := os.ReadFile(e.vars["BACKUP_ALERT_LOG"])
+	all := strings.Join(outputs, "\n") + fmt.Sprint(got) + string(logged)
+	for _, sec := range secrets {
+		if strings.Contains(all, sec) {
+			t.Errorf("secret %.6s… in the output, logs or alerts", sec)
+		}
+	}
+	t.Logf("%d samples of every process's argv; %d alerts checked", sampled, len(got))
 }
 
 func contains(list []string, s string) bool {

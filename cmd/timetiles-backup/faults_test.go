@@ -29,11 +29,10 @@ import (
 	"github.com/timetiles/timetiles-backup/internal/testenv"
 )
 
-// faultEnv is newEnv with the alert script and a private state directory.
+// faultEnv is newEnv with the recording alert script.
 func faultEnv(t *testing.T, withDB bool) (*env, func() []recordedAlert) {
 	t.Helper()
 	e := newEnv(t, withDB)
-	e.vars[host.EnvStateDir] = filepath.Join(e.dir, "state")
 	return e, e.alertScript()
 }
 
