@@ -10,6 +10,7 @@ import (
 
 	"github.com/charmbracelet/huh"
 	"github.com/dustin/go-humanize"
+	"golang.org/x/term"
 
 	"github.com/timetiles/timetiles-backup/host"
 )
@@ -109,7 +110,7 @@ func (c *RestoreCommand) pickRun(runs []*host.Run, t *host.Plugin, repo string) 
 			Options(opts...).
 			Height(min(len(opts)+2, 14)).
 			Value(&choice),
-	)).WithInput(c.Stdin).WithOutput(c.Stderr).WithAccessible(accessible())
+	)).WithInput(c.Stdin).WithOutput(c.Stderr).WithAccessible(accessible()).WithWidth(termWidth())
 	if err := form.RunWithContext(c.Ctx); err != nil {
 		return nil, err
 	}
@@ -122,11 +123,20 @@ func (c *RestoreCommand) confirm(title, description string) (bool, error) {
 	form := huh.NewForm(huh.NewGroup(
 		huh.NewConfirm().Title(title).Description(description).
 			Affirmative("Restore").Negative("Cancel").Value(&ok),
-	)).WithInput(c.Stdin).WithOutput(c.Stderr).WithAccessible(accessible())
+	)).WithInput(c.Stdin).WithOutput(c.Stderr).WithAccessible(accessible()).WithWidth(termWidth())
 	if err := form.RunWithContext(c.Ctx); err != nil {
 		return false, err
 	}
 	return ok, nil
+}
+
+// termWidth is the terminal's width (the prompts are drawn on stderr), so
+// that a restore point's line is not cut before the first resize event.
+func termWidth() int {
+	if w, _, err := term.GetSize(int(os.Stderr.Fd())); err == nil && w >= 40 {
+		return w
+	}
+	return 100
 }
 
 // cancelled reports whether a prompt ended because the operator left it.

@@ -228,6 +228,18 @@ func TestRestorePickerSafetyBackupAndHooks(t *testing.T) {
 		t.Fatal("the database is not state B after restoring the safety backup")
 	}
 	testenv.CompareTrees(t, uploadsB, e.uploads)
+
+	// A restore beside production overwrites nothing: no hooks, no safety
+	// backup.
+	n := len(e.snapshots())
+	os.Remove(hooks)
+	r = e.run("restore", runA, "--yes", "--to-database", "inspect", "--to", filepath.Join(e.dir, "inspect"))
+	if r.code != 0 || strings.Contains(r.stdout, "Safety backup") || strings.Contains(r.stdout, "Running BACKUP_") {
+		t.Fatalf("scratch restore: %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if _, err := os.Stat(hooks); err == nil || len(e.snapshots()) != n {
+		t.Fatal("a scratch restore ran the hooks or took a safety backup")
+	}
 }
 
 // TestRestoreHooksWhenTheRestoreFails: the post command runs even when the
