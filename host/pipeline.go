@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -107,6 +108,10 @@ type sinkStream struct {
 	w      *os.File // fan-out mode: the host's write end
 	err    error
 	mu     sync.Mutex
+	// stopped: the target closed its end of the pipe before the stream
+	// ended — it failed on its own (disk full, a server refusing the
+	// upload); its own error comes with its answer (finish).
+	stopped bool
 }
 
 func (s *sinkStream) fail(err error) {
@@ -320,6 +325,15 @@ func StreamBackup(ctx context.Context, src *Plugin, sinks []Sink, spec StreamSpe
 	}
 	wg.Wait()
 	res.Sinks = results
+	if srcErr != nil && useFD && fanIn == nil && !pathMode && len(results) == 1 {
+		// One pipe from the source straight to the target: a target that
+		// failed on its own closed the pipe, and the source's next write
+		// failed (EPIPE). The target's failure is the cause; a target that
+		// was aborted because the source failed says ErrAborted instead.
+		if terr := results[0].Err; terr != nil && !errors.Is(terr, sdk.ErrAborted) {
+			res.SourceErr = fmt.Errorf("%w (the source then stopped: %v)", terr, srcErr)
+		}
+	}
 	return res
 }
 
@@ -386,6 +400,14 @@ func fanOut(in *os.File, streams []*sinkStream) (uint64, error) {
 					_ = st.w.SetWriteDeadline(time.Now().Add(st.sink.StallTimeout))
 				}
 				if _, werr := st.w.Write(buf[:n]); werr != nil {
+					if errors.Is(werr, syscall.EPIPE) {
+						// Not cancelled: its answer says why it stopped.
+						st.mu.Lock()
+						st.stopped = true
+						st.mu.Unlock()
+						st.fail(fmt.Errorf("target %s stopped reading the stream: %w", st.sink.Name, sdk.ErrAborted))
+						continue
+					}
 					if errors.Is(werr, os.ErrDeadlineExceeded) {
 						werr = fmt.Errorf("accepted no data for %s", st.sink.StallTimeout)
 					}
@@ -492,6 +514,13 @@ func (s *sinkStream) finish(t *pb.StreamTrailer) SinkResult {
 		}
 	}
 	resp, err := s.ws.CloseAndRecv()
+	s.mu.Lock()
+	stopped := s.stopped
+	s.mu.Unlock()
+	if stopped && err != nil {
+		r.Err = fmt.Errorf("target %s: %w", s.sink.Name, sdk.FromStatus(err))
+		return r
+	}
 	if prior := s.failed(); prior != nil {
 		r.Err = prior
 		if err == nil {

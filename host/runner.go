@@ -97,7 +97,8 @@ func (r *Runner) SourceMap() ([]string, map[string]string, error) {
 	m := map[string]string{}
 	var order []string
 	for _, kv := range strings.Split(spec, ",") {
-		comp, name, ok := strings.Cut(strings.TrimSpace(kv), "=")
+		comp, name, ok := strings.Cut(kv, "=")
+		comp, name = strings.TrimSpace(comp), strings.TrimSpace(name) // "uploads = source-volume" (found by FuzzSourceMap)
 		if !ok || comp == "" || name == "" {
 			return nil, nil, Configf("BACKUP_SOURCES=%q: each entry must be component=plugin, e.g. %s", spec, DefaultSources)
 		}

@@ -346,6 +346,13 @@ func receive(ctx context.Context, inbox *fdInbox, h *pb.StreamHeader,
 	var final error
 	var got bool
 	return pipe, func() error {
+		// The plugin is done with the stream: close the read end before
+		// waiting for the trailer, so that a writer still sending (the
+		// source, or the host's fan-out to this target) gets EPIPE at
+		// once. A target that failed half-way (disk full, an offsite server
+		// refusing the upload) must not leave the writer blocked on a full
+		// pipe until the host's stall timeout.
+		pipe.Close()
 		if !got {
 			select {
 			case final = <-result:
@@ -355,7 +362,6 @@ func receive(ctx context.Context, inbox *fdInbox, h *pb.StreamHeader,
 			got = true
 		}
 		guard.Close()
-		pipe.Close()
 		return final
 	}, aborted, nil
 }

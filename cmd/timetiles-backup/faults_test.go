@@ -360,11 +360,15 @@ func TestFaultDiskFull(t *testing.T) {
 		t.Fatalf("baseline: %d %s", r.code, r.stderr)
 	}
 	before := e.snapshots()
-	e.vars["SYNTH_SIZE"] = "24000000" // random bytes: 3× the disk
+	// Random bytes, 25× the disk: restic fails long before the end of the
+	// stream, and the source must not stay blocked on the pipe.
+	e.vars["SYNTH_SIZE"] = "200000000"
+	start := time.Now()
 	r := e.run("backup")
 	if r.code != 1 || !strings.Contains(r.stderr, "no space left on device") {
 		t.Fatalf("backup onto a full disk: exit %d\n%s", r.code, r.stderr)
 	}
+	t.Logf("the full disk failed the run after %v", time.Since(start).Round(time.Millisecond))
 	if !strings.Contains(r.stderr, "the disk holding "+e.repo+" is full") {
 		t.Errorf("the message does not name the full disk:\n%s", r.stderr)
 	}
@@ -440,7 +444,7 @@ func TestFaultOffsiteFailsMidUpload(t *testing.T) {
 	dir := filepath.Join(e.dir, "offsite-data")
 	os.Mkdir(dir, 0o700)
 	port := freeTCPPort(t)
-	srv := exec.Command(testenv.Tool(t, "rest-server"), "--listen", "127.0.0.1:"+port, "--path", dir, "--no-auth", "--max-size", "30000000")
+	srv := exec.Command(testenv.Tool(t, "rest-server"), "--listen", "127.0.0.1:"+port, "--path", dir, "--no-auth", "--max-size", "8000000")
 	srv.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
@@ -461,8 +465,13 @@ func TestFaultOffsiteFailsMidUpload(t *testing.T) {
 	}
 	localBefore := e.snapshots()
 
-	e.vars["SYNTH_SIZE"] = "60000000" // over the offsite quota, 16 MiB packs: fails after the first
+	// Over the offsite quota: restic fails at its first 16 MiB pack, long
+	// before the end of the stream; the local side must go on at once.
+	e.vars["SYNTH_SIZE"] = "150000000"
+	e.vars["BACKUP_OFFSITE_STALL_TIMEOUT"] = "10m" // the stall timeout must not be what ends it
+	start := time.Now()
 	r := e.run("backup", "--offsite")
+	t.Logf("backup with the offsite failing mid-upload took %v", time.Since(start).Round(time.Millisecond))
 	if r.code != 0 || !strings.Contains(r.stderr, "offsite backup failed; the local backup is complete") || !strings.Contains(r.stderr, "507") {
 		t.Fatalf("exit %d (want 0 with a warning naming the 507)\n%s", r.code, r.stderr)
 	}
