@@ -11,6 +11,8 @@ import (
 // target instance ("local", "offsite").
 type ProgressEvent struct {
 	Sink string
+	// Done marks the final report of a stream that was stored.
+	Done bool
 	sdk.Progress
 }
 
@@ -28,7 +30,30 @@ func watchProgress(ctx context.Context, t *Plugin, sink string, fn func(Progress
 			if err != nil {
 				return
 			}
+			if m.GetComponent() == ManifestName {
+				continue // the run manifest: a few bytes, not the operator's data
+			}
 			fn(ProgressEvent{Sink: sink, Progress: sdk.ProgressFromPB(m)})
 		}
 	}()
+}
+
+// reportDone sends the final figures of a stream that was stored (its
+// exact size), so a progress display ends at the true total however far
+// the target's last report lagged.
+func reportDone(fn func(ProgressEvent), runID string, res *StreamResult) {
+	if fn == nil {
+		return
+	}
+	for _, s := range res.Sinks {
+		if res.Err(s.Sink) != nil {
+			continue
+		}
+		size := res.Trailer.GetSize()
+		if res.Header.GetLocalPath() != "" {
+			size = s.Snapshot.Size
+		}
+		fn(ProgressEvent{Sink: s.Sink, Done: true, Progress: sdk.Progress{Component: res.Component, RunID: runID,
+			BytesDone: size, TotalBytes: size, Elapsed: res.Duration}})
+	}
 }

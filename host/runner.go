@@ -260,6 +260,7 @@ func (r *Runner) Backup(ctx context.Context, opts BackupOptions) (*BackupReport,
 			Tags: append([]string{ToolTag, c, RunTagPrefix + rep.RunID}, opts.Tags...),
 		})
 		rep.Components = append(rep.Components, ComponentReport{Component: c, Plugin: sources[c], Result: res})
+		reportDone(opts.Progress, rep.RunID, res)
 		for _, s := range live {
 			err := res.Err(s.Name)
 			if err != nil {

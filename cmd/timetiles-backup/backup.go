@@ -110,7 +110,7 @@ func (c *BackupCommand) Run(args []string) (code int) {
 	pv := newProgress(c.Ctx, c.Meta, r, !asJSON && stderrIsTerminal())
 	rep, err = r.Backup(c.Ctx, host.BackupOptions{Components: comps, Offsite: offsite, Time: at, Progress: pv.update})
 	err = c.interrupted(err)
-	pv.finish(rep)
+	pv.finish()
 	if rep != nil {
 		c.report(r, rep, asJSON)
 	}

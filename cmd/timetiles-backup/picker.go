@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"sync"
@@ -110,7 +111,7 @@ func (c *RestoreCommand) pickRun(runs []*host.Run, t *host.Plugin, repo string) 
 			Options(opts...).
 			Height(min(len(opts)+2, 14)).
 			Value(&choice),
-	)).WithInput(c.Stdin).WithOutput(c.Stderr).WithAccessible(accessible()).WithWidth(termWidth())
+	)).WithInput(c.Stdin).WithOutput(c.promptOutput()).WithAccessible(accessible()).WithWidth(termWidth())
 	if err := form.RunWithContext(c.Ctx); err != nil {
 		return nil, err
 	}
@@ -123,11 +124,22 @@ func (c *RestoreCommand) confirm(title, description string) (bool, error) {
 	form := huh.NewForm(huh.NewGroup(
 		huh.NewConfirm().Title(title).Description(description).
 			Affirmative("Restore").Negative("Cancel").Value(&ok),
-	)).WithInput(c.Stdin).WithOutput(c.Stderr).WithAccessible(accessible()).WithWidth(termWidth())
+	)).WithInput(c.Stdin).WithOutput(c.promptOutput()).WithAccessible(accessible()).WithWidth(termWidth())
 	if err := form.RunWithContext(c.Ctx); err != nil {
 		return false, err
 	}
 	return ok, nil
+}
+
+// promptOutput is the terminal the prompts are drawn on: stderr itself, so
+// that the form library sees a terminal (size, colours).
+func (c *RestoreCommand) promptOutput() io.Writer {
+	if sw, ok := c.Stderr.(*switchWriter); ok {
+		sw.mu.Lock()
+		defer sw.mu.Unlock()
+		return sw.w
+	}
+	return c.Stderr
 }
 
 // termWidth is the terminal's width (the prompts are drawn on stderr), so

@@ -60,6 +60,7 @@ type progressView struct {
 	estimates map[string]uint64
 	totals    map[string]uint64
 	comp      map[string]string
+	done      map[string]bool
 	lastLine  map[string]time.Time
 	start     map[string]time.Time
 }
@@ -72,7 +73,7 @@ func stderrIsTerminal() bool { return term.IsTerminal(int(os.Stderr.Fd())) }
 // streams (a stream's length is known only at its end).
 func newProgress(ctx context.Context, m *Meta, r *host.Runner, bars bool) *progressView {
 	v := &progressView{log: r.Log, bars: map[string]*mpb.Bar{}, lastLine: map[string]time.Time{}, start: map[string]time.Time{},
-		estimates: map[string]uint64{}, totals: map[string]uint64{}, comp: map[string]string{}}
+		estimates: map[string]uint64{}, totals: map[string]uint64{}, comp: map[string]string{}, done: map[string]bool{}}
 	sw, ok := m.Stderr.(*switchWriter)
 	if !bars || !ok {
 		return v
@@ -100,16 +101,19 @@ func (v *progressView) update(ev host.ProgressEvent) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	key := ev.Component + " → " + ev.Sink
+	if v.done[key] {
+		return // a report that arrived after the stream's final figures
+	}
 	if _, ok := v.start[key]; !ok {
 		v.start[key] = time.Now()
-		// Components run one after another: a new one ends the others.
-		for k, b := range v.bars {
-			if v.comp[k] != ev.Component {
-				b.SetTotal(-1, true)
-			}
-		}
+	}
+	if ev.Done {
+		v.done[key] = true
 	}
 	if v.p == nil {
+		if ev.Done {
+			return // the run report that follows gives the final figures
+		}
 		if time.Since(v.lastLine[key]) < plainInterval {
 			return
 		}
@@ -141,6 +145,11 @@ func (v *progressView) update(ev host.ProgressEvent) {
 		v.bars[key], v.comp[key], v.totals[key] = b, ev.Component, total
 		v.order = append(v.order, key)
 	}
+	if ev.Done {
+		b.SetCurrent(int64(ev.BytesDone))
+		b.SetTotal(int64(ev.BytesDone), true)
+		return
+	}
 	switch {
 	case ev.TotalBytes > 0 && ev.TotalBytes != v.totals[key]:
 		v.totals[key] = ev.TotalBytes
@@ -153,22 +162,15 @@ func (v *progressView) update(ev host.ProgressEvent) {
 	b.SetCurrent(int64(ev.BytesDone))
 }
 
-// finish completes every bar (at the final size of each stream that was
-// stored) and gives stderr back.
-func (v *progressView) finish(rep *host.BackupReport) {
+// finish ends the bars of streams that did not complete (a failed run)
+// and gives stderr back.
+func (v *progressView) finish() {
 	v.mu.Lock()
 	p := v.p
-	if rep != nil {
-		for _, c := range rep.Components {
-			for _, s := range c.Result.Sinks {
-				if b, ok := v.bars[c.Component+" → "+s.Sink]; ok && c.Result.Err(s.Sink) == nil {
-					b.SetCurrent(int64(streamSize(c.Result, s)))
-				}
-			}
-		}
-	}
 	for _, k := range v.order {
-		v.bars[k].SetTotal(-1, true)
+		if !v.done[k] {
+			v.bars[k].Abort(false)
+		}
 	}
 	v.mu.Unlock()
 	if p != nil {
