@@ -4,10 +4,16 @@ import (
 	"context"
 	"flag"
 	"os"
+	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/timetiles/timetiles-backup/host"
 	"github.com/timetiles/timetiles-backup/internal/testenv"
+	"github.com/timetiles/timetiles-backup/sdk"
 )
 
 // Transport micro-benchmarks: a synthetic source → this process as host →
@@ -78,4 +84,25 @@ func BenchmarkTransport(b *testing.B) {
 			b.ReportMetric(float64(u.TargetHWM)/MiB, "tgt-peak-MiB")
 		})
 	}
+}
+
+// BenchmarkPluginStart launches a plugin process, completes go-plugin's
+// handshake (AutoMTLS), asks its Info and stops it: the host's share of a
+// command's start-up per plugin (P8).
+func BenchmarkPluginStart(b *testing.B) {
+	dir := testPlugins(b)
+	var launch, stop time.Duration
+	for i := 0; i < b.N; i++ {
+		m := &host.Manager{Logger: hclog.NewNullLogger()}
+		t0 := time.Now()
+		if _, err := m.Launch(context.Background(), host.Candidate{Name: "target-files", Kind: sdk.KindTarget,
+			Path: filepath.Join(dir, host.BinaryPrefix+"target-files")}); err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		m.Close()
+		launch, stop = launch+t1.Sub(t0), stop+time.Since(t1)
+	}
+	b.ReportMetric(float64(launch.Milliseconds())/float64(b.N), "launch-ms")
+	b.ReportMetric(float64(stop.Milliseconds())/float64(b.N), "stop-ms")
 }

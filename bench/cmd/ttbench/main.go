@@ -41,6 +41,8 @@ var (
 	flagP3Size  = flag.String("p3-size", "1GiB", "bytes per transport run (P3)")
 	flagP4Sizes = flag.String("p4-sizes", "1GiB,4GiB", "stream sizes compared for peak memory (P4)")
 	flagP4Reps  = flag.Int("p4-reps", 2, "runs per size and path (P4)")
+	flagCompare = flag.String("compare-bin", "", "directory with the CLI and plugins of another version (bench/run.sh --compare REV builds one): its runs join P1, P2, P5–P8 as a third side, for before/after figures from one interleaved run")
+	flagLabel   = flag.String("compare-label", "before", "name of the -compare-bin version in the report")
 )
 
 func main() {
@@ -134,6 +136,7 @@ type world struct {
 	s3Repo      string
 	s3Env       []string
 	scale       int
+	cmpBin      string // -compare-bin
 }
 
 const pgBin = "/usr/lib/postgresql/15/bin"
@@ -157,6 +160,7 @@ func setup(tb *runTB, want map[string]bool) *world {
 	log.Print("building binaries and pinned tools")
 	w.bin = testenv.BuildBinaries(tb)
 	tb.Cleanup(func() { os.RemoveAll(w.bin) })
+	w.cmpBin = *flagCompare
 	w.restic = testenv.Tool(tb, "restic")
 	w.vars = map[string]string{
 		"RESTIC_PASSWORD":   w.password,
@@ -232,10 +236,13 @@ func (w *world) measureDump() int64 {
 
 // cli is the timetiles-backup command as an operator runs it: the env file
 // holds the configuration; the environment holds only what a shell has.
-func (w *world) cli(env []string, args ...string) *exec.Cmd {
-	cmd := exec.Command(filepath.Join(w.bin, "timetiles-backup"), args...)
+func (w *world) cli(env []string, args ...string) *exec.Cmd { return w.cliIn(w.bin, env, args...) }
+
+// cliIn runs the CLI (and its plugins) found in bin.
+func (w *world) cliIn(bin string, env []string, args ...string) *exec.Cmd {
+	cmd := exec.Command(filepath.Join(bin, "timetiles-backup"), args...)
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + w.home, "TMPDIR=" + w.tmp,
-		"TIMETILES_ENV_FILE=" + w.envFile, "TIMETILES_BACKUP_PLUGIN_DIR=" + w.bin}, env...)
+		"TIMETILES_ENV_FILE=" + w.envFile, "TIMETILES_BACKUP_PLUGIN_DIR=" + bin}, env...)
 	return cmd
 }
 
