@@ -192,6 +192,10 @@ func setup(tb *runTB, want map[string]bool) *world {
 		w.startS3()
 	}
 	w.writeEnvFile()
+	// Both sides of every pair find the repository existing.
+	if out, err := w.resticCmd(w.repo, nil, "init", "--repository-version", "2").CombinedOutput(); err != nil {
+		tb.Fatalf("restic init: %v\n%s", err, out)
+	}
 	return w
 }
 
