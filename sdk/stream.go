@@ -8,6 +8,7 @@ import (
 	"hash"
 	"io"
 	"os"
+	"sync/atomic"
 	"time"
 
 	pb "github.com/timetiles/timetiles-backup/gen/timetiles/backup/v1"
@@ -20,6 +21,10 @@ const ChunkSize = 1 << 20
 
 // MaxMessageSize bounds gRPC messages: a chunk plus framing.
 const MaxMessageSize = ChunkSize + 64<<10
+
+// teeCalls counts the tee(2) rounds of teeFrom (tests check the path is
+// taken).
+var teeCalls atomic.Int64
 
 // sender writes one stream: header, bytes (to an OS pipe or as gRPC chunks),
 // trailer. It counts and checksums the bytes on the way.
@@ -143,7 +148,11 @@ func (s *sender) Write(p []byte) (int, error) {
 
 // ReadFrom reads straight into the chunk buffer. Bytes that come with an
 // error (including io.EOF) are always sent before the error is looked at.
+// In fd mode a pipe's bytes are moved with tee(2) instead (teeFrom).
 func (s *sender) ReadFrom(r io.Reader) (int64, error) {
+	if n, handled, err := s.teeFrom(r); handled {
+		return n, err
+	}
 	if s.buf == nil {
 		s.buf = make([]byte, 0, ChunkSize)
 	}

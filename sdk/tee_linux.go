@@ -1,0 +1,132 @@
+//go:build linux
+
+package sdk
+
+import (
+	"errors"
+	"io"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// pipeFile is the read end of a pipe as io.Copy may hand it to ReadFrom: an
+// *os.File, or the wrapper os.File.WriteTo passes on (it hides WriteTo but
+// keeps SyscallConn) — which is what exec.Cmd's copy of a child's stdout
+// into a non-file writer (restic dump into a stream) ends up as.
+type pipeFile interface {
+	io.Reader
+	SyscallConn() (syscall.RawConn, error)
+}
+
+// teeFrom moves a pipe's bytes into the stream pipe (fd mode) without
+// copying them through this process: tee(2) links the source pipe's pages
+// into the stream pipe, then reading the same bytes from the source (which
+// consumes them) feeds the checksum. A plugin relaying a child's output
+// (pg_dump's dump, restic dump's file) thus costs one copy to user space
+// and no page allocation, instead of a read and a write — measured in
+// docs/performance.md. handled is false when r is not a pipe (or tee is not
+// supported); nothing was read then.
+func (s *sender) teeFrom(r io.Reader) (n int64, handled bool, err error) {
+	pf, ok := r.(pipeFile)
+	if !ok || s.pipe == nil || s.path {
+		return 0, false, nil
+	}
+	src, err := pf.SyscallConn()
+	if err != nil || !isPipe(src) {
+		return 0, false, nil
+	}
+	dst, err := s.pipe.SyscallConn()
+	if err != nil {
+		return 0, false, nil
+	}
+	if s.buf == nil {
+		s.buf = make([]byte, 0, ChunkSize)
+	}
+	buf := s.buf[:cap(s.buf)]
+	for {
+		k, err := tee(src, dst, len(buf))
+		if errors.Is(err, unix.EINVAL) && n == 0 {
+			return 0, false, nil // e.g. both ends on one pipe: copy instead
+		}
+		if err != nil {
+			return n, true, err
+		}
+		if k == 0 {
+			return n, true, nil // end of the source pipe
+		}
+		if _, err := io.ReadFull(pf, buf[:k]); err != nil {
+			return n, true, err
+		}
+		s.hash.Write(buf[:k])
+		s.size += uint64(k)
+		n += int64(k)
+		teeCalls.Add(1)
+	}
+}
+
+func isPipe(rc syscall.RawConn) bool {
+	var st unix.Stat_t
+	var err error
+	if cerr := rc.Control(func(fd uintptr) { err = unix.Fstat(int(fd), &st) }); cerr != nil || err != nil {
+		return false
+	}
+	return st.Mode&unix.S_IFMT == unix.S_IFIFO
+}
+
+// tee duplicates up to max bytes from the front of pipe src into pipe dst
+// without consuming them, waiting (through Go's poller, so deadlines and
+// closing the files work) while src is empty or dst is full. It returns 0
+// at the end of src.
+func tee(src, dst syscall.RawConn, max int) (int, error) {
+	var n int64
+	var err error
+	try := func(sfd, dfd uintptr) {
+		for {
+			n, err = unix.Tee(int(sfd), int(dfd), max, unix.SPLICE_F_NONBLOCK)
+			if err != unix.EINTR {
+				return
+			}
+		}
+	}
+	for {
+		dstFull := false
+		rerr := src.Read(func(sfd uintptr) bool {
+			if cerr := dst.Control(func(dfd uintptr) { try(sfd, dfd) }); cerr != nil {
+				err = cerr
+				return true
+			}
+			if err != unix.EAGAIN {
+				return true
+			}
+			// EAGAIN: src is empty (wait for data) or dst is full.
+			// TIOCINQ is FIONREAD: the bytes waiting in src.
+			if avail, _ := unix.IoctlGetInt(int(sfd), unix.TIOCINQ); avail > 0 {
+				dstFull = true
+				return true
+			}
+			return false
+		})
+		if rerr != nil {
+			return 0, rerr
+		}
+		if !dstFull {
+			return int(n), err
+		}
+		// dst is full: wait until its reader takes something. A full pipe
+		// always wakes its writers when read from.
+		werr := dst.Write(func(dfd uintptr) bool {
+			if cerr := src.Control(func(sfd uintptr) { try(sfd, dfd) }); cerr != nil {
+				err = cerr
+				return true
+			}
+			return err != unix.EAGAIN
+		})
+		if werr != nil {
+			return 0, werr
+		}
+		if err != unix.EAGAIN {
+			return int(n), err
+		}
+	}
+}
