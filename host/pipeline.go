@@ -38,6 +38,10 @@ type StreamSpec struct {
 	Time      time.Time
 	Tags      []string
 	Checksum  string
+	// SourceFailed, if set, is called as soon as the source has failed,
+	// before the sinks are told to abort (which can take restic's kill
+	// grace): the runner aborts its pending manifest writes meanwhile.
+	SourceFailed func(error)
 }
 
 // SinkResult is the outcome of one stream in one sink.
@@ -307,6 +311,9 @@ func StreamBackup(ctx context.Context, src *Plugin, sinks []Sink, spec StreamSpe
 		srcErr = fmt.Errorf("source %s: trailer says %d bytes, %d arrived: %w", src.Name, trailer.Size, copied, sdk.ErrAborted)
 	}
 	res.SourceErr = srcErr
+	if srcErr != nil && spec.SourceFailed != nil {
+		spec.SourceFailed(srcErr)
+	}
 	closeAll() // the host's pipe ends: targets still hold their guards
 
 	// Commit or abort every sink.
@@ -543,33 +550,11 @@ func (s *sinkStream) finish(t *pb.StreamTrailer) SinkResult {
 
 // WriteBytes stores a small in-memory stream (e.g. a run manifest).
 func WriteBytes(ctx context.Context, t *Plugin, h *pb.StreamHeader, data []byte) (sdk.Snapshot, error) {
-	ws, err := t.Client.Target.Write(ctx)
+	p, err := BeginWrite(ctx, t, h)
 	if err != nil {
-		return sdk.Snapshot{}, sdk.FromStatus(err)
+		return sdk.Snapshot{}, err
 	}
-	hh, _ := sdk.NewChecksum(sdk.DefaultChecksum)
-	hh.Write(data)
-	h = proto.Clone(h).(*pb.StreamHeader)
-	h.FdToken, h.LocalPath, h.ChecksumAlgorithm = "", "", sdk.DefaultChecksum
-	size := uint64(len(data))
-	msgs := []*pb.StreamMessage{{Msg: &pb.StreamMessage_Header{Header: h}}}
-	for len(data) > 0 {
-		n := min(len(data), sdk.ChunkSize)
-		msgs = append(msgs, &pb.StreamMessage{Msg: &pb.StreamMessage_Chunk{Chunk: data[:n]}})
-		data = data[n:]
-	}
-	msgs = append(msgs, &pb.StreamMessage{Msg: &pb.StreamMessage_Trailer{Trailer: &pb.StreamTrailer{
-		Success: true, Size: size, ChecksumAlgorithm: sdk.DefaultChecksum, Checksum: hh.Sum(nil)}}})
-	for _, m := range msgs {
-		if err := ws.Send(&pb.WriteRequest{Message: m}); err != nil {
-			break
-		}
-	}
-	resp, err := ws.CloseAndRecv()
-	if err != nil {
-		return sdk.Snapshot{}, sdk.FromStatus(err)
-	}
-	return sdk.SnapshotFromPB(resp.GetSnapshot()), nil
+	return p.Commit(ctx, data)
 }
 
 // ReadBytes reads a small stored stream fully into memory, refusing more

@@ -185,6 +185,10 @@ func (r *Runner) Backup(ctx context.Context, opts BackupOptions) (*BackupReport,
 	rep := &BackupReport{RunID: NewRunID(now), Time: now, Manifests: map[string]string{}}
 	log := r.Log.With("run", rep.RunID)
 
+	// The sources start meanwhile; a missing one still fails the run
+	// before any stream starts.
+	starting := r.startSources(ctx, comps, sources)
+	defer starting.wait() // none is left starting when Backup returns
 	targetName := r.Cfg.GetDefault("BACKUP_TARGET", DefaultTarget)
 	local, err := r.Start(ctx, targetName, Local)
 	if err != nil {
@@ -224,15 +228,9 @@ func (r *Runner) Backup(ctx context.Context, opts BackupOptions) (*BackupReport,
 			watchProgress(pctx, s.P, s.Name, opts.Progress)
 		}
 	}
-	// Launch every source first, so a missing plugin fails before any
-	// stream starts.
-	srcs := map[string]*Plugin{}
-	for _, c := range comps {
-		p, err := r.Start(ctx, sources[c], c)
-		if err != nil {
-			return nil, err
-		}
-		srcs[c] = p
+	srcs, err := starting.wait()
+	if err != nil {
+		return nil, err
 	}
 	host := r.Hostname()
 	okBy := map[string]bool{}
@@ -243,6 +241,11 @@ func (r *Runner) Backup(ctx context.Context, opts BackupOptions) (*BackupReport,
 	for _, s := range sinks {
 		manifests[s.Name] = &Manifest{Tool: ToolTag, Version: Version, RunID: rep.RunID, Host: host, Time: now, Components: map[string]ManifestComponent{}, Tags: opts.Tags}
 	}
+	// Every target starts on the run manifest now, while the components
+	// stream, and stores it only when it is committed at the end
+	// (PendingWrite): the manifest adds no restic start-up to the run.
+	pending := r.beginManifests(ctx, sinks, manifests[Local])
+	defer pending.abort(ctx, sinks, "", errors.New("the backup run did not complete"))
 	for _, c := range comps {
 		if err := ctx.Err(); err != nil {
 			rep.LocalErr = fmt.Errorf("interrupted: %w", err)
@@ -257,7 +260,8 @@ func (r *Runner) Backup(ctx context.Context, opts BackupOptions) (*BackupReport,
 		log.Info("backing up", "component", c, "source", sources[c], "targets", len(live))
 		res := StreamBackup(ctx, srcs[c], live, StreamSpec{
 			Component: c, RunID: rep.RunID, Host: host, Time: now, Checksum: algo,
-			Tags: append([]string{ToolTag, c, RunTagPrefix + rep.RunID}, opts.Tags...),
+			Tags:         append([]string{ToolTag, c, RunTagPrefix + rep.RunID}, opts.Tags...),
+			SourceFailed: func(err error) { go pending.abort(ctx, sinks, "", err) },
 		})
 		rep.Components = append(rep.Components, ComponentReport{Component: c, Plugin: sources[c], Result: res})
 		reportDone(opts.Progress, rep.RunID, res)
@@ -292,10 +296,11 @@ func (r *Runner) Backup(ctx context.Context, opts BackupOptions) (*BackupReport,
 		var err error
 		if !okBy[s.Name] {
 			err = firstErr(rep, s.Name)
+			pending.abort(ctx, sinks, s.Name, err)
 		} else {
 			var id string
 			mctx, cancel := withTimeout(ctx, s.StallTimeout)
-			id, err = r.writeManifest(mctx, s.P, manifests[s.Name])
+			id, err = pending.commit(mctx, r, s, manifests[s.Name])
 			cancel()
 			rep.Manifests[s.Name] = id
 		}
@@ -337,11 +342,7 @@ func (r *Runner) writeManifest(ctx context.Context, t *Plugin, m *Manifest) (str
 	if err != nil {
 		return "", err
 	}
-	snap, err := WriteBytes(ctx, t, &pb.StreamHeader{
-		Component: ManifestName, FileName: "manifest.json", MediaType: "application/json",
-		RunId: m.RunID, Host: m.Host, TimeUnix: m.Time.Unix(),
-		Tags: append([]string{ToolTag, ManifestTag, RunTagPrefix + m.RunID}, m.Tags...),
-	}, b)
+	snap, err := WriteBytes(ctx, t, manifestHeader(m), b)
 	if err != nil {
 		return "", fmt.Errorf("writing the run manifest: %w", err)
 	}
