@@ -22,6 +22,7 @@ type Target struct {
 	repo     *restic.Repo
 	version  restic.Version
 	instance string
+	known    knownSnapshots
 }
 
 // Info describes the plugin and every variable it reads.
@@ -200,6 +201,7 @@ func (t *Target) List(ctx context.Context, tags []string) ([]sdk.Snapshot, error
 	if err != nil {
 		return nil, t.sdkErr(err)
 	}
+	t.known.remember(snaps)
 	out := make([]sdk.Snapshot, 0, len(snaps))
 	for _, s := range snaps {
 		sn := sdk.Snapshot{ID: s.ID, Time: s.Time, Host: s.Hostname, Tags: s.Tags, Paths: s.Paths}
@@ -220,9 +222,13 @@ func (t *Target) Read(ctx context.Context, req sdk.ReadRequest, out sdk.ReadStre
 	if req.LocalPath != "" {
 		return t.sdkErr(t.repo.Restore(ctx, req.SnapshotID, "", req.LocalPath, restic.RestoreOptions{Delete: true}))
 	}
-	sn, err := t.repo.Snapshot(ctx, req.SnapshotID)
-	if err != nil {
-		return t.sdkErr(err)
+	sn, ok := t.known.get(req.SnapshotID)
+	if !ok {
+		s, err := t.repo.Snapshot(ctx, req.SnapshotID)
+		if err != nil {
+			return t.sdkErr(err)
+		}
+		sn = *s
 	}
 	// A stream snapshot holds one file, /<file name> (restic --stdin).
 	if len(sn.Paths) != 1 || path.Dir(sn.Paths[0]) != "/" {
@@ -234,7 +240,7 @@ func (t *Target) Read(ctx context.Context, req sdk.ReadRequest, out sdk.ReadStre
 		return err
 	}
 	err = t.repo.Dump(ctx, sn.ID, file, w)
-	if err != nil && restic.IsNotFound(err) && emptyStream(sn) {
+	if err != nil && restic.IsNotFound(err) && emptyStream(&sn) {
 		return nil // an empty stream (see Write): zero bytes
 	}
 	return t.sdkErr(err)
