@@ -350,7 +350,7 @@ func (r *Runner) writeManifest(ctx context.Context, t *Plugin, m *Manifest) (str
 }
 
 func (r *Runner) initTarget(ctx context.Context, t *Plugin) (bool, error) {
-	resp, err := t.Client.Target.Init(ctx, &pb.InitRequest{})
+	resp, err := t.Client.Target.Init(ctx, &pb.InitRequest{OpensNext: true})
 	if err != nil {
 		return false, sdk.FromStatus(err)
 	}

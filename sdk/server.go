@@ -212,10 +212,13 @@ func (s *targetServer) Configure(ctx context.Context, req *pb.TargetServiceConfi
 	return &pb.TargetServiceConfigureResponse{}, nil
 }
 
-func (s *targetServer) Init(ctx context.Context, _ *pb.InitRequest) (resp *pb.InitResponse, err error) {
+func (s *targetServer) Init(ctx context.Context, req *pb.InitRequest) (resp *pb.InitResponse, err error) {
 	defer recoverInto(&err, "Init")
 	ctx, done := s.rt.op(ctx)
 	defer done()
+	if req.GetOpensNext() {
+		ctx = WithInitOpensNext(ctx)
+	}
 	created, err := s.impl.Init(ctx)
 	if err != nil {
 		return nil, ToStatus(err)

@@ -34,15 +34,27 @@ func (r *Repo) Exists(ctx context.Context) (bool, error) {
 // and config already initialized" (S3 and other backends); Init then checks
 // with Exists that the password opens it and returns (false, nil).
 func (r *Repo) Init(ctx context.Context) (created bool, err error) {
+	created, err = r.Create(ctx)
+	if err == nil && !created {
+		if _, err := r.Exists(ctx); err != nil {
+			return false, err
+		}
+	}
+	return created, err
+}
+
+// Create is Init without the password check of an existing repository: for
+// a caller that opens the repository next anyway (a backup), which then
+// fails with the same error. restic refuses `init` of an existing
+// repository before deriving any key, so Create costs no key derivation
+// (~0.6 s of CPU) when the repository exists.
+func (r *Repo) Create(ctx context.Context) (created bool, err error) {
 	_, err = r.run(ctx, invocation{op: "init", args: []string{"init", "--repository-version", "2"}, json: true})
 	if err == nil {
 		return true, nil
 	}
 	var e *Error
 	if errors.As(err, &e) && isAlreadyInitialized(e.Message) {
-		if _, xerr := r.Exists(ctx); xerr != nil {
-			return false, xerr
-		}
 		return false, nil
 	}
 	return false, err

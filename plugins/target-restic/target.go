@@ -121,7 +121,11 @@ func redactURL(u string) string {
 
 // Init creates the repository when, and only when, it does not exist.
 func (t *Target) Init(ctx context.Context) (bool, error) {
-	created, err := t.repo.Init(ctx)
+	init := t.repo.Init
+	if sdk.InitOpensNext(ctx) {
+		init = t.repo.Create // the backup that follows opens it (and says so if the password is wrong)
+	}
+	created, err := init(ctx)
 	if err == nil && !created {
 		if t.instance == "offsite" {
 			t.clearStaleOffsiteLocks(ctx)

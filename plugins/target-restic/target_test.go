@@ -83,4 +83,19 @@ func TestInitIsPreciseAndIdempotent(t *testing.T) {
 	if _, err := wrong.Init(context.Background()); err == nil {
 		t.Fatal("Init with a wrong password succeeded")
 	}
+	// Before a backup (InitOpensNext) the existing repository is not
+	// opened: no key derivation; the backup that follows reports the
+	// wrong password in the same words.
+	if created, err := wrong.Init(sdk.WithInitOpensNext(context.Background())); err != nil || created {
+		t.Fatalf("Init before a backup: created=%v err=%v; want false, nil (no open check)", created, err)
+	}
+	_, err = wrong.Write(context.Background(), sdk.Header{Component: "db", FileName: "x", Tags: []string{"db"}, Host: "h"}, strings.NewReader("x"))
+	if !errors.Is(err, sdk.ErrUnauthenticated) {
+		t.Fatalf("backup with a wrong password: err = %v, want ErrUnauthenticated", err)
+	}
+	// A missing repository is still created.
+	fresh, _ := configure(t, "local", map[string]string{"BACKUP_RESTIC_BIN": bin, "RESTIC_PASSWORD": "pw1", "RESTIC_REPOSITORY": repo + "-2"})
+	if created, err := fresh.Init(sdk.WithInitOpensNext(context.Background())); err != nil || !created {
+		t.Fatalf("Init before a backup of a missing repository: created=%v err=%v", created, err)
+	}
 }

@@ -95,6 +95,10 @@ func RunTarget(t *testing.T, f TargetFixture) {
 		if err != nil || resp.Created {
 			t.Errorf("a second Init must find the repository and leave it alone: created=%v, err=%v", resp.GetCreated(), sdk.FromStatus(err))
 		}
+		resp, err = in.c.Target.Init(ctxTimeout(t), &pb.InitRequest{OpensNext: true})
+		if err != nil || resp.Created {
+			t.Errorf("Init before a backup (opens_next) must find the repository and leave it alone: created=%v, err=%v", resp.GetCreated(), sdk.FromStatus(err))
+		}
 		if snaps := list(t, in); len(snaps) != 0 {
 			t.Errorf("a new repository lists %d snapshots, want none", len(snaps))
 		}

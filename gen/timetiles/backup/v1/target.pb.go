@@ -22,7 +22,13 @@ const (
 )
 
 type InitRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The caller opens the repository right after this call (a backup run
+	// does): a target may then skip checking that an existing repository opens
+	// with its credentials, since the next operation fails with the same error
+	// if it does not. For restic the check costs a key derivation (~0.6 s of
+	// CPU); docs/performance.md (P1) measured it.
+	OpensNext     bool `protobuf:"varint,1,opt,name=opens_next,json=opensNext,proto3" json:"opens_next,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -55,6 +61,13 @@ func (x *InitRequest) ProtoReflect() protoreflect.Message {
 // Deprecated: Use InitRequest.ProtoReflect.Descriptor instead.
 func (*InitRequest) Descriptor() ([]byte, []int) {
 	return file_timetiles_backup_v1_target_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *InitRequest) GetOpensNext() bool {
+	if x != nil {
+		return x.OpensNext
+	}
+	return false
 }
 
 type InitResponse struct {
@@ -1086,8 +1099,10 @@ var File_timetiles_backup_v1_target_proto protoreflect.FileDescriptor
 
 const file_timetiles_backup_v1_target_proto_rawDesc = "" +
 	"\n" +
-	" timetiles/backup/v1/target.proto\x12\x13timetiles.backup.v1\x1a timetiles/backup/v1/common.proto\"\r\n" +
-	"\vInitRequest\"(\n" +
+	" timetiles/backup/v1/target.proto\x12\x13timetiles.backup.v1\x1a timetiles/backup/v1/common.proto\",\n" +
+	"\vInitRequest\x12\x1d\n" +
+	"\n" +
+	"opens_next\x18\x01 \x01(\bR\topensNext\"(\n" +
 	"\fInitResponse\x12\x18\n" +
 	"\acreated\x18\x01 \x01(\bR\acreated\"\xdb\x01\n" +
 	"\bSnapshot\x12\x0e\n" +
