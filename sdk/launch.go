@@ -39,7 +39,7 @@ func KindOfName(name string) (string, bool) {
 // tools, never the host's secrets. Configuration travels over Configure.
 func PluginEnv() []string {
 	var env []string
-	for _, k := range []string{"PATH", "HOME", "TMPDIR", "LANG", "LC_ALL", "TZ", "USER", EnvLogLevel} {
+	for _, k := range []string{"PATH", "HOME", "TMPDIR", "LANG", "LC_ALL", "TZ", "USER", EnvLogLevel, EnvCPUProfile} {
 		if v, ok := os.LookupEnv(k); ok {
 			env = append(env, k+"="+v)
 		}

@@ -60,6 +60,7 @@ func ServeNotifier(n Notifier) { serve(KindNotifier, n) }
 
 func serve(kind string, impl Plugin) {
 	rt := newRuntime()
+	rt.stopProfile = StartProfile()
 	go rt.drainOnSignal()
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig: Handshake,
@@ -70,6 +71,7 @@ func serve(kind string, impl Plugin) {
 		},
 		Logger: Logger,
 	})
+	rt.stopProfile()
 	os.Exit(0)
 }
 
@@ -81,11 +83,13 @@ type pluginRuntime struct {
 	root   context.Context
 	cancel context.CancelFunc
 	ops    sync.WaitGroup
+	// stopProfile writes the CPU profile of EnvCPUProfile (or does nothing).
+	stopProfile func()
 }
 
 func newRuntime() *pluginRuntime {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &pluginRuntime{inbox: openInbox(), root: ctx, cancel: cancel}
+	return &pluginRuntime{inbox: openInbox(), root: ctx, cancel: cancel, stopProfile: func() {}}
 }
 
 func (rt *pluginRuntime) drainOnSignal() {
@@ -101,6 +105,7 @@ func (rt *pluginRuntime) drainOnSignal() {
 	case <-time.After(10 * time.Second):
 		Logger.Error("operations did not stop within 10s")
 	}
+	rt.stopProfile()
 	os.Exit(1)
 }
 

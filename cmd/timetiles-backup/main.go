@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"github.com/timetiles/timetiles-backup/sdk"
 	"os"
 	"os/signal"
 	"syscall"
@@ -19,6 +20,7 @@ func main() {
 func realMain(args []string, stdin *os.File, stdout, stderr *os.File) int {
 	// Plugins die with the host (Pdeathsig), and every exit path kills them.
 	defer plugin.CleanupClients()
+	defer sdk.StartProfile()() // TIMETILES_BACKUP_CPUPROFILE (docs/performance.md)
 	// The first SIGINT/SIGTERM cancels the work: plugins stop restic and
 	// pg_dump, nothing half-written is committed, the failure is alerted,
 	// exit 130. A second one ends the process at once (the default action);

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log"
 	"os/exec"
+	"sort"
 	"strings"
 	"time"
 
@@ -35,8 +36,19 @@ func (w *world) measure(reps int, sides ...side) [][]bench.Sample {
 		return sm
 	}
 	for _, s := range sides {
-		sm := once(s)
+		// The warm-up is sampled from /proc (every 50 ms; the timed runs
+		// are not): where each side's CPU goes, process by process.
+		ws := s
+		if ws.opts.SampleEvery == 0 {
+			ws.opts.SampleEvery = 50 * time.Millisecond
+		}
+		sm := once(ws)
 		log.Printf("  warm-up %-28s %6.2f s  CPU %6.2f s", s.name, sm.Wall.Seconds(), sm.CPU.Seconds())
+		if len(sm.Procs) > 0 {
+			b := cpuBreakdown(sm.Procs)
+			log.Printf("    CPU by process: %s", b)
+			breakdowns = append(breakdowns, fmt.Sprintf("%s (%.2f s wall): %s", s.name, sm.Wall.Seconds(), b))
+		}
 	}
 	for r := 0; r < reps; r++ {
 		for k := range sides {
@@ -47,6 +59,30 @@ func (w *world) measure(reps int, sides ...side) [][]bench.Sample {
 		}
 	}
 	return res
+}
+
+// breakdowns are the CPU-by-process lines of every warm-up run, for the
+// report.
+var breakdowns []string
+
+// cpuBreakdown sums sampled CPU by process name, largest first.
+func cpuBreakdown(procs map[int]bench.Proc) string {
+	by := map[string]time.Duration{}
+	for _, p := range procs {
+		by[p.Name] += p.CPU
+	}
+	names := make([]string, 0, len(by))
+	for n := range by {
+		names = append(names, n)
+	}
+	sort.Slice(names, func(i, j int) bool { return by[names[i]] > by[names[j]] })
+	var parts []string
+	for _, n := range names {
+		if by[n] >= 10*time.Millisecond {
+			parts = append(parts, fmt.Sprintf("%s %.2f s", n, by[n].Seconds()))
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 // stats are a side's medians.
@@ -138,6 +174,12 @@ func (r *report) markdown() string {
 	}
 	if len(notes) > 0 {
 		b.WriteString("\n" + strings.Join(notes, "\n") + "\n")
+	}
+	if len(breakdowns) > 0 {
+		b.WriteString("\nCPU by process, sampled from /proc every 50 ms during each side's untimed warm-up run (a process that lives less than a sample may be missed):\n\n")
+		for _, l := range breakdowns {
+			b.WriteString("- " + l + "\n")
+		}
 	}
 	return b.String()
 }
