@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -40,6 +41,18 @@ func (s *sender) teeFrom(r io.Reader) (n int64, handled bool, err error) {
 	if err != nil {
 		return 0, false, nil
 	}
+	// A child's stdout pipe holds 64 KiB by default: every 64 KiB the
+	// child, this process and the stream's reader would wake each other.
+	// At 1 MiB that happens 16 times less often (measured in
+	// docs/performance.md, P1). Failure only costs speed.
+	// Batching (below) needs room to batch in: only a pipe that really
+	// holds 1 MiB (pipe-user-pages limits may refuse) waits for a batch.
+	batch := 0
+	_ = src.Control(func(fd uintptr) {
+		if sz, err := unix.FcntlInt(fd, unix.F_SETPIPE_SZ, ChunkSize); err == nil && sz >= ChunkSize {
+			batch = teeBatch
+		}
+	})
 	if s.buf == nil {
 		s.buf = make([]byte, 0, ChunkSize)
 	}
@@ -62,8 +75,25 @@ func (s *sender) teeFrom(r io.Reader) (n int64, handled bool, err error) {
 		s.size += uint64(k)
 		n += int64(k)
 		teeCalls.Add(1)
+		if k < batch {
+			// The producer is slower than this relay (pg_dump writes 8 KiB
+			// at a time): going back to the pipe at once would wake this
+			// process, and the stream's reader after it, for every write.
+			// Letting a batch gather cuts the wake-ups (and their CPU) by
+			// an order of magnitude; the pipe (1 MiB) absorbs the wait, so
+			// a fast producer — one that fills the batch — never waits.
+			time.Sleep(teeWait)
+		}
 	}
 }
+
+// teeBatch is the amount below which the relay waits teeWait before
+// looking again: at most 1 MiB arrives per wait, so a producer faster than
+// 1 GB/s fills the pipe and is not slowed down by it either. docs/performance.md (P1) has the before/after figures.
+const (
+	teeBatch = 256 << 10
+	teeWait  = time.Millisecond
+)
 
 func isPipe(rc syscall.RawConn) bool {
 	var st unix.Stat_t

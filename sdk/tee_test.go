@@ -2,6 +2,7 @@ package sdk
 
 import (
 	"bytes"
+	"golang.org/x/sys/unix"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -106,5 +107,54 @@ func TestReadFromNonPipeCopies(t *testing.T) {
 	}
 	if teeCalls.Load() != before {
 		t.Fatal("a non-pipe reader took the tee path")
+	}
+}
+
+// A producer slower than the relay (pg_dump writes 8 KiB at a time) is
+// relayed in batches: its pipe is grown to 1 MiB and the relay waits for
+// bytes to gather instead of waking for every write (docs/performance.md,
+// P1: the wake-ups cost more CPU than the bytes).
+func TestTeeRelayBatchesASlowProducer(t *testing.T) {
+	src, srcW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	out, outW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	s, err := newSender(func(*pb.StreamMessage) error { return nil }, outW, "token", "", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const writes, size = 400, 8 << 10
+	go func() {
+		chunk := make([]byte, size)
+		for range writes {
+			srcW.Write(chunk)
+			// ~200 MB/s, as pg_dump writes: a spin (a sleep would last
+			// a whole scheduler tick here).
+			for t0 := time.Now(); time.Since(t0) < 40*time.Microsecond; {
+			}
+		}
+		srcW.Close()
+	}()
+	go io.Copy(io.Discard, out)
+	before := teeCalls.Load()
+	n, err := s.ReadFrom(src)
+	outW.Close()
+	if err != nil || n != writes*size {
+		t.Fatalf("relayed %d bytes, err %v; want %d", n, err, writes*size)
+	}
+	rc, _ := src.SyscallConn()
+	var pipeSize int
+	rc.Control(func(fd uintptr) { pipeSize, _ = unix.FcntlInt(fd, unix.F_GETPIPE_SZ, 0) })
+	if pipeSize != ChunkSize {
+		t.Errorf("the producer's pipe holds %d bytes, want it grown to %d", pipeSize, ChunkSize)
+	}
+	if calls := teeCalls.Load() - before; calls > writes/4 {
+		t.Errorf("%d tee calls for %d writes: the relay woke for nearly every write instead of batching", calls, writes)
 	}
 }
