@@ -257,7 +257,7 @@ func StreamBackup(ctx context.Context, src *Plugin, sinks []Sink, spec StreamSpe
 	if !useFD && !pathMode {
 		for _, st := range streams {
 			if st.ws != nil {
-				st.ch = make(chan *pb.StreamMessage, 8)
+				st.ch = make(chan *pb.StreamMessage, 2)
 				go st.sendLoop()
 			}
 		}

@@ -53,12 +53,11 @@ func ServeInProcess(kind string, impl Plugin, fd bool) (c *Client, stop func(), 
 		}
 		rt.inbox = inboxFrom(child)
 	}
-	srv := grpc.NewServer(grpc.MaxRecvMsgSize(MaxMessageSize), grpc.MaxSendMsgSize(MaxMessageSize))
+	srv := grpc.NewServer(ServerOptions()...)
 	_ = (&grpcPlugin{kind: kind, impl: impl, rt: rt}).GRPCServer(nil, srv)
 	go func() { _ = srv.Serve(lis) }()
 	conn, err := grpc.NewClient("unix://"+lis.Addr().String(),
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(CallOptions()...))
+		append(DialOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()))...)
 	if err != nil {
 		cancel()
 		srv.Stop()

@@ -10,7 +10,6 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
-	"google.golang.org/grpc"
 )
 
 // The host's side of starting a plugin lives here, next to Client, so that
@@ -98,7 +97,7 @@ func Launch(path, kind string, opts LaunchOptions) (*Client, *plugin.Client, err
 		SecureConfig:     opts.Secure,
 		StartTimeout:     30 * time.Second,
 		Logger:           logger,
-		GRPCDialOptions:  []grpc.DialOption{grpc.WithDefaultCallOptions(CallOptions()...)},
+		GRPCDialOptions:  DialOptions(),
 	})
 	fail := func(err error) (*Client, *plugin.Client, error) {
 		raw.Kill()

@@ -66,7 +66,7 @@ func serve(kind string, impl Plugin) {
 		HandshakeConfig: Handshake,
 		Plugins:         plugin.PluginSet{kind: &grpcPlugin{kind: kind, impl: impl, rt: rt}},
 		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
-			opts = append(opts, grpc.MaxRecvMsgSize(MaxMessageSize), grpc.MaxSendMsgSize(MaxMessageSize))
+			opts = append(opts, ServerOptions()...)
 			return grpc.NewServer(opts...)
 		},
 		Logger: Logger,
