@@ -36,6 +36,8 @@ echo "== go test"
 go test -count=1 -timeout 20m ./... "$@"
 echo "== transport benchmarks, once with 32 MiB (proves they run; no timing is judged)"
 go test -count=1 -run '^$' -bench . -benchtime 1x ./bench -args -size 33554432
+echo "== side-by-side harness (bench/run.sh), every pair once at a tiny scale (proves it runs; no figure is judged)"
+go run ./bench/cmd/ttbench -scale 1 -reps 1 -p3-size 16MiB -p4-sizes 16MiB,32MiB -p4-reps 1 >/dev/null
 for mod in examples/*/go.mod; do
   [ -f "$mod" ] || continue
   d=$(dirname "$mod")
