@@ -271,6 +271,49 @@ func TestRestoreRefusesCorruptedSnapshot(t *testing.T) {
 	}
 }
 
+// Restore streams before the manifest is read (P7) and guesses the default
+// checksum algorithm: a backup that recorded another one (sha256) is read
+// again and verified with it — a good snapshot restores, a corrupted one is
+// still refused and nothing is restored.
+func TestRestoreVerifiesAChecksumOtherThanTheDefault(t *testing.T) {
+	for _, corrupt := range []bool{false, true} {
+		local := t.TempDir()
+		restored := filepath.Join(t.TempDir(), "out.bin")
+		r := newTestRunner(t, map[string]string{"TARGET_DIR": local, "SYNTH_SIZE": "2000000", "SYNTH_RESTORE_TO": restored, "BACKUP_CHECKSUM": "sha256"})
+		if _, err := r.Backup(context.Background(), BackupOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if corrupt {
+			for name, b := range storedFiles(t, local) {
+				if len(b) == 2000000 {
+					b[1000] ^= 0xff
+					if err := os.WriteFile(filepath.Join(local, name), b, 0o600); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+		}
+		run, _, tgt, err := r.ResolveRestore(context.Background(), RestoreOptions{Selector: "latest", Instance: Local})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = r.Restore(context.Background(), run, tgt, RestoreOptions{Instance: Local})
+		got, rerr := os.ReadFile(restored)
+		if corrupt {
+			if err == nil || !strings.Contains(err.Error(), "snapshot read back has sha256") {
+				t.Fatalf("restore of a corrupted sha256 snapshot: err = %v", err)
+			}
+			if rerr == nil {
+				t.Fatal("corrupted bytes were restored")
+			}
+			continue
+		}
+		if err != nil || !bytes.Equal(got, synthBytes(2000000)) {
+			t.Fatalf("restore of a sha256 backup: err = %v, restored %d bytes (read error %v)", err, len(got), rerr)
+		}
+	}
+}
+
 func TestIncompatiblePluginRefused(t *testing.T) {
 	dir := t.TempDir()
 	src := filepath.Join(dir, "main.go")

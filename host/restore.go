@@ -17,8 +17,6 @@ import (
 // the bytes read back must match them or the source is told to abort (it
 // then rolls back), so a corrupted or wrong snapshot is never restored.
 func StreamRestore(ctx context.Context, t, src *Plugin, snap sdk.Snapshot, mc *ManifestComponent, opts *pb.RestoreOptions) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	dir := src.Has(sdk.CapPath) && t.Has(sdk.CapPath)
 	if mc != nil {
 		dir = mc.Directory
@@ -26,6 +24,35 @@ func StreamRestore(ctx context.Context, t, src *Plugin, snap sdk.Snapshot, mc *M
 	if dir {
 		return restorePath(ctx, t, src, snap, opts)
 	}
+	algo := ""
+	if mc != nil {
+		algo = mc.ChecksumAlgorithm
+	}
+	return streamRestore(ctx, t, src, snap, algo, func() (*ManifestComponent, error) { return mc, nil }, opts)
+}
+
+// needsManifestFirst reports whether restoring from t into src depends on
+// the manifest before any byte moves: only when both could restore a
+// directory natively does the manifest say which of the two ways (native
+// directory or stream) the backup took.
+func needsManifestFirst(t, src *Plugin) bool { return src.Has(sdk.CapPath) && t.Has(sdk.CapPath) }
+
+// errChecksumGuess: the manifest, read while the stream already flowed,
+// recorded another checksum algorithm than the one the read used.
+type errChecksumGuess struct{ algo string }
+
+func (e errChecksumGuess) Error() string {
+	return "the backup recorded a " + e.algo + " checksum; reading again to verify it"
+}
+
+// streamRestore streams snap into src's restore. The target checksums the
+// bytes with algo; manifest, called once the stream's trailer arrived,
+// returns what the backup recorded (possibly read meanwhile by another
+// goroutine: restore does not wait for the manifest before starting, and
+// the source sees the end of the stream only after the check).
+func streamRestore(ctx context.Context, t, src *Plugin, snap sdk.Snapshot, algo string, manifest func() (*ManifestComponent, error), opts *pb.RestoreOptions) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	useFD := t.Client.FD != nil && src.Client.FD != nil
 	token := ""
 	if useFD {
@@ -45,10 +72,6 @@ func StreamRestore(ctx context.Context, t, src *Plugin, snap sdk.Snapshot, mc *M
 		if err != nil {
 			return err
 		}
-	}
-	algo := ""
-	if mc != nil {
-		algo = mc.ChecksumAlgorithm
 	}
 	rs, err := t.Client.Target.Read(ctx, &pb.ReadRequest{SnapshotId: snap.ID, FdToken: token, ChecksumAlgorithm: algo})
 	var first *pb.ReadResponse
@@ -98,7 +121,15 @@ func StreamRestore(ctx context.Context, t, src *Plugin, snap sdk.Snapshot, mc *M
 		}
 	}
 	if readErr == nil {
-		readErr = checkRestoreTrailer(trailer, mc, size, useFD)
+		mc, err := manifest()
+		switch {
+		case err != nil:
+			readErr = err
+		case mc != nil && mc.Checksum != "" && mc.ChecksumAlgorithm != trailer.GetChecksumAlgorithm():
+			readErr = errChecksumGuess{mc.ChecksumAlgorithm}
+		default:
+			readErr = checkRestoreTrailer(trailer, mc, size, useFD)
+		}
 	}
 	final := trailer
 	if readErr != nil {

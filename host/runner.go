@@ -9,6 +9,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -441,10 +442,14 @@ func (r *Runner) Restore(ctx context.Context, run *Run, t *Plugin, opts RestoreO
 	if err != nil {
 		return nil, err
 	}
-	man, err := ReadManifest(ctx, t, run)
-	if err != nil {
-		return nil, err
-	}
+	// The manifest (one more restic start: a key derivation, ~0.9 s) is
+	// read while the first component already streams: it is needed only
+	// to check the stream's size and checksum at its end, before the
+	// source sees end of file (docs/performance.md, P7).
+	manifest := sync.OnceValues(func() (*Manifest, error) { return ReadManifest(ctx, t, run) })
+	ready := make(chan struct{})
+	go func() { defer close(ready); _, _ = manifest() }()
+	defer func() { <-ready }()
 	comps := run.ComponentNames()
 	if len(opts.Components) > 0 {
 		for _, c := range opts.Components {
@@ -465,15 +470,36 @@ func (r *Runner) Restore(ctx context.Context, run *Run, t *Plugin, opts RestoreO
 		if err != nil {
 			return rep, err
 		}
-		var mc *ManifestComponent
-		if man != nil {
-			if m, ok := man.Components[c]; ok {
-				mc = &m
+		component := func() (*ManifestComponent, error) {
+			man, err := manifest()
+			if err != nil || man == nil {
+				return nil, err
 			}
+			if m, ok := man.Components[c]; ok {
+				return &m, nil
+			}
+			return nil, nil
 		}
 		snap := run.Components[c]
 		r.Log.Info("restoring", "component", c, "snapshot", snap.ID, "run", run.ID)
-		if err := StreamRestore(ctx, t, src, snap, mc, &pb.RestoreOptions{Component: c, ToDatabase: opts.ToDatabase, ToDirectory: opts.ToDir}); err != nil {
+		ropts := &pb.RestoreOptions{Component: c, ToDatabase: opts.ToDatabase, ToDirectory: opts.ToDir}
+		if needsManifestFirst(t, src) {
+			mc, merr := component()
+			if merr != nil {
+				return rep, merr
+			}
+			err = StreamRestore(ctx, t, src, snap, mc, ropts)
+		} else {
+			// Guess the default algorithm; a backup that recorded another
+			// one is read again (the source rolled the first attempt back).
+			err = streamRestore(ctx, t, src, snap, sdk.DefaultChecksum, component, ropts)
+			var guess errChecksumGuess
+			if errors.As(err, &guess) {
+				r.Log.Info("reading again with the backup's checksum algorithm", "component", c, "algorithm", guess.algo)
+				err = streamRestore(ctx, t, src, snap, guess.algo, component, ropts)
+			}
+		}
+		if err != nil {
 			return rep, fmt.Errorf("restoring %s from snapshot %s: %w", c, snap.ID, err)
 		}
 		rep.Restored = append(rep.Restored, c)
