@@ -242,6 +242,20 @@ func TestChecksumRecordedInManifest(t *testing.T) {
 	}
 }
 
+// corruptStoredStream flips one byte of the stored stream of the given
+// size in a target-files directory (not the manifest).
+func corruptStoredStream(t *testing.T, dir string, size int) {
+	t.Helper()
+	for name, b := range storedFiles(t, dir) {
+		if len(b) == size {
+			b[1000] ^= 0xff
+			if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
 func TestRestoreRefusesCorruptedSnapshot(t *testing.T) {
 	local := t.TempDir()
 	restored := filepath.Join(t.TempDir(), "out.bin")
@@ -249,15 +263,7 @@ func TestRestoreRefusesCorruptedSnapshot(t *testing.T) {
 	if _, err := r.Backup(context.Background(), BackupOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	// Flip one byte of the stored stream (not the manifest).
-	for name, b := range storedFiles(t, local) {
-		if len(b) == 2000000 {
-			b[1000] ^= 0xff
-			if err := os.WriteFile(filepath.Join(local, name), b, 0o600); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	corruptStoredStream(t, local, 2000000)
 	run, _, tgt, err := r.ResolveRestore(context.Background(), RestoreOptions{Selector: "latest", Instance: Local})
 	if err != nil {
 		t.Fatal(err)
@@ -284,14 +290,7 @@ func TestRestoreVerifiesAChecksumOtherThanTheDefault(t *testing.T) {
 			t.Fatal(err)
 		}
 		if corrupt {
-			for name, b := range storedFiles(t, local) {
-				if len(b) == 2000000 {
-					b[1000] ^= 0xff
-					if err := os.WriteFile(filepath.Join(local, name), b, 0o600); err != nil {
-						t.Fatal(err)
-					}
-				}
-			}
+			corruptStoredStream(t, local, 2000000)
 		}
 		run, _, tgt, err := r.ResolveRestore(context.Background(), RestoreOptions{Selector: "latest", Instance: Local})
 		if err != nil {
