@@ -28,6 +28,7 @@ var HostKeys = []sdk.ConfigKey{
 	{Name: EnvPluginDir, Description: "directory searched first for plugins (before the executable's directory, ../lib/timetiles-backup and $PATH)"},
 	{Name: sdk.EnvLogLevel, Default: "info", Description: "log level of the host and the plugins: trace, debug, info, warn or error"},
 	{Name: EnvTransport, Description: `"grpc" sends stream bytes as gRPC chunks instead of OS pipes (portable fallback, slower)`},
+	{Name: sdk.EnvCPUProfile, Description: "directory where the CLI and every plugin write a pprof CPU profile, <program>-<pid>.cpu.pprof, for diagnosing speed (docs/performance.md; environment only)"},
 	{Name: "BACKUP_PLUGIN_CHECKSUMS", Description: "pins plugin binaries: name=sha256hex,… ; a plugin whose SHA-256 differs is refused"},
 	{Name: "BACKUP_SOURCES", Default: DefaultSources, Description: "components and the source plugin of each: component=plugin,…"},
 	{Name: "BACKUP_TARGET", Default: DefaultTarget, Description: "target plugin holding the local and offsite repositories"},
