@@ -73,3 +73,15 @@ func TestSourceMapValidation(t *testing.T) {
 		}
 	}
 }
+
+// Every host variable is declared once: KnownKeys keeps the first
+// declaration of a name, so a second one would be dead text.
+func TestHostKeysDeclaredOnce(t *testing.T) {
+	seen := map[string]bool{}
+	for _, k := range HostKeys {
+		if seen[k.Name] {
+			t.Errorf("%s is declared twice in HostKeys", k.Name)
+		}
+		seen[k.Name] = true
+	}
+}
