@@ -13,10 +13,10 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
 
 	pb "github.com/timetiles/timetiles-backup/gen/timetiles/backup/v1"
+	"github.com/timetiles/timetiles-backup/internal/pipes"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -87,19 +87,12 @@ func newToken() string {
 	return hex.EncodeToString(b)
 }
 
-// pipeSize is the kernel buffer of every stream pipe: 1 MiB moves data in
-// large batches (fewer wake-ups) and stays within the default
-// /proc/sys/fs/pipe-max-size.
-const pipeSize = 1 << 20
-
 func newPipe() (r, w *os.File, err error) {
 	r, w, err = os.Pipe()
 	if err != nil {
 		return nil, nil, err
 	}
-	if rc, err := w.SyscallConn(); err == nil {
-		_ = rc.Control(func(fd uintptr) { _, _ = unix.FcntlInt(fd, unix.F_SETPIPE_SZ, pipeSize) })
-	}
+	pipes.GrowFile(w) // 1 MiB: data moves in large batches, with fewer wake-ups
 	return r, w, nil
 }
 

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/timetiles/timetiles-backup/internal/pipes"
 )
 
 // pipeFile is the read end of a pipe as io.Copy may hand it to ReadFrom: an
@@ -48,11 +50,9 @@ func (s *sender) teeFrom(r io.Reader) (n int64, handled bool, err error) {
 	// Batching (below) needs room to batch in: only a pipe that really
 	// holds 1 MiB (pipe-user-pages limits may refuse) waits for a batch.
 	batch := 0
-	_ = src.Control(func(fd uintptr) {
-		if sz, err := unix.FcntlInt(fd, unix.F_SETPIPE_SZ, ChunkSize); err == nil && sz >= ChunkSize {
-			batch = teeBatch
-		}
-	})
+	if pipes.Grow(src) {
+		batch = teeBatch
+	}
 	if s.buf == nil {
 		s.buf = make([]byte, 0, ChunkSize)
 	}

@@ -14,7 +14,7 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/timetiles/timetiles-backup/internal/pipes"
 )
 
 // BackupOptions configure BackupStdin and BackupPaths.
@@ -205,7 +205,7 @@ func (r *Repo) BackupStdin(ctx context.Context, opts BackupOptions, stdin io.Rea
 	if err != nil {
 		return nil, fmt.Errorf("restic: stdin pipe: %w", err)
 	}
-	growPipe(pw)
+	pipes.GrowFile(pw)
 	inv.stdin = pr
 	p, err := r.start(ctx, inv)
 	pr.Close() // the child has its copy
@@ -319,17 +319,6 @@ func markAborted(err error) error {
 		e.Message = "backup aborted before commit, no snapshot written"
 	}
 	return err
-}
-
-// growPipe enlarges the pipe buffer to 1 MiB (fewer context switches).
-// SyscallConn, not Fd(): Fd would switch the pipe to blocking mode, and a
-// blocked Write could no longer be interrupted by Close.
-func growPipe(f *os.File) {
-	if rc, err := f.SyscallConn(); err == nil {
-		_ = rc.Control(func(fd uintptr) {
-			_, _ = unix.FcntlInt(fd, unix.F_SETPIPE_SZ, 1<<20)
-		})
-	}
 }
 
 // BackupPaths backs up the directory dir so that the snapshot's root holds

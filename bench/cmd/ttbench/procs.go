@@ -11,8 +11,7 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
-
+	"github.com/timetiles/timetiles-backup/internal/pipes"
 	"github.com/timetiles/timetiles-backup/internal/testenv"
 )
 
@@ -81,9 +80,7 @@ func pipeFloor(size int64) (wall, cpu time.Duration, err error) {
 	if err != nil {
 		return 0, 0, err
 	}
-	if rc, err := w.SyscallConn(); err == nil {
-		_ = rc.Control(func(fd uintptr) { _, _ = unix.FcntlInt(fd, unix.F_SETPIPE_SZ, 1<<20) })
-	}
+	pipes.GrowFile(w)
 	exe, err := os.Executable()
 	if err != nil {
 		return 0, 0, err
