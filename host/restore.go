@@ -17,7 +17,7 @@ import (
 // the bytes read back must match them or the source is told to abort (it
 // then rolls back), so a corrupted or wrong snapshot is never restored.
 func StreamRestore(ctx context.Context, t, src *Plugin, snap sdk.Snapshot, mc *ManifestComponent, opts *pb.RestoreOptions) error {
-	dir := src.Has(sdk.CapPath) && t.Has(sdk.CapPath)
+	dir := bothRestorePaths(t, src)
 	if mc != nil {
 		dir = mc.Directory
 	}
@@ -31,11 +31,10 @@ func StreamRestore(ctx context.Context, t, src *Plugin, snap sdk.Snapshot, mc *M
 	return streamRestore(ctx, t, src, snap, algo, func() (*ManifestComponent, error) { return mc, nil }, opts)
 }
 
-// needsManifestFirst reports whether restoring from t into src depends on
-// the manifest before any byte moves: only when both could restore a
-// directory natively does the manifest say which of the two ways (native
-// directory or stream) the backup took.
-func needsManifestFirst(t, src *Plugin) bool { return src.Has(sdk.CapPath) && t.Has(sdk.CapPath) }
+// bothRestorePaths reports whether t and src could both restore a directory
+// natively. Only then does the manifest decide, before any byte moves,
+// which of the two ways (native directory or stream) a restore takes.
+func bothRestorePaths(t, src *Plugin) bool { return src.Has(sdk.CapPath) && t.Has(sdk.CapPath) }
 
 // errChecksumGuess: the manifest, read while the stream already flowed,
 // recorded another checksum algorithm than the one the read used.

@@ -483,7 +483,8 @@ func (r *Runner) Restore(ctx context.Context, run *Run, t *Plugin, opts RestoreO
 		snap := run.Components[c]
 		r.Log.Info("restoring", "component", c, "snapshot", snap.ID, "run", run.ID)
 		ropts := &pb.RestoreOptions{Component: c, ToDatabase: opts.ToDatabase, ToDirectory: opts.ToDir}
-		if needsManifestFirst(t, src) {
+		if bothRestorePaths(t, src) {
+			// The manifest says which way the backup took: read it first.
 			mc, merr := component()
 			if merr != nil {
 				return rep, merr
