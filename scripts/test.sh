@@ -2,8 +2,20 @@
 # The whole test suite, on a fresh Debian 12 machine or a warm one:
 #   make test        (what CI runs through .ci/run)
 # Installs what the tests need (idempotent, pinned, cached in .tools/),
-# checks formatting, vet, buf lint and that generated code is current, then
-# runs every Go test against real restic, PostgreSQL, S3 and rest-server.
+# checks go.mod tidiness, formatting, vet, buf lint and that generated code
+# is current, runs the benchmarks and every fuzz target briefly, then every
+# Go test against real restic, PostgreSQL, S3 and rest-server.
+#
+# The tests run with `go test -json`; internal/testreport prints a line per
+# package, the output of failed tests, and at the end the skipped tests with
+# their reasons, the failures and the 10 slowest tests. The raw event
+# stream is kept in $TEST_JSON (default test-results/go-test.json).
+# With CI=true a skipped test fails the run unless scripts/skip-allowlist.txt
+# names it with the reason it cannot run on that kind of machine.
+# docs/testing.md has the details and the measured times.
+#
+# Arguments are passed to the main `go test` (e.g. -run TestX).
+# FUZZTIME (default 3s) is how long each fuzz target runs; FUZZTIME=0 skips.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -11,19 +23,37 @@ cd "$root"
 scripts/install-deps.sh
 scripts/tools.sh restic restic-floor rest-server versitygw buf protoc-gen-go protoc-gen-go-grpc nfpm
 export PATH="$root/.tools/bin:$PATH"
+module=$(go list -m)
+
+echo "== go mod tidy"
+for mod in go.mod examples/*/go.mod; do
+  [ -f "$mod" ] || continue
+  d=$(dirname "$mod")
+  if ! diff=$(cd "$d" && go mod tidy -diff 2>&1); then
+    echo "$mod is not tidy: run 'go mod tidy' in $d and commit the result" >&2
+    echo "$diff" | head -40 >&2
+    exit 1
+  fi
+done
 
 echo "== gofmt, go vet"
 bad=$(gofmt -l $(git ls-files '*.go' | grep -v '\.pb\.go$') 2>/dev/null || true)
 if [ -n "$bad" ]; then echo "gofmt would change: $bad" >&2; exit 1; fi
 go vet ./...
+for mod in examples/*/go.mod; do
+  [ -f "$mod" ] || continue
+  (cd "$(dirname "$mod")" && go vet ./...)
+done
 
 echo "== buf lint, buf breaking against the released API, generated code up to date"
 buf lint
 # proto/released holds the image of the last released protocol: a change
 # released plugins would not survive fails here (docs/plugins.md, Versioning).
 buf breaking --against proto/released/timetiles-backup-v1.binpb
-gen=$(mktemp -d)
-trap 'rm -rf "$gen"' EXIT
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+gen="$work/gen"
+mkdir "$gen"
 sed "s#out: gen#out: $gen#" buf.gen.yaml > "$gen/buf.gen.yaml"
 buf generate --template "$gen/buf.gen.yaml"
 if ! diff -r -q -x buf.gen.yaml gen "$gen" >/dev/null; then
@@ -32,15 +62,34 @@ if ! diff -r -q -x buf.gen.yaml gen "$gen" >/dev/null; then
   exit 1
 fi
 
-echo "== go test"
-go test -count=1 -timeout 20m ./... "$@"
 echo "== transport benchmarks, once with 32 MiB (proves they run; no timing is judged)"
 go test -count=1 -run '^$' -bench . -benchtime 1x ./bench -args -size 33554432
 echo "== side-by-side harness (bench/run.sh), every pair once at a tiny scale (proves it runs; no figure is judged)"
 go run ./bench/cmd/ttbench -scale 1 -reps 1 -p3-size 16MiB -p4-sizes 16MiB,32MiB -p4-reps 1 >/dev/null
-for mod in examples/*/go.mod; do
-  [ -f "$mod" ] || continue
-  d=$(dirname "$mod")
-  echo "== go test ($d)"
-  (cd "$d" && go vet ./... && go test -count=1 -timeout 10m ./...)
-done
+
+fuzztime=${FUZZTIME:-3s}
+if [ "$fuzztime" != 0 ]; then
+  echo "== fuzz targets, $fuzztime each (seed corpus and testdata/fuzz first; a failing input is saved there)"
+  # Every Fuzz function of every package, found anew each run.
+  go test -list '^Fuzz' ./... | awk '/^Fuzz/ {t[n++]=$1} /^(ok|FAIL)[ \t]/ {for (i=0;i<n;i++) print $2, t[i]; n=0}' > "$work/fuzz"
+  while read -r pkg target; do
+    echo "-- $pkg $target"
+    go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "$pkg" | grep -v '^fuzz: elapsed' || { echo "fuzz target $target of $pkg failed" >&2; exit 1; }
+  done < "$work/fuzz"
+fi
+
+echo "== go test"
+go build -o "$work/testreport" ./internal/testreport
+json=${TEST_JSON:-$root/test-results/go-test.json}
+mkdir -p "$(dirname "$json")"
+# The module's packages, then each example module (a module of its own),
+# read as one stream: one summary, one verdict.
+{
+  rc=0
+  go test -json -count=1 -timeout 20m ./... "$@" 2>&1 || rc=$?
+  for mod in examples/*/go.mod; do
+    [ -f "$mod" ] || continue
+    (cd "$(dirname "$mod")" && go test -json -count=1 -timeout 10m ./... 2>&1) || rc=$?
+  done
+  exit $rc
+} | "$work/testreport" -module "$module" -allow scripts/skip-allowlist.txt -json-out "$json"
