@@ -9,8 +9,6 @@ import (
 	"os"
 	"sort"
 	"strings"
-
-	"github.com/joho/godotenv"
 )
 
 // DefaultEnvFile is TimeTiles' production env file, read when it exists.
@@ -36,7 +34,8 @@ type Config struct {
 // LoadConfig reads the env file (explicit path, then TIMETILES_ENV_FILE,
 // then DefaultEnvFile when it exists) and overlays the environment. The
 // file is parsed with joho/godotenv, which reads docker-compose style env
-// files (quotes, comments, `export`, ${VAR} expansion).
+// files (quotes, comments, `export`, ${VAR} expansion); a leading UTF-8
+// byte order mark is accepted.
 func LoadConfig(envFile string, environ []string) (*Config, error) {
 	c := &Config{values: map[string]string{}, origins: map[string]string{}}
 	env := map[string]string{}
@@ -54,15 +53,19 @@ func LoadConfig(envFile string, environ []string) (*Config, error) {
 		}
 	}
 	if envFile != "" {
-		file, err := godotenv.Read(envFile)
+		data, err := os.ReadFile(envFile)
 		switch {
 		case err != nil && errors.Is(err, os.ErrNotExist) && explicit:
 			return nil, Configf("env file %s does not exist: pass an existing file with --env-file or TIMETILES_ENV_FILE", envFile)
 		case err != nil && errors.Is(err, os.ErrPermission):
 			return nil, Configf("env file %s is not readable: run as a user that may read it (it holds secrets; keep it 0600)", envFile)
 		case err != nil:
+			return nil, Configf("env file %s cannot be read: %v", envFile, err)
+		}
+		file, err := parseEnv(data)
+		if err != nil {
 			// Never godotenv's message: it quotes the file, secrets included.
-			return nil, Configf("env file %s: %s: fix that line (quote a value holding spaces or #)", envFile, envParseProblem(envFile))
+			return nil, Configf("env file %s: %s: fix that line (quote a value holding spaces or #)", envFile, envParseProblemIn(data))
 		}
 		for k, v := range file {
 			c.values[k], c.origins[k] = v, "file "+envFile

@@ -82,8 +82,11 @@ func SetEnvIfEmpty(path, key, value string) (changed bool, err error) {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return false, err
 	}
+	// A UTF-8 byte order mark is kept where it is, outside the lines.
+	bom := bytes.HasPrefix(data, utf8BOM)
+	data = stripBOM(data)
 	if exists {
-		cur, err := godotenv.Unmarshal(string(data))
+		cur, err := godotenv.UnmarshalBytes(data)
 		if err != nil {
 			// Not godotenv's message: it quotes the file, secrets included.
 			return false, fmt.Errorf("env file %s cannot be parsed: fix it before running this again (`timetiles-backup config` names the line)", path)
@@ -124,6 +127,9 @@ func SetEnvIfEmpty(path, key, value string) (changed bool, err error) {
 		lines = append(lines, assign+"\n")
 	}
 	var out bytes.Buffer
+	if bom {
+		out.Write(utf8BOM)
+	}
 	for _, l := range lines {
 		out.WriteString(l)
 	}

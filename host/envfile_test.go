@@ -5,8 +5,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/joho/godotenv"
 )
 
 func TestSetEnvIfEmpty(t *testing.T) {
@@ -29,6 +27,10 @@ func TestSetEnvIfEmpty(t *testing.T) {
 		{"existing value never overwritten", "RESTIC_PASSWORD=old-secret\n", "RESTIC_PASSWORD=old-secret\n", false},
 		{"existing quoted value kept", "RESTIC_PASSWORD=\"a b\"\n", "RESTIC_PASSWORD=\"a b\"\n", false},
 		{"last assignment counts", "RESTIC_PASSWORD=x\nRESTIC_PASSWORD=\n", "RESTIC_PASSWORD=x\nRESTIC_PASSWORD=\"NEW\"\n", true},
+		{"UTF-8 byte order mark kept, first line replaced",
+			"\xef\xbb\xbfRESTIC_PASSWORD=\"\"\nA=1\n", "\xef\xbb\xbfRESTIC_PASSWORD=\"NEW\"\nA=1\n", true},
+		{"UTF-8 byte order mark: existing first value kept",
+			"\xef\xbb\xbfRESTIC_PASSWORD=old\n", "\xef\xbb\xbfRESTIC_PASSWORD=old\n", false},
 		{"similar key untouched", "RESTIC_PASSWORD_FILE=\nA=1\n", "RESTIC_PASSWORD_FILE=\nA=1\nRESTIC_PASSWORD=\"NEW\"\n", true},
 	}
 	for _, c := range cases {
@@ -49,9 +51,10 @@ func TestSetEnvIfEmpty(t *testing.T) {
 				if fi, _ := os.Stat(p); fi.Mode().Perm() != 0o600 {
 					t.Errorf("mode %o, want 0600", fi.Mode().Perm())
 				}
-				m, err := godotenv.Read(p)
-				if err != nil || m["RESTIC_PASSWORD"] != "NEW" {
-					t.Errorf("godotenv reads %v, %v", m["RESTIC_PASSWORD"], err)
+				if cfg, err := LoadConfig(p, nil); err != nil {
+					t.Errorf("the loader cannot read the file: %v", err)
+				} else if cfg.Get("RESTIC_PASSWORD") != "NEW" {
+					t.Errorf("the loader reads RESTIC_PASSWORD=%q", cfg.Get("RESTIC_PASSWORD"))
 				}
 			}
 		})

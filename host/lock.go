@@ -7,8 +7,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"time"
@@ -78,6 +80,11 @@ func (r *Runner) StateDir() string {
 // run that could conflict; restic's own repository locks (and
 // --retry-lock) cover the rare case of two deployments sharing an offsite
 // repository.
+//
+// The key is the repository as the file system finds it: a local path is
+// made absolute and its symbolic links are resolved, so that two spellings
+// of one repository (a symlink, "local:", "..", a trailing slash) share one
+// lock.
 func (r *Runner) repositorySet() (key, display string) {
 	target := r.Cfg.GetDefault("BACKUP_TARGET", DefaultTarget)
 	repo := r.Cfg.Get("RESTIC_REPOSITORY")
@@ -85,7 +92,40 @@ func (r *Runner) repositorySet() (key, display string) {
 	if display == "" {
 		display = "(default of " + target + ")"
 	}
-	return target + "\x00" + repo, display
+	return target + "\x00" + resolveRepository(repo), display
+}
+
+// remoteRepository matches restic's repository strings that name a backend
+// other than a local directory (restic's location parsers; anything else is
+// a local path).
+var remoteRepository = regexp.MustCompile(`^(s3|rest|sftp|b2|azure|gs|swift|rclone):`)
+
+// resolveRepository returns a local repository's real path: absolute, with
+// every symbolic link of its longest existing prefix resolved (a
+// repository that does not exist yet resolves to where it will be
+// created). Remote repositories are returned as they are.
+func resolveRepository(repo string) string {
+	if repo == "" || remoteRepository.MatchString(repo) {
+		return repo
+	}
+	p := strings.TrimPrefix(repo, "local:")
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return repo
+	}
+	// Resolve the longest existing prefix; keep the rest as written.
+	rest := ""
+	for cur := abs; ; {
+		if real, err := filepath.EvalSymlinks(cur); err == nil {
+			return filepath.Join(real, rest)
+		}
+		parent := filepath.Dir(cur)
+		if parent == cur {
+			return abs
+		}
+		rest = filepath.Join(filepath.Base(cur), rest)
+		cur = parent
+	}
 }
 
 // LockPath is the lock file of this configuration's repository set.
@@ -111,13 +151,24 @@ func (r *Runner) Lock(ctx context.Context) (unlock func(), err error) {
 	}
 	path := r.LockPath()
 	_, display := r.repositorySet()
-	fl := flock.New(path, flock.SetFlag(os.O_CREATE|os.O_RDWR), flock.SetPermissions(0o600))
+	// O_NOFOLLOW: a symbolic link planted in a state directory others may
+	// write must not make this run create or truncate the file it points
+	// at. The file opened is then checked to be this user's own regular
+	// file with one name (no hard link to another file either).
+	fl := flock.New(path, flock.SetFlag(os.O_CREATE|os.O_RDWR|syscall.O_NOFOLLOW), flock.SetPermissions(0o600))
 	ok, err := fl.TryLock()
+	if errors.Is(err, syscall.ELOOP) {
+		return nil, Configf("lock file %s is a symbolic link, which a run never follows: remove it (rm %s) and keep %s writable by this user only (chmod 700 %s), or set %s", path, path, dir, dir, EnvStateDir)
+	}
 	if err != nil {
 		return nil, Configf("cannot lock %s (%v): make %s writable for this user, or set %s", path, err, dir, EnvStateDir)
 	}
 	if !ok {
 		return nil, &LockedError{Path: path, Repository: display, Holder: readHolder(path)}
+	}
+	if err := checkOwnFile(fl, path); err != nil {
+		_ = fl.Unlock()
+		return nil, Configf("%v: remove it (rm %s) and keep %s writable by this user only (chmod 700 %s), or set %s", err, path, dir, dir, EnvStateDir)
 	}
 	h := LockHolder{PID: os.Getpid(), Started: time.Now().UTC().Truncate(time.Second), Command: commandLine(),
 		Host: r.Hostname(), Repository: display}
@@ -127,11 +178,30 @@ func (r *Runner) Lock(ctx context.Context) (unlock func(), err error) {
 	r.Log.Debug("run lock taken", "path", path)
 	return func() {
 		// Leave no holder behind: a reader must never name a finished run.
-		if f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0); err == nil {
+		if f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC|syscall.O_NOFOLLOW, 0); err == nil {
 			f.Close()
 		}
 		_ = fl.Unlock()
 	}, nil
+}
+
+// checkOwnFile checks that the lock file opened is a regular file with one
+// name, owned by this process's user.
+func checkOwnFile(fl *flock.Flock, path string) error {
+	fi, err := fl.Stat()
+	if err != nil {
+		return fmt.Errorf("cannot check lock file %s: %w", path, err)
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	switch {
+	case !fi.Mode().IsRegular():
+		return fmt.Errorf("lock file %s is not a regular file", path)
+	case ok && int(st.Uid) != os.Geteuid():
+		return fmt.Errorf("lock file %s belongs to uid %d, not to this user (uid %d)", path, st.Uid, os.Geteuid())
+	case ok && st.Nlink != 1:
+		return fmt.Errorf("lock file %s has %d names (a hard link)", path, st.Nlink)
+	}
+	return nil
 }
 
 func commandLine() string {
@@ -146,7 +216,7 @@ func writeHolder(path string, h LockHolder) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC|syscall.O_NOFOLLOW, 0)
 	if err != nil {
 		return err
 	}
@@ -159,7 +229,12 @@ func writeHolder(path string, h LockHolder) error {
 
 // readHolder reads a lock file's holder, or nil.
 func readHolder(path string) *LockHolder {
-	b, err := os.ReadFile(path)
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, 1<<16))
 	if err != nil {
 		return nil
 	}
@@ -205,12 +280,36 @@ func (r *Runner) LockAlertDue(err error) bool {
 		id = fmt.Sprintf("%d@%s", le.Holder.PID, le.Holder.Started.UTC().Format(time.RFC3339))
 	}
 	marker := le.Path + ".alerted"
-	if b, err := os.ReadFile(marker); err == nil && strings.TrimSpace(string(b)) == id {
+	if b, err := readNoFollow(marker); err == nil && strings.TrimSpace(string(b)) == id {
 		r.Log.Info("lock conflict already alerted for this holder; no new alert", "holder", id)
 		return false
 	}
-	if err := os.WriteFile(marker, []byte(id+"\n"), 0o600); err != nil {
+	if err := writeNoFollow(marker, []byte(id+"\n")); err != nil {
 		r.Log.Warn("cannot record the lock alert", "path", marker, "error", err)
 	}
 	return true
+}
+
+// readNoFollow reads a small state file, never through a symbolic link.
+func readNoFollow(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, 1<<16))
+}
+
+// writeNoFollow writes a small state file (0600), never through a symbolic
+// link.
+func writeNoFollow(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

@@ -108,3 +108,41 @@ func TestParseLockHolder(t *testing.T) {
 		t.Errorf("a lock held by a pid that does not exist here: %s", le)
 	}
 }
+
+// The alert marker next to a lock file is never written through a
+// symbolic link either.
+func TestLockAlertMarkerNeverFollowsSymlink(t *testing.T) {
+	dir := t.TempDir()
+	victim := filepath.Join(dir, "precious")
+	os.WriteFile(victim, []byte("keep\n"), 0o644)
+	lockPath := filepath.Join(dir, "run-x.lock")
+	os.Symlink(victim, lockPath+".alerted")
+	r := lockRunner(t, dir, "/srv/r")
+	err := &LockedError{Path: lockPath, Repository: "/srv/r", Holder: &LockHolder{PID: 1}}
+	r.LockAlertDue(err)
+	if b, _ := os.ReadFile(victim); string(b) != "keep\n" {
+		t.Fatalf("the marker was written through its symlink: %q", b)
+	}
+}
+
+// Spellings of one local repository resolve to one key; remote ones stay.
+func TestResolveRepository(t *testing.T) {
+	dir := t.TempDir()
+	real := filepath.Join(dir, "repo")
+	os.Mkdir(real, 0o700)
+	os.Symlink(real, filepath.Join(dir, "link"))
+	for _, in := range []string{real, real + "/", filepath.Join(dir, "link"), "local:" + filepath.Join(dir, "link"), dir + "/x/../repo"} {
+		if got := resolveRepository(in); got != real {
+			t.Errorf("%s resolves to %s, want %s", in, got, real)
+		}
+	}
+	// Not created yet: the existing prefix is resolved.
+	if got := resolveRepository(filepath.Join(dir, "link", "new")); got != filepath.Join(real, "new") {
+		t.Errorf("a repository to be created resolves to %s", got)
+	}
+	for _, in := range []string{"s3:host/bucket/x", "rest:https://h/r", "sftp:u@h:/r", ""} {
+		if got := resolveRepository(in); got != in {
+			t.Errorf("%s resolves to %s", in, got)
+		}
+	}
+}
