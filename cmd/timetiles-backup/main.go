@@ -4,14 +4,20 @@ package main
 
 import (
 	"context"
-	"github.com/timetiles/timetiles-backup/sdk"
 	"os"
 	"os/signal"
 	"syscall"
 
 	"github.com/hashicorp/cli"
 	"github.com/hashicorp/go-plugin"
+
+	"github.com/timetiles/timetiles-backup/internal/quietterm"
+	"github.com/timetiles/timetiles-backup/sdk"
 )
+
+// The terminal is not probed at start (internal/quietterm): the operator's
+// TERM comes back once every package is initialised.
+func init() { quietterm.Restore() }
 
 func main() {
 	os.Exit(realMain(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))

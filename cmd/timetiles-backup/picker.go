@@ -10,7 +10,9 @@ import (
 	"sync"
 
 	"github.com/charmbracelet/huh"
+	"github.com/charmbracelet/lipgloss"
 	"github.com/dustin/go-humanize"
+	"github.com/muesli/termenv"
 	"golang.org/x/term"
 
 	"github.com/timetiles/timetiles-backup/host"
@@ -93,6 +95,20 @@ func accessible() bool {
 	return os.Getenv("TERM") == "dumb" || os.Getenv("ACCESSIBLE") != ""
 }
 
+// askTerminal lets the prompts' styles follow the terminal they are drawn
+// on (stderr): its colour profile and whether its background is dark. The
+// prompts are the one place that asks the terminal (termenv's query, bounded
+// by its own timeout); nothing else does, not even at start-up
+// (internal/quietterm).
+func askTerminal() {
+	if accessible() {
+		return
+	}
+	out := termenv.NewOutput(os.Stderr)
+	lipgloss.SetColorProfile(out.EnvColorProfile())
+	lipgloss.SetHasDarkBackground(out.HasDarkBackground())
+}
+
 // pickRun asks the operator to choose a restore point.
 func (c *RestoreCommand) pickRun(runs []*host.Run, t *host.Plugin, repo string) (*host.Run, error) {
 	if len(runs) > pickerLimit {
@@ -104,6 +120,7 @@ func (c *RestoreCommand) pickRun(runs []*host.Run, t *host.Plugin, repo string) 
 		opts[i] = huh.NewOption(runLabel(run, sizes[i], repo), i)
 	}
 	choice := 0
+	askTerminal()
 	form := huh.NewForm(huh.NewGroup(
 		huh.NewSelect[int]().
 			Title("Choose a restore point (" + repo + " repository, newest first)").
@@ -121,6 +138,7 @@ func (c *RestoreCommand) pickRun(runs []*host.Run, t *host.Plugin, repo string) 
 // confirm asks for a yes before overwriting; default no.
 func (c *RestoreCommand) confirm(title, description string) (bool, error) {
 	ok := false
+	askTerminal()
 	form := huh.NewForm(huh.NewGroup(
 		huh.NewConfirm().Title(title).Description(description).
 			Affirmative("Restore").Negative("Cancel").Value(&ok),
