@@ -21,6 +21,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
 scripts/install-deps.sh
+scripts/docker-env.sh # Docker engine, local images, compose plugin (the Docker end-to-end tests)
 scripts/tools.sh restic restic-floor rest-server versitygw buf protoc-gen-go protoc-gen-go-grpc nfpm
 export PATH="$root/.tools/bin:$PATH"
 module=$(go list -m)
