@@ -8,7 +8,6 @@ import (
 	"slices"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/timetiles/timetiles-backup/internal/testenv"
 )
@@ -72,7 +71,7 @@ func holdLock(t *testing.T, r *Repo, hostname string) (pid int, kill func()) {
 // other: not a live one, not a dead one of another host.
 func TestUnlockDeadRemovesOnlyOurDeadLocks(t *testing.T) {
 	bin := resticBinaries(t)[0].path
-	ctx := testContext(t, 3*time.Minute)
+	ctx := testContext(t)
 	r, _ := newTestRepo(t, bin, filepath.Join(t.TempDir(), "repo"))
 	if _, err := r.Init(ctx); err != nil {
 		t.Fatal(err)
