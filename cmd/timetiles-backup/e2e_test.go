@@ -8,8 +8,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -82,26 +84,94 @@ func (e *env) writeEnvFile() string {
 	return p
 }
 
-func (e *env) command(ctx context.Context, args ...string) (*exec.Cmd, *bytes.Buffer, *bytes.Buffer) {
+// outBuf collects a process's output; safe to read while it is written.
+type outBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (o *outBuf) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.b.Write(p)
+}
+
+func (o *outBuf) String() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.b.String()
+}
+
+func (e *env) command(ctx context.Context, args ...string) (*exec.Cmd, *outBuf, *outBuf) {
 	envFile := e.writeEnvFile()
 	cmd := exec.CommandContext(ctx, filepath.Join(e.bin, "timetiles-backup"), args...)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + e.dir, "TIMETILES_ENV_FILE=" + envFile,
 		"TIMETILES_BACKUP_PLUGIN_DIR=" + e.bin, "TMPDIR=" + os.TempDir()}
-	var stdout, stderr bytes.Buffer
+	var stdout, stderr outBuf
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	return cmd, &stdout, &stderr
 }
 
+// running is a CLI process a test watches while it runs.
+type running struct {
+	pid    int
+	stderr *outBuf
+	exited chan struct{}
+}
+
+// gone reports whether the process has exited.
+func (p *running) gone() bool {
+	select {
+	case <-p.exited:
+		return true
+	default:
+		return false
+	}
+}
+
+// waitStderr waits until the process's stderr matches re; the test fails
+// if the process exits first.
+func (p *running) waitStderr(t *testing.T, re string) {
+	t.Helper()
+	rx := regexp.MustCompile(re)
+	testenv.WaitForWhile(t, fmt.Sprintf("%q on stderr", re), func() bool { return rx.MatchString(p.stderr.String()) }, p.gone)
+}
+
 func (e *env) runCtx(ctx context.Context, during func(pid int), args ...string) result {
+	e.t.Helper()
+	var f func(*running)
+	if during != nil {
+		f = func(p *running) { during(p.pid) }
+	}
+	return e.runWatched(ctx, f, args...)
+}
+
+// runWatched runs the CLI like run, and calls during while it runs.
+func (e *env) runWatched(ctx context.Context, during func(*running), args ...string) result {
 	e.t.Helper()
 	cmd, stdout, stderr := e.command(ctx, args...)
 	if err := cmd.Start(); err != nil {
 		e.t.Fatal(err)
 	}
+	p := &running{pid: cmd.Process.Pid, stderr: stderr, exited: make(chan struct{})}
+	var err error
+	go func() { err = cmd.Wait(); close(p.exited) }()
 	if during != nil {
-		during(cmd.Process.Pid)
+		func() {
+			// A check in during that stops the test (t.Fatal) must not
+			// leave the process behind.
+			returned := false
+			defer func() {
+				if !returned {
+					cmd.Process.Kill()
+					e.t.Logf("$ timetiles-backup %s (killed: the test stopped)\n%s%s", strings.Join(args, " "), stdout, stderr)
+				}
+			}()
+			during(p)
+			returned = true
+		}()
 	}
-	err := cmd.Wait()
+	<-p.exited
 	code := 0
 	if ee, ok := err.(*exec.ExitError); ok {
 		code = ee.ExitCode()
@@ -269,13 +339,7 @@ func findProcess(root int, name string) int {
 
 func waitFor(t *testing.T, what string, f func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !f() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testenv.WaitFor(t, what, f)
 }
 
 // Each plugin SIGKILLed in the middle of its work: a source or the target

@@ -415,23 +415,45 @@ func TestOffsiteDown(t *testing.T) {
 	})
 	t.Run("stopped mid-backup", func(t *testing.T) {
 		e, g, admin := s3Env(t, "mid", testenv.S3FullAccess, false, "150000000")
-		e.vars["BACKUP_OFFSITE_STALL_TIMEOUT"] = "3s"
-		packs := filepath.Join(g.Dir, "data", offsiteBucket, "mid", "data")
+		// The stall timeout is what ends the offsite side once its server
+		// is gone; before that nothing must stall that long, even on a
+		// loaded machine (restic's start-up is not under it: see below).
+		e.vars["BACKUP_OFFSITE_STALL_TIMEOUT"] = "10s"
+		offsite := filepath.Join(g.Dir, "data", offsiteBucket, "mid")
+		// The source sends nothing until the offsite restic runs (holds
+		// its lock), then stops at 40 MB (more than two 16 MiB packs)
+		// until the test has seen packs uploaded and killed the server:
+		// the kill lands mid-stream however fast or slow the machine is.
+		started, stopped := filepath.Join(e.dir, "offsite-running"), filepath.Join(e.dir, "server-stopped")
+		e.vars["SYNTH_HOLD"] = "0:" + started + ",40000000:" + stopped
+		release := func(f string) {
+			if err := os.WriteFile(f, nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
 		var stoppedAt time.Time
-		r := e.runCtx(context.Background(), func(pid int) {
-			// Kill the server once restic has uploaded its first packs.
-			waitFor(t, "offsite pack uploads", func() bool {
+		r := e.runWatched(context.Background(), func(p *running) {
+			offsiteFailed := func() bool {
+				return p.gone() || strings.Contains(p.stderr.String(), "offsite backup skipped") || strings.Contains(p.stderr.String(), "target=offsite error=")
+			}
+			testenv.WaitForWhile(t, "the offsite restic's lock", func() bool {
+				ents, _ := os.ReadDir(filepath.Join(offsite, "locks"))
+				return len(ents) > 0
+			}, offsiteFailed)
+			release(started)
+			testenv.WaitForWhile(t, "offsite pack uploads", func() bool {
 				n := 0
-				filepath.WalkDir(packs, func(_ string, d os.DirEntry, err error) error {
+				filepath.WalkDir(filepath.Join(offsite, "data"), func(_ string, d os.DirEntry, err error) error {
 					if err == nil && !d.IsDir() {
 						n++
 					}
 					return nil
 				})
 				return n >= 1
-			})
+			}, offsiteFailed)
 			g.Stop()
 			stoppedAt = time.Now()
+			release(stopped)
 		}, "backup", "--offsite")
 		mustRun(t, r, 0, "backup --offsite (offsite killed mid-backup)")
 		t.Logf("backup finished %s after the offsite server was killed", time.Since(stoppedAt).Round(time.Millisecond))
@@ -453,7 +475,7 @@ func TestOffsiteDown(t *testing.T) {
 		if n := completeRuns(runsOf(t, admin)); n != 0 {
 			t.Errorf("%d complete offsite runs from a backup whose offsite side was killed, want 0", n)
 		}
-		testenv.WaitNoLeftoverProcesses(t, 10*time.Second, "restic", "timetiles-backup")
+		testenv.WaitNoLeftoverProcesses(t, time.Minute, "restic", "timetiles-backup")
 	})
 }
 

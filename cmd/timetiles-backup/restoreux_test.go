@@ -26,7 +26,8 @@ type ptySession struct {
 	tty  *os.File
 	mu   sync.Mutex
 	out  bytes.Buffer
-	done chan struct{}
+	done chan struct{} // the process exited
+	read chan struct{} // everything it printed has been read
 	code int
 }
 
@@ -41,8 +42,11 @@ func (e *env) startPTY(args ...string) *ptySession {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	s := &ptySession{t: e.t, cmd: cmd, tty: tty, done: make(chan struct{})}
+	s := &ptySession{t: e.t, cmd: cmd, tty: tty, done: make(chan struct{}), read: make(chan struct{})}
 	go func() {
+		// The read fails (EIO) once the process and everything it started
+		// closed the terminal: all output is in s.out then.
+		defer close(s.read)
 		buf := make([]byte, 4096)
 		for {
 			n, err := tty.Read(buf)
@@ -83,7 +87,7 @@ func (s *ptySession) screen() string {
 func (s *ptySession) waitFor(re string) {
 	s.t.Helper()
 	rx := regexp.MustCompile(re)
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(testenv.Patience)
 	for time.Now().Before(deadline) {
 		if rx.MatchString(s.screen()) {
 			return
@@ -112,10 +116,14 @@ func (s *ptySession) wait() int {
 	s.t.Helper()
 	select {
 	case <-s.done:
-	case <-time.After(3 * time.Minute):
+	case <-time.After(testenv.Patience):
 		s.t.Fatalf("still running:\n%s", s.screen())
 	}
-	time.Sleep(100 * time.Millisecond)
+	select {
+	case <-s.read:
+	case <-time.After(testenv.Patience):
+		s.t.Fatalf("the terminal is still open after the process exited:\n%s", s.screen())
+	}
 	return s.code
 }
 

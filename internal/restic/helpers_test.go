@@ -134,9 +134,19 @@ func assertNoSecrets(t testing.TB, what, s string) {
 	}
 }
 
-func testContext(t testing.TB, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
+// testContext is the context of a test's restic commands. It has no
+// deadline of its own (a loaded machine is slow, and a slow restic is not a
+// failure): it ends a little before the test binary's -timeout, so a hang
+// fails with the operation that hung rather than a panic dump.
+func testContext(t testing.TB) context.Context {
+	ctx := context.Background()
+	if d, ok := t.(interface{ Deadline() (time.Time, bool) }); ok {
+		if at, ok := d.Deadline(); ok {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithDeadline(ctx, at.Add(-30*time.Second))
+			t.Cleanup(cancel)
+		}
+	}
 	return ctx
 }
 

@@ -49,7 +49,7 @@ func TestRealRestic(t *testing.T) {
 }
 
 func testRealRestic(t *testing.T, b resticBin) {
-	ctx := testContext(t, 3*time.Minute)
+	ctx := testContext(t)
 	dir := t.TempDir()
 	r, logs := newTestRepo(t, b.path, filepath.Join(dir, "repo"))
 	var ec errCollector
@@ -473,7 +473,7 @@ func testForget(t *testing.T, ctx context.Context, r *Repo, ec *errCollector) {
 func TestAppendOnlyForget(t *testing.T) {
 	t.Parallel()
 	bin := ensureTools(t, "restic", "rest-server")
-	ctx := testContext(t, 2*time.Minute)
+	ctx := testContext(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	must(t, err)
 	addr := l.Addr().String()

@@ -1,13 +1,15 @@
 package restic
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"syscall"
 	"testing"
-	"time"
+
+	"github.com/timetiles/timetiles-backup/internal/testenv"
 )
 
 func TestLocalPath(t *testing.T) {
@@ -23,10 +25,13 @@ func TestLocalPath(t *testing.T) {
 }
 
 // holdLock starts `restic backup --stdin` (in the UTS namespace of
-// hostname when set) and returns once its lock file exists; kill ends it.
+// hostname when set) and returns once its lock is in the repository (a
+// complete lock file, renamed into place: restic writes it under a
+// temporary name first, and one killed before the rename leaves no lock);
+// kill ends it.
 func holdLock(t *testing.T, r *Repo, hostname string) (pid int, kill func()) {
 	t.Helper()
-	before, _ := os.ReadDir(filepath.Join(r.Repository, "locks"))
+	before := testenv.ResticLocks(r.Repository)
 	var cmd *exec.Cmd
 	if hostname != "" {
 		cmd = exec.Command("unshare", "--uts", "sh", "-c", `hostname "$1" && exec "$2" backup --stdin --stdin-filename held -q`, "sh", hostname, r.Binary)
@@ -41,30 +46,32 @@ func holdLock(t *testing.T, r *Repo, hostname string) (pid int, kill func()) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
 	kill = func() {
 		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
+		<-exited
 		stdin.Close()
 	}
 	t.Cleanup(kill)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		ents, _ := os.ReadDir(filepath.Join(r.Repository, "locks"))
-		if len(ents) > len(before) {
-			return cmd.Process.Pid, kill
+	testenv.WaitForWhile(t, fmt.Sprintf("the lock of restic (pid %d)", cmd.Process.Pid), func() bool {
+		return len(testenv.ResticLocks(r.Repository)) > len(before)
+	}, func() bool {
+		select {
+		case <-exited:
+			return true
+		default:
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("restic (pid %d) created no lock", cmd.Process.Pid)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	})
+	return cmd.Process.Pid, kill
 }
 
 // UnlockDead removes the locks of dead restic processes of this host and no
 // other: not a live one, not a dead one of another host.
 func TestUnlockDeadRemovesOnlyOurDeadLocks(t *testing.T) {
 	bin := resticBinaries(t)[0].path
-	ctx := testContext(t, 3*time.Minute)
+	ctx := testContext(t)
 	r, _ := newTestRepo(t, bin, filepath.Join(t.TempDir(), "repo"))
 	if _, err := r.Init(ctx); err != nil {
 		t.Fatal(err)

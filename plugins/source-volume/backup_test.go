@@ -133,11 +133,13 @@ func TestUnreadableFileFails(t *testing.T) {
 	}
 }
 
-// TestUnreadableHelper is TestUnreadableFileFails' child.
+// TestUnreadableHelper is not a test of its own: it is the child process
+// of TestUnreadableFileFails. Run by the suite, it does nothing (no skip to
+// report: there is nothing that could not run).
 func TestUnreadableHelper(t *testing.T) {
 	dir := os.Getenv(unreadableEnv)
 	if dir == "" {
-		t.Skip("runs as a child of TestUnreadableFileFails")
+		return
 	}
 	s, _ := hostSource(t, dir)
 	err := s.Backup(context.Background(), sdk.BackupRequest{}, &testStream{w: io.Discard})

@@ -111,7 +111,14 @@ func TestResticFailuresReadAsProblemAndFix(t *testing.T) {
 		cctx, cancel := context.WithCancel(ctx)
 		pr, pw := io.Pipe()
 		go func() { pw.Write(make([]byte, 1<<20)) }()
-		time.AfterFunc(1500*time.Millisecond, cancel)
+		// Interrupted while restic backs up (it holds its lock), not
+		// before restic started; the stream never ends by itself.
+		go func() {
+			for len(testenv.ResticLocks(repo)) == 0 && cctx.Err() == nil {
+				time.Sleep(20 * time.Millisecond)
+			}
+			cancel()
+		}()
 		_, err := tg.Write(cctx, sdk.Header{Component: "db", FileName: "db.dump"}, pr)
 		pw.Close()
 		if !errors.Is(err, sdk.ErrAborted) || !strings.Contains(err.Error(), "restic backup in "+repo+" was interrupted before it finished: nothing was committed") {
@@ -175,14 +182,8 @@ func holdResticLock(t *testing.T, bin, repo, password string) *lockHolder {
 		stdin.Close()
 	}}
 	t.Cleanup(h.kill)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if ents, _ := os.ReadDir(filepath.Join(repo, "locks")); len(ents) > 0 {
-			return h
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("restic created no lock")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	// A complete lock: restic writes it under a temporary name first, and
+	// one killed before the rename leaves no lock behind.
+	testenv.WaitFor(t, "the lock of restic backup", func() bool { return len(testenv.ResticLocks(repo)) > 0 })
+	return h
 }

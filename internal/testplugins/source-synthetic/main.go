@@ -1,6 +1,7 @@
 // Command timetiles-backup-source-synthetic produces deterministic
-// pseudo-random bytes, and can fail, exit or hang at a chosen byte: the
-// fault injector and benchmark source of the host's tests.
+// pseudo-random bytes, and can fail, exit or hang at a chosen byte, or hold
+// at a chosen byte until the test lets it go on (SYNTH_HOLD): the fault
+// injector and benchmark source of the host's tests.
 package main
 
 import (
@@ -11,6 +12,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/timetiles/timetiles-backup/sdk"
@@ -18,6 +20,7 @@ import (
 
 type synth struct {
 	size, failAfter int64
+	holds           []hold
 	mode            string
 	component       string
 	restoreTo       string
@@ -31,6 +34,7 @@ func (s *synth) Info() sdk.Info {
 			{Name: "SYNTH_FAIL_AFTER", Description: "fail after this many bytes (-1: never)"},
 			{Name: "SYNTH_MODE", Description: "error (report failure), exit (process dies), hang"},
 			{Name: "SYNTH_RESTORE_TO", Description: "file restores are written to"},
+			{Name: "SYNTH_HOLD", Description: "BYTES:FILE[,BYTES:FILE…]: after BYTES bytes, produce nothing more until FILE exists (a test creates it once it has seen what it waits for)"},
 			{Name: "SYNTH_PATTERN", Description: "random (default: ChaCha8, ~0.9 GB/s a core) or repeat (the first MiB of the random stream over and over: costs no CPU, for transport benchmarks)"},
 		}}
 }
@@ -52,8 +56,74 @@ func (s *synth) Configure(_ context.Context, c sdk.Config) error {
 	default:
 		return fmt.Errorf("SYNTH_PATTERN=%q: use random or repeat: %w", c.Get("SYNTH_PATTERN"), sdk.ErrInvalidConfig)
 	}
+	if s.holds, err = parseHolds(c.Get("SYNTH_HOLD")); err != nil {
+		return fmt.Errorf("SYNTH_HOLD: %v: %w", err, sdk.ErrInvalidConfig)
+	}
 	s.component = c.Instance
 	return nil
+}
+
+// hold is a point of the stream where the source waits for a file.
+type hold struct {
+	at   int64
+	file string
+}
+
+func parseHolds(v string) ([]hold, error) {
+	var hs []hold
+	for _, part := range strings.Split(v, ",") {
+		if part == "" {
+			continue
+		}
+		n, file, ok := strings.Cut(part, ":")
+		at, err := strconv.ParseInt(n, 10, 64)
+		if !ok || err != nil || at < 0 || file == "" {
+			return nil, fmt.Errorf("%q: want BYTES:FILE", part)
+		}
+		if len(hs) > 0 && at < hs[len(hs)-1].at {
+			return nil, fmt.Errorf("%q: holds must be in stream order", part)
+		}
+		hs = append(hs, hold{at, file})
+	}
+	return hs, nil
+}
+
+// copyHolding copies n bytes of src to w (all of it if n < 0), waiting at
+// each hold until its file exists.
+func (s *synth) copyHolding(ctx context.Context, w io.Writer, src io.Reader, n int64) error {
+	var done int64
+	for _, h := range s.holds {
+		if n >= 0 && h.at > n {
+			break
+		}
+		if h.at > done {
+			m, err := io.CopyN(w, src, h.at-done)
+			done += m
+			if err == io.EOF {
+				return nil // the stream is shorter than the hold
+			}
+			if err != nil {
+				return err
+			}
+		}
+		for {
+			if _, err := os.Stat(h.file); err == nil {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}
+	var err error
+	if n < 0 {
+		_, err = io.Copy(w, src)
+	} else {
+		_, err = io.CopyN(w, src, n-done)
+	}
+	return err
 }
 
 // Data returns the deterministic stream for a size (also used by tests).
@@ -115,7 +185,7 @@ func (s *synth) Backup(ctx context.Context, req sdk.BackupRequest, out sdk.Backu
 		src = Repeat(s.size)
 	}
 	if s.failAfter >= 0 {
-		if _, err := io.CopyN(w, src, s.failAfter); err != nil {
+		if err := s.copyHolding(ctx, w, src, s.failAfter); err != nil {
 			return err
 		}
 		switch s.mode {
@@ -127,8 +197,7 @@ func (s *synth) Backup(ctx context.Context, req sdk.BackupRequest, out sdk.Backu
 		}
 		return errors.New("synthetic failure after " + strconv.FormatInt(s.failAfter, 10) + " bytes")
 	}
-	_, err = io.Copy(w, src)
-	return err
+	return s.copyHolding(ctx, w, src, -1)
 }
 
 func (s *synth) Restore(ctx context.Context, req sdk.RestoreRequest, r io.Reader) error {
@@ -146,7 +215,5 @@ func (s *synth) Restore(ctx context.Context, req sdk.RestoreRequest, r io.Reader
 	}
 	return os.Rename(f.Name(), s.restoreTo)
 }
-
-var _ = time.Second
 
 func main() { sdk.ServeSource(&synth{}) }
