@@ -93,6 +93,10 @@ func (s *Source) Backup(ctx context.Context, req sdk.BackupRequest, out sdk.Back
 		sdk.Logger.Warn("pg_dump succeeded with messages", "stderr", s.redact(msg))
 	}
 	sdk.Logger.Info("database dumped", "database", s.database, "format", s.format, "bytes", n)
+	// The restored state is dumped now: the undo database an in-place
+	// restore kept (swapdb.go) has served its purpose, and a staging
+	// database an interrupted restore left is garbage.
+	s.dropStamped(ctx, s.database, map[string]string{undoInfix: whatUndo, stagingInfix: whatStaging})
 	return nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -195,6 +196,9 @@ func TestPostgres(t *testing.T) {
 	t.Run("SQLErrorMidStream", e.testSQLErrorMidStream)
 	t.Run("CancelDuringRestore", e.testCancelDuringRestore)
 	t.Run("EmptyStream", e.testEmptyStream)
+	t.Run("ExactStateSwap", e.testExactStateSwap)
+	t.Run("FailedSwapLeavesOld", e.testFailedSwapLeavesOld)
+	t.Run("ExactStateOneTransaction", e.testExactStateOneTransaction)
 	t.Run("ContainerMode", e.testContainerMode)
 	t.Run("ContainerClientKilled", e.testContainerClientKilled)
 	t.Run("ContainerMissing", e.testContainerMissing)
@@ -621,14 +625,26 @@ func (e *pgTest) testContainerMode(t *testing.T) {
 			wantArgv := []string{
 				prefix + "pg_dump --version",
 				prefix + "pg_dump -U pwuser -d ctr_db " + strings.Join(dumpArgs(format), " "),
+				prefix + "psql -U pwuser -d postgres -X -At -v ON_ERROR_STOP=1", // leftovers of restores
 			}
+			maint := prefix + "psql -U pwuser -d postgres -X -At -v ON_ERROR_STOP=1 -v "
 			if format == "custom" {
+				// In place: a staging database, swapped in by renaming.
 				wantArgv = append(wantArgv,
-					prefix+"pg_restore -U pwuser -d ctr_db -Fc --clean --if-exists --single-transaction --exit-on-error")
+					maint+"db=ctr_db",
+					maint+"db=ctr_db",
+					prefix+"psql -U pwuser -d postgres -X -At -v ON_ERROR_STOP=1",
+					maint+"db=ctr_db -v staging=ctr_db_restore_STAMP",
+					prefix+"pg_restore -U pwuser -d ctr_db_restore_STAMP -Fc --single-transaction --exit-on-error",
+					maint+"db=ctr_db -v staging=ctr_db_restore_STAMP -v undo=ctr_db_before_restore_STAMP")
 			} else {
 				wantArgv = append(wantArgv,
-					prefix+"psql -U pwuser -d postgres -X -At -v ON_ERROR_STOP=1 -v db=ctr_copy",
+					maint+"db=ctr_db_before_restore_STAMP", // the next backup drops the undo database
+					maint+"db=ctr_copy",
 					prefix+"psql -U pwuser -d ctr_copy -X -v ON_ERROR_STOP=1")
+			}
+			for i := range argvs {
+				argvs[i] = regexp.MustCompile(`_restore_[0-9]{14}`).ReplaceAllString(argvs[i], "_restore_STAMP")
 			}
 			if strings.Join(argvs, "\n") != strings.Join(wantArgv, "\n") {
 				t.Errorf("docker argv:\n%s\nwant:\n%s", strings.Join(argvs, "\n"), strings.Join(wantArgv, "\n"))
@@ -721,8 +737,9 @@ func (e *pgTest) testURLPassword(t *testing.T) {
 	wantLog := strings.Join([]string{
 		"argv: pg_dump --version",
 		"argv: pg_dump -d " + base + "seed?sslmode=disable -Fc -Z0",
+		"argv: psql -d " + base + "postgres?sslmode=disable -X -At -v ON_ERROR_STOP=1",
 		"argv: psql -d " + base + "postgres?sslmode=disable -X -At -v ON_ERROR_STOP=1 -v db=url_copy",
-		"argv: pg_restore -d " + base + "url_copy?sslmode=disable -Fc --clean --if-exists --single-transaction --exit-on-error",
+		"argv: pg_restore -d " + base + "url_copy?sslmode=disable -Fc --single-transaction --exit-on-error",
 	}, "\nenv: PGPASSWORD="+pwPassword+"\n") + "\nenv: PGPASSWORD=" + pwPassword
 	if got := strings.TrimSpace(string(raw)); got != wantLog {
 		t.Errorf("tool calls:\n%s\nwant:\n%s", got, wantLog)

@@ -32,9 +32,10 @@ const (
 	plainSuffix = "\n;\nCOMMIT;\n"
 )
 
-// Restore replaces the database (or req.ToDatabase) with the stream's
-// contents in one transaction: if anything fails — the stream, the tool, the
-// context — the database is left exactly as it was.
+// Restore replaces the database (or req.ToDatabase) with exactly the
+// stream's contents, all or nothing: if anything fails — the stream, the
+// tool, the context — the database is left exactly as it was (see
+// restoreReplacing).
 func (s *Source) Restore(ctx context.Context, req sdk.RestoreRequest, r io.Reader) (err error) {
 	if err := checkComponent(req.Component); err != nil {
 		return err
@@ -66,30 +67,24 @@ func (s *Source) Restore(ctx context.Context, req sdk.RestoreRequest, r io.Reade
 		sdk.Logger.Warn("stream header names another format than its bytes; using the bytes", "header", hf, "detected", format)
 	}
 
-	if db != s.database {
-		created, cerr := s.ensureDatabase(ctx, db)
-		if cerr != nil {
-			return cerr
-		}
-		if created {
-			defer func() {
-				if err != nil {
-					s.dropCreated(ctx, db)
-				}
-			}()
-		}
+	// A database that does not exist yet is created and restored into
+	// directly (dropped again if that fails); an existing one — the
+	// configured database, in place — is replaced all-or-nothing with
+	// exactly the dump's contents (swapdb.go).
+	created, cerr := s.ensureDatabase(ctx, db)
+	if cerr != nil {
+		return cerr
 	}
-
+	if !created {
+		return s.restoreReplacing(ctx, db, br, format)
+	}
+	defer func() {
+		if err != nil {
+			s.dropCreated(ctx, db)
+		}
+	}()
 	sdk.Logger.Info("restoring database", "database", db, "format", format)
-	if format == FormatCustom {
-		args := append(s.connArgs(db), "-Fc", "--clean", "--if-exists", "--single-transaction", "--exit-on-error")
-		// Ownership is kept (no --no-owner): TimeTiles restores as the user
-		// that owns its objects, and a restore as a superuser must not leave
-		// tables the application's user cannot touch.
-		return s.feed(ctx, "pg_restore", args, br, "", "", nil)
-	}
-	args := append(s.connArgs(db), "-X", "-v", "ON_ERROR_STOP=1")
-	return s.feed(ctx, "psql", args, br, plainPrefix, plainSuffix, checkCommitted)
+	return s.restoreInto(ctx, db, br, format)
 }
 
 // checkCommitted verifies from psql's output that the final COMMIT ran.
@@ -141,8 +136,9 @@ func copyStream(w io.Writer, r io.Reader, prefix string) copyResult {
 // the child's stdin is closed — which is what makes it finish and commit —
 // only after the stream ended cleanly. On a stream error or a cancelled
 // context the child is killed, and waited for, before its stdin is closed.
-// check, if set, inspects the tail of the child's stdout after a clean exit.
-func (s *Source) feed(ctx context.Context, tool string, args []string, r io.Reader, prefix, suffix string, check func(stdout string) error) error {
+// check, if set, inspects the tail of the child's stdout after a clean exit;
+// out, if set, receives the child's stdout instead.
+func (s *Source) feed(ctx context.Context, tool string, args []string, r io.Reader, prefix, suffix string, check func(stdout string) error, out io.Writer) error {
 	cmd, err := s.command(ctx, tool, args...)
 	if err != nil {
 		return err
@@ -153,6 +149,9 @@ func (s *Source) feed(ctx context.Context, tool string, args []string, r io.Read
 	}
 	stdout, stderr := newTail(stderrTail), newTail(stderrTail)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = pr, stdout, stderr
+	if out != nil {
+		cmd.Stdout = out
+	}
 	if err := cmd.Start(); err != nil {
 		pr.Close()
 		pw.Close()
