@@ -21,9 +21,12 @@ func (c *RestoreCommand) Help() string {
 Usage: timetiles-backup restore [options] [latest|RUN-ID|SNAPSHOT-ID]
 
   Restores every component of a backup run: "latest" is the newest complete
-  run (all components succeeded), a RUN-ID a given run, a SNAPSHOT-ID (or a
-  unique prefix) one snapshot. Without an argument, on a terminal, it lists
-  the restore points (time, components, sizes, repository) to choose from.
+  backup run (all components succeeded; safety runs taken by restore and
+  restore-drill runs are never "latest", restore them by RUN-ID), a RUN-ID
+  a given run, a SNAPSHOT-ID (or a unique prefix) one snapshot. Without an
+  argument, on a terminal, it lists the restore points (time, components,
+  sizes, repository) to choose from, the newest real backup preselected.
+  Every restore names the run it restores and when that run was taken.
   The database is restored in one transaction (pg_restore
   --single-transaction): a failed restore leaves it as it was. The bytes
   read back are checked against the size and checksum recorded at backup

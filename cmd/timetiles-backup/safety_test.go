@@ -4,7 +4,9 @@ package main
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -157,4 +159,84 @@ func TestRestoreToNeverDestroys(t *testing.T) {
 	}
 	testenv.CompareTrees(t, wantUploads, empty)
 	testenv.CompareTrees(t, wantUploads, uploads)
+}
+
+// TestLatestIsTheNewestRealBackup: safety runs (taken by in-place
+// restores) and drill runs are never chosen by `restore latest` or by the
+// picker's default; `backup list` marks them; they restore by ID; every
+// restore names the run it restored and when it was taken.
+func TestLatestIsTheNewestRealBackup(t *testing.T) {
+	e := newEnv(t, false)
+	e.vars["BACKUP_SOURCES"] = "synthetic=source-synthetic"
+	e.vars["SYNTH_SIZE"] = "200000"
+	e.vars["SYNTH_RESTORE_TO"] = filepath.Join(e.dir, "restored.bin")
+	if r := e.run("backup", "--time", "2026-01-10 02:00:00"); r.code != 0 {
+		t.Fatalf("backup A: %s", r.stderr)
+	}
+	if r := e.run("backup", "--time", "2026-01-11 02:00:00"); r.code != 0 {
+		t.Fatalf("backup B: %s", r.stderr)
+	}
+	var runs []runJSON
+	if r := e.run("backup", "list", "--json"); r.code != 0 || jsonUnmarshal(r.stdout, &runs) != nil || len(runs) != 2 {
+		t.Fatalf("list: %s", r.stdout)
+	}
+	runB, runA := runs[0].RunID, runs[1].RunID
+	// B becomes a restore drill's run (what a drill tags its runs with).
+	tag := exec.Command(e.vars["BACKUP_RESTIC_BIN"], "tag", "--add", "purpose:drill", "--tag", "run:"+runB)
+	tag.Env = []string{"RESTIC_REPOSITORY=" + e.repo, "RESTIC_PASSWORD=" + e.password, "HOME=" + e.dir}
+	if out, err := tag.CombinedOutput(); err != nil {
+		t.Fatalf("restic tag: %v %s", err, out)
+	}
+
+	// In place: latest is A (not the drill run B); a safety run S is taken.
+	r := e.run("restore", "latest", "--yes")
+	if r.code != 0 || !strings.Contains(r.stdout, "Restored synthetic from run "+runA+" (taken 2026-01-10 02:00:00") {
+		t.Fatalf("restore latest with a newer drill run: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	m := regexp.MustCompile(`Safety backup: run (\S+) `).FindStringSubmatch(r.stdout)
+	if m == nil {
+		t.Fatalf("no safety run:\n%s", r.stdout)
+	}
+	runS := m[1]
+	// Again: the newest run is now the safety run; latest is still A.
+	r = e.run("restore", "latest", "--yes", "--no-safety-backup")
+	if r.code != 0 || !strings.Contains(r.stdout, "Restoring run "+runA+" (taken 2026-01-10 02:00:00") || !strings.Contains(r.stdout, "Restored synthetic from run "+runA) {
+		t.Fatalf("restore latest after a safety run: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+
+	// Listed and marked.
+	if r := e.run("backup", "list", "--json"); r.code != 0 || jsonUnmarshal(r.stdout, &runs) != nil || len(runs) != 3 {
+		t.Fatalf("list: %s", r.stdout)
+	}
+	purpose := map[string]string{}
+	for _, rj := range runs {
+		purpose[rj.RunID] = rj.Purpose
+	}
+	if purpose[runS] != "safety" || purpose[runB] != "drill" || purpose[runA] != "" || !runs[0].Safety {
+		t.Fatalf("purposes %v, want %s safety, %s drill, %s none", purpose, runS, runB, runA)
+	}
+	r = e.run("backup", "list")
+	for id, state := range map[string]string{runS: "complete (safety)", runB: "complete (drill)"} {
+		if !regexp.MustCompile(regexp.QuoteMeta(id) + `.*` + regexp.QuoteMeta(state)).MatchString(r.stdout) {
+			t.Errorf("backup list does not mark %s %q:\n%s", id, state, r.stdout)
+		}
+	}
+
+	// Restorable by ID, and the output says what it was.
+	r = e.run("restore", runB, "--yes", "--no-safety-backup")
+	if r.code != 0 || !strings.Contains(r.stdout, "Restored synthetic from drill run "+runB+" (taken 2026-01-11 02:00:00") {
+		t.Fatalf("restore the drill run by ID: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+
+	// The picker lists all three, and its default (enter) is A.
+	s := e.startPTY("restore", "--no-safety-backup")
+	s.waitFor(`Choose a restore point`)
+	s.waitFor(regexp.QuoteMeta(runS) + `.*\(safety run\)`)
+	s.waitFor(regexp.QuoteMeta(runB) + `.*\(drill run\)`)
+	s.send("\r")
+	s.waitFor(`Restore run ` + regexp.QuoteMeta(runA))
+	s.send("y")
+	if code := s.wait(); code != 0 || !strings.Contains(s.screen(), "Restored synthetic from run "+runA) {
+		t.Fatalf("picker default: exit %d\n%s", code, s.screen())
+	}
 }
