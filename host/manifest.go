@@ -23,6 +23,13 @@ const (
 	// SafetyTag marks the backup `restore` takes of the current state
 	// before it overwrites it, so that a wrong restore can be undone.
 	SafetyTag = "purpose:safety"
+	// DrillTag marks the runs a restore drill takes or restores for
+	// practice: like safety runs, never a restore point by default.
+	DrillTag = "purpose:drill"
+	// PurposeTagPrefix starts every tag that marks a run as taken for a
+	// purpose other than backing up (safety, drill): `restore latest` and
+	// the picker's default skip such runs; they are restorable by ID.
+	PurposeTagPrefix = "purpose:"
 )
 
 // NewRunID returns a sortable run ID: UTC time plus randomness, e.g.
@@ -84,6 +91,26 @@ func (r *Run) HasTag(tag string) bool {
 	}
 	return false
 }
+
+// Purpose is what the run was taken for when it is not a regular backup
+// ("safety", "drill", from its purpose: tag), or "".
+func (r *Run) Purpose() string {
+	if r.Manifest != nil {
+		if p := tagValue(r.Manifest.Tags, PurposeTagPrefix); p != "" {
+			return p
+		}
+	}
+	for _, n := range r.ComponentNames() {
+		if p := tagValue(r.Components[n].Tags, PurposeTagPrefix); p != "" {
+			return p
+		}
+	}
+	return ""
+}
+
+// Regular reports whether the run is a complete backup that `restore
+// latest` may choose: not a safety or drill run, not a legacy snapshot.
+func (r *Run) Regular() bool { return r.Complete && !r.Legacy && r.Purpose() == "" }
 
 // Run is a restore point: the snapshots of one backup invocation.
 type Run struct {
@@ -205,12 +232,13 @@ func GroupRuns(snaps []sdk.Snapshot) []*Run {
 }
 
 // SelectRun resolves a restore point: "latest" (the newest complete run
-// holding every wanted component), a run ID, or a snapshot ID (full or a
-// prefix of at least 4 characters), which selects that one snapshot.
+// holding every wanted component that is a real backup: safety and drill
+// runs are never "latest"), a run ID, or a snapshot ID (full or a prefix of
+// at least 4 characters), which selects that one snapshot.
 func SelectRun(runs []*Run, sel string, want []string) (*Run, error) {
 	if sel == "" || sel == "latest" {
 		for _, r := range runs {
-			if r.Complete && !r.Legacy && hasAll(r, want) {
+			if r.Regular() && hasAll(r, want) {
 				return r, nil
 			}
 		}

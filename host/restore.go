@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"strings"
+	"syscall"
 
 	"google.golang.org/protobuf/proto"
 
@@ -102,6 +105,7 @@ func streamRestore(ctx context.Context, t, src *Plugin, snap sdk.Snapshot, algo 
 	var trailer *pb.StreamTrailer
 	var readErr error
 	var size uint64
+	sourceGone := false
 	for trailer == nil && readErr == nil {
 		m, err := rs.Recv()
 		if err != nil {
@@ -114,6 +118,7 @@ func streamRestore(ctx context.Context, t, src *Plugin, snap sdk.Snapshot, algo 
 			size += uint64(len(v.Chunk))
 			if err := rst.Send(&pb.RestoreRequest{Msg: &pb.RestoreRequest_Stream{Stream: msg}}); err != nil {
 				readErr = fmt.Errorf("source %s: %w", src.Name, sdk.FromStatus(err))
+				sourceGone = true // it ended the call: CloseAndRecv says why
 			}
 		case *pb.StreamMessage_Trailer:
 			trailer = v.Trailer
@@ -136,13 +141,37 @@ func streamRestore(ctx context.Context, t, src *Plugin, snap sdk.Snapshot, algo 
 	}
 	_ = rst.Send(&pb.RestoreRequest{Msg: &pb.RestoreRequest_Stream{Stream: &pb.StreamMessage{Msg: &pb.StreamMessage_Trailer{Trailer: final}}}})
 	_, err = rst.CloseAndRecv()
-	if readErr != nil {
-		return readErr
-	}
+	var srcErr error
 	if err != nil {
-		return fmt.Errorf("source %s: %w", src.Name, sdk.FromStatus(err))
+		srcErr = fmt.Errorf("source %s: %w", src.Name, sdk.FromStatus(err))
 	}
-	return nil
+	return restoreCause(readErr, srcErr, sourceGone)
+}
+
+// restoreCause picks the error a failed restore reports: the real cause,
+// once. When the source (pg_restore, psql, a full disk, a permission
+// denied) failed on its own, its error is the cause: the read side then
+// only saw the consumer go away (restic's "broken pipe", a send on a
+// closed stream), which would hide it. When the read failed first (a
+// damaged repository, a checksum mismatch), the source's error merely
+// echoes the abort the host sent it, and the read error is the cause.
+func restoreCause(readErr, srcErr error, sourceGone bool) error {
+	switch {
+	case readErr == nil:
+		return srcErr
+	case srcErr == nil:
+		return readErr
+	case sourceGone || consumerGone(readErr):
+		return srcErr
+	}
+	return readErr
+}
+
+// consumerGone reports whether a read error only says that the source
+// stopped reading: restic's write into the stream pipe failed with EPIPE
+// (the text crosses gRPC, hence the match on it).
+func consumerGone(err error) bool {
+	return errors.Is(err, syscall.EPIPE) || strings.Contains(err.Error(), syscall.EPIPE.Error())
 }
 
 func checkRestoreTrailer(t *pb.StreamTrailer, mc *ManifestComponent, got uint64, fd bool) error {

@@ -215,7 +215,7 @@ func (r *Runner) verifyRepository(ctx context.Context, inst, subset string) (*Re
 	legacy := false
 	for _, x := range GroupRuns(snaps) {
 		legacy = legacy || x.Legacy
-		if x.Complete && !x.Legacy && x.Manifest != nil {
+		if x.Regular() && x.Manifest != nil { // the newest real backup: not a safety or drill run
 			run = x
 			break
 		}

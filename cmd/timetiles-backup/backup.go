@@ -96,6 +96,9 @@ func (c *BackupCommand) Run(args []string) (code int) {
 		return c.Fail(err, "")
 	}
 	defer r.Close()
+	if err := checkComponents(r, comps, "backup"); err != nil {
+		return c.Fail(err, c.Help())
+	}
 	if dryRun {
 		return c.dryRun(r, host.BackupOptions{Components: comps, Offsite: offsite}, asJSON)
 	}

@@ -266,7 +266,7 @@ func TestRestoreIntoScratchLeavesProductionAlone(t *testing.T) {
 	want := testenv.TableDigests(t, e.pg, "timetiles")
 	e.pg.Psql(t, "timetiles", "DELETE FROM events WHERE id < 100")
 	changed := testenv.TableDigests(t, e.pg, "timetiles")
-	scratch := filepath.Join(e.dir, "scratch-uploads")
+	scratch := filepath.Join(t.TempDir(), "scratch-uploads") // outside the env file's directory
 	r := e.run("restore", "latest", "--yes", "--to-database", "inspect", "--to", scratch)
 	if r.code != 0 {
 		t.Fatalf("restore: %s", r.stderr)

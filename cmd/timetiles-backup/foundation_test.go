@@ -65,7 +65,7 @@ func TestLegacyShellToolSnapshotsRestore(t *testing.T) {
 	if r.code != 0 || strings.Count(r.stdout, "legacy") != 2 {
 		t.Fatalf("list: %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
-	scratch := filepath.Join(e.dir, "restored-uploads")
+	scratch := filepath.Join(t.TempDir(), "restored-uploads") // outside the env file's directory
 	r = e.run("restore", "latest", "--yes", "--to-database", "from_legacy", "--to", scratch)
 	if r.code != 0 {
 		t.Fatalf("restore of legacy snapshots: %d\n%s", r.code, r.stderr)

@@ -29,10 +29,13 @@ Usage: timetiles-backup backup list [options]
   snapshots of one backup invocation grouped together) with its state,
   total size, components and snapshot IDs. Snapshots made by TimeTiles' old
   shell tool appear as legacy runs; safety backups taken by restore are
-  marked. With --offsite the local and the offsite repository are listed
-  side by side: each run's state in each (complete, INCOMPLETE, or "-" when
-  it is not there). A write-only offsite key cannot list: then only the
-  local repository is shown, with a message.
+  marked "(safety)", runs of restore drills "(drill)": neither is ever
+  chosen by "restore latest" or the restore picker's default, both are
+  restorable by their run ID (--json: "purpose"). With --offsite the
+  local and the offsite repository are listed side by side: each run's
+  state in each (complete, INCOMPLETE, or "-" when it is not there). A
+  write-only offsite key cannot list: then only the local repository is
+  shown, with a message.
 
 Options:
   --offsite           Also list the offsite repository, side by side.
@@ -42,12 +45,15 @@ Options:
 }
 
 type runJSON struct {
-	RunID      string            `json:"run_id"`
-	Time       string            `json:"time"`
-	Host       string            `json:"host"`
-	Complete   bool              `json:"complete"`
-	Legacy     bool              `json:"legacy,omitempty"`
-	Safety     bool              `json:"safety,omitempty"`
+	RunID    string `json:"run_id"`
+	Time     string `json:"time"`
+	Host     string `json:"host"`
+	Complete bool   `json:"complete"`
+	Legacy   bool   `json:"legacy,omitempty"`
+	Safety   bool   `json:"safety,omitempty"`
+	// Purpose is "safety" or "drill" for runs that are not regular
+	// backups: `restore latest` never chooses them.
+	Purpose    string            `json:"purpose,omitempty"`
 	SizeBytes  uint64            `json:"size_bytes,omitempty"`
 	Components map[string]string `json:"components"`
 	// Repositories: the run's state in each repository listed.
@@ -147,7 +153,7 @@ func (c *ListCommand) print(runs []*listedRun, repos []string, asJSON bool) {
 		for _, l := range runs {
 			r := l.Run
 			rj := runJSON{RunID: r.ID, Time: r.Time.UTC().Format("2006-01-02T15:04:05Z"), Host: r.Host,
-				Complete: r.Complete, Legacy: r.Legacy, Safety: r.HasTag(host.SafetyTag), SizeBytes: runSize(r),
+				Complete: r.Complete, Legacy: r.Legacy, Safety: r.HasTag(host.SafetyTag), Purpose: r.Purpose(), SizeBytes: runSize(r),
 				Components: map[string]string{}, Repositories: map[string]*repoRunJSON{}}
 			for n, s := range r.Components {
 				rj.Components[n] = s.ID
@@ -201,8 +207,8 @@ func runState(r *host.Run) string {
 		return "legacy"
 	case !r.Complete:
 		return "INCOMPLETE"
-	case r.HasTag(host.SafetyTag):
-		return "complete (safety)"
+	case r.Purpose() != "":
+		return "complete (" + r.Purpose() + ")"
 	}
 	return "complete"
 }

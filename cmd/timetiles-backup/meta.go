@@ -167,3 +167,21 @@ type listFlag []string
 
 func (l *listFlag) String() string     { return strings.Join(*l, ",") }
 func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+// checkComponents reports a component name that BACKUP_SOURCES does not
+// know as a usage error (exit 2, no alert): `backup lst` is a typo, not a
+// failed backup. A BACKUP_SOURCES that cannot be read is left to the
+// command, which reports it as the configuration error it is.
+func checkComponents(r *host.Runner, names []string, example string) error {
+	order, sources, err := r.SourceMap()
+	if err != nil {
+		return nil
+	}
+	for _, n := range names {
+		if _, ok := sources[n]; !ok {
+			return usageError("unknown component %q: the components are %s (BACKUP_SOURCES), e.g. `timetiles-backup %s %s`",
+				n, strings.Join(order, ", "), example, order[0])
+		}
+	}
+	return nil
+}

@@ -83,8 +83,8 @@ func runLabel(run *host.Run, sizes map[string]uint64, repo string) string {
 		state = "  (shell tool)"
 	case !run.Complete:
 		state = "  INCOMPLETE"
-	case run.HasTag(host.SafetyTag):
-		state = "  (safety backup)"
+	case run.Purpose() != "":
+		state = "  (" + run.Purpose() + " run)"
 	}
 	return fmt.Sprintf("%s  %-24s %s%s  [%s]", run.Time.Local().Format("2006-01-02 15:04"), run.ID, strings.Join(comps, ", "), state, repo)
 }
@@ -114,16 +114,19 @@ func (c *RestoreCommand) pickRun(runs []*host.Run, t *host.Plugin, repo string) 
 	if len(runs) > pickerLimit {
 		runs = runs[:pickerLimit]
 	}
+	runs = backupsFirst(runs)
 	sizes := runSizes(c.Ctx, t, runs)
 	opts := make([]huh.Option[int], len(runs))
 	for i, run := range runs {
 		opts[i] = huh.NewOption(runLabel(run, sizes[i], repo), i)
 	}
+	// The default (the first line) is the newest real backup, as for
+	// `restore latest`: a safety or drill run is chosen only by moving to it.
 	choice := 0
 	askTerminal()
 	form := huh.NewForm(huh.NewGroup(
 		huh.NewSelect[int]().
-			Title("Choose a restore point (" + repo + " repository, newest first)").
+			Title("Choose a restore point (" + repo + " repository, newest first; safety and drill runs last)").
 			Description("↑/↓ to move, / to filter, enter to choose, ctrl+c to cancel").
 			Options(opts...).
 			Height(min(len(opts)+2, 14)).
@@ -172,4 +175,23 @@ func termWidth() int {
 // cancelled reports whether a prompt ended because the operator left it.
 func cancelled(err error) bool {
 	return errors.Is(err, huh.ErrUserAborted) || errors.Is(err, context.Canceled)
+}
+
+// backupsFirst orders the picker's runs: the backups (newest first), then
+// safety and drill runs (newest first), so that the preselected first line
+// is the newest real backup. (Preselecting a later line would scroll the
+// lines above it out of huh's view.)
+func backupsFirst(runs []*host.Run) []*host.Run {
+	out := make([]*host.Run, 0, len(runs))
+	for _, r := range runs {
+		if r.Purpose() == "" {
+			out = append(out, r)
+		}
+	}
+	for _, r := range runs {
+		if r.Purpose() != "" {
+			out = append(out, r)
+		}
+	}
+	return out
 }

@@ -21,9 +21,12 @@ func (c *RestoreCommand) Help() string {
 Usage: timetiles-backup restore [options] [latest|RUN-ID|SNAPSHOT-ID]
 
   Restores every component of a backup run: "latest" is the newest complete
-  run (all components succeeded), a RUN-ID a given run, a SNAPSHOT-ID (or a
-  unique prefix) one snapshot. Without an argument, on a terminal, it lists
-  the restore points (time, components, sizes, repository) to choose from.
+  backup run (all components succeeded; safety runs taken by restore and
+  restore-drill runs are never "latest", restore them by RUN-ID), a RUN-ID
+  a given run, a SNAPSHOT-ID (or a unique prefix) one snapshot. Without an
+  argument, on a terminal, it lists the restore points (time, components,
+  sizes, repository) to choose from, the newest real backup preselected.
+  Every restore names the run it restores and when that run was taken.
   The database is restored in one transaction (pg_restore
   --single-transaction): a failed restore leaves it as it was. The bytes
   read back are checked against the size and checksum recorded at backup
@@ -47,6 +50,12 @@ Usage: timetiles-backup restore [options] [latest|RUN-ID|SNAPSHOT-ID]
   TIMETILES_RESTORE_RESULT=success|failure) in their environment.
   Restores into --to-database / --to overwrite nothing and skip all this.
 
+  --to DIR writes only into a directory that does not exist yet (it is
+  created) or is empty; anything else is refused (exit 2). So is a DIR
+  that is, contains or lies inside the production uploads directory, a
+  local repository, the state directory or the env file's directory
+  (symlinks resolved); to restore the uploads in place, leave --to out.
+
   Examples:
     timetiles-backup restore                      # choose interactively
     timetiles-backup restore latest
@@ -57,7 +66,8 @@ Options:
   --component=NAME    Restore only this component (db, uploads); repeatable.
   --to-database=NAME  Restore the database into NAME instead (created if
                       missing) — production stays untouched.
-  --to=DIR            Restore uploads into DIR instead.
+  --to=DIR            Restore uploads into DIR instead: a new or empty
+                      directory outside the production data (see above).
   --offsite           Restore from the offsite repository.
   --yes               Do not ask for confirmation.
   --no-safety-backup  Do not back up the current state first.
@@ -100,6 +110,20 @@ func (c *RestoreCommand) Run(args []string) int {
 		return c.Fail(err, "")
 	}
 	defer r.Close()
+	if err := checkComponents(r, splitList(comps), "restore latest --component"); err != nil {
+		return c.Fail(err, c.Help())
+	}
+	if toDir != "" {
+		sel := ""
+		if len(rest) == 1 {
+			sel = rest[0]
+		}
+		if err := checkRestoreDir(c.Ctx, r.Cfg, toDir, sel); err != nil {
+			return c.Fail(err, "")
+		}
+		// The directory checked is the one written: symlinks resolved.
+		toDir = resolvePath(toDir)
+	}
 	unlock, err := r.Lock(c.Ctx)
 	if err != nil {
 		c.alertFailure(r, host.EventRestoreFailed, strings.Join(splitList(comps), ","), "", err)

@@ -126,6 +126,7 @@ func (c *RestoreCommand) execute(r *host.Runner, run *host.Run, t *host.Plugin, 
 		safetyID = rep.RunID
 		c.UI.Output("Safety backup: run " + safetyID + " (undo with: timetiles-backup restore " + safetyID + ")")
 	}
+	c.UI.Output("Restoring " + runDescription(run) + " from the " + opts.Instance + " repository.")
 	rep, err := r.Restore(c.Ctx, run, t, opts)
 	if err != nil {
 		if opts.Instance == host.Offsite && host.IsPermission(err) {
@@ -136,7 +137,7 @@ func (c *RestoreCommand) execute(r *host.Runner, run *host.Run, t *host.Plugin, 
 		}
 		return fail(err)
 	}
-	c.UI.Output(fmt.Sprintf("Restored %s from run %s.", strings.Join(rep.Restored, " and "), run.ID))
+	c.UI.Output(fmt.Sprintf("Restored %s from %s.", strings.Join(rep.Restored, " and "), runDescription(run)))
 	post("success")
 	if safetyID != "" {
 		c.UI.Output("If this was the wrong restore point, undo with: timetiles-backup restore " + safetyID)
@@ -145,4 +146,16 @@ func (c *RestoreCommand) execute(r *host.Runner, run *host.Run, t *host.Plugin, 
 		return ExitFailure
 	}
 	return ExitOK
+}
+
+// runDescription names a restore point and when it was taken, e.g. "run
+// 20261125T020000Z-3f9a (taken 2026-11-25 03:00:00 CET, 2h0m0s ago)"; a
+// safety or drill run says so.
+func runDescription(run *host.Run) string {
+	kind := "run "
+	if p := run.Purpose(); p != "" {
+		kind = p + " run "
+	}
+	return fmt.Sprintf("%s%s (taken %s, %s ago)", kind, run.ID, run.Time.Local().Format("2006-01-02 15:04:05 MST"),
+		time.Since(run.Time).Round(time.Second))
 }

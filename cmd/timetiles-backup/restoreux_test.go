@@ -241,7 +241,7 @@ func TestRestorePickerSafetyBackupAndHooks(t *testing.T) {
 	// backup.
 	n := len(e.snapshots())
 	os.Remove(hooks)
-	r = e.run("restore", runA, "--yes", "--to-database", "inspect", "--to", filepath.Join(e.dir, "inspect"))
+	r = e.run("restore", runA, "--yes", "--to-database", "inspect", "--to", filepath.Join(t.TempDir(), "inspect"))
 	if r.code != 0 || strings.Contains(r.stdout, "Safety backup") || strings.Contains(r.stdout, "Running BACKUP_") {
 		t.Fatalf("scratch restore: %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
