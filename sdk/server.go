@@ -360,13 +360,14 @@ func SnapshotToPB(s Snapshot) *pb.Snapshot {
 		t = s.Time.Unix()
 	}
 	return &pb.Snapshot{Id: s.ID, TimeUnix: t, Host: s.Host, Tags: s.Tags, Paths: s.Paths,
-		Component: s.Component, RunId: s.RunID, Size: s.Size, FileName: s.FileName}
+		Component: s.Component, RunId: s.RunID, Size: s.Size, FileName: s.FileName, BytesAdded: s.BytesAdded}
 }
 
 // SnapshotFromPB converts a wire snapshot.
 func SnapshotFromPB(p *pb.Snapshot) Snapshot {
 	return Snapshot{ID: p.GetId(), Time: time.Unix(p.GetTimeUnix(), 0), Host: p.GetHost(), Tags: p.GetTags(),
-		Paths: p.GetPaths(), Component: p.GetComponent(), RunID: p.GetRunId(), Size: p.GetSize(), FileName: p.GetFileName()}
+		Paths: p.GetPaths(), Component: p.GetComponent(), RunID: p.GetRunId(), Size: p.GetSize(), FileName: p.GetFileName(),
+		BytesAdded: p.GetBytesAdded()}
 }
 
 // ---- Notifier ----

@@ -178,6 +178,9 @@ type Snapshot struct {
 	RunID     string
 	Size      uint64
 	FileName  string
+	// BytesAdded is what the backup that made the snapshot added to the
+	// repository (after deduplication); 0 when the target does not know.
+	BytesAdded uint64
 }
 
 // WriteResult is what a Target returns for a committed stream.

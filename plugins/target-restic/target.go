@@ -214,6 +214,12 @@ func (t *Target) List(ctx context.Context, tags []string) ([]sdk.Snapshot, error
 		}
 		if s.Summary != nil {
 			sn.Size = s.Summary.TotalBytesProcessed
+			// As the backup reported it (WriteResult.BytesAdded): packed
+			// (compressed) bytes where restic records them.
+			sn.BytesAdded = s.Summary.DataAddedPacked
+			if sn.BytesAdded == 0 {
+				sn.BytesAdded = s.Summary.DataAdded
+			}
 		}
 		out = append(out, sn)
 	}

@@ -115,16 +115,22 @@ func (x *InitResponse) GetCreated() bool {
 }
 
 type Snapshot struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	TimeUnix      int64                  `protobuf:"varint,2,opt,name=time_unix,json=timeUnix,proto3" json:"time_unix,omitempty"`
-	Host          string                 `protobuf:"bytes,3,opt,name=host,proto3" json:"host,omitempty"`
-	Tags          []string               `protobuf:"bytes,4,rep,name=tags,proto3" json:"tags,omitempty"`
-	Paths         []string               `protobuf:"bytes,5,rep,name=paths,proto3" json:"paths,omitempty"`
-	Component     string                 `protobuf:"bytes,6,opt,name=component,proto3" json:"component,omitempty"`
-	RunId         string                 `protobuf:"bytes,7,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
-	Size          uint64                 `protobuf:"varint,8,opt,name=size,proto3" json:"size,omitempty"`
-	FileName      string                 `protobuf:"bytes,9,opt,name=file_name,json=fileName,proto3" json:"file_name,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Id        string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	TimeUnix  int64                  `protobuf:"varint,2,opt,name=time_unix,json=timeUnix,proto3" json:"time_unix,omitempty"`
+	Host      string                 `protobuf:"bytes,3,opt,name=host,proto3" json:"host,omitempty"`
+	Tags      []string               `protobuf:"bytes,4,rep,name=tags,proto3" json:"tags,omitempty"`
+	Paths     []string               `protobuf:"bytes,5,rep,name=paths,proto3" json:"paths,omitempty"`
+	Component string                 `protobuf:"bytes,6,opt,name=component,proto3" json:"component,omitempty"`
+	RunId     string                 `protobuf:"bytes,7,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
+	Size      uint64                 `protobuf:"varint,8,opt,name=size,proto3" json:"size,omitempty"`
+	FileName  string                 `protobuf:"bytes,9,opt,name=file_name,json=fileName,proto3" json:"file_name,omitempty"`
+	// Bytes the backup that made this snapshot added to the repository
+	// (after deduplication; after compression where the target knows it), as
+	// the target recorded it, like WriteResponse.bytes_added;
+	// 0 when unknown (restic before 0.17 keeps no summary). `status` shows it
+	// per run without reading each run's manifest.
+	BytesAdded    uint64 `protobuf:"varint,10,opt,name=bytes_added,json=bytesAdded,proto3" json:"bytes_added,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -220,6 +226,13 @@ func (x *Snapshot) GetFileName() string {
 		return x.FileName
 	}
 	return ""
+}
+
+func (x *Snapshot) GetBytesAdded() uint64 {
+	if x != nil {
+		return x.BytesAdded
+	}
+	return 0
 }
 
 // WriteRequest is one message of the stream being written.
@@ -1104,7 +1117,7 @@ const file_timetiles_backup_v1_target_proto_rawDesc = "" +
 	"\n" +
 	"opens_next\x18\x01 \x01(\bR\topensNext\"(\n" +
 	"\fInitResponse\x12\x18\n" +
-	"\acreated\x18\x01 \x01(\bR\acreated\"\xdb\x01\n" +
+	"\acreated\x18\x01 \x01(\bR\acreated\"\xfc\x01\n" +
 	"\bSnapshot\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\ttime_unix\x18\x02 \x01(\x03R\btimeUnix\x12\x12\n" +
@@ -1114,7 +1127,10 @@ const file_timetiles_backup_v1_target_proto_rawDesc = "" +
 	"\tcomponent\x18\x06 \x01(\tR\tcomponent\x12\x15\n" +
 	"\x06run_id\x18\a \x01(\tR\x05runId\x12\x12\n" +
 	"\x04size\x18\b \x01(\x04R\x04size\x12\x1b\n" +
-	"\tfile_name\x18\t \x01(\tR\bfileName\"L\n" +
+	"\tfile_name\x18\t \x01(\tR\bfileName\x12\x1f\n" +
+	"\vbytes_added\x18\n" +
+	" \x01(\x04R\n" +
+	"bytesAdded\"L\n" +
 	"\fWriteRequest\x12<\n" +
 	"\amessage\x18\x01 \x01(\v2\".timetiles.backup.v1.StreamMessageR\amessage\"k\n" +
 	"\rWriteResponse\x129\n" +
