@@ -1,5 +1,5 @@
 # timetiles-backup — see README.md. Pinned tools land in .tools/ (cached).
-.PHONY: demo test proto lint build install package bench
+.PHONY: demo test proto lint build install package bench man
 
 demo:
 	@scripts/demo.sh
@@ -7,6 +7,11 @@ demo:
 test:
 	@scripts/test.sh
 
+
+# Regenerate docs/man from the commands' --help texts (TestManPagesCurrent
+# checks them).
+man:
+	@go test -count=1 -run TestManPagesCurrent ./cmd/timetiles-backup -update-man
 
 # Regenerate gen/ from proto/ with pinned buf and protoc plugins, offline.
 proto:
