@@ -1,5 +1,5 @@
 # timetiles-backup — see README.md. Pinned tools land in .tools/ (cached).
-.PHONY: demo test proto lint build install package bench
+.PHONY: demo test proto lint build install package bench man
 
 demo:
 	@scripts/demo.sh
@@ -7,9 +7,11 @@ demo:
 test:
 	@scripts/test.sh
 
-build:
-	@mkdir -p bin && go build -o bin/timetiles-backup ./cmd/timetiles-backup && \
-	for p in plugins/*/; do n=$$(basename $$p); go build -o bin/timetiles-backup-$$n ./$$p || exit 1; done
+
+# Regenerate docs/man from the commands' --help texts (TestManPagesCurrent
+# checks them).
+man:
+	@go test -count=1 -run TestManPagesCurrent ./cmd/timetiles-backup -update-man
 
 # Regenerate gen/ from proto/ with pinned buf and protoc plugins, offline.
 proto:
@@ -28,8 +30,15 @@ lint:
 #   make install PREFIX=/usr/local        (DESTDIR= stages for packaging)
 PREFIX ?= /usr/local
 DESTDIR ?=
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null | sed 's/^v//')
-GOLDFLAGS := -s -w -X github.com/timetiles/timetiles-backup/host.Version=$(VERSION)
+# The version comes from the git tags (scripts/version.sh: 0.1.0 on the tag
+# v0.1.0, 0.2.0-git20261204+4b99d78 after it); the CLI and every bundled
+# plugin carry it (internal/version).
+VERSION ?= $(shell scripts/version.sh)
+GOLDFLAGS := -s -w -X github.com/timetiles/timetiles-backup/internal/version.Version=$(VERSION)
+
+build:
+	@mkdir -p bin && go build -ldflags "$(GOLDFLAGS)" -o bin/timetiles-backup ./cmd/timetiles-backup && \
+	for p in plugins/*/; do n=$$(basename $$p); go build -ldflags "$(GOLDFLAGS)" -o bin/timetiles-backup-$$n ./$$p || exit 1; done
 install:
 	@install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/timetiles-backup $(DESTDIR)$(PREFIX)/share/doc/timetiles-backup
 	CGO_ENABLED=0 go build -trimpath -ldflags "$(GOLDFLAGS)" -o $(DESTDIR)$(PREFIX)/bin/timetiles-backup ./cmd/timetiles-backup

@@ -15,11 +15,13 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	pb "github.com/timetiles/timetiles-backup/gen/timetiles/backup/v1"
+	"github.com/timetiles/timetiles-backup/internal/version"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
-// Version of timetiles-backup, set at build time with -ldflags.
-var Version = "0.1.0-dev"
+// Version of timetiles-backup: internal/version's, set at build time from
+// the git tags (scripts/version.sh).
+var Version = version.Version
 
 // Defaults for the plugin wiring; operators and third parties change them
 // with BACKUP_SOURCES, BACKUP_TARGET and BACKUP_NOTIFIERS.

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests need (PostgreSQL 15 + PostGIS, jq;
-# cron and systemd to check the scheduled job against the real ones).
+# cron and systemd to check the scheduled job against the real ones; zsh and
+# man-db to check the shell completion and the man pages).
 # Idempotent and silent when everything is already installed.
 set -euo pipefail
 
-pkgs=(postgresql-15 postgresql-15-postgis-3 jq cron systemd)
+pkgs=(postgresql-15 postgresql-15-postgis-3 jq cron systemd zsh man-db)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg -s "$p" 2>/dev/null | grep -q '^Status: install ok installed' || missing+=("$p")

@@ -3,25 +3,31 @@
 #   $DIST/timetiles-backup_<version>_<arch>.deb            (nfpm)
 #   $DIST/timetiles-backup-<version>-linux-<arch>.tar.gz   (bin/, lib/timetiles-backup/, share/doc/)
 # Both hold the CLI and the bundled plugins where the CLI looks for them.
-# VERSION defaults to `git describe`; DIST to ./dist.
+# VERSION (a semantic version) defaults to scripts/version.sh's, from the git
+# tags; the .deb's version is its dpkg form (0.2.0-git20261204+4b99d78 →
+# 0.2.0~git20261204.4b99d78, below 0.2.0). DIST defaults to ./dist.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 dist=${DIST:-$root/dist}
 mkdir -p "$dist"
 dist=$(cd "$dist" && pwd)
-version=${VERSION:-$(git describe --tags --always --dirty 2>/dev/null | sed 's/^v//')}
-case "$version" in [0-9]*) ;; *) version="0.1.0+g${version:-unknown}" ;; esac
+version=${VERSION:-$(scripts/version.sh)}
+case "$version" in
+  [0-9]*.[0-9]*.[0-9]*) ;;
+  *) echo "package: VERSION=$version is not a semantic version (MAJOR.MINOR.PATCH[-PRE][+BUILD])" >&2; exit 2 ;;
+esac
+debversion=$(scripts/version.sh --deb "$version")
 arch=$(go env GOARCH)
 scripts/tools.sh nfpm
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-echo "package: timetiles-backup $version ($arch)" >&2
+echo "package: timetiles-backup $version (.deb $debversion, $arch)" >&2
 stage="$work/stage"
 make -s install DESTDIR="$stage" PREFIX=/usr VERSION="$version"
 # nfpm does not expand variables in file paths: fill them in.
-sed -e "s#\${STAGE}#$stage#g" -e "s#\${ARCH}#$arch#g" -e "s#\${VERSION}#$version#g" \
+sed -e "s#\${STAGE}#$stage#g" -e "s#\${ARCH}#$arch#g" -e "s#\${VERSION}#$debversion#g" \
   packaging/nfpm.yaml > "$work/nfpm.yaml"
 .tools/bin/nfpm package --config "$work/nfpm.yaml" --packager deb --target "$dist/" >&2
 

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -126,4 +127,28 @@ func main() { sdk.ServeSource(s{}) }
 	if !strings.Contains(r.stdout, "target-restic") {
 		t.Fatalf("bundled plugins no longer found next to the executable:\n%s", r.stdout)
 	}
+}
+
+// TestVersionAndPluginsAgree: the CLI and every bundled plugin carry the
+// version of the checkout they were built from (scripts/version.sh, built in
+// by testenv as by make and scripts/package.sh).
+func TestVersionAndPluginsAgree(t *testing.T) {
+	e := newEnv(t, false)
+	want := testenv.Version()
+	r := e.run("version")
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "timetiles-backup "+want+" ") {
+		t.Fatalf("version: %d %q, want timetiles-backup %s", r.code, r.stdout, want)
+	}
+	r = e.run("plugins")
+	if r.code != 0 {
+		t.Fatalf("plugins: %d %s", r.code, r.stderr)
+	}
+	for _, p := range []string{"source-postgres", "source-volume", "target-restic", "notify-alert"} {
+		re := regexp.MustCompile(`(?m)^` + p + ` +\w+ +(\S+) `)
+		m := re.FindStringSubmatch(r.stdout)
+		if m == nil || m[1] != want {
+			t.Errorf("plugin %s reports %v, the CLI %s:\n%s", p, m, want, r.stdout)
+		}
+	}
+	t.Logf("version %s", want)
 }

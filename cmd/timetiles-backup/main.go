@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -38,15 +39,7 @@ func realMain(args []string, stdin *os.File, stdout, stderr *os.File) int {
 	// Log lines go through a switch that progress bars take over while
 	// they are drawn (progress.go).
 	m := &Meta{UI: ui, Ctx: ctx, Stdin: stdin, Stderr: &switchWriter{w: stderr}}
-	c := &cli.CLI{
-		Name:         "timetiles-backup",
-		Version:      versionString(),
-		Args:         args,
-		Commands:     Commands(m),
-		Autocomplete: false,
-		HelpWriter:   stdout,
-		ErrorWriter:  stderr,
-	}
+	c := newCLI(m, args, stdout, stderr)
 	code, err := c.Run()
 	if err != nil {
 		ui.Error(err.Error())
@@ -56,4 +49,20 @@ func realMain(args []string, stdin *os.File, stdout, stderr *os.File) int {
 		return ExitUsage
 	}
 	return code
+}
+
+// newCLI is the command line: the commands, their help, and shell completion
+// (a shell sets COMP_LINE and reads the candidates from stdout; see
+// completion.go).
+func newCLI(m *Meta, args []string, stdout, stderr io.Writer) *cli.CLI {
+	return &cli.CLI{
+		Name:                       "timetiles-backup",
+		Version:                    versionString(),
+		Args:                       args,
+		Commands:                   completing(Commands(m)),
+		Autocomplete:               true,
+		AutocompleteNoDefaultFlags: true,
+		HelpWriter:                 stdout,
+		ErrorWriter:                stderr,
+	}
 }

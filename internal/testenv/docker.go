@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 )
 
 // Images scripts/docker-env.sh builds locally (no registry is reachable):
@@ -169,19 +168,6 @@ func (d *Docker) Running(name string) bool {
 	return err == nil && strings.TrimSpace(string(out)) == "true"
 }
 
-// WaitFor polls cond every 50 ms until it holds, failing the test after
-// timeout (a bound for a broken engine, not a wait for a duration).
-func WaitFor(t testing.TB, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("testenv: timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // PGContainer is a PostgreSQL + PostGIS container started from PostGISImage.
 type PGContainer struct {
 	D                          *Docker
@@ -260,7 +246,7 @@ func (d *Docker) StartPostGIS(t testing.TB, o PGOptions) *PGContainer {
 // the container.
 func (c *PGContainer) WaitReady(t testing.TB) {
 	t.Helper()
-	WaitFor(t, c.Name+" to accept connections", 120*time.Second, func() bool {
+	WaitFor(t, c.Name+" to accept connections", func() bool {
 		if !c.D.Running(c.Name) {
 			if st, _ := c.D.Command("inspect", "-f", "{{.State.Status}}", c.Name).Output(); strings.TrimSpace(string(st)) == "exited" {
 				out, _ := c.D.Command("logs", "--tail", "30", c.Name).CombinedOutput()

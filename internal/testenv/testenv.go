@@ -214,6 +214,28 @@ func sweepStaleBinDirs() {
 	}
 }
 
+// versionVar is the variable release builds set to the version.
+const versionVar = "github.com/timetiles/timetiles-backup/internal/version.Version"
+
+var (
+	versionOnce sync.Once
+	versionStr  string
+)
+
+// Version is the version scripts/version.sh gives this checkout, the one
+// BuildBinaries builds into the CLI and every plugin ("0.0.0-unknown" when
+// the script cannot run).
+func Version() string {
+	versionOnce.Do(func() {
+		versionStr = "0.0.0-unknown"
+		cmd := exec.Command(filepath.Join(RepoRoot(), "scripts", "version.sh"))
+		if out, err := cmd.Output(); err == nil && len(strings.TrimSpace(string(out))) > 0 {
+			versionStr = strings.TrimSpace(string(out))
+		}
+	})
+	return versionStr
+}
+
 // mainPackage is a main package to build: dir relative to the module root,
 // and the binary name.
 type mainPackage struct {
@@ -304,8 +326,11 @@ func buildBinaries(root, out string) error {
 		unique = unique && !bases[b]
 		bases[b] = true
 	}
+	// The binaries carry the checkout's version, as a release build does
+	// (Makefile, scripts/package.sh), so that tests see what operators see.
+	ldflags := []string{"-ldflags", "-X " + versionVar + "=" + Version()}
 	run := func(args ...string) error {
-		cmd := exec.Command(goBin, append([]string{"build"}, args...)...)
+		cmd := exec.Command(goBin, append(append([]string{"build"}, ldflags...), args...)...)
 		cmd.Dir = root
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return fmt.Errorf("go build %s: %v\n%s", strings.Join(args, " "), err, out)

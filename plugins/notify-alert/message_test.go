@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/timetiles/timetiles-backup/internal/version"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -93,7 +94,7 @@ func TestURLCredentialsMaskedInEvent(t *testing.T) {
 
 func TestInfoListsConfigKeys(t *testing.T) {
 	info := (&notifier{}).Info()
-	if info.Name != "notify-alert" || info.Version != "0.1.0" {
+	if info.Name != "notify-alert" || info.Version != version.Version {
 		t.Errorf("info %q %q", info.Name, info.Version)
 	}
 	var names, secrets []string

@@ -14,6 +14,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/timetiles/timetiles-backup/internal/version"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -89,7 +90,7 @@ func (n *notifier) logger() hclog.Logger {
 func (n *notifier) Info() sdk.Info {
 	return sdk.Info{
 		Name:        "notify-alert",
-		Version:     "0.1.0",
+		Version:     version.Version, // the release it ships with (internal/version)
 		Description: "Delivers backup alerts by TimeTiles' alert script, SMTP email and/or a JSON webhook (Slack-compatible); falls back to a log file",
 		ConfigKeys: []sdk.ConfigKey{
 			{Name: keyChannels, Description: "comma list of channels to use (script,email,webhook,log); default: every channel whose settings are present, or log when none is"},

@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 
+	"github.com/timetiles/timetiles-backup/internal/version"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -53,7 +54,7 @@ func TestPluginBinary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info.GetName() != "notify-alert" || info.GetKind() != sdk.KindNotifier || info.GetPluginVersion() != "0.1.0" {
+	if info.GetName() != "notify-alert" || info.GetKind() != sdk.KindNotifier || info.GetPluginVersion() != version.Version {
 		t.Errorf("info %v", info)
 	}
 	secret := map[string]bool{}

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/timetiles/timetiles-backup/internal/version"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -65,7 +66,7 @@ type Source struct {
 func (s *Source) Info() sdk.Info {
 	return sdk.Info{
 		Name:        "source-postgres",
-		Version:     "0.1.0",
+		Version:     version.Version, // the release it ships with (internal/version)
 		Description: "PostgreSQL database (component db): pg_dump/pg_restore/psql, directly or inside the database container",
 		Components:  []string{Component},
 		// Restore tests (backup verify --restore-test): restoretest.go.

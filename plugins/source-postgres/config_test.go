@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/timetiles/timetiles-backup/internal/version"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -30,7 +31,7 @@ func mustConfigure(t *testing.T, vals map[string]string) *Source {
 
 func TestInfoDeclaresEveryKeyItReads(t *testing.T) {
 	info := (&Source{}).Info()
-	if info.Name != "source-postgres" || info.Version != "0.1.0" || !slices.Equal(info.Components, []string{"db"}) {
+	if info.Name != "source-postgres" || info.Version != version.Version || !slices.Equal(info.Components, []string{"db"}) {
 		t.Fatalf("info = %+v", info)
 	}
 	declared := map[string]sdk.ConfigKey{}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 
+	"github.com/timetiles/timetiles-backup/internal/version"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -61,7 +62,7 @@ func newSource() *volumeSource { return &volumeSource{log: sdk.Logger} }
 func (s *volumeSource) Info() sdk.Info {
 	return sdk.Info{
 		Name:        "source-volume",
-		Version:     "1.0.0",
+		Version:     version.Version, // the release it ships with (internal/version)
 		Description: "TimeTiles uploads: a host directory (bind mount) or a Docker named volume, as a directory snapshot or a tar stream",
 		Components:  []string{component},
 		// The SDK adds CapFD itself.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/timetiles/timetiles-backup/internal/restic"
+	"github.com/timetiles/timetiles-backup/internal/version"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -29,7 +30,7 @@ type Target struct {
 func (t *Target) Info() sdk.Info {
 	return sdk.Info{
 		Name:         "target-restic",
-		Version:      "0.1.0",
+		Version:      version.Version, // the release it ships with (internal/version)
 		Description:  "restic repositories: local, S3-compatible (offsite), rest-server",
 		Capabilities: []string{sdk.CapPath},
 		ConfigKeys: []sdk.ConfigKey{
