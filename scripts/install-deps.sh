@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests need (PostgreSQL 15 + PostGIS, jq;
-# cron and systemd to check the scheduled job against the real ones).
+# cron and systemd to check the scheduled job against the real ones; the
+# tools of the root-only tests: util-linux for setpriv, unshare and mount,
+# e2fsprogs for chattr, dpkg for dpkg-deb, tar for the GNU tar interop).
 # Idempotent and silent when everything is already installed.
 set -euo pipefail
 
-pkgs=(postgresql-15 postgresql-15-postgis-3 jq cron systemd)
+pkgs=(postgresql-15 postgresql-15-postgis-3 jq cron systemd util-linux e2fsprogs dpkg tar)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg -s "$p" 2>/dev/null | grep -q '^Status: install ok installed' || missing+=("$p")
