@@ -36,6 +36,7 @@ func TestHostKilledMidStreamTakesEverythingDown(t *testing.T) {
 }
 
 func TestLegacyShellToolSnapshotsRestore(t *testing.T) {
+	t.Parallel() // shares nothing with other tests: own directories, cluster, repository, ports
 	e := newEnv(t, true)
 	want := testenv.TableDigests(t, e.pg, "timetiles")
 	// What TimeTiles' shell tool stored: a plain SQL dump tagged db, and a
@@ -80,6 +81,7 @@ func TestLegacyShellToolSnapshotsRestore(t *testing.T) {
 }
 
 func TestPluginsCommandAndDiscovery(t *testing.T) {
+	t.Parallel() // shares nothing with other tests: own directories, cluster, repository, ports
 	e := newEnv(t, false)
 	r := e.run("plugins")
 	if r.code != 0 {
