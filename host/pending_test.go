@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/timetiles/timetiles-backup/internal/testenv"
 )
 
 // The run manifest's write is open while the components stream (the
@@ -35,7 +37,7 @@ func TestManifestWriteOpensEarlyAndAbortsWithTheRun(t *testing.T) {
 				m, _ := filepath.Glob(filepath.Join(d, ".part-*"))
 				return m
 			}
-			deadline := time.Now().Add(30 * time.Second)
+			deadline := time.Now().Add(testenv.Patience)
 			for len(parts(local)) < 2 || len(parts(off)) < 2 {
 				if time.Now().After(deadline) {
 					t.Fatalf("while the component streams: local has %v, offsite %v; want a component and a manifest write pending in each",
@@ -53,11 +55,11 @@ func TestManifestWriteOpensEarlyAndAbortsWithTheRun(t *testing.T) {
 				if err == nil {
 					t.Fatal("a cancelled run reported success")
 				}
-			case <-time.After(60 * time.Second):
+			case <-time.After(testenv.Patience):
 				t.Fatal("the cancelled run did not end")
 			}
 			// A cancelled call's target cleans up on its own time: wait.
-			for deadline := time.Now().Add(10 * time.Second); len(parts(local))+len(parts(off)) > 0; time.Sleep(20 * time.Millisecond) {
+			for deadline := time.Now().Add(testenv.Patience); len(parts(local))+len(parts(off)) > 0; time.Sleep(20 * time.Millisecond) {
 				if time.Now().After(deadline) {
 					t.Fatalf("partial files left: %v %v", parts(local), parts(off))
 				}

@@ -154,6 +154,7 @@ func (w *webhookServer) received() []map[string]any {
 // SMTP email, webhook) and a third-party notifier plugin named in
 // BACKUP_NOTIFIERS, which needed no change of the core; each is reported.
 func TestAlertTestEveryChannelAndThirdPartyNotifier(t *testing.T) {
+	t.Parallel() // shares nothing with other tests: own directories, cluster, repository, ports
 	e := newEnv(t, false)
 	alerts := e.alertScript()
 	smtp := testenv.StartSMTP(t, testenv.SMTPOptions{})
@@ -209,6 +210,7 @@ func TestAlertTestEveryChannelAndThirdPartyNotifier(t *testing.T) {
 // Early failures (bad configuration, missing password, a plugin that will
 // not start, an unreadable env file) alert; usage errors do not.
 func TestEarlyFailuresAlert(t *testing.T) {
+	t.Parallel() // shares nothing with other tests: own directories, cluster, repository, ports
 	e := newEnv(t, false)
 	alerts := e.alertScript()
 	pdir := thirdPartyNotifier(t)

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/robfig/cron/v3"
+
+	"github.com/timetiles/timetiles-backup/internal/testenv"
 )
 
 // cronJobLine returns the schedule (5 fields) and the command of the one
@@ -48,6 +50,7 @@ func autoEnv(t *testing.T) (*env, string) {
 }
 
 func TestAutoCronScheduleAndCommand(t *testing.T) {
+	t.Parallel() // shares nothing with other tests: own directories, cluster, repository, ports
 	e, log := autoEnv(t)
 	cronFile := filepath.Join(e.dir, "cron.d", "timetiles-backup")
 	os.MkdirAll(filepath.Dir(cronFile), 0o755)
@@ -212,29 +215,31 @@ func TestAutoRunsUnderRealCron(t *testing.T) {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) // cron and its job, by our process group
 		_ = cmd.Wait()
 	}()
+	// Wait for the job to have run and for cron's report of the broken
+	// file (logged when cron loads the files, before the job runs).
 	var logged []string
-	deadline := time.After(time.Until(at) + 100*time.Second)
-	for done := false; !done; {
+	brokenReported := func() bool {
+		return strings.Contains(strings.Join(logged, "\n"), "("+"*system*"+filepath.Base(bad)+") ERROR")
+	}
+	deadline := time.After(time.Until(at) + testenv.Patience)
+	for jobDone := false; !jobDone || !brokenReported(); {
 		select {
 		case m := <-syslog:
 			logged = append(logged, m)
 		case <-time.After(time.Second):
 			if b, _ := os.ReadFile(log); strings.Contains(string(b), "Retention:") {
-				done = true
+				jobDone = true
 			}
 		case <-deadline:
 			b, _ := os.ReadFile(log)
-			t.Fatalf("the job did not run by %s; syslog:\n%s\nlog:\n%s", at.Format("15:04"), strings.Join(logged, "\n"), b)
+			t.Fatalf("by %s + %s: job done %v, broken control file reported %v (is cron's log captured?); syslog:\n%s\nlog:\n%s",
+				at.Format("15:04"), testenv.Patience, jobDone, brokenReported(), strings.Join(logged, "\n"), b)
 		}
 	}
-	time.Sleep(200 * time.Millisecond)
 	for len(syslog) > 0 {
 		logged = append(logged, <-syslog)
 	}
 	all := strings.Join(logged, "\n")
-	if !strings.Contains(all, "("+"*system*"+filepath.Base(bad)+") ERROR") {
-		t.Errorf("the broken control file was not reported; is cron's log captured? syslog:\n%s", all)
-	}
 	if strings.Contains(all, "*system*"+name+")") {
 		t.Errorf("cron complained about the installed file:\n%s", all)
 	}
@@ -245,6 +250,7 @@ func TestAutoRunsUnderRealCron(t *testing.T) {
 }
 
 func TestAutoSystemdUnits(t *testing.T) {
+	t.Parallel() // shares nothing with other tests: own directories, cluster, repository, ports
 	analyze, err := exec.LookPath("systemd-analyze")
 	if err != nil {
 		t.Skip("systemd-analyze is not installed")

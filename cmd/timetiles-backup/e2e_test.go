@@ -212,6 +212,7 @@ func copyTree(t *testing.T, from, to string) {
 }
 
 func TestBackupRestoreRoundTrip(t *testing.T) {
+	t.Parallel() // shares nothing with other tests: own directories, cluster, repository, ports
 	e := newEnv(t, true)
 	wantDB := testenv.TableDigests(t, e.pg, "timetiles")
 	wantUploads := filepath.Join(e.dir, "uploads-before")
@@ -259,6 +260,7 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 }
 
 func TestRestoreIntoScratchLeavesProductionAlone(t *testing.T) {
+	t.Parallel() // shares nothing with other tests: own directories, cluster, repository, ports
 	e := newEnv(t, true)
 	if r := e.run("backup"); r.code != 0 {
 		t.Fatalf("backup: %s", r.stderr)
@@ -307,6 +309,7 @@ func TestPgDumpKilledMidStreamLeavesNoSnapshot(t *testing.T) {
 }
 
 func TestSourceFailingHalfwayLeavesNoSnapshot(t *testing.T) {
+	t.Parallel() // shares nothing with other tests: own directories, cluster, repository, ports
 	for _, transport := range []string{"", "grpc"} {
 		t.Run("transport="+transport, func(t *testing.T) {
 			e := newEnv(t, false)
@@ -454,6 +457,7 @@ func TestPluginKilledMidStream(t *testing.T) {
 }
 
 func TestUsageAndConfigErrors(t *testing.T) {
+	t.Parallel() // shares nothing with other tests: own directories, cluster, repository, ports
 	e := newEnv(t, false)
 	for _, tc := range []struct {
 		args []string
@@ -479,6 +483,7 @@ func TestUsageAndConfigErrors(t *testing.T) {
 }
 
 func TestRestoreUnknownSnapshotListsAvailable(t *testing.T) {
+	t.Parallel() // shares nothing with other tests: own directories, cluster, repository, ports
 	e := newEnv(t, false)
 	if r := e.run("backup", "uploads"); r.code != 0 {
 		t.Fatalf("backup: %s", r.stderr)

@@ -91,6 +91,7 @@ func forEachGoFile(t *testing.T, dir string, fn func(path string, f *ast.File)) 
 // with the default the code declares; and the host declares every variable
 // its code names.
 func TestEnvExampleInSync(t *testing.T) {
+	t.Parallel() // shares nothing with other tests: own directories, cluster, repository, ports
 	known := map[string]host.KnownKey{}
 	for _, k := range host.KnownKeys(bundledInfos(t)) {
 		known[k.Name] = k

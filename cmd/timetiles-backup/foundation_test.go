@@ -37,6 +37,7 @@ func TestHostKilledMidStreamTakesEverythingDown(t *testing.T) {
 }
 
 func TestLegacyShellToolSnapshotsRestore(t *testing.T) {
+	t.Parallel() // shares nothing with other tests: own directories, cluster, repository, ports
 	e := newEnv(t, true)
 	want := testenv.TableDigests(t, e.pg, "timetiles")
 	// What TimeTiles' shell tool stored: a plain SQL dump tagged db, and a
@@ -81,6 +82,7 @@ func TestLegacyShellToolSnapshotsRestore(t *testing.T) {
 }
 
 func TestPluginsCommandAndDiscovery(t *testing.T) {
+	t.Parallel() // shares nothing with other tests: own directories, cluster, repository, ports
 	e := newEnv(t, false)
 	r := e.run("plugins")
 	if r.code != 0 {

@@ -56,6 +56,7 @@ func runFlags(t *testing.T) map[string][]string {
 // TestHelpStyle checks every command's --help, whoever wrote the command:
 // the same layout, every flag documented, lines that fit a terminal.
 func TestHelpStyle(t *testing.T) {
+	t.Parallel() // shares nothing with other tests: own directories, cluster, repository, ports
 	flags := runFlags(t)
 	optionLine := regexp.MustCompile(`^  --[a-z][a-z-]*(=[A-Z][A-Z:-]*)? {2,}\S`)
 	for name, factory := range Commands(&Meta{}) {

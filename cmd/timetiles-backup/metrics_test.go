@@ -49,6 +49,7 @@ func metric(t *testing.T, fams map[string]*dto.MetricFamily, name string, labels
 }
 
 func TestMetricsFile(t *testing.T) {
+	t.Parallel() // shares nothing with other tests: own directories, cluster, repository, ports
 	e := newEnv(t, false)
 	prom := filepath.Join(e.dir, "textfile", "timetiles_backup.prom")
 	os.MkdirAll(filepath.Dir(prom), 0o755)

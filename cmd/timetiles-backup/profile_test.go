@@ -12,6 +12,7 @@ import (
 // write a CPU profile (gzip-compressed pprof) into the directory: how
 // docs/performance.md attributes a backup's CPU.
 func TestCPUProfileOfHostAndPlugins(t *testing.T) {
+	t.Parallel() // shares nothing with other tests: own directories, cluster, repository, ports
 	e := newEnv(t, false)
 	dir := t.TempDir()
 	cmd, _, stderr := e.command(context.Background(), "backup", "uploads")

@@ -19,6 +19,7 @@ import (
 // the stream is still flowing when progress is reported, and the bar that
 // completes has run for a while (a rate).
 func TestBackupProgress(t *testing.T) {
+	t.Parallel() // shares nothing with other tests: own directories, cluster, repository, ports
 	e := newEnv(t, false)
 	e.vars["BACKUP_SOURCES"] = "synthetic=source-synthetic"
 	e.vars["SYNTH_SIZE"] = "100000000"

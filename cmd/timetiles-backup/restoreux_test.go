@@ -134,6 +134,7 @@ func (s *ptySession) wait() int {
 // named, the restore happens, the post command starts "the application".
 // Then the safety backup is restored back: the state from before.
 func TestRestorePickerSafetyBackupAndHooks(t *testing.T) {
+	t.Parallel() // shares nothing with other tests: own directories, cluster, repository, ports
 	e := newEnv(t, true)
 	hooks := writeHook(t, e)
 	e.vars["BACKUP_PRE_RESTORE_COMMAND"] = "sh hook.sh pre"
@@ -254,6 +255,7 @@ func TestRestorePickerSafetyBackupAndHooks(t *testing.T) {
 // restore fails, and a failing pre command stops the restore before
 // anything is touched.
 func TestRestoreHooksWhenTheRestoreFails(t *testing.T) {
+	t.Parallel() // shares nothing with other tests: own directories, cluster, repository, ports
 	e := newEnv(t, false)
 	e.vars["BACKUP_SOURCES"] = "synthetic=source-synthetic"
 	e.vars["SYNTH_SIZE"] = "300000"

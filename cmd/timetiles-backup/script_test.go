@@ -31,6 +31,7 @@ import (
 //	snapshots REPO PW N     require N snapshots in restic repository REPO
 //	linesdiffer A B N       A and B have as many lines and N of them differ
 func TestScripts(t *testing.T) {
+	t.Parallel() // shares nothing with other tests: own directories, cluster, repository, ports
 	bin := testenv.BuildBinaries(t)
 	resticBin := testenv.Tool(t, "restic")
 	testscript.Run(t, testscript.Params{

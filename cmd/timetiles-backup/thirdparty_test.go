@@ -53,6 +53,7 @@ func storedSnapshots(t *testing.T, repo string) int {
 // A plugin built outside this module, dropped into a plugin directory, is
 // discovered, listed and used for a backup and a restore through the CLI.
 func TestThirdPartyPluginDiscoveredAndUsed(t *testing.T) {
+	t.Parallel() // shares nothing with other tests: own directories, cluster, repository, ports
 	e, pluginDir, bin, repo := thirdPartyEnv(t)
 	flag := "--plugin-dir=" + pluginDir
 
@@ -93,6 +94,7 @@ func TestThirdPartyPluginDiscoveredAndUsed(t *testing.T) {
 // changed one is refused before it runs, with a message naming the plugin,
 // and a pin that cannot be read is a configuration error.
 func TestPluginChecksumPins(t *testing.T) {
+	t.Parallel() // shares nothing with other tests: own directories, cluster, repository, ports
 	e, pluginDir, bin, repo := thirdPartyEnv(t)
 	flag := "--plugin-dir=" + pluginDir
 	b, err := os.ReadFile(bin)

@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/timetiles/timetiles-backup/internal/testenv"
 )
 
 // These tests run the real pinned restic binaries: 0.18.1 and the
@@ -215,7 +217,7 @@ func testLockAndCancel(t *testing.T, ctx context.Context, r *Repo, ec *errCollec
 	// Wait for restic's lock file.
 	host, _ := os.Hostname()
 	var locks []LockInfo
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(testenv.Patience)
 	for {
 		var err error
 		locks, err = r.Locks(ctx)

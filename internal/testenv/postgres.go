@@ -251,10 +251,14 @@ func StartPostgres(t testing.TB) *Postgres {
 		os.RemoveAll(dir)
 	})
 
-	out, err := pgRun(dir, filepath.Join(pgBinDir, "initdb"), "-D", filepath.Join(dir, "data"),
-		"-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8", "--locale=C.UTF-8")
+	tmpl, err := templateCluster()
 	if err != nil {
-		t.Fatalf("testenv: initdb: %v\n%s", err, out)
+		t.Fatalf("testenv: %v", err)
+	}
+	// A copy of the process's template cluster (cp -a keeps the owner and
+	// modes): what initdb would write, without initdb's seconds of CPU.
+	if out, err := exec.Command("cp", "-a", tmpl, filepath.Join(dir, "data")).CombinedOutput(); err != nil {
+		t.Fatalf("testenv: copying the template cluster: %v\n%s", err, out)
 	}
 
 	// The port is free when chosen but another process may take it before
@@ -272,6 +276,56 @@ func StartPostgres(t testing.TB) *Postgres {
 			t.Fatalf("testenv: starting PostgreSQL in %s: %v", dir, err)
 		}
 	}
+}
+
+var (
+	tmplOnce sync.Once
+	tmplData string
+	tmplErr  error
+)
+
+// templateCluster runs initdb once per test process into a directory of
+// its own (removed with the other clusters of this process once it has
+// exited, by sweepStaleClusters) and returns its data directory, which
+// StartPostgres copies.
+func templateCluster() (string, error) {
+	tmplOnce.Do(func() {
+		dir, err := os.MkdirTemp("/tmp", pgDirPrefix+"template-")
+		if err != nil {
+			tmplErr = err
+			return
+		}
+		if err := os.WriteFile(filepath.Join(dir, "owner-pid"), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+			tmplErr = err
+			return
+		}
+		if os.Geteuid() == 0 {
+			u, err := user.Lookup("postgres")
+			if err != nil {
+				tmplErr = fmt.Errorf("user postgres: %w", err)
+				return
+			}
+			uid, _ := strconv.Atoi(u.Uid)
+			gid, _ := strconv.Atoi(u.Gid)
+			if err := os.Chown(dir, uid, gid); err != nil {
+				tmplErr = err
+				return
+			}
+		}
+		if err := os.Chmod(dir, 0o700); err != nil {
+			tmplErr = err
+			return
+		}
+		data := filepath.Join(dir, "data")
+		out, err := pgRun(dir, filepath.Join(pgBinDir, "initdb"), "-D", data,
+			"-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8", "--locale=C.UTF-8")
+		if err != nil {
+			tmplErr = fmt.Errorf("initdb: %v\n%s", err, out)
+			return
+		}
+		tmplData = data
+	})
+	return tmplData, tmplErr
 }
 
 func freePort() (int, error) {

@@ -470,10 +470,13 @@ func (e *pgTest) testCancelDuringRestore(t *testing.T) {
 		if !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("%s: Restore = %v, want the context's error", m.header.Metadata["format"], err)
 		}
-		if d := time.Since(start); d > 5*time.Second {
+		// The stream never ends: without the cancellation Restore would
+		// never return. The bound only says "promptly", generously for a
+		// loaded machine.
+		if d := time.Since(start); d > 30*time.Second {
 			t.Errorf("Restore took %s after the cancellation", d)
 		}
-		testenv.WaitNoLeftoverProcesses(t, 5*time.Second, "psql", "pg_restore")
+		testenv.WaitNoLeftoverProcesses(t, 30*time.Second, "psql", "pg_restore")
 	}
 	e.assertDamaged(t, db)
 }
