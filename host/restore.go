@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 	"syscall"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -197,10 +198,38 @@ func checkRestoreTrailer(t *pb.StreamTrailer, mc *ManifestComponent, got uint64,
 	return nil
 }
 
+// restorePath has the target restore a directory snapshot natively into
+// the directory the source names. A source that stages (RestorePathResponse
+// .staged) names a staging directory and is told afterwards whether to swap
+// it in — only after the target's restore succeeded — or to remove it, so
+// that the destination holds its old contents or the complete new ones.
 func restorePath(ctx context.Context, t, src *Plugin, snap sdk.Snapshot, opts *pb.RestoreOptions) error {
-	resp, err := src.Client.Source.RestorePath(ctx, &pb.RestorePathRequest{Options: opts})
+	resp, err := src.Client.Source.RestorePath(ctx, &pb.RestorePathRequest{Options: opts, StagingAllowed: true})
 	if err != nil {
 		return fmt.Errorf("source %s: %w", src.Name, sdk.FromStatus(err))
 	}
-	return ReadInto(ctx, t, snap.ID, resp.Path)
+	rerr := ReadInto(ctx, t, snap.ID, resp.Path)
+	if !resp.Staged {
+		return rerr
+	}
+	if rerr == nil && ctx.Err() != nil {
+		rerr = ctx.Err()
+	}
+	fctx := ctx
+	if rerr != nil {
+		// Removing the staging directory must happen even when the restore
+		// was interrupted.
+		var cancel context.CancelFunc
+		fctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+	}
+	_, ferr := src.Client.Source.FinishRestorePath(fctx, &pb.FinishRestorePathRequest{Options: opts, Path: resp.Path, Commit: rerr == nil})
+	if ferr != nil {
+		ferr = fmt.Errorf("source %s: %w", src.Name, sdk.FromStatus(ferr))
+		if rerr != nil {
+			return fmt.Errorf("%w (removing the staging directory %s also failed: %v)", rerr, resp.Path, ferr)
+		}
+		return ferr
+	}
+	return rerr
 }

@@ -71,8 +71,26 @@ func serve(kind string, impl Plugin) {
 		},
 		Logger: Logger,
 	})
+	// The host closed the plugin (go-plugin stops the gRPC server without
+	// waiting for calls in flight): operations still running are cancelled
+	// and get to finish their cleanup — a restore removes its staging
+	// directory or database — before the process exits.
+	rt.cancel()
+	rt.waitOps(10 * time.Second)
 	rt.stopProfile()
 	os.Exit(0)
+}
+
+// waitOps waits for the operations in flight, at most d.
+func (rt *pluginRuntime) waitOps(d time.Duration) bool {
+	done := make(chan struct{})
+	go func() { rt.ops.Wait(); close(done) }()
+	select {
+	case <-done:
+		return true
+	case <-time.After(d):
+		return false
+	}
 }
 
 // runtime is per plugin process: the fd inbox and the operations in flight,
@@ -98,11 +116,7 @@ func (rt *pluginRuntime) drainOnSignal() {
 	<-ch
 	Logger.Warn("terminating: stopping operations in flight")
 	rt.cancel()
-	done := make(chan struct{})
-	go func() { rt.ops.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
+	if !rt.waitOps(10 * time.Second) {
 		Logger.Error("operations did not stop within 10s")
 	}
 	rt.stopProfile()

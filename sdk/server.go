@@ -185,11 +185,39 @@ func (s *sourceServer) RestorePath(ctx context.Context, req *pb.RestorePathReque
 	ctx, done := s.rt.op(ctx)
 	defer done()
 	o := req.GetOptions()
-	p, err := ps.RestorePath(ctx, RestoreRequest{Component: o.GetComponent(), ToDatabase: o.GetToDatabase(), ToDirectory: o.GetToDirectory()})
+	rreq := RestoreRequest{Component: o.GetComponent(), ToDatabase: o.GetToDatabase(), ToDirectory: o.GetToDirectory()}
+	if sps, ok := s.impl.(StagingPathSource); ok && req.GetStagingAllowed() {
+		p, err := sps.StageRestorePath(ctx, rreq)
+		if err != nil {
+			return nil, ToStatus(err)
+		}
+		return &pb.RestorePathResponse{Path: p, Staged: true}, nil
+	}
+	p, err := ps.RestorePath(ctx, rreq)
 	if err != nil {
 		return nil, ToStatus(err)
 	}
 	return &pb.RestorePathResponse{Path: p}, nil
+}
+
+func (s *sourceServer) FinishRestorePath(ctx context.Context, req *pb.FinishRestorePathRequest) (resp *pb.FinishRestorePathResponse, err error) {
+	defer recoverInto(&err, "FinishRestorePath")
+	sps, ok := s.impl.(StagingPathSource)
+	if !ok {
+		return nil, ToStatus(fmt.Errorf("source does not stage native restores: %w", ErrUnimplemented))
+	}
+	ctx, done := s.rt.op(ctx)
+	defer done()
+	o := req.GetOptions()
+	rreq := RestoreRequest{Component: o.GetComponent(), ToDatabase: o.GetToDatabase(), ToDirectory: o.GetToDirectory()}
+	if err := sps.FinishRestorePath(ctx, rreq, req.GetPath(), req.GetCommit()); err != nil {
+		return nil, ToStatus(err)
+	}
+	what := "restore discarded"
+	if req.GetCommit() {
+		what = "restore swapped in"
+	}
+	return &pb.FinishRestorePathResponse{Summary: what}, nil
 }
 
 // ---- Target ----

@@ -167,6 +167,18 @@ type PathSource interface {
 	RestorePath(ctx context.Context, req RestoreRequest) (string, error)
 }
 
+// StagingPathSource is a PathSource whose native restores are
+// all-or-nothing: when the host allows it, StageRestorePath names a staging
+// directory (on the destination's file system) for the Target to restore
+// into, and FinishRestorePath, called after the Target's restore, swaps it
+// in (commit) or removes it (the destination then stays exactly as it
+// was). Hosts that predate FinishRestorePath call RestorePath instead.
+type StagingPathSource interface {
+	PathSource
+	StageRestorePath(ctx context.Context, req RestoreRequest) (string, error)
+	FinishRestorePath(ctx context.Context, req RestoreRequest, path string, commit bool) error
+}
+
 // Snapshot is one stored stream.
 type Snapshot struct {
 	ID        string

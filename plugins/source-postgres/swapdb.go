@@ -95,7 +95,7 @@ FROM pg_catalog.pg_roles r, pg_catalog.pg_database d
 WHERE r.rolname = current_user AND d.datname = :'db';
 `
 
-// createLikeSQL creates :"staging" with :'db”s owner, encoding and locale
+// createLikeSQL creates :"staging" with the owner, encoding and locale of :'db'
 // (to_jsonb reads the locale-provider columns where the server has them).
 const createLikeSQL = `SELECT format('CREATE DATABASE %I WITH TEMPLATE template0 OWNER %I ENCODING %L LC_COLLATE %L LC_CTYPE %L',
          :'staging', pg_catalog.pg_get_userbyid(d.datdba), pg_catalog.pg_encoding_to_char(d.encoding), d.datcollate, d.datctype)

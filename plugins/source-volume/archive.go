@@ -94,7 +94,7 @@ func (a *archiver) dir(fd int, rel string) error {
 		if err := a.ctx.Err(); err != nil {
 			return err
 		}
-		if rel == "." && (strings.HasPrefix(n, stagingPrefix) || strings.HasPrefix(n, asidePrefix)) {
+		if rel == "." && (strings.HasPrefix(n, stagingPrefix) || strings.HasPrefix(n, asidePrefix) || strings.HasPrefix(n, committedPrefix)) {
 			a.log.Warn("skipping a directory left by an interrupted restore; remove it once you have checked it", "path", n)
 			a.stats.skipped++
 			continue

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sync"
 
 	"github.com/timetiles/timetiles-backup/internal/version"
 	"github.com/timetiles/timetiles-backup/sdk"
@@ -50,6 +51,9 @@ type volumeSource struct {
 	hostDir string
 	volume  string
 	docker  string
+
+	mu     sync.Mutex
+	stages map[string]*stage // native restores in progress, by staging directory
 
 	// beforeRead, when set (tests only), is called with the slash-separated
 	// path of every regular file and directory just before the backup opens
@@ -161,6 +165,11 @@ func (s *volumeSource) Backup(ctx context.Context, req sdk.BackupRequest, out sd
 	if err != nil {
 		return err
 	}
+	// A restore interrupted here (even by SIGKILL) is rolled back or
+	// completed first: a backup never stores half-swapped uploads.
+	if err := recoverLeftovers(loc.dir, s.log); err != nil {
+		return err
+	}
 	if err := existingDir(loc); err != nil {
 		return err
 	}
@@ -189,27 +198,81 @@ func (s *volumeSource) Backup(ctx context.Context, req sdk.BackupRequest, out sd
 }
 
 // RestorePath names the directory a target restores a directory snapshot
-// into: req.ToDirectory when set, else the configured uploads directory,
-// created (0755) when missing. The target restores in place there; unlike
-// Restore, this path is not staged and swapped, since the swap would need a
-// second call after the target finished.
+// into, for hosts that predate FinishRestorePath: req.ToDirectory when set,
+// else the configured uploads directory, created (0755) when missing. The
+// target restores in place there, not staged (the swap needs the second
+// call); current hosts call StageRestorePath instead.
 func (s *volumeSource) RestorePath(ctx context.Context, req sdk.RestoreRequest) (string, error) {
-	dir := req.ToDirectory
-	if dir == "" {
-		loc, err := s.locate(ctx)
-		if err != nil {
-			return "", err
-		}
-		dir = loc.dir
-	}
-	dir, err := filepath.Abs(dir)
+	dir, _, err := s.restoreDest(ctx, req)
 	if err != nil {
+		return "", err
+	}
+	if err := recoverLeftovers(dir, s.log); err != nil {
 		return "", err
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("creating restore directory: %w", err)
 	}
 	return dir, nil
+}
+
+// restoreDest is where a restore goes: req.ToDirectory, else the configured
+// directory (inPlace: a Docker volume's mountpoint).
+func (s *volumeSource) restoreDest(ctx context.Context, req sdk.RestoreRequest) (dir string, inPlace bool, err error) {
+	dir = req.ToDirectory
+	if dir == "" {
+		loc, err := s.locate(ctx)
+		if err != nil {
+			return "", false, err
+		}
+		dir, inPlace = loc.dir, loc.volume
+	}
+	dir, err = filepath.Abs(dir)
+	return dir, inPlace, err
+}
+
+// StageRestorePath prepares the stage a target restores a directory
+// snapshot into (see stage): the same staging and swap as a tar stream's
+// restore, so that the destination holds its old contents or the complete
+// new ones. FinishRestorePath swaps it in or removes it.
+func (s *volumeSource) StageRestorePath(ctx context.Context, req sdk.RestoreRequest) (string, error) {
+	dir, inPlace, err := s.restoreDest(ctx, req)
+	if err != nil {
+		return "", err
+	}
+	st, err := prepareStage(dir, inPlace, s.log)
+	if err != nil {
+		return "", err
+	}
+	s.mu.Lock()
+	if s.stages == nil {
+		s.stages = map[string]*stage{}
+	}
+	s.stages[st.dir] = st
+	s.mu.Unlock()
+	s.log.Info("restoring into a staging directory", "destination", st.dest, "staging", st.dir, "swap_entries", st.inPlace)
+	return st.dir, nil
+}
+
+// FinishRestorePath swaps the stage at path in (commit) or removes it.
+func (s *volumeSource) FinishRestorePath(_ context.Context, _ sdk.RestoreRequest, path string, commit bool) error {
+	s.mu.Lock()
+	st, ok := s.stages[path]
+	delete(s.stages, path)
+	s.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("%w: %s is not a staging directory of this plugin", sdk.ErrInvalidConfig, path)
+	}
+	if !commit {
+		st.abort()
+		s.log.Info("restore not completed: staging directory removed, the uploads were not changed", "destination", st.dest)
+		return nil
+	}
+	if err := st.commit(nil); err != nil {
+		return err
+	}
+	s.log.Info("uploads restored: staging directory swapped in", "destination", st.dest)
+	return nil
 }
 
 // Restore extracts the tar stream r into req.ToDirectory, or the configured
@@ -222,14 +285,9 @@ func (s *volumeSource) Restore(ctx context.Context, req sdk.RestoreRequest, r io
 		return fmt.Errorf("%w: stream %q has media type %q; this plugin restores %s streams (directory snapshots are restored by the target into RestorePath)",
 			sdk.ErrInvalidConfig, req.Header.FileName, mt, tarMediaType)
 	}
-	dest := req.ToDirectory
-	inPlace := false
-	if dest == "" {
-		loc, err := s.locate(ctx)
-		if err != nil {
-			return err
-		}
-		dest, inPlace = loc.dir, loc.volume
+	dest, inPlace, err := s.restoreDest(ctx, req)
+	if err != nil {
+		return err
 	}
 	return restoreAtomically(ctx, dest, inPlace, r, s.log)
 }

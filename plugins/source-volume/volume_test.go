@@ -152,7 +152,7 @@ func TestVolumeBackupAndRestore(t *testing.T) {
 }
 
 // copyTree copies a tree with cp -a (real tool, keeps everything).
-func copyTree(t *testing.T, from, to string) {
+func copyTree(t testing.TB, from, to string) {
 	t.Helper()
 	if out, err := runCmd("cp", "-a", from+"/.", to); err != nil {
 		t.Fatalf("cp -a: %v: %s", err, out)

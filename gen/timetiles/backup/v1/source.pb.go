@@ -337,10 +337,14 @@ func (x *RestoreResponse) GetSummary() string {
 }
 
 type RestorePathRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Options       *RestoreOptions        `protobuf:"bytes,1,opt,name=options,proto3" json:"options,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Options *RestoreOptions        `protobuf:"bytes,1,opt,name=options,proto3" json:"options,omitempty"`
+	// The caller calls FinishRestorePath after the target restored into the
+	// path when the response says staged: the source may return a staging
+	// directory instead of the destination.
+	StagingAllowed bool `protobuf:"varint,2,opt,name=staging_allowed,json=stagingAllowed,proto3" json:"staging_allowed,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *RestorePathRequest) Reset() {
@@ -380,9 +384,18 @@ func (x *RestorePathRequest) GetOptions() *RestoreOptions {
 	return nil
 }
 
+func (x *RestorePathRequest) GetStagingAllowed() bool {
+	if x != nil {
+		return x.StagingAllowed
+	}
+	return false
+}
+
 type RestorePathResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Path          string                 `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Path  string                 `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	// path is a staging directory: FinishRestorePath must follow.
+	Staged        bool `protobuf:"varint,2,opt,name=staged,proto3" json:"staged,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -424,6 +437,119 @@ func (x *RestorePathResponse) GetPath() string {
 	return ""
 }
 
+func (x *RestorePathResponse) GetStaged() bool {
+	if x != nil {
+		return x.Staged
+	}
+	return false
+}
+
+type FinishRestorePathRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Options *RestoreOptions        `protobuf:"bytes,1,opt,name=options,proto3" json:"options,omitempty"`
+	// The staging directory RestorePath returned.
+	Path string `protobuf:"bytes,2,opt,name=path,proto3" json:"path,omitempty"`
+	// The target restored the snapshot completely into path: swap it in.
+	Commit        bool `protobuf:"varint,3,opt,name=commit,proto3" json:"commit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FinishRestorePathRequest) Reset() {
+	*x = FinishRestorePathRequest{}
+	mi := &file_timetiles_backup_v1_source_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FinishRestorePathRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FinishRestorePathRequest) ProtoMessage() {}
+
+func (x *FinishRestorePathRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_timetiles_backup_v1_source_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FinishRestorePathRequest.ProtoReflect.Descriptor instead.
+func (*FinishRestorePathRequest) Descriptor() ([]byte, []int) {
+	return file_timetiles_backup_v1_source_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *FinishRestorePathRequest) GetOptions() *RestoreOptions {
+	if x != nil {
+		return x.Options
+	}
+	return nil
+}
+
+func (x *FinishRestorePathRequest) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *FinishRestorePathRequest) GetCommit() bool {
+	if x != nil {
+		return x.Commit
+	}
+	return false
+}
+
+type FinishRestorePathResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Summary       string                 `protobuf:"bytes,1,opt,name=summary,proto3" json:"summary,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FinishRestorePathResponse) Reset() {
+	*x = FinishRestorePathResponse{}
+	mi := &file_timetiles_backup_v1_source_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FinishRestorePathResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FinishRestorePathResponse) ProtoMessage() {}
+
+func (x *FinishRestorePathResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_timetiles_backup_v1_source_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FinishRestorePathResponse.ProtoReflect.Descriptor instead.
+func (*FinishRestorePathResponse) Descriptor() ([]byte, []int) {
+	return file_timetiles_backup_v1_source_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *FinishRestorePathResponse) GetSummary() string {
+	if x != nil {
+		return x.Summary
+	}
+	return ""
+}
+
 type SourceServiceInfoRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -432,7 +558,7 @@ type SourceServiceInfoRequest struct {
 
 func (x *SourceServiceInfoRequest) Reset() {
 	*x = SourceServiceInfoRequest{}
-	mi := &file_timetiles_backup_v1_source_proto_msgTypes[7]
+	mi := &file_timetiles_backup_v1_source_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -444,7 +570,7 @@ func (x *SourceServiceInfoRequest) String() string {
 func (*SourceServiceInfoRequest) ProtoMessage() {}
 
 func (x *SourceServiceInfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_timetiles_backup_v1_source_proto_msgTypes[7]
+	mi := &file_timetiles_backup_v1_source_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -457,7 +583,7 @@ func (x *SourceServiceInfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SourceServiceInfoRequest.ProtoReflect.Descriptor instead.
 func (*SourceServiceInfoRequest) Descriptor() ([]byte, []int) {
-	return file_timetiles_backup_v1_source_proto_rawDescGZIP(), []int{7}
+	return file_timetiles_backup_v1_source_proto_rawDescGZIP(), []int{9}
 }
 
 type SourceServiceInfoResponse struct {
@@ -469,7 +595,7 @@ type SourceServiceInfoResponse struct {
 
 func (x *SourceServiceInfoResponse) Reset() {
 	*x = SourceServiceInfoResponse{}
-	mi := &file_timetiles_backup_v1_source_proto_msgTypes[8]
+	mi := &file_timetiles_backup_v1_source_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -481,7 +607,7 @@ func (x *SourceServiceInfoResponse) String() string {
 func (*SourceServiceInfoResponse) ProtoMessage() {}
 
 func (x *SourceServiceInfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_timetiles_backup_v1_source_proto_msgTypes[8]
+	mi := &file_timetiles_backup_v1_source_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -494,7 +620,7 @@ func (x *SourceServiceInfoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SourceServiceInfoResponse.ProtoReflect.Descriptor instead.
 func (*SourceServiceInfoResponse) Descriptor() ([]byte, []int) {
-	return file_timetiles_backup_v1_source_proto_rawDescGZIP(), []int{8}
+	return file_timetiles_backup_v1_source_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *SourceServiceInfoResponse) GetInfo() *PluginInfo {
@@ -513,7 +639,7 @@ type SourceServiceConfigureRequest struct {
 
 func (x *SourceServiceConfigureRequest) Reset() {
 	*x = SourceServiceConfigureRequest{}
-	mi := &file_timetiles_backup_v1_source_proto_msgTypes[9]
+	mi := &file_timetiles_backup_v1_source_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -525,7 +651,7 @@ func (x *SourceServiceConfigureRequest) String() string {
 func (*SourceServiceConfigureRequest) ProtoMessage() {}
 
 func (x *SourceServiceConfigureRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_timetiles_backup_v1_source_proto_msgTypes[9]
+	mi := &file_timetiles_backup_v1_source_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -538,7 +664,7 @@ func (x *SourceServiceConfigureRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SourceServiceConfigureRequest.ProtoReflect.Descriptor instead.
 func (*SourceServiceConfigureRequest) Descriptor() ([]byte, []int) {
-	return file_timetiles_backup_v1_source_proto_rawDescGZIP(), []int{9}
+	return file_timetiles_backup_v1_source_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *SourceServiceConfigureRequest) GetConfig() *PluginConfig {
@@ -556,7 +682,7 @@ type SourceServiceConfigureResponse struct {
 
 func (x *SourceServiceConfigureResponse) Reset() {
 	*x = SourceServiceConfigureResponse{}
-	mi := &file_timetiles_backup_v1_source_proto_msgTypes[10]
+	mi := &file_timetiles_backup_v1_source_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -568,7 +694,7 @@ func (x *SourceServiceConfigureResponse) String() string {
 func (*SourceServiceConfigureResponse) ProtoMessage() {}
 
 func (x *SourceServiceConfigureResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_timetiles_backup_v1_source_proto_msgTypes[10]
+	mi := &file_timetiles_backup_v1_source_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -581,7 +707,7 @@ func (x *SourceServiceConfigureResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SourceServiceConfigureResponse.ProtoReflect.Descriptor instead.
 func (*SourceServiceConfigureResponse) Descriptor() ([]byte, []int) {
-	return file_timetiles_backup_v1_source_proto_rawDescGZIP(), []int{10}
+	return file_timetiles_backup_v1_source_proto_rawDescGZIP(), []int{12}
 }
 
 var File_timetiles_backup_v1_source_proto protoreflect.FileDescriptor
@@ -608,23 +734,32 @@ const file_timetiles_backup_v1_source_proto_rawDesc = "" +
 	"\x0eBackupResponse\x12<\n" +
 	"\amessage\x18\x01 \x01(\v2\".timetiles.backup.v1.StreamMessageR\amessage\"+\n" +
 	"\x0fRestoreResponse\x12\x18\n" +
-	"\asummary\x18\x01 \x01(\tR\asummary\"S\n" +
+	"\asummary\x18\x01 \x01(\tR\asummary\"|\n" +
 	"\x12RestorePathRequest\x12=\n" +
-	"\aoptions\x18\x01 \x01(\v2#.timetiles.backup.v1.RestoreOptionsR\aoptions\")\n" +
+	"\aoptions\x18\x01 \x01(\v2#.timetiles.backup.v1.RestoreOptionsR\aoptions\x12'\n" +
+	"\x0fstaging_allowed\x18\x02 \x01(\bR\x0estagingAllowed\"A\n" +
 	"\x13RestorePathResponse\x12\x12\n" +
-	"\x04path\x18\x01 \x01(\tR\x04path\"\x1a\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\x12\x16\n" +
+	"\x06staged\x18\x02 \x01(\bR\x06staged\"\x85\x01\n" +
+	"\x18FinishRestorePathRequest\x12=\n" +
+	"\aoptions\x18\x01 \x01(\v2#.timetiles.backup.v1.RestoreOptionsR\aoptions\x12\x12\n" +
+	"\x04path\x18\x02 \x01(\tR\x04path\x12\x16\n" +
+	"\x06commit\x18\x03 \x01(\bR\x06commit\"5\n" +
+	"\x19FinishRestorePathResponse\x12\x18\n" +
+	"\asummary\x18\x01 \x01(\tR\asummary\"\x1a\n" +
 	"\x18SourceServiceInfoRequest\"P\n" +
 	"\x19SourceServiceInfoResponse\x123\n" +
 	"\x04info\x18\x01 \x01(\v2\x1f.timetiles.backup.v1.PluginInfoR\x04info\"Z\n" +
 	"\x1dSourceServiceConfigureRequest\x129\n" +
 	"\x06config\x18\x01 \x01(\v2!.timetiles.backup.v1.PluginConfigR\x06config\" \n" +
-	"\x1eSourceServiceConfigureResponse2\xfb\x03\n" +
+	"\x1eSourceServiceConfigureResponse2\xef\x04\n" +
 	"\rSourceService\x12e\n" +
 	"\x04Info\x12-.timetiles.backup.v1.SourceServiceInfoRequest\x1a..timetiles.backup.v1.SourceServiceInfoResponse\x12t\n" +
 	"\tConfigure\x122.timetiles.backup.v1.SourceServiceConfigureRequest\x1a3.timetiles.backup.v1.SourceServiceConfigureResponse\x12S\n" +
 	"\x06Backup\x12\".timetiles.backup.v1.BackupRequest\x1a#.timetiles.backup.v1.BackupResponse0\x01\x12V\n" +
 	"\aRestore\x12#.timetiles.backup.v1.RestoreRequest\x1a$.timetiles.backup.v1.RestoreResponse(\x01\x12`\n" +
-	"\vRestorePath\x12'.timetiles.backup.v1.RestorePathRequest\x1a(.timetiles.backup.v1.RestorePathResponseBHZFgithub.com/timetiles/timetiles-backup/gen/timetiles/backup/v1;backupv1b\x06proto3"
+	"\vRestorePath\x12'.timetiles.backup.v1.RestorePathRequest\x1a(.timetiles.backup.v1.RestorePathResponse\x12r\n" +
+	"\x11FinishRestorePath\x12-.timetiles.backup.v1.FinishRestorePathRequest\x1a..timetiles.backup.v1.FinishRestorePathResponseBHZFgithub.com/timetiles/timetiles-backup/gen/timetiles/backup/v1;backupv1b\x06proto3"
 
 var (
 	file_timetiles_backup_v1_source_proto_rawDescOnce sync.Once
@@ -638,7 +773,7 @@ func file_timetiles_backup_v1_source_proto_rawDescGZIP() []byte {
 	return file_timetiles_backup_v1_source_proto_rawDescData
 }
 
-var file_timetiles_backup_v1_source_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_timetiles_backup_v1_source_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_timetiles_backup_v1_source_proto_goTypes = []any{
 	(*BackupRequest)(nil),                  // 0: timetiles.backup.v1.BackupRequest
 	(*RestoreOptions)(nil),                 // 1: timetiles.backup.v1.RestoreOptions
@@ -647,36 +782,41 @@ var file_timetiles_backup_v1_source_proto_goTypes = []any{
 	(*RestoreResponse)(nil),                // 4: timetiles.backup.v1.RestoreResponse
 	(*RestorePathRequest)(nil),             // 5: timetiles.backup.v1.RestorePathRequest
 	(*RestorePathResponse)(nil),            // 6: timetiles.backup.v1.RestorePathResponse
-	(*SourceServiceInfoRequest)(nil),       // 7: timetiles.backup.v1.SourceServiceInfoRequest
-	(*SourceServiceInfoResponse)(nil),      // 8: timetiles.backup.v1.SourceServiceInfoResponse
-	(*SourceServiceConfigureRequest)(nil),  // 9: timetiles.backup.v1.SourceServiceConfigureRequest
-	(*SourceServiceConfigureResponse)(nil), // 10: timetiles.backup.v1.SourceServiceConfigureResponse
-	(*StreamMessage)(nil),                  // 11: timetiles.backup.v1.StreamMessage
-	(*PluginInfo)(nil),                     // 12: timetiles.backup.v1.PluginInfo
-	(*PluginConfig)(nil),                   // 13: timetiles.backup.v1.PluginConfig
+	(*FinishRestorePathRequest)(nil),       // 7: timetiles.backup.v1.FinishRestorePathRequest
+	(*FinishRestorePathResponse)(nil),      // 8: timetiles.backup.v1.FinishRestorePathResponse
+	(*SourceServiceInfoRequest)(nil),       // 9: timetiles.backup.v1.SourceServiceInfoRequest
+	(*SourceServiceInfoResponse)(nil),      // 10: timetiles.backup.v1.SourceServiceInfoResponse
+	(*SourceServiceConfigureRequest)(nil),  // 11: timetiles.backup.v1.SourceServiceConfigureRequest
+	(*SourceServiceConfigureResponse)(nil), // 12: timetiles.backup.v1.SourceServiceConfigureResponse
+	(*StreamMessage)(nil),                  // 13: timetiles.backup.v1.StreamMessage
+	(*PluginInfo)(nil),                     // 14: timetiles.backup.v1.PluginInfo
+	(*PluginConfig)(nil),                   // 15: timetiles.backup.v1.PluginConfig
 }
 var file_timetiles_backup_v1_source_proto_depIdxs = []int32{
 	1,  // 0: timetiles.backup.v1.RestoreRequest.options:type_name -> timetiles.backup.v1.RestoreOptions
-	11, // 1: timetiles.backup.v1.RestoreRequest.stream:type_name -> timetiles.backup.v1.StreamMessage
-	11, // 2: timetiles.backup.v1.BackupResponse.message:type_name -> timetiles.backup.v1.StreamMessage
+	13, // 1: timetiles.backup.v1.RestoreRequest.stream:type_name -> timetiles.backup.v1.StreamMessage
+	13, // 2: timetiles.backup.v1.BackupResponse.message:type_name -> timetiles.backup.v1.StreamMessage
 	1,  // 3: timetiles.backup.v1.RestorePathRequest.options:type_name -> timetiles.backup.v1.RestoreOptions
-	12, // 4: timetiles.backup.v1.SourceServiceInfoResponse.info:type_name -> timetiles.backup.v1.PluginInfo
-	13, // 5: timetiles.backup.v1.SourceServiceConfigureRequest.config:type_name -> timetiles.backup.v1.PluginConfig
-	7,  // 6: timetiles.backup.v1.SourceService.Info:input_type -> timetiles.backup.v1.SourceServiceInfoRequest
-	9,  // 7: timetiles.backup.v1.SourceService.Configure:input_type -> timetiles.backup.v1.SourceServiceConfigureRequest
-	0,  // 8: timetiles.backup.v1.SourceService.Backup:input_type -> timetiles.backup.v1.BackupRequest
-	2,  // 9: timetiles.backup.v1.SourceService.Restore:input_type -> timetiles.backup.v1.RestoreRequest
-	5,  // 10: timetiles.backup.v1.SourceService.RestorePath:input_type -> timetiles.backup.v1.RestorePathRequest
-	8,  // 11: timetiles.backup.v1.SourceService.Info:output_type -> timetiles.backup.v1.SourceServiceInfoResponse
-	10, // 12: timetiles.backup.v1.SourceService.Configure:output_type -> timetiles.backup.v1.SourceServiceConfigureResponse
-	3,  // 13: timetiles.backup.v1.SourceService.Backup:output_type -> timetiles.backup.v1.BackupResponse
-	4,  // 14: timetiles.backup.v1.SourceService.Restore:output_type -> timetiles.backup.v1.RestoreResponse
-	6,  // 15: timetiles.backup.v1.SourceService.RestorePath:output_type -> timetiles.backup.v1.RestorePathResponse
-	11, // [11:16] is the sub-list for method output_type
-	6,  // [6:11] is the sub-list for method input_type
-	6,  // [6:6] is the sub-list for extension type_name
-	6,  // [6:6] is the sub-list for extension extendee
-	0,  // [0:6] is the sub-list for field type_name
+	1,  // 4: timetiles.backup.v1.FinishRestorePathRequest.options:type_name -> timetiles.backup.v1.RestoreOptions
+	14, // 5: timetiles.backup.v1.SourceServiceInfoResponse.info:type_name -> timetiles.backup.v1.PluginInfo
+	15, // 6: timetiles.backup.v1.SourceServiceConfigureRequest.config:type_name -> timetiles.backup.v1.PluginConfig
+	9,  // 7: timetiles.backup.v1.SourceService.Info:input_type -> timetiles.backup.v1.SourceServiceInfoRequest
+	11, // 8: timetiles.backup.v1.SourceService.Configure:input_type -> timetiles.backup.v1.SourceServiceConfigureRequest
+	0,  // 9: timetiles.backup.v1.SourceService.Backup:input_type -> timetiles.backup.v1.BackupRequest
+	2,  // 10: timetiles.backup.v1.SourceService.Restore:input_type -> timetiles.backup.v1.RestoreRequest
+	5,  // 11: timetiles.backup.v1.SourceService.RestorePath:input_type -> timetiles.backup.v1.RestorePathRequest
+	7,  // 12: timetiles.backup.v1.SourceService.FinishRestorePath:input_type -> timetiles.backup.v1.FinishRestorePathRequest
+	10, // 13: timetiles.backup.v1.SourceService.Info:output_type -> timetiles.backup.v1.SourceServiceInfoResponse
+	12, // 14: timetiles.backup.v1.SourceService.Configure:output_type -> timetiles.backup.v1.SourceServiceConfigureResponse
+	3,  // 15: timetiles.backup.v1.SourceService.Backup:output_type -> timetiles.backup.v1.BackupResponse
+	4,  // 16: timetiles.backup.v1.SourceService.Restore:output_type -> timetiles.backup.v1.RestoreResponse
+	6,  // 17: timetiles.backup.v1.SourceService.RestorePath:output_type -> timetiles.backup.v1.RestorePathResponse
+	8,  // 18: timetiles.backup.v1.SourceService.FinishRestorePath:output_type -> timetiles.backup.v1.FinishRestorePathResponse
+	13, // [13:19] is the sub-list for method output_type
+	7,  // [7:13] is the sub-list for method input_type
+	7,  // [7:7] is the sub-list for extension type_name
+	7,  // [7:7] is the sub-list for extension extendee
+	0,  // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_timetiles_backup_v1_source_proto_init() }
@@ -695,7 +835,7 @@ func file_timetiles_backup_v1_source_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_timetiles_backup_v1_source_proto_rawDesc), len(file_timetiles_backup_v1_source_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   11,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,11 +19,12 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	SourceService_Info_FullMethodName        = "/timetiles.backup.v1.SourceService/Info"
-	SourceService_Configure_FullMethodName   = "/timetiles.backup.v1.SourceService/Configure"
-	SourceService_Backup_FullMethodName      = "/timetiles.backup.v1.SourceService/Backup"
-	SourceService_Restore_FullMethodName     = "/timetiles.backup.v1.SourceService/Restore"
-	SourceService_RestorePath_FullMethodName = "/timetiles.backup.v1.SourceService/RestorePath"
+	SourceService_Info_FullMethodName              = "/timetiles.backup.v1.SourceService/Info"
+	SourceService_Configure_FullMethodName         = "/timetiles.backup.v1.SourceService/Configure"
+	SourceService_Backup_FullMethodName            = "/timetiles.backup.v1.SourceService/Backup"
+	SourceService_Restore_FullMethodName           = "/timetiles.backup.v1.SourceService/Restore"
+	SourceService_RestorePath_FullMethodName       = "/timetiles.backup.v1.SourceService/RestorePath"
+	SourceService_FinishRestorePath_FullMethodName = "/timetiles.backup.v1.SourceService/FinishRestorePath"
 )
 
 // SourceServiceClient is the client API for SourceService service.
@@ -42,6 +43,11 @@ type SourceServiceClient interface {
 	// RestorePath returns the local directory a target should restore a
 	// directory snapshot into (sources with the "path" capability).
 	RestorePath(ctx context.Context, in *RestorePathRequest, opts ...grpc.CallOption) (*RestorePathResponse, error)
+	// FinishRestorePath ends a native restore whose RestorePath returned a
+	// staging directory (RestorePathResponse.staged): with commit the source
+	// swaps the restored directory in; without, it removes it and the
+	// destination stays exactly as it was.
+	FinishRestorePath(ctx context.Context, in *FinishRestorePathRequest, opts ...grpc.CallOption) (*FinishRestorePathResponse, error)
 }
 
 type sourceServiceClient struct {
@@ -114,6 +120,16 @@ func (c *sourceServiceClient) RestorePath(ctx context.Context, in *RestorePathRe
 	return out, nil
 }
 
+func (c *sourceServiceClient) FinishRestorePath(ctx context.Context, in *FinishRestorePathRequest, opts ...grpc.CallOption) (*FinishRestorePathResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(FinishRestorePathResponse)
+	err := c.cc.Invoke(ctx, SourceService_FinishRestorePath_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SourceServiceServer is the server API for SourceService service.
 // All implementations must embed UnimplementedSourceServiceServer
 // for forward compatibility.
@@ -130,6 +146,11 @@ type SourceServiceServer interface {
 	// RestorePath returns the local directory a target should restore a
 	// directory snapshot into (sources with the "path" capability).
 	RestorePath(context.Context, *RestorePathRequest) (*RestorePathResponse, error)
+	// FinishRestorePath ends a native restore whose RestorePath returned a
+	// staging directory (RestorePathResponse.staged): with commit the source
+	// swaps the restored directory in; without, it removes it and the
+	// destination stays exactly as it was.
+	FinishRestorePath(context.Context, *FinishRestorePathRequest) (*FinishRestorePathResponse, error)
 	mustEmbedUnimplementedSourceServiceServer()
 }
 
@@ -154,6 +175,9 @@ func (UnimplementedSourceServiceServer) Restore(grpc.ClientStreamingServer[Resto
 }
 func (UnimplementedSourceServiceServer) RestorePath(context.Context, *RestorePathRequest) (*RestorePathResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RestorePath not implemented")
+}
+func (UnimplementedSourceServiceServer) FinishRestorePath(context.Context, *FinishRestorePathRequest) (*FinishRestorePathResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method FinishRestorePath not implemented")
 }
 func (UnimplementedSourceServiceServer) mustEmbedUnimplementedSourceServiceServer() {}
 func (UnimplementedSourceServiceServer) testEmbeddedByValue()                       {}
@@ -248,6 +272,24 @@ func _SourceService_RestorePath_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SourceService_FinishRestorePath_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(FinishRestorePathRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SourceServiceServer).FinishRestorePath(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SourceService_FinishRestorePath_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SourceServiceServer).FinishRestorePath(ctx, req.(*FinishRestorePathRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // SourceService_ServiceDesc is the grpc.ServiceDesc for SourceService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -266,6 +308,10 @@ var SourceService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RestorePath",
 			Handler:    _SourceService_RestorePath_Handler,
+		},
+		{
+			MethodName: "FinishRestorePath",
+			Handler:    _SourceService_FinishRestorePath_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
