@@ -154,6 +154,10 @@ func (r *Repo) progressEnv(progress func(Status)) []string {
 	return []string{"RESTIC_PROGRESS_FPS=0.1"}
 }
 
+// StdinKillGrace is the time an interrupted stdin backup gets between
+// SIGINT and SIGKILL (Repo.KillGrace when that is shorter).
+const StdinKillGrace = 500 * time.Millisecond
+
 // BackupStdin stores everything read from stdin as the single file
 // opts.Filename of a new snapshot.
 //
@@ -165,7 +169,7 @@ func (r *Repo) progressEnv(progress func(Status)) []string {
 //     succeeded; to abort, cancel ctx while keeping the write end open.
 //   - Otherwise BackupStdin creates restic's stdin pipe and copies into it.
 //     If the reader fails (any error but io.EOF) or ctx is cancelled, restic
-//     is interrupted (SIGINT, SIGKILL after Repo.KillGrace) and waited for
+//     is interrupted (SIGINT, SIGKILL after StdinKillGrace) and waited for
 //     BEFORE its stdin is closed, so no snapshot is written, and an error of
 //     KindInterrupted wrapping the reader's error (or ctx's) is returned.
 //     exec.Cmd.Stdin is never given a non-file reader: exec would close the
@@ -189,7 +193,13 @@ func (r *Repo) BackupStdin(ctx context.Context, opts BackupOptions, stdin io.Rea
 	}
 	args = append(args, "--stdin", "--stdin-filename", name)
 	out := newBackupOutput(opts.Progress)
-	inv := invocation{op: "backup", args: args, json: true, lock: true, stdout: out, env: r.progressEnv(opts.Progress)}
+	// restic ≥ 0.17 blocked reading stdin ignores SIGINT until its read
+	// returns, and stdin must stay open (EOF commits): it is killed after a
+	// short grace, so that an interrupted run ends within a second. A
+	// killed restic writes no snapshot; its stale lock is removed by the
+	// next run (Unlock).
+	inv := invocation{op: "backup", args: args, json: true, lock: true, stdout: out, env: r.progressEnv(opts.Progress),
+		killGrace: StdinKillGrace}
 
 	if f, ok := stdin.(*os.File); ok && f != nil {
 		inv.stdin = f

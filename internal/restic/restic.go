@@ -83,8 +83,8 @@ type Repo struct {
 	RetryLock time.Duration
 	// KillGrace is how long a cancelled restic gets between SIGINT and
 	// SIGKILL (default 5 s). restic ≥ 0.17 reading stdin does not react to
-	// SIGINT until its read returns, so an aborted BackupStdin whose source
-	// is still open always takes KillGrace.
+	// SIGINT until its read returns, so BackupStdin uses the shorter
+	// StdinKillGrace.
 	KillGrace time.Duration
 
 	// startHook, if set (tests), is called with every command once started.
@@ -128,6 +128,9 @@ type invocation struct {
 	stdin  *os.File  // nil: /dev/null
 	stdout io.Writer // nil: captured into result.stdout
 	env    []string  // extra environment
+	// killGrace, when > 0 and shorter than Repo's, is this command's time
+	// between SIGINT and SIGKILL.
+	killGrace time.Duration
 }
 
 type result struct {
@@ -261,6 +264,9 @@ func (r *Repo) start(ctx context.Context, inv invocation) (*process, error) {
 	}
 	// After WaitDelay exec sends SIGKILL and closes the I/O pipes.
 	cmd.WaitDelay = r.killGrace()
+	if inv.killGrace > 0 && inv.killGrace < cmd.WaitDelay {
+		cmd.WaitDelay = inv.killGrace
+	}
 	if inv.stdin != nil {
 		cmd.Stdin = inv.stdin // an *os.File is handed to the child as is
 	}
@@ -327,6 +333,9 @@ func (p *process) wait() (*result, error) {
 		e.Message = p.scrub.scrub(werr.Error())
 		e.Err = werr
 	case p.ctx.Err() != nil:
+		if signaled {
+			log.Debug("restic did not stop on SIGINT: killed (SIGKILL) after the grace", "op", p.inv.op, "kill_grace", p.cmd.WaitDelay.String())
+		}
 		// We interrupted it (context cancelled or stdin source failed):
 		// whatever restic said (0.16: exit 130; 0.18 reading stdin: exit 1
 		// "context canceled", or SIGKILL), nothing was committed.
