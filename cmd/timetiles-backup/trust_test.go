@@ -198,7 +198,7 @@ func TestRootRefusesPluginsOthersCanChange(t *testing.T) {
 			return d, d, "chown root:root " + d
 		}},
 		{"sticky plugin directory writable by others", func(base string) (string, string, string) {
-			d := mkdir(t, filepath.Join(base, "plugins"), 0o1777)
+			d := mkdir(t, filepath.Join(base, "plugins"), os.ModeSticky|0o777)
 			plant(t, filepath.Join(d, "timetiles-backup-target-restic"), marker, "")
 			return d, d, "chmod go-w " + d
 		}},
