@@ -221,6 +221,10 @@ func (c *Config) CheckExecutable(keys []string) error {
 	}
 	u := c.fileProblem
 	names := strings.Join(bad, ", ")
-	return Configf("env file %s sets %s, which names a program or command that root would run, but %s. Run as root, timetiles-backup takes programs and commands only from an env file that nobody but root can change: run `%s` (and chmod 600 %s), or set %s in root's own environment instead (the cron job or systemd unit)",
-		c.EnvFile, names, u, u.Fix, c.EnvFile, names)
+	what := "which names a program or command"
+	if len(bad) > 1 {
+		what = "which name programs or commands"
+	}
+	return Configf("env file %s sets %s, %s that root would run, but %s. Run as root, timetiles-backup takes programs and commands only from an env file that nobody but root can change: run `%s` (and chmod 600 %s), or set %s in root's own environment instead (the cron job or systemd unit)",
+		c.EnvFile, names, what, u, u.Fix, c.EnvFile, names)
 }
