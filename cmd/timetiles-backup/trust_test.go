@@ -490,3 +490,21 @@ func TestExecutableKeysInSync(t *testing.T) {
 		}
 	}
 }
+
+// The run lock treats an unset RESTIC_REPOSITORY as target-restic's default.
+func TestDefaultResticRepositoryInSync(t *testing.T) {
+	found := false
+	for _, info := range bundledInfos(t) {
+		for _, k := range info.ConfigKeys {
+			if info.Name == host.DefaultTarget && k.Name == "RESTIC_REPOSITORY" {
+				found = true
+				if k.Default != host.DefaultResticRepository {
+					t.Errorf("%s declares RESTIC_REPOSITORY default %q, host.DefaultResticRepository is %q", info.Name, k.Default, host.DefaultResticRepository)
+				}
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("%s declares no RESTIC_REPOSITORY", host.DefaultTarget)
+	}
+}
