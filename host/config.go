@@ -29,6 +29,9 @@ type Config struct {
 	origins map[string]string
 	// EnvFile is the file that was read, or "".
 	EnvFile string
+	// fileProblem, run as root, says why EnvFile is not root's alone
+	// (CheckExecutable).
+	fileProblem *notRootOnly
 }
 
 // LoadConfig reads the env file (explicit path, then TIMETILES_ENV_FILE,
@@ -71,9 +74,15 @@ func LoadConfig(envFile string, environ []string) (*Config, error) {
 			c.values[k], c.origins[k] = v, "file "+envFile
 		}
 		c.EnvFile = envFile
+		c.fileProblem = envFileProblem(envFile)
 	}
 	for k, v := range env {
 		c.values[k], c.origins[k] = v, "environment"
+	}
+	// Run as root, a program or command named in an env file that others
+	// could change is refused before anything runs (trust.go).
+	if err := c.CheckExecutable(ExecutableKeys); err != nil {
+		return nil, err
 	}
 	return c, nil
 }

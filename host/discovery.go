@@ -17,6 +17,14 @@ const BinaryPrefix = sdk.BinaryPrefix
 // EnvPluginDir names the plugin directory searched first.
 const EnvPluginDir = "TIMETILES_BACKUP_PLUGIN_DIR"
 
+// EnvSearchPath, set to 1 (or true, yes), makes a run as root search
+// $PATH for plugins too. Users other than root always search $PATH; root
+// does not by default, because a directory on root's $PATH that another
+// user can write would let that user plant a plugin (which receives
+// RESTIC_PASSWORD). Even then, as root, a plugin found there runs only if
+// nobody but root can change it (CheckPluginBinary).
+const EnvSearchPath = "TIMETILES_BACKUP_SEARCH_PATH"
+
 // Candidate is a plugin binary found on disk.
 type Candidate struct {
 	Name string // e.g. "source-postgres"
@@ -32,7 +40,8 @@ func KindOfName(name string) (string, bool) { return sdk.KindOfName(name) }
 // SearchDirs returns the directories searched, in order: the explicit
 // directory (flag or TIMETILES_BACKUP_PLUGIN_DIR), the directory of the
 // running executable (and its ../lib/timetiles-backup for packaged
-// installs), then $PATH.
+// installs), then the directories of pathEnv ($PATH, or "" when $PATH is
+// not searched: see EnvSearchPath).
 func SearchDirs(explicit, pathEnv string) []string {
 	var dirs []string
 	if explicit != "" {

@@ -25,7 +25,8 @@ const (
 // examples/env.production.example.
 var HostKeys = []sdk.ConfigKey{
 	{Name: EnvEnvFile, Default: DefaultEnvFile + " (when it exists)", Description: "env file to read; the process environment wins over it (environment only)"},
-	{Name: EnvPluginDir, Description: "directory searched first for plugins (before the executable's directory, ../lib/timetiles-backup and $PATH)"},
+	{Name: EnvPluginDir, Description: "directory searched first for plugins (before the executable's directory, ../lib/timetiles-backup and, for users other than root, $PATH); as root it must be root's alone (docs/operator-guide.md)", Executable: true},
+	{Name: EnvSearchPath, Description: "1: search $PATH for plugins also when run as root (users other than root always do); a plugin found there still runs only if nobody but root can change it", Executable: true},
 	{Name: sdk.EnvLogLevel, Default: "info", Description: "log level of the host and the plugins: trace, debug, info, warn or error"},
 	{Name: EnvTransport, Description: `"grpc" sends stream bytes as gRPC chunks instead of OS pipes (portable fallback, slower)`},
 	{Name: sdk.EnvCPUProfile, Description: "directory where the CLI and every plugin write a pprof CPU profile, <program>-<pid>.cpu.pprof, for diagnosing speed (docs/performance.md; environment only)"},
@@ -41,8 +42,8 @@ var HostKeys = []sdk.ConfigKey{
 	{Name: EnvKeepMonthly, Default: "12", Description: "backup prune keeps the newest run of each of the last N months that have one"},
 	{Name: EnvVerifySubset, Default: DefaultVerifySubset, Description: "share of the stored data backup verify reads (restic check --read-data-subset): 5%, 1/10, 500M or none"},
 	{Name: EnvStateDir, Default: DefaultStateDir, Description: "directory of the run lock (one backup, prune, restore or verify at a time)"},
-	{Name: EnvPreRestoreCommand, Description: "shell command run before an in-place restore, e.g. to stop TimeTiles: cd /opt/timetiles && docker compose stop web worker-ingest worker-general worker-maintenance"},
-	{Name: EnvPostRestoreCommand, Description: "shell command run after an in-place restore, also when it failed, e.g. cd /opt/timetiles && docker compose start web worker-ingest worker-general worker-maintenance"},
+	{Name: EnvPreRestoreCommand, Description: "shell command run before an in-place restore, e.g. to stop TimeTiles: cd /opt/timetiles && docker compose stop web worker-ingest worker-general worker-maintenance", Executable: true},
+	{Name: EnvPostRestoreCommand, Description: "shell command run after an in-place restore, also when it failed, e.g. cd /opt/timetiles && docker compose start web worker-ingest worker-general worker-maintenance", Executable: true},
 	{Name: EnvMetricsFile, Description: "Prometheus textfile written (atomically) after every backup run, e.g. /var/lib/prometheus/node-exporter/timetiles_backup.prom"},
 	{Name: EnvLogFile, Default: DefaultLogFile, Description: "log file the scheduled job (backup auto) appends to"},
 	{Name: EnvCronFile, Default: DefaultCronFile, Description: "cron file `backup auto` writes when run as root"},

@@ -63,6 +63,10 @@ func (m *Manager) Launch(ctx context.Context, c Candidate) (*Plugin, error) {
 	if m.ChecksumsErr != nil {
 		return nil, m.ChecksumsErr
 	}
+	// As root, only a binary that nobody but root can change (trust.go).
+	if err := CheckPluginBinary(c); err != nil {
+		return nil, err
+	}
 	var secure *plugin.SecureConfig
 	if sum, ok := m.Checksums[c.Name]; ok {
 		b, err := hex.DecodeString(sum)
@@ -148,6 +152,17 @@ func chooseAPIVersion(theirs []uint32) uint32 {
 
 // Configure sends a plugin the values of the keys it declared.
 func (m *Manager) Configure(ctx context.Context, p *Plugin, cfg *Config, instance string, extra map[string]string) error {
+	// As root, a program or command the plugin would run is not taken from
+	// an env file that others could change (trust.go).
+	var executable []string
+	for _, k := range p.Info.ConfigKeys {
+		if k.Executable {
+			executable = append(executable, k.Name)
+		}
+	}
+	if err := cfg.CheckExecutable(executable); err != nil {
+		return fmt.Errorf("plugin %s: %w", p.Name, err)
+	}
 	vals := map[string]string{}
 	for _, k := range p.Info.ConfigKeys {
 		if v, ok := cfg.Lookup(k.Name); ok {

@@ -91,9 +91,17 @@ func (r *Runner) repositorySet() (key, display string) {
 	display = repo
 	if display == "" {
 		display = "(default of " + target + ")"
+		if target == DefaultTarget {
+			// The same repository as when it is named explicitly.
+			repo = DefaultResticRepository
+		}
 	}
 	return target + "\x00" + resolveRepository(repo), display
 }
+
+// DefaultResticRepository is target-restic's default RESTIC_REPOSITORY (a
+// test keeps it equal to what the plugin declares).
+const DefaultResticRepository = "/opt/timetiles/backups/restic-repo"
 
 // remoteRepository matches restic's repository strings that name a backend
 // other than a local directory (restic's location parsers; anything else is

@@ -146,3 +146,11 @@ func TestResolveRepository(t *testing.T) {
 		}
 	}
 }
+
+// The default repository and the same path named explicitly share a lock.
+func TestRunLockDefaultRepositoryIsItsPath(t *testing.T) {
+	state := t.TempDir()
+	if a, b := lockRunner(t, state, ""), lockRunner(t, state, DefaultResticRepository); a.LockPath() != b.LockPath() {
+		t.Fatalf("default repository locks %s, the same path named locks %s", a.LockPath(), b.LockPath())
+	}
+}

@@ -63,19 +63,120 @@ func (r *Runner) Close() { r.Manager.Close() }
 // Candidates lists the plugin binaries found.
 func (r *Runner) Candidates() []Candidate {
 	if r.candidates == nil {
-		r.candidates = Discover(SearchDirs(r.PluginDir, os.Getenv("PATH")))
+		r.candidates = Discover(r.SearchDirs())
 	}
 	return r.candidates
 }
 
+// SearchDirs lists the directories searched for plugins, in order.
+func (r *Runner) SearchDirs() []string {
+	return SearchDirs(r.PluginDir, r.pathEnv())
+}
+
+// pathEnv is $PATH when it is searched for plugins: always for users
+// other than root, for root only when EnvSearchPath asks for it.
+func (r *Runner) pathEnv() string {
+	if on, _ := r.searchPath(); on || !runningAsRoot() {
+		return os.Getenv("PATH")
+	}
+	return ""
+}
+
+func (r *Runner) searchPath() (bool, error) {
+	switch v := strings.ToLower(strings.TrimSpace(r.Cfg.Get(EnvSearchPath))); v {
+	case "", "0", "false", "no", "off":
+		return false, nil
+	case "1", "true", "yes", "on":
+		return true, nil
+	default:
+		return false, Configf("%s=%q: set 1 to search $PATH for plugins when run as root, or leave it unset", EnvSearchPath, v)
+	}
+}
+
+// PathNote says, for messages listing the directories searched, whether
+// $PATH was one of them.
+func (r *Runner) PathNote() string {
+	if r.pathEnv() == "" {
+		return " ($PATH is not searched when run as root; set " + EnvSearchPath + "=1 to search it)"
+	}
+	return ""
+}
+
+// CheckDiscovery checks what plugin discovery relies on, before any plugin
+// runs: the value of EnvSearchPath; as root, that nobody but root can
+// change the explicit plugin directory; and that every checksum pin names
+// a plugin that was found (a misspelled pin would pin nothing). Every
+// error is a configuration error.
+func (r *Runner) CheckDiscovery() error {
+	if _, err := r.searchPath(); err != nil {
+		return err
+	}
+	if r.PluginDir != "" {
+		if err := CheckPluginDir(r.PluginDir); err != nil {
+			return err
+		}
+	}
+	if r.Manager.ChecksumsErr != nil {
+		return r.Manager.ChecksumsErr
+	}
+	found := map[string]bool{}
+	var names []string
+	for _, c := range r.Candidates() {
+		found[c.Name] = true
+		names = append(names, c.Name)
+	}
+	var pins []string
+	for name := range r.Manager.Checksums {
+		pins = append(pins, name)
+	}
+	sort.Strings(pins)
+	for _, name := range pins {
+		if !found[name] {
+			list := strings.Join(names, ", ")
+			if list == "" {
+				list = "none"
+			}
+			return Configf("%s pins plugin %s, but no plugin of that name was found (plugins found: %s; searched %s%s): correct the name or remove the pin",
+				EnvPluginChecksums, name, list, strings.Join(r.SearchDirs(), ", "), r.PathNote())
+		}
+	}
+	return nil
+}
+
 func (r *Runner) find(name string) (Candidate, error) {
+	if err := r.CheckDiscovery(); err != nil {
+		return Candidate{}, err
+	}
 	for _, c := range r.Candidates() {
 		if c.Name == name {
 			return c, nil
 		}
 	}
-	return Candidate{}, fmt.Errorf("%w: plugin %q not found: looked for %s%s in %s; install it there or set %s",
-		ErrConfig, name, BinaryPrefix, name, strings.Join(SearchDirs(r.PluginDir, os.Getenv("PATH")), ", "), EnvPluginDir)
+	return Candidate{}, fmt.Errorf("%w: plugin %q not found: looked for %s%s in %s%s; install it there or set %s",
+		ErrConfig, name, BinaryPrefix, name, strings.Join(r.SearchDirs(), ", "), r.PathNote(), EnvPluginDir)
+}
+
+// UsedPlugins names the plugins this configuration runs: the sources of
+// BACKUP_SOURCES, the target BACKUP_TARGET and the notifiers
+// BACKUP_NOTIFIERS, sorted, each once.
+func (r *Runner) UsedPlugins() ([]string, error) {
+	set := map[string]bool{r.Cfg.GetDefault("BACKUP_TARGET", DefaultTarget): true}
+	_, sources, err := r.SourceMap()
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range sources {
+		set[n] = true
+	}
+	for _, n := range r.Notifiers() {
+		set[n] = true
+	}
+	out := make([]string, 0, len(set))
+	for n := range set {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out, nil
 }
 
 // Start launches and configures a plugin by name.

@@ -20,7 +20,7 @@ type baseServer struct {
 func InfoToPB(kind string, i Info, fd bool) *pb.PluginInfo {
 	keys := make([]*pb.ConfigKey, len(i.ConfigKeys))
 	for n, k := range i.ConfigKeys {
-		keys[n] = &pb.ConfigKey{Name: k.Name, Secret: k.Secret, Description: k.Description, DefaultValue: k.Default}
+		keys[n] = &pb.ConfigKey{Name: k.Name, Secret: k.Secret, Description: k.Description, DefaultValue: k.Default, Executable: k.Executable}
 	}
 	versions := i.APIVersions
 	if len(versions) == 0 {
@@ -40,7 +40,7 @@ func InfoToPB(kind string, i Info, fd bool) *pb.PluginInfo {
 func InfoFromPB(p *pb.PluginInfo) Info {
 	keys := make([]ConfigKey, len(p.GetConfigKeys()))
 	for n, k := range p.GetConfigKeys() {
-		keys[n] = ConfigKey{Name: k.Name, Secret: k.Secret, Description: k.Description, Default: k.DefaultValue}
+		keys[n] = ConfigKey{Name: k.Name, Secret: k.Secret, Description: k.Description, Default: k.DefaultValue, Executable: k.Executable}
 	}
 	return Info{Name: p.GetName(), Version: p.GetPluginVersion(), Description: p.GetDescription(),
 		APIVersions: p.GetApiVersions(), ConfigKeys: keys, Components: p.GetComponents(), Capabilities: p.GetCapabilities()}

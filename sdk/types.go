@@ -55,6 +55,11 @@ type ConfigKey struct {
 	Secret      bool
 	Description string
 	Default     string
+	// Executable marks a value that names a program, a directory of
+	// programs or a shell command the plugin runs. As root, the host
+	// refuses such a value from an env file that a user other than root
+	// could change (docs/operator-guide.md, "Root runs only root's code").
+	Executable bool
 }
 
 // Config is what the host passes to Configure.

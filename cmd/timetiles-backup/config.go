@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"regexp"
@@ -30,9 +31,12 @@ Usage: timetiles-backup config [options]
   Prints every variable timetiles-backup and its plugins read, with its
   effective value and where that value came from: "environment", "file
   PATH" (the env file) or "default". Secrets are masked. The variables are
-  those the host reads plus those every installed plugin declares (the
-  plugins are started to ask them). Variables named like ours (BACKUP_*,
-  RESTIC_*, TIMETILES_*) that nothing reads are listed as unknown: a typo?
+  those the host reads plus those every plugin this configuration uses
+  declares (BACKUP_SOURCES, BACKUP_TARGET, BACKUP_NOTIFIERS: they are
+  started to ask them; no other plugin binary is run). Variables named like
+  ours (BACKUP_*, RESTIC_*, TIMETILES_*) that nothing reads are listed as
+  unknown: a typo? Exit 2 when plugin discovery is refused (see
+  timetiles-backup plugins --help) or a plugin used is refused.
 
 Options:
   --all               Also list variables that are unset and have no
@@ -77,7 +81,7 @@ func (c *ConfigCommand) Run(args []string) int {
 		return c.Fail(err, "")
 	}
 	defer r.Close()
-	infos, names, perr := pluginInfos(c.Meta, r)
+	infos, names, perr, refused := pluginInfos(c.Meta, r)
 	out := configJSON{EnvFile: r.Cfg.EnvFile, Plugins: names, Errors: perr}
 	known := map[string]bool{}
 	for _, k := range host.KnownKeys(infos) {
@@ -116,7 +120,10 @@ func (c *ConfigCommand) Run(args []string) int {
 	} else {
 		c.print(out)
 	}
-	if len(perr) > 0 {
+	switch {
+	case refused:
+		return ExitUsage
+	case len(perr) > 0:
 		return ExitFailure
 	}
 	return ExitOK
@@ -189,10 +196,32 @@ func maskURL(v string) string {
 	return v
 }
 
-// pluginInfos starts every plugin found (in parallel) and returns their
-// Info, their names, and an error line for each that could not start.
-func pluginInfos(m *Meta, r *host.Runner) ([]sdk.Info, []string, []string) {
-	cands := r.Candidates()
+// pluginInfos starts the plugins this configuration uses (in parallel) —
+// no other binary — and returns their Info, their names, an error line for
+// each that could not be found or started, and whether any error is a
+// configuration error (exit 2: a refused plugin directory, binary or pin).
+func pluginInfos(m *Meta, r *host.Runner) ([]sdk.Info, []string, []string, bool) {
+	if err := r.CheckDiscovery(); err != nil {
+		return nil, nil, []string{oneLine(r.Scrub(err.Error()))}, true
+	}
+	used, err := r.UsedPlugins()
+	if err != nil {
+		return nil, nil, []string{oneLine(r.Scrub(err.Error()))}, true
+	}
+	var cands []host.Candidate
+	var bad []string
+	refused := false
+	for _, n := range used {
+		found := false
+		for _, cand := range r.Candidates() {
+			if cand.Name == n {
+				cands, found = append(cands, cand), true
+			}
+		}
+		if !found {
+			bad = append(bad, fmt.Sprintf("plugin %s is used by this configuration but not found in %s%s", n, strings.Join(r.SearchDirs(), ", "), r.PathNote()))
+		}
+	}
 	infos := make([]sdk.Info, len(cands))
 	errs := make([]error, len(cands))
 	var wg sync.WaitGroup
@@ -211,9 +240,10 @@ func pluginInfos(m *Meta, r *host.Runner) ([]sdk.Info, []string, []string) {
 	}
 	wg.Wait()
 	var out []sdk.Info
-	var names, bad []string
+	var names []string
 	for i, cand := range cands {
 		if errs[i] != nil {
+			refused = refused || errors.Is(errs[i], host.ErrConfig)
 			bad = append(bad, fmt.Sprintf("plugin %s: %s", cand.Name, oneLine(r.Scrub(errs[i].Error()))))
 			continue
 		}
@@ -222,5 +252,5 @@ func pluginInfos(m *Meta, r *host.Runner) ([]sdk.Info, []string, []string) {
 		names = append(names, cand.Name)
 	}
 	sort.Strings(names)
-	return out, names, bad
+	return out, names, bad, refused
 }

@@ -31,6 +31,10 @@ type env struct {
 	pg       *testenv.Postgres
 	uploads  string
 	vars     map[string]string
+	// envPath, when set, is where the env file is written (default
+	// DIR/env.production); extraEnv is added to the process environment.
+	envPath  string
+	extraEnv []string
 }
 
 const pgBin = "/usr/lib/postgresql/15/bin"
@@ -77,7 +81,10 @@ func (e *env) writeEnvFile() string {
 	for k, v := range e.vars {
 		fmt.Fprintf(&b, "%s=%q\n", k, v)
 	}
-	p := filepath.Join(e.dir, "env.production")
+	p := e.envPath
+	if p == "" {
+		p = filepath.Join(e.dir, "env.production")
+	}
 	if err := os.WriteFile(p, []byte(b.String()), 0o600); err != nil {
 		e.t.Fatal(err)
 	}
@@ -107,6 +114,7 @@ func (e *env) command(ctx context.Context, args ...string) (*exec.Cmd, *outBuf, 
 	cmd := exec.CommandContext(ctx, filepath.Join(e.bin, "timetiles-backup"), args...)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + e.dir, "TIMETILES_ENV_FILE=" + envFile,
 		"TIMETILES_BACKUP_PLUGIN_DIR=" + e.bin, "TMPDIR=" + os.TempDir()}
+	cmd.Env = append(cmd.Env, e.extraEnv...)
 	var stdout, stderr outBuf
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	return cmd, &stdout, &stderr

@@ -113,6 +113,8 @@ func main() { sdk.ServeSource(s{}) }
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatal(string(out))
 	}
+	// Used by this configuration, so `plugins` starts it (it runs no other).
+	e.vars["BACKUP_SOURCES"] = "db=source-postgres,uploads=source-volume,future=source-future"
 	r = e.run("plugins", "--plugin-dir", pdir)
 	if r.code != 1 {
 		t.Fatalf("plugins with an incompatible one: exit %d, want 1", r.code)

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -19,13 +21,18 @@ func (c *PluginsCommand) Help() string {
 	return strings.TrimSpace(`
 Usage: timetiles-backup plugins [options]
 
-  Lists every plugin binary found and starts each to ask who it is: name,
-  kind, plugin version, API versions, path, and whether this host can use
-  it (or why it was skipped). Plugins are executables named
-  timetiles-backup-<kind>-<name> (kind: source, target, notify), searched
-  in --plugin-dir / $TIMETILES_BACKUP_PLUGIN_DIR, the directory of the
-  timetiles-backup executable (and ../lib/timetiles-backup), then $PATH;
-  the first one found for a name wins.
+  Lists every plugin binary found. Each plugin this configuration uses
+  (BACKUP_SOURCES, BACKUP_TARGET, BACKUP_NOTIFIERS) is started to ask who
+  it is: name, kind, plugin version, API versions, path, and whether this
+  host can use it (or why it was skipped); the others are listed and not
+  started. Plugins are executables named timetiles-backup-<kind>-<name>
+  (kind: source, target, notify), searched in --plugin-dir /
+  $TIMETILES_BACKUP_PLUGIN_DIR, the directory of the timetiles-backup
+  executable (and ../lib/timetiles-backup), then $PATH — by root only with
+  TIMETILES_BACKUP_SEARCH_PATH=1; the first one found for a name wins.
+  Run as root, a plugin directory or binary that a user other than root
+  owns or can write (or any directory above it) is refused, and so is a
+  BACKUP_PLUGIN_CHECKSUMS pin that names no plugin found (exit 2).
 
 ` + commonFlagsHelp + "\n\n" + exitCodesHelp)
 }
@@ -44,20 +51,51 @@ func (c *PluginsCommand) Run(args []string) int {
 		return c.Fail(err, "")
 	}
 	defer r.Close()
+	if err := r.CheckDiscovery(); err != nil {
+		return c.Fail(err, "")
+	}
+	used, err := r.UsedPlugins()
+	if err != nil {
+		return c.Fail(err, "")
+	}
 	cands := r.Candidates()
 	if len(cands) == 0 {
-		c.UI.Output("No plugins found in: " + strings.Join(host.SearchDirs(r.PluginDir, ""), ", ") + " and $PATH")
+		c.UI.Output("No plugins found in: " + strings.Join(r.SearchDirs(), ", ") + r.PathNote())
 		return ExitFailure
 	}
 	var b strings.Builder
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tKIND\tVERSION\tAPI\tSTATUS\tPATH")
-	bad := 0
+	bad, refused := 0, 0
+	found := map[string]bool{}
 	for _, cand := range cands {
+		found[cand.Name] = true
+		shadowed := func() {
+			for _, s := range cand.Shadowed {
+				fmt.Fprintf(tw, "%s\t%s\t-\t-\tshadowed by the one above\t%s\n", cand.Name, cand.Kind, s)
+			}
+		}
+		if !slices.Contains(used, cand.Name) {
+			// Not run: a binary the configuration does not use is never
+			// executed, not even to ask its version.
+			status := "not started (not used by this configuration)"
+			if err := host.CheckPluginBinary(cand); err != nil {
+				status = "refused: " + oneLine(err.Error())
+			}
+			fmt.Fprintf(tw, "%s\t%s\t-\t-\t%s\t%s\n", cand.Name, cand.Kind, status, cand.Path)
+			shadowed()
+			continue
+		}
 		p, err := r.Manager.Launch(c.Ctx, cand)
 		if err != nil {
 			bad++
-			fmt.Fprintf(tw, "%s\t%s\t-\t-\tskipped: %s\t%s\n", cand.Name, cand.Kind, oneLine(err.Error()), cand.Path)
+			what := "skipped"
+			if errors.Is(err, host.ErrConfig) {
+				refused++
+				what = "refused"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t-\t-\t%s: %s\t%s\n", cand.Name, cand.Kind, what, oneLine(err.Error()), cand.Path)
+			shadowed()
 			continue
 		}
 		status := "ok"
@@ -65,14 +103,22 @@ func (c *PluginsCommand) Run(args []string) int {
 			status = "ok (" + strings.Join(p.Info.Capabilities, ",") + ")"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%s\t%s\n", cand.Name, cand.Kind, p.Info.PluginVersion, p.Info.ApiVersions, status, cand.Path)
-		for _, s := range cand.Shadowed {
-			fmt.Fprintf(tw, "%s\t%s\t-\t-\tshadowed by the one above\t%s\n", cand.Name, cand.Kind, s)
-		}
+		shadowed()
 		p.Close()
+	}
+	for _, n := range used {
+		if !found[n] {
+			bad++
+			kind, _ := host.KindOfName(n)
+			fmt.Fprintf(tw, "%s\t%s\t-\t-\tnot found (this configuration uses it)\t-\n", n, kind)
+		}
 	}
 	tw.Flush()
 	c.UI.Output(strings.TrimRight(b.String(), "\n"))
-	if bad > 0 {
+	switch {
+	case refused > 0:
+		return ExitUsage
+	case bad > 0:
 		return ExitFailure
 	}
 	return ExitOK

@@ -94,7 +94,7 @@ func (n *notifier) Info() sdk.Info {
 		Description: "Delivers backup alerts by TimeTiles' alert script, SMTP email and/or a JSON webhook (Slack-compatible); falls back to a log file",
 		ConfigKeys: []sdk.ConfigKey{
 			{Name: keyChannels, Description: "comma list of channels to use (script,email,webhook,log); default: every channel whose settings are present, or log when none is"},
-			{Name: keyScript, Description: "alert script, run as SCRIPT \"Subject\" \"Body\" with ALERT_* variables in its environment", Default: defaultScript + " (only when it exists)"},
+			{Name: keyScript, Description: "alert script, run as SCRIPT \"Subject\" \"Body\" with ALERT_* variables in its environment", Default: defaultScript + " (only when it exists)", Executable: true},
 			{Name: keyScriptTimeout, Description: "how long the alert script may run (Go duration or seconds)", Default: defaultScriptTimeout.String()},
 			{Name: keySMTPHost, Description: "SMTP server; setting it (with a recipient) enables email"},
 			{Name: keySMTPPort, Description: "SMTP port", Default: "587 (465 with EMAIL_SMTP_TLS=tls)"},

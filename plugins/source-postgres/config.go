@@ -84,8 +84,8 @@ func (s *Source) Info() sdk.Info {
 			{Name: "BACKUP_DB_CONTAINER", Description: "run the tools inside this container with docker exec (container mode); default when no direct setting is given: ${COMPOSE_PROJECT_NAME:-timetiles}-postgres"},
 			{Name: "COMPOSE_PROJECT_NAME", Default: defaultProject, Description: "Docker Compose project; names the default container <project>-postgres"},
 			{Name: "BACKUP_PG_FORMAT", Default: FormatCustom, Description: `"custom" (pg_dump -Fc -Z0, uncompressed so restic deduplicates) or "plain" (SQL, like the old shell tool)`},
-			{Name: "BACKUP_PG_BIN_DIR", Description: "directory holding pg_dump, pg_restore and psql for direct mode (default: PATH); their major version must match the server's"},
-			{Name: "BACKUP_DOCKER", Default: "docker", Description: "docker CLI used in container mode"},
+			{Name: "BACKUP_PG_BIN_DIR", Description: "directory holding pg_dump, pg_restore and psql for direct mode (default: PATH); their major version must match the server's", Executable: true},
+			{Name: "BACKUP_DOCKER", Default: "docker", Description: "docker CLI used in container mode", Executable: true},
 			{Name: "BACKUP_PG_VERIFY_QUERY", Description: "SQL a restore test (backup verify --restore-test) runs in the restored scratch database besides counting its tables, e.g. SELECT count(*) FROM events"},
 		},
 	}

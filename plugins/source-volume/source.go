@@ -75,7 +75,7 @@ func (s *volumeSource) Info() sdk.Info {
 			{Name: keyHostDir, Default: defaultHostDir, Description: "uploads directory on the host (TimeTiles' bind mount); a relative path is resolved against " + keyTimeTiles + ". Used unless " + keyVolume + " is set; setting both is an error"},
 			{Name: keyTimeTiles, Default: defaultTTDir, Description: "TimeTiles installation directory, against which a relative " + keyHostDir + " is resolved"},
 			{Name: keyVolume, Description: "Docker named volume holding the uploads instead of a host directory (older deployments), e.g. timetiles_uploads_data; resolved to its mountpoint with `docker volume inspect`"},
-			{Name: keyDocker, Default: defaultDocker, Description: "docker CLI used to resolve " + keyVolume},
+			{Name: keyDocker, Default: defaultDocker, Description: "docker CLI used to resolve " + keyVolume, Executable: true},
 		},
 	}
 }

@@ -45,7 +45,7 @@ func (t *Target) Info() sdk.Info {
 			{Name: "RESTIC_REST_USERNAME", Description: "rest-server user"},
 			{Name: "RESTIC_REST_PASSWORD", Secret: true, Description: "rest-server password"},
 			{Name: "RESTIC_CACHE_DIR", Description: "restic's cache directory"},
-			{Name: "BACKUP_RESTIC_BIN", Default: "restic", Description: "restic executable"},
+			{Name: "BACKUP_RESTIC_BIN", Default: "restic", Description: "restic executable", Executable: true},
 			{Name: "BACKUP_RESTIC_RETRY_LOCK", Default: "2m", Description: "how long restic waits for a locked repository"},
 			{Name: "BACKUP_RESTIC_COMPRESSION", Default: "auto", Description: "auto, off or max"},
 		},

@@ -11,6 +11,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"time"
@@ -25,6 +26,7 @@ type synth struct {
 	component       string
 	restoreTo       string
 	repeat          bool
+	before          string
 }
 
 func (s *synth) Info() sdk.Info {
@@ -35,6 +37,7 @@ func (s *synth) Info() sdk.Info {
 			{Name: "SYNTH_MODE", Description: "error (report failure), exit (process dies), hang"},
 			{Name: "SYNTH_RESTORE_TO", Description: "file restores are written to"},
 			{Name: "SYNTH_HOLD", Description: "BYTES:FILE[,BYTES:FILE…]: after BYTES bytes, produce nothing more until FILE exists (a test creates it once it has seen what it waits for)"},
+			{Name: "SYNTH_BEFORE", Executable: true, Description: "program run (no arguments) before the stream starts: a third-party key declared Executable"},
 			{Name: "SYNTH_PATTERN", Description: "random (default: ChaCha8, ~0.9 GB/s a core) or repeat (the first MiB of the random stream over and over: costs no CPU, for transport benchmarks)"},
 		}}
 }
@@ -49,6 +52,7 @@ func (s *synth) Configure(_ context.Context, c sdk.Config) error {
 	}
 	s.mode = c.GetDefault("SYNTH_MODE", "error")
 	s.restoreTo = c.Get("SYNTH_RESTORE_TO")
+	s.before = c.Get("SYNTH_BEFORE")
 	switch c.GetDefault("SYNTH_PATTERN", "random") {
 	case "random":
 	case "repeat":
@@ -176,6 +180,11 @@ func (r *repeat) WriteTo(w io.Writer) (int64, error) {
 func (p *prng) Read(b []byte) (int, error) { return p.r.Read(b) }
 
 func (s *synth) Backup(ctx context.Context, req sdk.BackupRequest, out sdk.BackupStream) error {
+	if s.before != "" {
+		if b, err := exec.CommandContext(ctx, s.before).CombinedOutput(); err != nil {
+			return fmt.Errorf("SYNTH_BEFORE: %v: %s", err, b)
+		}
+	}
 	w, err := out.Start(sdk.Header{Component: req.Component, FileName: "synthetic.bin", MediaType: "application/octet-stream"})
 	if err != nil {
 		return err

@@ -134,11 +134,15 @@ func (x *PluginInfo) GetComponents() []string {
 
 // ConfigKey names one configuration variable a plugin reads.
 type ConfigKey struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Secret        bool                   `protobuf:"varint,2,opt,name=secret,proto3" json:"secret,omitempty"`
-	Description   string                 `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"`
-	DefaultValue  string                 `protobuf:"bytes,4,opt,name=default_value,json=defaultValue,proto3" json:"default_value,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Name         string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Secret       bool                   `protobuf:"varint,2,opt,name=secret,proto3" json:"secret,omitempty"`
+	Description  string                 `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"`
+	DefaultValue string                 `protobuf:"bytes,4,opt,name=default_value,json=defaultValue,proto3" json:"default_value,omitempty"`
+	// The value names a program, a directory of programs or a shell command
+	// that the plugin runs. As root, the host refuses such a value from an env
+	// file that a user other than root could change.
+	Executable    bool `protobuf:"varint,5,opt,name=executable,proto3" json:"executable,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -199,6 +203,13 @@ func (x *ConfigKey) GetDefaultValue() string {
 		return x.DefaultValue
 	}
 	return ""
+}
+
+func (x *ConfigKey) GetExecutable() bool {
+	if x != nil {
+		return x.Executable
+	}
+	return false
 }
 
 type PluginConfig struct {
@@ -606,12 +617,15 @@ const file_timetiles_backup_v1_common_proto_rawDesc = "" +
 	"\fcapabilities\x18\a \x03(\tR\fcapabilities\x12\x1e\n" +
 	"\n" +
 	"components\x18\b \x03(\tR\n" +
-	"components\"~\n" +
+	"components\"\x9e\x01\n" +
 	"\tConfigKey\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06secret\x18\x02 \x01(\bR\x06secret\x12 \n" +
 	"\vdescription\x18\x03 \x01(\tR\vdescription\x12#\n" +
-	"\rdefault_value\x18\x04 \x01(\tR\fdefaultValue\"\xcd\x01\n" +
+	"\rdefault_value\x18\x04 \x01(\tR\fdefaultValue\x12\x1e\n" +
+	"\n" +
+	"executable\x18\x05 \x01(\bR\n" +
+	"executable\"\xcd\x01\n" +
 	"\fPluginConfig\x12\x1a\n" +
 	"\binstance\x18\x01 \x01(\tR\binstance\x12E\n" +
 	"\x06values\x18\x02 \x03(\v2-.timetiles.backup.v1.PluginConfig.ValuesEntryR\x06values\x12\x1f\n" +
