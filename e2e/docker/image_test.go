@@ -169,3 +169,38 @@ func TestBackupImage(t *testing.T) {
 	}
 	testenv.CompareTrees(t, wantUploads, uploads)
 }
+
+// The compose snippet of the operator guide (section 9) is a valid compose
+// file for `docker compose config`, and its backup service mounts the
+// docker socket and the uploads read-only.
+func TestGuideComposeSnippet(t *testing.T) {
+	d := testenv.RequireDocker(t)
+	doc, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "docs", "operator-guide.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, sec, ok := strings.Cut(string(doc), "Compose service\n")
+	_, block, ok2 := strings.Cut(sec, "```yaml\n")
+	block, _, ok3 := strings.Cut(block, "```")
+	if !ok || !ok2 || !ok3 {
+		t.Fatal("docs/operator-guide.md: no yaml block in the Compose service section")
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "docker-compose.backup.yml"), []byte(block), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, ".env.production"), []byte("COMPOSE_PROJECT_NAME=tt\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := d.Command("compose", "-f", "docker-compose.backup.yml", "--env-file", ".env.production", "--profile", "tools", "config")
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("docker compose config of the guide's snippet: %v\n%s", err, out)
+	}
+	for _, want := range []string{"/var/run/docker.sock", "read_only: true", "docker stop tt-web-1 tt-worker-1"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("the guide's compose snippet lacks %q:\n%s", want, out)
+		}
+	}
+}
