@@ -36,9 +36,12 @@ func KindOfName(name string) (string, bool) {
 
 // PluginEnv is the environment a plugin process gets: enough to find its
 // tools, never the host's secrets. Configuration travels over Configure.
+// The docker CLI's own variables pass too, so container mode reaches the
+// engine the operator's shell reaches (rootless Docker sets DOCKER_HOST).
 func PluginEnv() []string {
 	var env []string
-	for _, k := range []string{"PATH", "HOME", "TMPDIR", "LANG", "LC_ALL", "TZ", "USER", EnvLogLevel, EnvCPUProfile} {
+	for _, k := range []string{"PATH", "HOME", "TMPDIR", "LANG", "LC_ALL", "TZ", "USER", EnvLogLevel, EnvCPUProfile,
+		"DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_CONFIG", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY"} {
 		if v, ok := os.LookupEnv(k); ok {
 			env = append(env, k+"="+v)
 		}

@@ -52,13 +52,22 @@ var (
 func RequireDocker(t testing.TB) *Docker {
 	t.Helper()
 	dockerOnce.Do(func() { dockerEng, dockerErr = setupDocker(t) })
-	if dockerErr != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("testenv: no Docker engine under CI (scripts/docker-env.sh installs and starts it): %v", dockerErr)
-		}
-		t.Skipf("testenv: no Docker engine (run scripts/docker-env.sh as root to get one): %v", dockerErr)
+	return requireDocker(t, dockerEng, dockerErr)
+}
+
+// requireDocker fails (CI=true) or skips the test when err says there is no
+// engine.
+func requireDocker(t testing.TB, d *Docker, err error) *Docker {
+	t.Helper()
+	if err == nil {
+		return d
 	}
-	return dockerEng
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("testenv: no Docker engine under CI (scripts/docker-env.sh installs and starts it): %v", err)
+	} else {
+		t.Skipf("testenv: no Docker engine (run scripts/docker-env.sh as root to get one): %v", err)
+	}
+	return nil
 }
 
 func setupDocker(t testing.TB) (*Docker, error) {

@@ -3,6 +3,8 @@
 package testenv
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -51,5 +53,35 @@ func TestDockerPostGIS(t *testing.T) {
 	})
 	if d.Command("inspect", name).Run() == nil {
 		t.Errorf("container %s still exists after its test", name)
+	}
+}
+
+// verdictTB records whether a test was failed or skipped.
+type verdictTB struct {
+	testing.TB
+	fatal, skip string
+}
+
+func (v *verdictTB) Helper()                        {}
+func (v *verdictTB) Fatalf(format string, a ...any) { v.fatal = fmt.Sprintf(format, a...) }
+func (v *verdictTB) Skipf(format string, a ...any)  { v.skip = fmt.Sprintf(format, a...) }
+
+// Without an engine a Docker test fails under CI=true (the test command
+// installs Docker there) and is skipped with the reason elsewhere.
+func TestRequireDockerFailsUnderCI(t *testing.T) {
+	noEngine := errors.New("docker info: Cannot connect to the Docker daemon")
+	t.Setenv("CI", "true")
+	v := &verdictTB{TB: t}
+	if requireDocker(v, nil, noEngine) != nil || v.fatal == "" || v.skip != "" || !strings.Contains(v.fatal, "Cannot connect") {
+		t.Errorf("under CI=true: fatal %q, skip %q; want a failure naming the cause", v.fatal, v.skip)
+	}
+	t.Setenv("CI", "")
+	v = &verdictTB{TB: t}
+	if requireDocker(v, nil, noEngine) != nil || v.skip == "" || v.fatal != "" || !strings.Contains(v.skip, "scripts/docker-env.sh") {
+		t.Errorf("outside CI: fatal %q, skip %q; want a skip saying how to get an engine", v.fatal, v.skip)
+	}
+	d := &Docker{Bin: "/usr/bin/docker"}
+	if got := requireDocker(&verdictTB{TB: t}, d, nil); got != d {
+		t.Errorf("with an engine: %v", got)
 	}
 }

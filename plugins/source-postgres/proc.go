@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -135,11 +136,48 @@ func (s *Source) childError(tool string, err error, stderr *tail) error {
 	text := fmt.Sprintf("%s failed (%v): %s", s.where(tool), err, msg)
 	if s.container != "" && (strings.Contains(msg, "No such container") || strings.Contains(msg, "is not running")) {
 		text += fmt.Sprintf("; check that the PostgreSQL container is running (docker ps) and set BACKUP_DB_CONTAINER or COMPOSE_PROJECT_NAME to its name (now %s)", s.container)
+		if names, err := s.runningPostgresContainers(); err == nil {
+			if len(names) == 0 {
+				text += "; no PostgreSQL container is running"
+			} else {
+				text += "; running PostgreSQL containers: " + strings.Join(names, ", ")
+			}
+		}
 	}
 	if kind := classify(msg); kind != nil {
 		return fmt.Errorf("%s: %w", text, kind)
 	}
 	return errors.New(text)
+}
+
+// runningPostgresContainers lists the running containers whose name or
+// image mentions postgres or postgis (as "NAME (IMAGE)"), for the message
+// that the configured container is missing: the right name is usually
+// among them (another compose project name, a -1 suffix).
+func (s *Source) runningPostgresContainers() ([]string, error) {
+	docker, err := exec.LookPath(s.docker)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, docker, "ps", "--format", "{{.Names}}\t{{.Image}}")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.WaitDelay = waitDelay
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		name, image, _ := strings.Cut(line, "\t")
+		low := strings.ToLower(line)
+		if name != "" && (strings.Contains(low, "postgres") || strings.Contains(low, "postgis")) {
+			names = append(names, fmt.Sprintf("%s (%s)", name, image))
+		}
+	}
+	sort.Strings(names)
+	return names, nil
 }
 
 // classify maps well-known libpq and docker messages to SDK error kinds.
