@@ -101,7 +101,10 @@ func (c *BackupCommand) Run(args []string) int {
 	if err != nil {
 		return c.Fail(err, c.Help())
 	}
-	return c.backup(comps, offsite, asJSON, dryRun, at)
+	if dryRun {
+		return c.backup(comps, offsite, asJSON, dryRun, at)
+	}
+	return c.pinged("backup", func() int { return c.backup(comps, offsite, asJSON, dryRun, at) })
 }
 
 func (c *BackupCommand) backup(comps []string, offsite, asJSON, dryRun bool, at time.Time) (code int) {
