@@ -122,6 +122,9 @@ func TestBackupRestoreAcrossTransports(t *testing.T) {
 			if got := rep.Components[0].Result.Transport; got != tc.path {
 				t.Fatalf("bytes took %q, want %q", got, tc.path)
 			}
+			if n := rep.Components[0].Result.HostCopied; tc.path == "pipe-fanout" && n != 0 {
+				t.Fatalf("%d bytes of the fan-out passed through the host's memory, want 0 (tee/splice)", n)
+			}
 			dirs := []string{local}
 			if tc.offsite {
 				dirs = append(dirs, off)

@@ -30,7 +30,9 @@ type Plugin struct {
 	Info       *pb.PluginInfo
 	APIVersion uint32
 	Client     *sdk.Client
-	raw        *plugin.Client
+	// Instance the plugin was configured as, e.g. "local" or "offsite".
+	Instance string
+	raw      *plugin.Client
 }
 
 // Has reports whether the plugin declared a capability.
@@ -172,6 +174,7 @@ func (m *Manager) Configure(ctx context.Context, p *Plugin, cfg *Config, instanc
 	for k, v := range extra {
 		vals[k] = v
 	}
+	p.Instance = instance
 	err := p.Client.Configure(ctx, sdk.Config{Instance: instance, Values: vals, APIVersion: p.APIVersion})
 	if err != nil {
 		if errors.Is(err, sdk.ErrInvalidConfig) {

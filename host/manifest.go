@@ -52,6 +52,9 @@ type Manifest struct {
 	Components map[string]ManifestComponent `json:"components"`
 	// Tags are the run's extra tags (BackupOptions.Tags), e.g. SafetyTag.
 	Tags []string `json:"tags,omitempty"`
+	// CopiedFrom names the repository (instance) the run was copied from
+	// by the offsite catch-up; empty for a run backed up directly.
+	CopiedFrom string `json:"copied_from,omitempty"`
 }
 
 // ManifestComponent records one component of a run.

@@ -265,6 +265,12 @@ type BackupReport struct {
 	LocalErr  error
 	// OffsiteErr is a warning: the local backup stands.
 	OffsiteErr error
+	// CatchUp is what the offsite catch-up did (nil when it did not run:
+	// no --offsite, or tonight's offsite side failed); CatchUpErr is a
+	// warning like OffsiteErr: tonight's run is complete offsite, earlier
+	// ones are still missing there.
+	CatchUp    *CatchUpReport
+	CatchUpErr error
 }
 
 // Backup runs one backup: every component streamed into the local target
@@ -281,6 +287,11 @@ func (r *Runner) Backup(ctx context.Context, opts BackupOptions) (*BackupReport,
 	stall, err := r.duration("BACKUP_OFFSITE_STALL_TIMEOUT", 5*time.Minute)
 	if err != nil {
 		return nil, err
+	}
+	if opts.Offsite {
+		if _, err := r.KeepPolicy(); err != nil { // the catch-up applies it
+			return nil, err
+		}
 	}
 	now := opts.Time
 	if now.IsZero() {
@@ -420,6 +431,12 @@ func (r *Runner) Backup(ctx context.Context, opts BackupOptions) (*BackupReport,
 	if rep.LocalErr != nil {
 		return rep, rep.LocalErr
 	}
+	if len(sinks) > 1 && rep.OffsiteErr == nil && rep.Manifests[Offsite] != "" {
+		rep.CatchUp, rep.CatchUpErr = r.CatchUp(ctx, local, sinks[1].P, rep.RunID)
+		if rep.CatchUpErr != nil {
+			log.Warn("offsite catch-up failed", "error", rep.CatchUpErr)
+		}
+	}
 	return rep, nil
 }
 
@@ -454,12 +471,25 @@ func (r *Runner) writeManifest(ctx context.Context, t *Plugin, m *Manifest) (str
 }
 
 func (r *Runner) initTarget(ctx context.Context, t *Plugin) (bool, error) {
-	resp, err := t.Client.Target.Init(ctx, &pb.InitRequest{OpensNext: true})
+	return InitRepository(ctx, r.Log, t, true)
+}
+
+// InitRepository creates the repository of a target instance when it does
+// not exist. The offsite repository is created with the local one's
+// storage parameters (restic: its chunker parameters), so runs the
+// catch-up copies deduplicate with the others; opensNext as in
+// InitRequest.
+func InitRepository(ctx context.Context, log hclog.Logger, t *Plugin, opensNext bool) (bool, error) {
+	req := &pb.InitRequest{OpensNext: opensNext}
+	if t.Instance == Offsite {
+		req.ParamsFrom = Local
+	}
+	resp, err := t.Client.Target.Init(ctx, req)
 	if err != nil {
 		return false, sdk.FromStatus(err)
 	}
 	if resp.Created {
-		r.Log.Info("repository created", "target", t.Name)
+		log.Info("repository created", "target", t.Name, "instance", t.Instance)
 	}
 	return resp.Created, nil
 }

@@ -247,6 +247,9 @@ func (s *targetServer) Init(ctx context.Context, req *pb.InitRequest) (resp *pb.
 	if req.GetOpensNext() {
 		ctx = WithInitOpensNext(ctx)
 	}
+	if from := req.GetParamsFrom(); from != "" {
+		ctx = WithInitParamsFrom(ctx, from)
+	}
 	created, err := s.impl.Init(ctx)
 	if err != nil {
 		return nil, ToStatus(err)
@@ -379,6 +382,27 @@ func (s *targetServer) Verify(ctx context.Context, req *pb.VerifyRequest) (resp 
 		return nil, ToStatus(err)
 	}
 	return &pb.VerifyResponse{Summary: sum}, nil
+}
+
+func (s *targetServer) Copy(ctx context.Context, req *pb.CopyRequest) (resp *pb.CopyResponse, err error) {
+	defer recoverInto(&err, "Copy")
+	ct, ok := s.impl.(CopyTarget)
+	if !ok {
+		return nil, ToStatus(fmt.Errorf("this target does not copy snapshots between repositories: %w", ErrUnimplemented))
+	}
+	ctx, done := s.rt.op(ctx)
+	defer done()
+	res, err := ct.Copy(ctx, CopyRequest{FromInstance: req.GetFromInstance(), SnapshotIDs: req.GetSnapshotIds()})
+	if err != nil {
+		return nil, ToStatus(err)
+	}
+	resp = &pb.CopyResponse{Warning: res.Warning}
+	for _, id := range req.GetSnapshotIds() {
+		if sn, ok := res.Copied[id]; ok {
+			resp.Copied = append(resp.Copied, &pb.CopiedSnapshot{FromId: id, Snapshot: SnapshotToPB(sn)})
+		}
+	}
+	return resp, nil
 }
 
 // SnapshotToPB converts a snapshot for the wire.

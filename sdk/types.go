@@ -267,6 +267,33 @@ type Target interface {
 	Verify(ctx context.Context, req VerifyRequest) (string, error)
 }
 
+// CopyRequest asks a Target to copy snapshots from the repository of
+// another instance of the same plugin (e.g. "local" into "offsite").
+type CopyRequest struct {
+	FromInstance string
+	SnapshotIDs  []string
+}
+
+// CopyResult maps each requested snapshot ID to its copy in the receiving
+// repository.
+type CopyResult struct {
+	Copied map[string]Snapshot
+	// Warning, when set, says the copies work but not as well as they
+	// could (e.g. the repositories chunk differently: no deduplication).
+	Warning string
+}
+
+// CopyTarget is a Target that copies snapshots between two instances'
+// repositories (the host's offsite catch-up). Optional: the host skips the
+// catch-up, with a message, for a target without it.
+type CopyTarget interface {
+	Target
+	// Copy copies every requested snapshot whole (time, host and tags
+	// kept); a snapshot copied earlier is not copied again but reported
+	// with its existing copy.
+	Copy(ctx context.Context, req CopyRequest) (CopyResult, error)
+}
+
 // Event is something a Notifier delivers.
 type Event struct {
 	Kind       string // backup_failed, restore_failed, verify_failed, offsite_failed, test
@@ -299,6 +326,22 @@ type opensNextKey struct{}
 func InitOpensNext(ctx context.Context) bool {
 	v, _ := ctx.Value(opensNextKey{}).(bool)
 	return v
+}
+
+type paramsFromKey struct{}
+
+// InitParamsFrom returns the instance whose repository's storage parameters
+// Target.Init should give a repository it creates (restic: the chunker
+// parameters), so that copies between the two deduplicate; "" for none.
+// An existing repository is left as it is.
+func InitParamsFrom(ctx context.Context) string {
+	v, _ := ctx.Value(paramsFromKey{}).(string)
+	return v
+}
+
+// WithInitParamsFrom marks ctx for Target.Init as InitParamsFrom reads it.
+func WithInitParamsFrom(ctx context.Context, instance string) context.Context {
+	return context.WithValue(ctx, paramsFromKey{}, instance)
 }
 
 // WithInitOpensNext marks ctx for Target.Init as InitOpensNext does (the

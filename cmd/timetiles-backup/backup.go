@@ -35,6 +35,12 @@ Usage: timetiles-backup backup [options] [COMPONENT...]
   failure is a warning (exit 0, alert "Offsite Backup Failed"); a local
   failure is a failure (exit 1, alert "Backup Failed").
 
+  After a successful --offsite run, every earlier complete run the offsite
+  repository lacks (a night it was down, runs made without --offsite) and
+  the retention policy (BACKUP_KEEP_*) keeps is copied there from the local
+  repository (restic copy), so an outage heals itself the next night. A
+  failed catch-up is an offsite failure too.
+
   Examples:
     timetiles-backup backup              # db + uploads, local
     timetiles-backup backup --offsite    # db + uploads, local and offsite
@@ -58,6 +64,11 @@ type backupJSON struct {
 	Offsite    string          `json:"offsite_warning,omitempty"`
 	Components []componentJSON `json:"components"`
 	Manifests  map[string]string
+	// The offsite catch-up: earlier runs copied to the offsite repository
+	// (oldest first), and its warning or error.
+	CaughtUp       []string `json:"offsite_caught_up,omitempty"`
+	CatchUpWarning string   `json:"offsite_catch_up_warning,omitempty"`
+	CatchUpError   string   `json:"offsite_catch_up_error,omitempty"`
 }
 
 type componentJSON struct {
@@ -71,7 +82,7 @@ type componentJSON struct {
 	Error             string `json:"error,omitempty"`
 }
 
-func (c *BackupCommand) Run(args []string) (code int) {
+func (c *BackupCommand) Run(args []string) int {
 	fs := c.FlagSet("backup")
 	var offsite, asJSON, dryRun bool
 	fs.BoolVar(&offsite, "offsite", false, "")
@@ -90,6 +101,13 @@ func (c *BackupCommand) Run(args []string) (code int) {
 	if err != nil {
 		return c.Fail(err, c.Help())
 	}
+	if dryRun {
+		return c.backup(comps, offsite, asJSON, dryRun, at)
+	}
+	return c.pinged("backup", func() int { return c.backup(comps, offsite, asJSON, dryRun, at) })
+}
+
+func (c *BackupCommand) backup(comps []string, offsite, asJSON, dryRun bool, at time.Time) (code int) {
 	r, err := c.Runner()
 	if err != nil {
 		c.alertFailure(nil, host.EventBackupFailed, strings.Join(comps, ","), "", err)
@@ -131,6 +149,9 @@ func (c *BackupCommand) Run(args []string) (code int) {
 		}
 		_, _ = r.Notify(c.Ctx, r.NewEvent(host.EventOffsiteFailed, "", rep.RunID, offErr))
 	}
+	if rep != nil && err == nil {
+		c.catchUpWarnings(r, rep)
+	}
 	if err != nil {
 		runID := ""
 		if rep != nil {
@@ -144,9 +165,33 @@ func (c *BackupCommand) Run(args []string) (code int) {
 	return ExitOK
 }
 
+// catchUpWarnings reports what went wrong in the offsite catch-up. A failed
+// catch-up is an offsite failure (warning, exit 0, alert): tonight's run is
+// offsite, earlier ones are still missing there until a later night.
+func (c *BackupCommand) catchUpWarnings(r *host.Runner, rep *host.BackupReport) {
+	if cu := rep.CatchUp; cu != nil {
+		if cu.Warning != "" {
+			c.UI.Warn("Warning: " + r.Scrub(cu.Warning))
+		}
+		if cu.Skipped != "" {
+			c.UI.Warn("Offsite catch-up skipped: " + r.Scrub(cu.Skipped))
+		}
+	}
+	if rep.CatchUpErr != nil {
+		c.UI.Warn("Warning: offsite catch-up failed; tonight's run is complete offsite, earlier runs missing there are copied by the next backup --offsite: " + r.Scrub(rep.CatchUpErr.Error()))
+		_, _ = r.Notify(c.Ctx, r.NewEvent(host.EventOffsiteFailed, "", rep.RunID, fmt.Errorf("offsite catch-up: %w", rep.CatchUpErr)))
+	}
+}
+
 func (c *BackupCommand) report(r *host.Runner, rep *host.BackupReport, asJSON bool) {
 	if asJSON {
 		out := backupJSON{RunID: rep.RunID, Time: rep.Time.UTC().Format("2006-01-02T15:04:05Z"), Success: rep.LocalErr == nil, Manifests: rep.Manifests}
+		if cu := rep.CatchUp; cu != nil {
+			out.CaughtUp, out.CatchUpWarning = cu.Copied, r.Scrub(cu.Warning)
+		}
+		if rep.CatchUpErr != nil {
+			out.CatchUpError = r.Scrub(rep.CatchUpErr.Error())
+		}
 		if rep.LocalErr != nil {
 			out.Error = r.Scrub(rep.LocalErr.Error())
 		}
@@ -192,6 +237,10 @@ func (c *BackupCommand) report(r *host.Runner, rep *host.BackupReport, asJSON bo
 		if id, ok := rep.Manifests[inst]; ok && id != "" {
 			c.UI.Output(fmt.Sprintf("  run complete in %s repository (manifest %s)", inst, short(id)))
 		}
+	}
+	if cu := rep.CatchUp; cu != nil && len(cu.Copied) > 0 {
+		c.UI.Output(fmt.Sprintf("  offsite caught up: %d earlier run(s) copied from the local repository in %s: %s",
+			len(cu.Copied), cu.Duration.Round(1e7), strings.Join(cu.Copied, ", ")))
 	}
 }
 

@@ -12,10 +12,8 @@ import (
 	"strings"
 	"time"
 
-	pb "github.com/timetiles/timetiles-backup/gen/timetiles/backup/v1"
 	"github.com/timetiles/timetiles-backup/host"
 	"github.com/timetiles/timetiles-backup/internal/restic"
-	"github.com/timetiles/timetiles-backup/sdk"
 )
 
 // InitCommand is `timetiles-backup init`.
@@ -232,11 +230,7 @@ func initRepo(ctx context.Context, r *host.Runner, target, inst string) (bool, e
 	if err != nil {
 		return false, err
 	}
-	resp, err := t.Client.Target.Init(ctx, &pb.InitRequest{})
-	if err != nil {
-		return false, sdk.FromStatus(err)
-	}
-	return resp.Created, nil
+	return host.InitRepository(ctx, r.Log, t, false)
 }
 
 // directKeys select source-postgres' direct mode (the same list the plugin

@@ -88,6 +88,13 @@ func (c *PruneCommand) Run(args []string) int {
 	if len(rest) > 0 {
 		return c.Fail(usageError("backup prune takes no arguments, got %q", strings.Join(rest, " ")), c.Help())
 	}
+	if dryRun {
+		return c.prune(offsite, dryRun, asJSON)
+	}
+	return c.pinged("backup prune", func() int { return c.prune(offsite, dryRun, asJSON) })
+}
+
+func (c *PruneCommand) prune(offsite, dryRun, asJSON bool) int {
 	r, err := c.Runner()
 	if err != nil {
 		return c.Fail(err, "")

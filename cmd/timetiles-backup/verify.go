@@ -108,6 +108,10 @@ func (c *VerifyCommand) Run(args []string) int {
 	if _, ok := host.ParseSubset(subset); subset != "" && !ok {
 		return c.Fail(usageError("--read-data-subset=%q: use a percentage (5%%), a fraction (1/10), a size (500M), or none", subset), "")
 	}
+	return c.pinged("backup verify", func() int { return c.verify(offsite, restoreTest, asJSON, subset) })
+}
+
+func (c *VerifyCommand) verify(offsite, restoreTest, asJSON bool, subset string) int {
 	r, err := c.Runner()
 	if err != nil {
 		c.alertFailure(nil, host.EventVerifyFailed, "", "", err)

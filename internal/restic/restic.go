@@ -124,10 +124,14 @@ type invocation struct {
 	lock   bool     // the command locks the repository: add --retry-lock
 	noLock bool     // add --no-lock (read-only commands that need no lock)
 	noRepo bool     // no repository / password needed (version)
-	dir    string
-	stdin  *os.File  // nil: /dev/null
-	stdout io.Writer // nil: captured into result.stdout
-	env    []string  // extra environment
+	// noPassword: the repository but no password (Probe); restic then
+	// asks stdin (/dev/null) for one only after it found the repository.
+	noPassword bool
+	secrets    []string // more values to scrub (e.g. the source repository's password)
+	dir        string
+	stdin      *os.File  // nil: /dev/null
+	stdout     io.Writer // nil: captured into result.stdout
+	env        []string  // extra environment
 	// killGrace, when > 0 and shorter than Repo's, is this command's time
 	// between SIGINT and SIGKILL.
 	killGrace time.Duration
@@ -165,7 +169,7 @@ func (r *Repo) childEnv(inv invocation) ([]string, error) {
 				continue // the field wins
 			}
 		case "RESTIC_PASSWORD", "RESTIC_PASSWORD_FILE", "RESTIC_PASSWORD_COMMAND":
-			if r.Password != "" || r.PasswordFile != "" {
+			if r.Password != "" || r.PasswordFile != "" || inv.noPassword {
 				continue // the field wins
 			}
 			passwordSet = true
@@ -183,6 +187,7 @@ func (r *Repo) childEnv(inv invocation) ([]string, error) {
 		env = append(env, "RESTIC_REPOSITORY="+r.Repository)
 	}
 	switch {
+	case inv.noPassword:
 	case r.Password != "":
 		env = append(env, "RESTIC_PASSWORD="+r.Password)
 	case r.PasswordFile != "":
@@ -242,6 +247,9 @@ func (r *Repo) start(ctx context.Context, inv invocation) (*process, error) {
 		return nil, &Error{Op: inv.op, ExitCode: -1, Message: err.Error()}
 	}
 	sc := r.scrubber()
+	for _, v := range inv.secrets {
+		sc.add(v, 1)
+	}
 	args := append(r.globalArgs(inv), inv.args...)
 
 	cctx, cancel := context.WithCancelCause(ctx)
@@ -374,19 +382,24 @@ const redacted = "[redacted]"
 
 var secretKeyRE = regexp.MustCompile(`(?i)SECRET|PASSW|TOKEN|KEY|CREDENTIAL|SESSION|AUTH`)
 
-func (r *Repo) scrubber() *scrubber {
-	s := &scrubber{}
-	add := func(v string, minLen int) {
-		if len(v) < minLen {
-			return
-		}
-		s.secrets = append(s.secrets, v)
-		for _, alt := range []string{url.QueryEscape(v), url.PathEscape(v), jsonEscape(v)} {
-			if alt != v {
-				s.secrets = append(s.secrets, alt)
-			}
+// add scrubs v (and its escaped forms) when it is at least minLen long.
+func (s *scrubber) add(v string, minLen int) {
+	if len(v) < minLen {
+		return
+	}
+	s.secrets = append(s.secrets, v)
+	for _, alt := range []string{url.QueryEscape(v), url.PathEscape(v), jsonEscape(v)} {
+		if alt != v {
+			s.secrets = append(s.secrets, alt)
 		}
 	}
+	// Longest first, so that a secret containing another is replaced whole.
+	sort.Slice(s.secrets, func(i, j int) bool { return len(s.secrets[i]) > len(s.secrets[j]) })
+}
+
+func (r *Repo) scrubber() *scrubber {
+	s := &scrubber{}
+	add := s.add
 	add(r.Password, 1)
 	if r.PasswordFile != "" {
 		if b, err := os.ReadFile(r.PasswordFile); err == nil {

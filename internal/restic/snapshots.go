@@ -18,18 +18,21 @@ import (
 
 // Snapshot is one entry of `snapshots --json`.
 type Snapshot struct {
-	ID             string           `json:"id"`
-	ShortID        string           `json:"short_id"`
-	Time           time.Time        `json:"time"`
-	Parent         string           `json:"parent,omitempty"`
-	Tree           string           `json:"tree"`
-	Paths          []string         `json:"paths"`
-	Hostname       string           `json:"hostname"`
-	Username       string           `json:"username,omitempty"`
-	Tags           []string         `json:"tags,omitempty"`
-	Excludes       []string         `json:"excludes,omitempty"`
-	ProgramVersion string           `json:"program_version,omitempty"`
-	Summary        *SnapshotSummary `json:"summary,omitempty"` // restic ≥ 0.17 only
+	ID             string    `json:"id"`
+	ShortID        string    `json:"short_id"`
+	Time           time.Time `json:"time"`
+	Parent         string    `json:"parent,omitempty"`
+	Tree           string    `json:"tree"`
+	Paths          []string  `json:"paths"`
+	Hostname       string    `json:"hostname"`
+	Username       string    `json:"username,omitempty"`
+	Tags           []string  `json:"tags,omitempty"`
+	Excludes       []string  `json:"excludes,omitempty"`
+	ProgramVersion string    `json:"program_version,omitempty"`
+	// Original is the ID of the snapshot this one was copied from (restic
+	// copy sets it; a copy of a copy keeps the first original).
+	Original string           `json:"original,omitempty"`
+	Summary  *SnapshotSummary `json:"summary,omitempty"` // restic ≥ 0.17 only
 }
 
 // SnapshotSummary is the backup statistics restic ≥ 0.17 stores in snapshots.

@@ -23,6 +23,7 @@ type Target struct {
 	repo     *restic.Repo
 	version  restic.Version
 	instance string
+	cfg      sdk.Config
 	known    knownSnapshots
 }
 
@@ -55,51 +56,15 @@ func (t *Target) Info() sdk.Info {
 // Configure picks the repository of the instance and checks restic.
 func (t *Target) Configure(ctx context.Context, c sdk.Config) error {
 	t.instance = c.Instance
-	var repoURL string
-	switch c.Instance {
-	case "offsite":
-		repoURL = c.Get("RESTIC_OFFSITE_REPOSITORY")
-		if repoURL == "" {
-			return fmt.Errorf("RESTIC_OFFSITE_REPOSITORY is not set: set it (e.g. s3:s3.amazonaws.com/bucket/timetiles) to use --offsite: %w", sdk.ErrInvalidConfig)
-		}
-	default:
-		repoURL = c.GetDefault("RESTIC_REPOSITORY", DefaultRepository)
+	if c.Instance == "offsite" && c.Get("RESTIC_OFFSITE_REPOSITORY") == "" {
+		return fmt.Errorf("RESTIC_OFFSITE_REPOSITORY is not set: set it (e.g. s3:s3.amazonaws.com/bucket/timetiles) to use --offsite: %w", sdk.ErrInvalidConfig)
 	}
-	var env []string
-	if strings.HasPrefix(repoURL, "s3:") {
-		if ep := c.Get("AWS_ENDPOINT_URL"); ep != "" {
-			u, err := restic.S3Repository(repoURL, ep)
-			if err != nil {
-				return fmt.Errorf("%v: fix AWS_ENDPOINT_URL or the repository URL: %w", err, sdk.ErrInvalidConfig)
-			}
-			repoURL = u
-		}
-		if c.Get("AWS_ACCESS_KEY_ID") == "" || c.Get("AWS_SECRET_ACCESS_KEY") == "" {
-			return fmt.Errorf("repository %s is on S3 but AWS_ACCESS_KEY_ID or AWS_SECRET_ACCESS_KEY is empty: set both: %w", redactURL(repoURL), sdk.ErrInvalidConfig)
-		}
-	}
-	for _, k := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION", "RESTIC_REST_USERNAME", "RESTIC_REST_PASSWORD", "RESTIC_CACHE_DIR"} {
-		if v := c.Get(k); v != "" {
-			env = append(env, k+"="+v)
-		}
-	}
-	pw, pwFile := c.Get("RESTIC_PASSWORD"), c.Get("RESTIC_PASSWORD_FILE")
-	if pw == "" && pwFile == "" {
-		return fmt.Errorf("RESTIC_PASSWORD is empty: set it in the env file (`timetiles-backup init` generates one) and keep a copy away from this server: %w", sdk.ErrInvalidConfig)
-	}
-	retry, err := time.ParseDuration(c.GetDefault("BACKUP_RESTIC_RETRY_LOCK", "2m"))
+	repo, err := repoOf(c, c.Instance)
 	if err != nil {
-		return fmt.Errorf("BACKUP_RESTIC_RETRY_LOCK=%q is not a duration (e.g. 2m): %w", c.Get("BACKUP_RESTIC_RETRY_LOCK"), sdk.ErrInvalidConfig)
+		return err
 	}
-	t.repo = &restic.Repo{
-		Binary:       c.GetDefault("BACKUP_RESTIC_BIN", "restic"),
-		Repository:   repoURL,
-		Password:     pw,
-		PasswordFile: pwFile,
-		Env:          env,
-		Logger:       sdk.Logger,
-		RetryLock:    retry,
-	}
+	t.repo = repo
+	t.cfg = c
 	v, err := t.repo.Version(ctx)
 	if err != nil {
 		return fmt.Errorf("cannot run restic (%s): %v: install restic ≥ 0.16 or set BACKUP_RESTIC_BIN: %w", t.repo.Binary, err, sdk.ErrInvalidConfig)
@@ -109,6 +74,67 @@ func (t *Target) Configure(ctx context.Context, c sdk.Config) error {
 	}
 	t.version = v
 	return nil
+}
+
+// repoOf is the repository of an instance: "offsite" is
+// RESTIC_OFFSITE_REPOSITORY, any other RESTIC_REPOSITORY. Every instance
+// is configured with all the keys, so the offsite instance can also reach
+// the local repository (Copy, Init's params_from).
+func repoOf(c sdk.Config, instance string) (*restic.Repo, error) {
+	var repoURL string
+	switch instance {
+	case "offsite":
+		repoURL = c.Get("RESTIC_OFFSITE_REPOSITORY")
+		if repoURL == "" {
+			return nil, fmt.Errorf("RESTIC_OFFSITE_REPOSITORY is not set: %w", sdk.ErrInvalidConfig)
+		}
+	default:
+		repoURL = c.GetDefault("RESTIC_REPOSITORY", DefaultRepository)
+	}
+	var env []string
+	if strings.HasPrefix(repoURL, "s3:") {
+		if ep := c.Get("AWS_ENDPOINT_URL"); ep != "" {
+			u, err := restic.S3Repository(repoURL, ep)
+			if err != nil {
+				return nil, fmt.Errorf("%v: fix AWS_ENDPOINT_URL or the repository URL: %w", err, sdk.ErrInvalidConfig)
+			}
+			repoURL = u
+		}
+		if c.Get("AWS_ACCESS_KEY_ID") == "" || c.Get("AWS_SECRET_ACCESS_KEY") == "" {
+			return nil, fmt.Errorf("repository %s is on S3 but AWS_ACCESS_KEY_ID or AWS_SECRET_ACCESS_KEY is empty: set both: %w", redactURL(repoURL), sdk.ErrInvalidConfig)
+		}
+	}
+	for _, k := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION", "RESTIC_REST_USERNAME", "RESTIC_REST_PASSWORD", "RESTIC_CACHE_DIR"} {
+		if v := c.Get(k); v != "" {
+			env = append(env, k+"="+v)
+		}
+	}
+	pw, pwFile := c.Get("RESTIC_PASSWORD"), c.Get("RESTIC_PASSWORD_FILE")
+	if pw == "" && pwFile == "" {
+		return nil, fmt.Errorf("RESTIC_PASSWORD is empty: set it in the env file (`timetiles-backup init` generates one) and keep a copy away from this server: %w", sdk.ErrInvalidConfig)
+	}
+	retry, err := time.ParseDuration(c.GetDefault("BACKUP_RESTIC_RETRY_LOCK", "2m"))
+	if err != nil {
+		return nil, fmt.Errorf("BACKUP_RESTIC_RETRY_LOCK=%q is not a duration (e.g. 2m): %w", c.Get("BACKUP_RESTIC_RETRY_LOCK"), sdk.ErrInvalidConfig)
+	}
+	return &restic.Repo{
+		Binary:       c.GetDefault("BACKUP_RESTIC_BIN", "restic"),
+		Repository:   repoURL,
+		Password:     pw,
+		PasswordFile: pwFile,
+		Env:          env,
+		Logger:       sdk.Logger,
+		RetryLock:    retry,
+	}, nil
+}
+
+// peer is the repository of another instance (Copy's source, Init's
+// params_from).
+func (t *Target) peer(instance string) (*restic.Repo, error) {
+	if instance == t.instance {
+		return nil, fmt.Errorf("cannot copy the %s repository into itself: %w", instance, sdk.ErrInvalidConfig)
+	}
+	return repoOf(t.cfg, instance)
 }
 
 func redactURL(u string) string {
@@ -126,6 +152,10 @@ func (t *Target) Init(ctx context.Context) (bool, error) {
 	if sdk.InitOpensNext(ctx) {
 		init = t.repo.Create // the backup that follows opens it (and says so if the password is wrong)
 	}
+	if from := sdk.InitParamsFrom(ctx); from != "" {
+		opensNext := sdk.InitOpensNext(ctx)
+		init = func(ctx context.Context) (bool, error) { return t.initLike(ctx, from, opensNext) }
+	}
 	created, err := init(ctx)
 	if err == nil && !created {
 		if t.instance == "offsite" {
@@ -135,6 +165,82 @@ func (t *Target) Init(ctx context.Context) (bool, error) {
 		}
 	}
 	return created, t.sdkErr(err)
+}
+
+// initLike creates a missing repository with the chunker parameters of
+// instance from's repository (restic init --copy-chunker-params), so runs
+// copied from there (Copy) deduplicate with the ones backed up here. An
+// existing repository is found without a key derivation (Probe) and left
+// as it is; Copy tells when its parameters differ.
+func (t *Target) initLike(ctx context.Context, from string, opensNext bool) (bool, error) {
+	exists, err := t.repo.Probe(ctx)
+	if err != nil {
+		return false, err
+	}
+	if exists {
+		if opensNext {
+			return false, nil
+		}
+		_, err := t.repo.Exists(ctx) // the password opens it
+		return false, err
+	}
+	src, err := t.peer(from)
+	if err != nil {
+		return false, err
+	}
+	created, err := t.repo.CreateLike(ctx, src)
+	if err != nil {
+		return false, fmt.Errorf("creating the repository with the chunker parameters of the %s repository: %w", from, err)
+	}
+	return created, nil
+}
+
+// Copy copies snapshots of another instance's repository into this one
+// (restic copy; the source's password reaches restic in its environment).
+// When the two repositories chunk differently (one was not created with
+// the other's chunker parameters), the copies work but do not deduplicate
+// with the snapshots backed up here: the result says so (docs/offsite.md
+// has the migration).
+func (t *Target) Copy(ctx context.Context, req sdk.CopyRequest) (sdk.CopyResult, error) {
+	var res sdk.CopyResult
+	src, err := t.peer(req.FromInstance)
+	if err != nil {
+		return res, err
+	}
+	if len(req.SnapshotIDs) == 0 {
+		return res, nil
+	}
+	var srcCfg, dstCfg *restic.Config
+	var srcErr, dstErr error
+	done := make(chan struct{})
+	go func() { defer close(done); srcCfg, srcErr = src.Config(ctx) }()
+	dstCfg, dstErr = t.repo.Config(ctx)
+	<-done
+	switch {
+	case srcErr != nil:
+		return res, fmt.Errorf("reading the %s repository: %w", req.FromInstance, t.sdkErr(srcErr))
+	case dstErr != nil:
+		return res, t.sdkErr(dstErr)
+	case srcCfg.ChunkerPolynomial != dstCfg.ChunkerPolynomial:
+		res.Warning = fmt.Sprintf("the %s repository chunks differently from the %s repository (it was not created with its chunker parameters): copied runs do not deduplicate with the runs backed up here; docs/offsite.md (\"Chunker parameters\") shows how to migrate", t.instance, req.FromInstance)
+	}
+	if err := t.repo.Copy(ctx, src, req.SnapshotIDs); err != nil {
+		return res, t.sdkErr(err)
+	}
+	snaps, err := t.repo.Snapshots(ctx, restic.SnapshotFilter{})
+	if err != nil {
+		return res, t.sdkErr(err)
+	}
+	t.known.remember(snaps)
+	copies, err := restic.CopiesOf(snaps, req.SnapshotIDs)
+	if err != nil {
+		return res, err
+	}
+	res.Copied = map[string]sdk.Snapshot{}
+	for id, s := range copies {
+		res.Copied[id] = toSDK(s)
+	}
+	return res, nil
 }
 
 // clearStaleOffsiteLocks is clearDeadLocks for the offsite repository, which
@@ -209,22 +315,26 @@ func (t *Target) List(ctx context.Context, tags []string) ([]sdk.Snapshot, error
 	t.known.remember(snaps)
 	out := make([]sdk.Snapshot, 0, len(snaps))
 	for _, s := range snaps {
-		sn := sdk.Snapshot{ID: s.ID, Time: s.Time, Host: s.Hostname, Tags: s.Tags, Paths: s.Paths}
-		if len(s.Paths) == 1 {
-			sn.FileName = path.Base(s.Paths[0])
-		}
-		if s.Summary != nil {
-			sn.Size = s.Summary.TotalBytesProcessed
-			// As the backup reported it (WriteResult.BytesAdded): packed
-			// (compressed) bytes where restic records them.
-			sn.BytesAdded = s.Summary.DataAddedPacked
-			if sn.BytesAdded == 0 {
-				sn.BytesAdded = s.Summary.DataAdded
-			}
-		}
-		out = append(out, sn)
+		out = append(out, toSDK(s))
 	}
 	return out, nil
+}
+
+func toSDK(s restic.Snapshot) sdk.Snapshot {
+	sn := sdk.Snapshot{ID: s.ID, Time: s.Time, Host: s.Hostname, Tags: s.Tags, Paths: s.Paths}
+	if len(s.Paths) == 1 {
+		sn.FileName = path.Base(s.Paths[0])
+	}
+	if s.Summary != nil {
+		sn.Size = s.Summary.TotalBytesProcessed
+		// As the backup reported it (WriteResult.BytesAdded): packed
+		// (compressed) bytes where restic records them.
+		sn.BytesAdded = s.Summary.DataAddedPacked
+		if sn.BytesAdded == 0 {
+			sn.BytesAdded = s.Summary.DataAdded
+		}
+	}
+	return sn
 }
 
 // Read streams a stdin snapshot's file back (restic dump), or restores a

@@ -28,7 +28,13 @@ type InitRequest struct {
 	// with its credentials, since the next operation fails with the same error
 	// if it does not. For restic the check costs a key derivation (~0.6 s of
 	// CPU); docs/performance.md (P1) measured it.
-	OpensNext     bool `protobuf:"varint,1,opt,name=opens_next,json=opensNext,proto3" json:"opens_next,omitempty"`
+	OpensNext bool `protobuf:"varint,1,opt,name=opens_next,json=opensNext,proto3" json:"opens_next,omitempty"`
+	// When the repository does not exist yet, create it with the storage
+	// parameters of this instance's repository (restic: its chunker
+	// parameters, `init --copy-chunker-params`), so snapshots copied between
+	// the two (Copy) deduplicate with the others. Empty: the plugin's
+	// defaults. An existing repository is left as it is.
+	ParamsFrom    string `protobuf:"bytes,2,opt,name=params_from,json=paramsFrom,proto3" json:"params_from,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -68,6 +74,13 @@ func (x *InitRequest) GetOpensNext() bool {
 		return x.OpensNext
 	}
 	return false
+}
+
+func (x *InitRequest) GetParamsFrom() string {
+	if x != nil {
+		return x.ParamsFrom
+	}
+	return ""
 }
 
 type InitResponse struct {
@@ -948,6 +961,170 @@ func (x *ProgressResponse) GetSecondsElapsed() float64 {
 	return 0
 }
 
+type CopyRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The instance whose repository the snapshots are copied from, e.g.
+	// "local"; the receiving plugin knows its configuration (it declared the
+	// keys).
+	FromInstance string `protobuf:"bytes,1,opt,name=from_instance,json=fromInstance,proto3" json:"from_instance,omitempty"`
+	// Snapshot IDs in that repository. Each is copied whole, with its time,
+	// host and tags; one already copied earlier is not copied again.
+	SnapshotIds   []string `protobuf:"bytes,2,rep,name=snapshot_ids,json=snapshotIds,proto3" json:"snapshot_ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CopyRequest) Reset() {
+	*x = CopyRequest{}
+	mi := &file_timetiles_backup_v1_target_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CopyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CopyRequest) ProtoMessage() {}
+
+func (x *CopyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_timetiles_backup_v1_target_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CopyRequest.ProtoReflect.Descriptor instead.
+func (*CopyRequest) Descriptor() ([]byte, []int) {
+	return file_timetiles_backup_v1_target_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *CopyRequest) GetFromInstance() string {
+	if x != nil {
+		return x.FromInstance
+	}
+	return ""
+}
+
+func (x *CopyRequest) GetSnapshotIds() []string {
+	if x != nil {
+		return x.SnapshotIds
+	}
+	return nil
+}
+
+// CopiedSnapshot is one requested snapshot and its copy in this repository.
+type CopiedSnapshot struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	FromId        string                 `protobuf:"bytes,1,opt,name=from_id,json=fromId,proto3" json:"from_id,omitempty"`
+	Snapshot      *Snapshot              `protobuf:"bytes,2,opt,name=snapshot,proto3" json:"snapshot,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CopiedSnapshot) Reset() {
+	*x = CopiedSnapshot{}
+	mi := &file_timetiles_backup_v1_target_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CopiedSnapshot) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CopiedSnapshot) ProtoMessage() {}
+
+func (x *CopiedSnapshot) ProtoReflect() protoreflect.Message {
+	mi := &file_timetiles_backup_v1_target_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CopiedSnapshot.ProtoReflect.Descriptor instead.
+func (*CopiedSnapshot) Descriptor() ([]byte, []int) {
+	return file_timetiles_backup_v1_target_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *CopiedSnapshot) GetFromId() string {
+	if x != nil {
+		return x.FromId
+	}
+	return ""
+}
+
+func (x *CopiedSnapshot) GetSnapshot() *Snapshot {
+	if x != nil {
+		return x.Snapshot
+	}
+	return nil
+}
+
+type CopyResponse struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Copied []*CopiedSnapshot      `protobuf:"bytes,1,rep,name=copied,proto3" json:"copied,omitempty"`
+	// Set when the copies work but not as well as they could, e.g. the two
+	// repositories chunk differently, so copied data does not deduplicate.
+	Warning       string `protobuf:"bytes,2,opt,name=warning,proto3" json:"warning,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CopyResponse) Reset() {
+	*x = CopyResponse{}
+	mi := &file_timetiles_backup_v1_target_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CopyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CopyResponse) ProtoMessage() {}
+
+func (x *CopyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_timetiles_backup_v1_target_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CopyResponse.ProtoReflect.Descriptor instead.
+func (*CopyResponse) Descriptor() ([]byte, []int) {
+	return file_timetiles_backup_v1_target_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *CopyResponse) GetCopied() []*CopiedSnapshot {
+	if x != nil {
+		return x.Copied
+	}
+	return nil
+}
+
+func (x *CopyResponse) GetWarning() string {
+	if x != nil {
+		return x.Warning
+	}
+	return ""
+}
+
 type TargetServiceInfoRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -956,7 +1133,7 @@ type TargetServiceInfoRequest struct {
 
 func (x *TargetServiceInfoRequest) Reset() {
 	*x = TargetServiceInfoRequest{}
-	mi := &file_timetiles_backup_v1_target_proto_msgTypes[16]
+	mi := &file_timetiles_backup_v1_target_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -968,7 +1145,7 @@ func (x *TargetServiceInfoRequest) String() string {
 func (*TargetServiceInfoRequest) ProtoMessage() {}
 
 func (x *TargetServiceInfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_timetiles_backup_v1_target_proto_msgTypes[16]
+	mi := &file_timetiles_backup_v1_target_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -981,7 +1158,7 @@ func (x *TargetServiceInfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TargetServiceInfoRequest.ProtoReflect.Descriptor instead.
 func (*TargetServiceInfoRequest) Descriptor() ([]byte, []int) {
-	return file_timetiles_backup_v1_target_proto_rawDescGZIP(), []int{16}
+	return file_timetiles_backup_v1_target_proto_rawDescGZIP(), []int{19}
 }
 
 type TargetServiceInfoResponse struct {
@@ -993,7 +1170,7 @@ type TargetServiceInfoResponse struct {
 
 func (x *TargetServiceInfoResponse) Reset() {
 	*x = TargetServiceInfoResponse{}
-	mi := &file_timetiles_backup_v1_target_proto_msgTypes[17]
+	mi := &file_timetiles_backup_v1_target_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1005,7 +1182,7 @@ func (x *TargetServiceInfoResponse) String() string {
 func (*TargetServiceInfoResponse) ProtoMessage() {}
 
 func (x *TargetServiceInfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_timetiles_backup_v1_target_proto_msgTypes[17]
+	mi := &file_timetiles_backup_v1_target_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1018,7 +1195,7 @@ func (x *TargetServiceInfoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TargetServiceInfoResponse.ProtoReflect.Descriptor instead.
 func (*TargetServiceInfoResponse) Descriptor() ([]byte, []int) {
-	return file_timetiles_backup_v1_target_proto_rawDescGZIP(), []int{17}
+	return file_timetiles_backup_v1_target_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *TargetServiceInfoResponse) GetInfo() *PluginInfo {
@@ -1037,7 +1214,7 @@ type TargetServiceConfigureRequest struct {
 
 func (x *TargetServiceConfigureRequest) Reset() {
 	*x = TargetServiceConfigureRequest{}
-	mi := &file_timetiles_backup_v1_target_proto_msgTypes[18]
+	mi := &file_timetiles_backup_v1_target_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1049,7 +1226,7 @@ func (x *TargetServiceConfigureRequest) String() string {
 func (*TargetServiceConfigureRequest) ProtoMessage() {}
 
 func (x *TargetServiceConfigureRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_timetiles_backup_v1_target_proto_msgTypes[18]
+	mi := &file_timetiles_backup_v1_target_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1062,7 +1239,7 @@ func (x *TargetServiceConfigureRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TargetServiceConfigureRequest.ProtoReflect.Descriptor instead.
 func (*TargetServiceConfigureRequest) Descriptor() ([]byte, []int) {
-	return file_timetiles_backup_v1_target_proto_rawDescGZIP(), []int{18}
+	return file_timetiles_backup_v1_target_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *TargetServiceConfigureRequest) GetConfig() *PluginConfig {
@@ -1080,7 +1257,7 @@ type TargetServiceConfigureResponse struct {
 
 func (x *TargetServiceConfigureResponse) Reset() {
 	*x = TargetServiceConfigureResponse{}
-	mi := &file_timetiles_backup_v1_target_proto_msgTypes[19]
+	mi := &file_timetiles_backup_v1_target_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1092,7 +1269,7 @@ func (x *TargetServiceConfigureResponse) String() string {
 func (*TargetServiceConfigureResponse) ProtoMessage() {}
 
 func (x *TargetServiceConfigureResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_timetiles_backup_v1_target_proto_msgTypes[19]
+	mi := &file_timetiles_backup_v1_target_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1105,17 +1282,19 @@ func (x *TargetServiceConfigureResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TargetServiceConfigureResponse.ProtoReflect.Descriptor instead.
 func (*TargetServiceConfigureResponse) Descriptor() ([]byte, []int) {
-	return file_timetiles_backup_v1_target_proto_rawDescGZIP(), []int{19}
+	return file_timetiles_backup_v1_target_proto_rawDescGZIP(), []int{22}
 }
 
 var File_timetiles_backup_v1_target_proto protoreflect.FileDescriptor
 
 const file_timetiles_backup_v1_target_proto_rawDesc = "" +
 	"\n" +
-	" timetiles/backup/v1/target.proto\x12\x13timetiles.backup.v1\x1a timetiles/backup/v1/common.proto\",\n" +
+	" timetiles/backup/v1/target.proto\x12\x13timetiles.backup.v1\x1a timetiles/backup/v1/common.proto\"M\n" +
 	"\vInitRequest\x12\x1d\n" +
 	"\n" +
-	"opens_next\x18\x01 \x01(\bR\topensNext\"(\n" +
+	"opens_next\x18\x01 \x01(\bR\topensNext\x12\x1f\n" +
+	"\vparams_from\x18\x02 \x01(\tR\n" +
+	"paramsFrom\"(\n" +
 	"\fInitResponse\x12\x18\n" +
 	"\acreated\x18\x01 \x01(\bR\acreated\"\xfc\x01\n" +
 	"\bSnapshot\x12\x0e\n" +
@@ -1180,13 +1359,22 @@ const file_timetiles_backup_v1_target_proto_rawDesc = "" +
 	"files_done\x18\x05 \x01(\x04R\tfilesDone\x12\x1f\n" +
 	"\vtotal_files\x18\x06 \x01(\x04R\n" +
 	"totalFiles\x12'\n" +
-	"\x0fseconds_elapsed\x18\a \x01(\x01R\x0esecondsElapsed\"\x1a\n" +
+	"\x0fseconds_elapsed\x18\a \x01(\x01R\x0esecondsElapsed\"U\n" +
+	"\vCopyRequest\x12#\n" +
+	"\rfrom_instance\x18\x01 \x01(\tR\ffromInstance\x12!\n" +
+	"\fsnapshot_ids\x18\x02 \x03(\tR\vsnapshotIds\"d\n" +
+	"\x0eCopiedSnapshot\x12\x17\n" +
+	"\afrom_id\x18\x01 \x01(\tR\x06fromId\x129\n" +
+	"\bsnapshot\x18\x02 \x01(\v2\x1d.timetiles.backup.v1.SnapshotR\bsnapshot\"e\n" +
+	"\fCopyResponse\x12;\n" +
+	"\x06copied\x18\x01 \x03(\v2#.timetiles.backup.v1.CopiedSnapshotR\x06copied\x12\x18\n" +
+	"\awarning\x18\x02 \x01(\tR\awarning\"\x1a\n" +
 	"\x18TargetServiceInfoRequest\"P\n" +
 	"\x19TargetServiceInfoResponse\x123\n" +
 	"\x04info\x18\x01 \x01(\v2\x1f.timetiles.backup.v1.PluginInfoR\x04info\"Z\n" +
 	"\x1dTargetServiceConfigureRequest\x129\n" +
 	"\x06config\x18\x01 \x01(\v2!.timetiles.backup.v1.PluginConfigR\x06config\" \n" +
-	"\x1eTargetServiceConfigureResponse2\xa5\x06\n" +
+	"\x1eTargetServiceConfigureResponse2\xf2\x06\n" +
 	"\rTargetService\x12e\n" +
 	"\x04Info\x12-.timetiles.backup.v1.TargetServiceInfoRequest\x1a..timetiles.backup.v1.TargetServiceInfoResponse\x12t\n" +
 	"\tConfigure\x122.timetiles.backup.v1.TargetServiceConfigureRequest\x1a3.timetiles.backup.v1.TargetServiceConfigureResponse\x12K\n" +
@@ -1196,7 +1384,8 @@ const file_timetiles_backup_v1_target_proto_rawDesc = "" +
 	"\x04Read\x12 .timetiles.backup.v1.ReadRequest\x1a!.timetiles.backup.v1.ReadResponse0\x01\x12N\n" +
 	"\x05Prune\x12!.timetiles.backup.v1.PruneRequest\x1a\".timetiles.backup.v1.PruneResponse\x12Y\n" +
 	"\bProgress\x12$.timetiles.backup.v1.ProgressRequest\x1a%.timetiles.backup.v1.ProgressResponse0\x01\x12Q\n" +
-	"\x06Verify\x12\".timetiles.backup.v1.VerifyRequest\x1a#.timetiles.backup.v1.VerifyResponseBHZFgithub.com/timetiles/timetiles-backup/gen/timetiles/backup/v1;backupv1b\x06proto3"
+	"\x06Verify\x12\".timetiles.backup.v1.VerifyRequest\x1a#.timetiles.backup.v1.VerifyResponse\x12K\n" +
+	"\x04Copy\x12 .timetiles.backup.v1.CopyRequest\x1a!.timetiles.backup.v1.CopyResponseBHZFgithub.com/timetiles/timetiles-backup/gen/timetiles/backup/v1;backupv1b\x06proto3"
 
 var (
 	file_timetiles_backup_v1_target_proto_rawDescOnce sync.Once
@@ -1210,7 +1399,7 @@ func file_timetiles_backup_v1_target_proto_rawDescGZIP() []byte {
 	return file_timetiles_backup_v1_target_proto_rawDescData
 }
 
-var file_timetiles_backup_v1_target_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_timetiles_backup_v1_target_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_timetiles_backup_v1_target_proto_goTypes = []any{
 	(*InitRequest)(nil),                    // 0: timetiles.backup.v1.InitRequest
 	(*InitResponse)(nil),                   // 1: timetiles.backup.v1.InitResponse
@@ -1228,47 +1417,54 @@ var file_timetiles_backup_v1_target_proto_goTypes = []any{
 	(*VerifyResponse)(nil),                 // 13: timetiles.backup.v1.VerifyResponse
 	(*ProgressRequest)(nil),                // 14: timetiles.backup.v1.ProgressRequest
 	(*ProgressResponse)(nil),               // 15: timetiles.backup.v1.ProgressResponse
-	(*TargetServiceInfoRequest)(nil),       // 16: timetiles.backup.v1.TargetServiceInfoRequest
-	(*TargetServiceInfoResponse)(nil),      // 17: timetiles.backup.v1.TargetServiceInfoResponse
-	(*TargetServiceConfigureRequest)(nil),  // 18: timetiles.backup.v1.TargetServiceConfigureRequest
-	(*TargetServiceConfigureResponse)(nil), // 19: timetiles.backup.v1.TargetServiceConfigureResponse
-	(*StreamMessage)(nil),                  // 20: timetiles.backup.v1.StreamMessage
-	(*PluginInfo)(nil),                     // 21: timetiles.backup.v1.PluginInfo
-	(*PluginConfig)(nil),                   // 22: timetiles.backup.v1.PluginConfig
+	(*CopyRequest)(nil),                    // 16: timetiles.backup.v1.CopyRequest
+	(*CopiedSnapshot)(nil),                 // 17: timetiles.backup.v1.CopiedSnapshot
+	(*CopyResponse)(nil),                   // 18: timetiles.backup.v1.CopyResponse
+	(*TargetServiceInfoRequest)(nil),       // 19: timetiles.backup.v1.TargetServiceInfoRequest
+	(*TargetServiceInfoResponse)(nil),      // 20: timetiles.backup.v1.TargetServiceInfoResponse
+	(*TargetServiceConfigureRequest)(nil),  // 21: timetiles.backup.v1.TargetServiceConfigureRequest
+	(*TargetServiceConfigureResponse)(nil), // 22: timetiles.backup.v1.TargetServiceConfigureResponse
+	(*StreamMessage)(nil),                  // 23: timetiles.backup.v1.StreamMessage
+	(*PluginInfo)(nil),                     // 24: timetiles.backup.v1.PluginInfo
+	(*PluginConfig)(nil),                   // 25: timetiles.backup.v1.PluginConfig
 }
 var file_timetiles_backup_v1_target_proto_depIdxs = []int32{
-	20, // 0: timetiles.backup.v1.WriteRequest.message:type_name -> timetiles.backup.v1.StreamMessage
+	23, // 0: timetiles.backup.v1.WriteRequest.message:type_name -> timetiles.backup.v1.StreamMessage
 	2,  // 1: timetiles.backup.v1.WriteResponse.snapshot:type_name -> timetiles.backup.v1.Snapshot
 	2,  // 2: timetiles.backup.v1.ListResponse.snapshots:type_name -> timetiles.backup.v1.Snapshot
-	20, // 3: timetiles.backup.v1.ReadResponse.message:type_name -> timetiles.backup.v1.StreamMessage
+	23, // 3: timetiles.backup.v1.ReadResponse.message:type_name -> timetiles.backup.v1.StreamMessage
 	9,  // 4: timetiles.backup.v1.PruneRequest.keep:type_name -> timetiles.backup.v1.KeepPolicy
 	2,  // 5: timetiles.backup.v1.PruneResponse.kept:type_name -> timetiles.backup.v1.Snapshot
 	2,  // 6: timetiles.backup.v1.PruneResponse.removed:type_name -> timetiles.backup.v1.Snapshot
-	21, // 7: timetiles.backup.v1.TargetServiceInfoResponse.info:type_name -> timetiles.backup.v1.PluginInfo
-	22, // 8: timetiles.backup.v1.TargetServiceConfigureRequest.config:type_name -> timetiles.backup.v1.PluginConfig
-	16, // 9: timetiles.backup.v1.TargetService.Info:input_type -> timetiles.backup.v1.TargetServiceInfoRequest
-	18, // 10: timetiles.backup.v1.TargetService.Configure:input_type -> timetiles.backup.v1.TargetServiceConfigureRequest
-	0,  // 11: timetiles.backup.v1.TargetService.Init:input_type -> timetiles.backup.v1.InitRequest
-	3,  // 12: timetiles.backup.v1.TargetService.Write:input_type -> timetiles.backup.v1.WriteRequest
-	5,  // 13: timetiles.backup.v1.TargetService.List:input_type -> timetiles.backup.v1.ListRequest
-	7,  // 14: timetiles.backup.v1.TargetService.Read:input_type -> timetiles.backup.v1.ReadRequest
-	10, // 15: timetiles.backup.v1.TargetService.Prune:input_type -> timetiles.backup.v1.PruneRequest
-	14, // 16: timetiles.backup.v1.TargetService.Progress:input_type -> timetiles.backup.v1.ProgressRequest
-	12, // 17: timetiles.backup.v1.TargetService.Verify:input_type -> timetiles.backup.v1.VerifyRequest
-	17, // 18: timetiles.backup.v1.TargetService.Info:output_type -> timetiles.backup.v1.TargetServiceInfoResponse
-	19, // 19: timetiles.backup.v1.TargetService.Configure:output_type -> timetiles.backup.v1.TargetServiceConfigureResponse
-	1,  // 20: timetiles.backup.v1.TargetService.Init:output_type -> timetiles.backup.v1.InitResponse
-	4,  // 21: timetiles.backup.v1.TargetService.Write:output_type -> timetiles.backup.v1.WriteResponse
-	6,  // 22: timetiles.backup.v1.TargetService.List:output_type -> timetiles.backup.v1.ListResponse
-	8,  // 23: timetiles.backup.v1.TargetService.Read:output_type -> timetiles.backup.v1.ReadResponse
-	11, // 24: timetiles.backup.v1.TargetService.Prune:output_type -> timetiles.backup.v1.PruneResponse
-	15, // 25: timetiles.backup.v1.TargetService.Progress:output_type -> timetiles.backup.v1.ProgressResponse
-	13, // 26: timetiles.backup.v1.TargetService.Verify:output_type -> timetiles.backup.v1.VerifyResponse
-	18, // [18:27] is the sub-list for method output_type
-	9,  // [9:18] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	2,  // 7: timetiles.backup.v1.CopiedSnapshot.snapshot:type_name -> timetiles.backup.v1.Snapshot
+	17, // 8: timetiles.backup.v1.CopyResponse.copied:type_name -> timetiles.backup.v1.CopiedSnapshot
+	24, // 9: timetiles.backup.v1.TargetServiceInfoResponse.info:type_name -> timetiles.backup.v1.PluginInfo
+	25, // 10: timetiles.backup.v1.TargetServiceConfigureRequest.config:type_name -> timetiles.backup.v1.PluginConfig
+	19, // 11: timetiles.backup.v1.TargetService.Info:input_type -> timetiles.backup.v1.TargetServiceInfoRequest
+	21, // 12: timetiles.backup.v1.TargetService.Configure:input_type -> timetiles.backup.v1.TargetServiceConfigureRequest
+	0,  // 13: timetiles.backup.v1.TargetService.Init:input_type -> timetiles.backup.v1.InitRequest
+	3,  // 14: timetiles.backup.v1.TargetService.Write:input_type -> timetiles.backup.v1.WriteRequest
+	5,  // 15: timetiles.backup.v1.TargetService.List:input_type -> timetiles.backup.v1.ListRequest
+	7,  // 16: timetiles.backup.v1.TargetService.Read:input_type -> timetiles.backup.v1.ReadRequest
+	10, // 17: timetiles.backup.v1.TargetService.Prune:input_type -> timetiles.backup.v1.PruneRequest
+	14, // 18: timetiles.backup.v1.TargetService.Progress:input_type -> timetiles.backup.v1.ProgressRequest
+	12, // 19: timetiles.backup.v1.TargetService.Verify:input_type -> timetiles.backup.v1.VerifyRequest
+	16, // 20: timetiles.backup.v1.TargetService.Copy:input_type -> timetiles.backup.v1.CopyRequest
+	20, // 21: timetiles.backup.v1.TargetService.Info:output_type -> timetiles.backup.v1.TargetServiceInfoResponse
+	22, // 22: timetiles.backup.v1.TargetService.Configure:output_type -> timetiles.backup.v1.TargetServiceConfigureResponse
+	1,  // 23: timetiles.backup.v1.TargetService.Init:output_type -> timetiles.backup.v1.InitResponse
+	4,  // 24: timetiles.backup.v1.TargetService.Write:output_type -> timetiles.backup.v1.WriteResponse
+	6,  // 25: timetiles.backup.v1.TargetService.List:output_type -> timetiles.backup.v1.ListResponse
+	8,  // 26: timetiles.backup.v1.TargetService.Read:output_type -> timetiles.backup.v1.ReadResponse
+	11, // 27: timetiles.backup.v1.TargetService.Prune:output_type -> timetiles.backup.v1.PruneResponse
+	15, // 28: timetiles.backup.v1.TargetService.Progress:output_type -> timetiles.backup.v1.ProgressResponse
+	13, // 29: timetiles.backup.v1.TargetService.Verify:output_type -> timetiles.backup.v1.VerifyResponse
+	18, // 30: timetiles.backup.v1.TargetService.Copy:output_type -> timetiles.backup.v1.CopyResponse
+	21, // [21:31] is the sub-list for method output_type
+	11, // [11:21] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_timetiles_backup_v1_target_proto_init() }
@@ -1283,7 +1479,7 @@ func file_timetiles_backup_v1_target_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_timetiles_backup_v1_target_proto_rawDesc), len(file_timetiles_backup_v1_target_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   20,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -28,6 +28,7 @@ const (
 	TargetService_Prune_FullMethodName     = "/timetiles.backup.v1.TargetService/Prune"
 	TargetService_Progress_FullMethodName  = "/timetiles.backup.v1.TargetService/Progress"
 	TargetService_Verify_FullMethodName    = "/timetiles.backup.v1.TargetService/Verify"
+	TargetService_Copy_FullMethodName      = "/timetiles.backup.v1.TargetService/Copy"
 )
 
 // TargetServiceClient is the client API for TargetService service.
@@ -53,6 +54,12 @@ type TargetServiceClient interface {
 	// progress for them.
 	Progress(ctx context.Context, in *ProgressRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ProgressResponse], error)
 	Verify(ctx context.Context, in *VerifyRequest, opts ...grpc.CallOption) (*VerifyResponse, error)
+	// Copy copies snapshots from the repository of another instance of the
+	// same plugin (e.g. "local" into "offsite") without the source re-reading
+	// anything: the host uses it to catch up runs the offsite repository
+	// missed. Additive (API version 1): plugins built before it answer
+	// Unimplemented and the host skips the catch-up with a message.
+	Copy(ctx context.Context, in *CopyRequest, opts ...grpc.CallOption) (*CopyResponse, error)
 }
 
 type targetServiceClient struct {
@@ -174,6 +181,16 @@ func (c *targetServiceClient) Verify(ctx context.Context, in *VerifyRequest, opt
 	return out, nil
 }
 
+func (c *targetServiceClient) Copy(ctx context.Context, in *CopyRequest, opts ...grpc.CallOption) (*CopyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CopyResponse)
+	err := c.cc.Invoke(ctx, TargetService_Copy_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // TargetServiceServer is the server API for TargetService service.
 // All implementations must embed UnimplementedTargetServiceServer
 // for forward compatibility.
@@ -197,6 +214,12 @@ type TargetServiceServer interface {
 	// progress for them.
 	Progress(*ProgressRequest, grpc.ServerStreamingServer[ProgressResponse]) error
 	Verify(context.Context, *VerifyRequest) (*VerifyResponse, error)
+	// Copy copies snapshots from the repository of another instance of the
+	// same plugin (e.g. "local" into "offsite") without the source re-reading
+	// anything: the host uses it to catch up runs the offsite repository
+	// missed. Additive (API version 1): plugins built before it answer
+	// Unimplemented and the host skips the catch-up with a message.
+	Copy(context.Context, *CopyRequest) (*CopyResponse, error)
 	mustEmbedUnimplementedTargetServiceServer()
 }
 
@@ -233,6 +256,9 @@ func (UnimplementedTargetServiceServer) Progress(*ProgressRequest, grpc.ServerSt
 }
 func (UnimplementedTargetServiceServer) Verify(context.Context, *VerifyRequest) (*VerifyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Verify not implemented")
+}
+func (UnimplementedTargetServiceServer) Copy(context.Context, *CopyRequest) (*CopyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Copy not implemented")
 }
 func (UnimplementedTargetServiceServer) mustEmbedUnimplementedTargetServiceServer() {}
 func (UnimplementedTargetServiceServer) testEmbeddedByValue()                       {}
@@ -392,6 +418,24 @@ func _TargetService_Verify_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _TargetService_Copy_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CopyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TargetServiceServer).Copy(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TargetService_Copy_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TargetServiceServer).Copy(ctx, req.(*CopyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // TargetService_ServiceDesc is the grpc.ServiceDesc for TargetService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -422,6 +466,10 @@ var TargetService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Verify",
 			Handler:    _TargetService_Verify_Handler,
+		},
+		{
+			MethodName: "Copy",
+			Handler:    _TargetService_Copy_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -1,0 +1,207 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package host
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	pb "github.com/timetiles/timetiles-backup/gen/timetiles/backup/v1"
+	"github.com/timetiles/timetiles-backup/sdk"
+)
+
+// The offsite catch-up. Tonight's run reaches the offsite repository
+// through the fan-out (one read of each source feeding both repositories,
+// the cheaper way: docs/offsite.md). A night the offsite repository was
+// down, or a run made without --offsite (e.g. an hourly `backup db`), is
+// missing there; after a successful `backup --offsite` the host copies
+// every such run the retention policy keeps from the local repository with
+// the target's Copy (restic copy), so an outage heals itself the next
+// night.
+//
+// A run is copied whole: its component snapshots (restic copy keeps their
+// time, host and tags, so the run tag groups them into the same run), then
+// a manifest written last, which makes the run complete offsite. The
+// manifest is not copied but written again: it names the run's snapshots
+// by ID, and the copies have their own IDs in the offsite repository
+// (`backup verify --offsite` checks them); it records where it was copied
+// from (CopiedFrom).
+
+// CatchUpRun is one local run the offsite repository lacks.
+type CatchUpRun struct {
+	Run *Run
+	// Have are the run's components already in the offsite repository (a
+	// run whose offsite side failed after some components were stored, or
+	// a catch-up interrupted before its manifest): they are not copied
+	// again.
+	Have map[string]sdk.Snapshot
+}
+
+// MissingRuns returns, oldest first, the complete runs of host in the local
+// snapshots that are not complete in the offsite snapshots and that the
+// retention policy keeps. Runs with a purpose tag (the safety backup a
+// restore takes) and the shell tool's legacy snapshots are not copied, nor
+// is run skip (tonight's, which the fan-out wrote).
+func MissingRuns(local, offsite []sdk.Snapshot, host string, keep sdk.KeepPolicy, skip string) []CatchUpRun {
+	offRuns := map[string]*Run{}
+	for _, r := range GroupRuns(offsite) {
+		if !r.Legacy && r.Host == host {
+			offRuns[r.ID] = r
+		}
+	}
+	var out []CatchUpRun
+	for _, d := range PlanRetention(local, host, keep, nil).Kept() {
+		r := d.Run
+		if !r.Complete || r.Legacy || r.Manifest == nil || r.ID == skip || hasPurpose(r) {
+			continue
+		}
+		cu := CatchUpRun{Run: r, Have: map[string]sdk.Snapshot{}}
+		if o, ok := offRuns[r.ID]; ok {
+			if o.Complete {
+				continue
+			}
+			for c, s := range o.Components {
+				if _, want := r.Components[c]; want {
+					cu.Have[c] = s
+				}
+			}
+		}
+		out = append(out, cu)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Run.Time.Before(out[j].Run.Time) })
+	return out
+}
+
+func hasPurpose(r *Run) bool {
+	has := func(tags []string) bool {
+		for _, t := range tags {
+			if strings.HasPrefix(t, "purpose:") {
+				return true
+			}
+		}
+		return false
+	}
+	if r.Manifest != nil && has(r.Manifest.Tags) {
+		return true
+	}
+	for _, s := range r.Components {
+		if has(s.Tags) {
+			return true
+		}
+	}
+	return false
+}
+
+// CatchUpReport is what a catch-up did.
+type CatchUpReport struct {
+	// Copied are the runs now complete offsite, oldest first.
+	Copied []string
+	// Missing counts the runs that were missing before.
+	Missing int
+	// Warning, when set, is the target's (e.g. different chunker
+	// parameters: copies do not deduplicate).
+	Warning  string
+	Duration time.Duration
+	// Skipped says why no catch-up was tried (e.g. the target cannot copy).
+	Skipped string
+}
+
+// CatchUp copies the runs the offsite repository lacks (MissingRuns) from
+// local into offsite. skip is tonight's run. An error leaves every run
+// copied so far complete; the next night goes on from there.
+func (r *Runner) CatchUp(ctx context.Context, local, offsite *Plugin, skip string) (*CatchUpReport, error) {
+	start := time.Now()
+	rep := &CatchUpReport{}
+	defer func() { rep.Duration = time.Since(start) }()
+	keep, err := r.KeepPolicy()
+	if err != nil {
+		return rep, err
+	}
+	var localSnaps, offSnaps []sdk.Snapshot
+	var localErr error
+	done := make(chan struct{})
+	go func() { defer close(done); localSnaps, localErr = listWith(ctx, local, Local) }()
+	offSnaps, err = listWith(ctx, offsite, Offsite)
+	<-done
+	if localErr != nil {
+		return rep, localErr
+	}
+	if err != nil {
+		return rep, err
+	}
+	missing := MissingRuns(localSnaps, offSnaps, r.Hostname(), keep, skip)
+	rep.Missing = len(missing)
+	if len(missing) == 0 {
+		return rep, nil
+	}
+	log := r.Log.With("runs", len(missing))
+	log.Info("offsite catch-up: copying runs the offsite repository lacks")
+
+	// Read the local manifests (sizes, checksums) and collect the snapshots
+	// to copy; one Copy call copies them all (restic opens both
+	// repositories once).
+	manifests := make([]*Manifest, len(missing))
+	var ids []string
+	for i, m := range missing {
+		man, err := ReadManifest(ctx, local, m.Run)
+		if err != nil {
+			return rep, err
+		}
+		manifests[i] = man
+		for c, s := range m.Run.Components {
+			if _, ok := m.Have[c]; !ok {
+				ids = append(ids, s.ID)
+			}
+		}
+	}
+	copied := map[string]sdk.Snapshot{}
+	if len(ids) > 0 {
+		resp, err := offsite.Client.Target.Copy(ctx, &pb.CopyRequest{FromInstance: Local, SnapshotIds: ids})
+		if err != nil {
+			err = sdk.FromStatus(err)
+			if errors.Is(err, sdk.ErrUnimplemented) {
+				rep.Skipped = fmt.Sprintf("the target plugin %s cannot copy runs between repositories: %d run(s) stay missing offsite", offsite.Name, len(missing))
+				return rep, nil
+			}
+			return rep, fmt.Errorf("copying %d snapshot(s) of %d run(s): %w", len(ids), len(missing), err)
+		}
+		rep.Warning = resp.Warning
+		for _, c := range resp.Copied {
+			copied[c.FromId] = sdk.SnapshotFromPB(c.Snapshot)
+		}
+	}
+	for i, m := range missing {
+		man := *manifests[i]
+		man.Components = map[string]ManifestComponent{}
+		man.CopiedFrom = Local
+		for c, s := range m.Run.Components {
+			mc, ok := manifests[i].Components[c]
+			if !ok {
+				return rep, fmt.Errorf("run %s: the manifest does not record component %s", m.Run.ID, c)
+			}
+			dst, ok := m.Have[c]
+			if !ok {
+				if dst, ok = copied[s.ID]; !ok {
+					return rep, fmt.Errorf("run %s: snapshot %s (%s) was not copied", m.Run.ID, s.ID, c)
+				}
+			}
+			mc.Snapshot = dst.ID
+			man.Components[c] = mc
+		}
+		b, err := json.MarshalIndent(&man, "", "  ")
+		if err != nil {
+			return rep, err
+		}
+		if _, err := WriteBytes(ctx, offsite, manifestHeader(&man), b); err != nil {
+			return rep, fmt.Errorf("run %s: writing its manifest offsite: %w", m.Run.ID, err)
+		}
+		rep.Copied = append(rep.Copied, m.Run.ID)
+		log.Info("offsite catch-up: run copied", "run", m.Run.ID)
+	}
+	return rep, nil
+}
