@@ -107,6 +107,8 @@ func (c *BackupCommand) Run(args []string) (code int) {
 		return c.Fail(r.ScrubError(err), "")
 	}
 	defer unlock()
+	var runErr error
+	defer c.recordBackup(r, &rep, &code, &runErr, offsite, time.Now())
 	pv := newProgress(c.Ctx, c.Meta, r, !asJSON && stderrIsTerminal())
 	rep, err = r.Backup(c.Ctx, host.BackupOptions{Components: comps, Offsite: offsite, Time: at, Progress: pv.update})
 	err = c.interrupted(err)
@@ -128,6 +130,7 @@ func (c *BackupCommand) Run(args []string) (code int) {
 		}
 		_, _ = r.Notify(c.Ctx, r.NewEvent(host.EventOffsiteFailed, "", rep.RunID, offErr))
 	}
+	runErr = err
 	if err != nil {
 		runID := ""
 		if rep != nil {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/dustin/go-humanize"
 
@@ -120,7 +121,13 @@ func (c *VerifyCommand) Run(args []string) int {
 		return c.Fail(r.ScrubError(err), "")
 	}
 	defer unlock()
+	start := time.Now()
 	rep, err := r.Verify(c.Ctx, host.VerifyOptions{Offsite: offsite, ReadDataSubset: subset, RestoreTest: restoreTest})
+	if c.Ctx.Err() == nil && c.ExitCode(err) != ExitUsage {
+		// For status and the metrics file (an interrupted or misconfigured
+		// verify says nothing about the repositories).
+		c.recordVerify(r, rep, err, offsite, start)
+	}
 	if err != nil && (rep == nil || c.ExitCode(err) == ExitUsage) {
 		if c.ExitCode(err) == ExitUsage {
 			_, _ = r.Notify(c.Ctx, r.NewEvent(host.EventVerifyFailed, "", "", err))
