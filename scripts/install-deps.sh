@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests need (PostgreSQL 15 + PostGIS, jq;
-# cron and systemd to check the scheduled job against the real ones).
+# cron and systemd to check the scheduled job against the real ones;
+# chromium, Debian's build, to render `status --html` in a real browser).
 # Idempotent and silent when everything is already installed.
 set -euo pipefail
 
-pkgs=(postgresql-15 postgresql-15-postgis-3 jq cron systemd)
+pkgs=(postgresql-15 postgresql-15-postgis-3 jq cron systemd chromium)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg -s "$p" 2>/dev/null | grep -q '^Status: install ok installed' || missing+=("$p")
