@@ -216,7 +216,10 @@ func (c *StatusCommand) Run(args []string) int {
 	if err != nil {
 		return c.Fail(err, "")
 	}
-	rep := c.gather(r, order, maxAge, time.Now())
+	rep, err := c.gather(r, order, maxAge, time.Now())
+	if err != nil {
+		return c.Fail(r.ScrubError(err), "")
+	}
 	if path := r.Cfg.Get(host.EnvMetricsFile); path != "" {
 		if err := host.UpdateStatusMetrics(path, rep.state, rep.metrics()); err != nil {
 			c.UI.Warn("Warning: " + err.Error())
@@ -241,8 +244,8 @@ func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 func ageOf(now, t time.Time) int64 { return int64(now.Sub(t).Seconds()) }
 
 // gather reads everything status shows. A repository that cannot be read
-// is reported, never fatal.
-func (c *StatusCommand) gather(r *host.Runner, order []string, maxAge time.Duration, now time.Time) *statusReport {
+// is reported; only a configuration error (exit 2) is returned.
+func (c *StatusCommand) gather(r *host.Runner, order []string, maxAge time.Duration, now time.Time) (*statusReport, error) {
 	rep := &statusReport{SchemaVersion: StatusSchemaVersion, GeneratedAt: rfc3339(now), Host: r.Hostname(),
 		MaxAgeSeconds: int64(maxAge.Seconds()), Problems: []string{}, Warnings: []string{},
 		Repositories: []*statusRepo{}, Schedule: []statusJob{}, Runs: []*statusRun{}}
@@ -267,6 +270,11 @@ func (c *StatusCommand) gather(r *host.Runner, order []string, maxAge time.Durat
 			}
 		}
 		runs, _, err := r.ListRuns(c.Ctx, inst)
+		if err != nil && c.ExitCode(err) != ExitFailure {
+			// A plugin that is not there, a setting that is wrong, or an
+			// interrupt: not a verdict on the backups.
+			return nil, err
+		}
 		if err != nil {
 			sr.Error = r.Scrub(err.Error())
 			switch {
@@ -361,7 +369,7 @@ func (c *StatusCommand) gather(r *host.Runner, order []string, maxAge time.Durat
 		rep.ExitCode = ExitFailure
 	}
 	rep.Healthy = rep.ExitCode == ExitOK
-	return rep
+	return rep, nil
 }
 
 // isRestorePoint: a run `status` counts as a backup — complete, and not a

@@ -56,7 +56,10 @@ func svgChart(runs []*statusRun) template.HTML {
 		span = time.Hour
 		t0 = t0.Add(-span / 2)
 	}
-	x := func(t time.Time) float64 { return left + (w-left-right)*float64(t.Sub(t0))/float64(span) }
+	// The points sit inside the axis by pad, so the first and last bars
+	// clear the labels.
+	const pad = 24.0
+	x := func(t time.Time) float64 { return left + pad + (w-left-right-2*pad)*float64(t.Sub(t0))/float64(span) }
 	if len(pts) == 1 {
 		x = func(time.Time) float64 { return left + (w-left-right)/2 }
 	}
@@ -68,12 +71,17 @@ func svgChart(runs []*statusRun) template.HTML {
 		fmt.Fprintf(&b, `<text class="tick" x="%.1f" y="%.1f" text-anchor="end">%s</text>`, left-6, y(v)+4, humanize.IBytes(uint64(v)))
 	}
 	fmt.Fprintf(&b, `<line class="axis" x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f"/>`, left, h-bottom, w-right, h-bottom)
-	fmt.Fprintf(&b, `<text class="tick" x="%.1f" y="%.1f">%s</text>`, left, h-bottom+18, t0.Local().Format("2006-01-02 15:04"))
-	fmt.Fprintf(&b, `<text class="tick" x="%.1f" y="%.1f" text-anchor="end">%s</text>`, w-right, h-bottom+18, t1.Local().Format("2006-01-02 15:04"))
+	fmt.Fprintf(&b, `<text class="tick" x="%.1f" y="%.1f" text-anchor="middle">%s</text>`, x(pts[0].at), h-bottom+18, pts[0].at.Local().Format("2006-01-02 15:04"))
+	if len(pts) > 1 {
+		fmt.Fprintf(&b, `<text class="tick" x="%.1f" y="%.1f" text-anchor="end">%s</text>`, w-right, h-bottom+18, t1.Local().Format("2006-01-02 15:04"))
+	}
 	// Bars: bytes added.
 	bw := math.Max(3, math.Min(24, (w-left-right)/float64(len(pts))*0.5))
 	for _, p := range pts {
 		top := y(float64(p.added))
+		if p.added > 0 {
+			top = min(top, h-bottom-1) // a few bytes stay visible
+		}
 		fmt.Fprintf(&b, `<rect class="added" x="%.1f" y="%.1f" width="%.1f" height="%.1f"><title>%s: %s added</title></rect>`,
 			x(p.at)-bw/2, top, bw, h-bottom-top, p.at.Local().Format("2006-01-02 15:04"), humanize.IBytes(p.added))
 	}

@@ -204,6 +204,11 @@ func TestStatusFreshnessLagFailureAndExitCodes(t *testing.T) {
 			t.Errorf("%v: exit %d, want 2", args, r.code)
 		}
 	}
+	e.vars["BACKUP_TARGET"] = "target-missing"
+	if r := e.run("status"); r.code != 2 || !strings.Contains(r.stderr, "target-missing") {
+		t.Errorf("a target plugin that is not installed: exit %d, %s", r.code, r.stderr)
+	}
+	delete(e.vars, "BACKUP_TARGET")
 	e.vars["BACKUP_MAX_AGE"] = "a day"
 	if r := e.run("status"); r.code != 2 || !strings.Contains(r.stderr, "BACKUP_MAX_AGE") {
 		t.Errorf("BACKUP_MAX_AGE=\"a day\": exit %d, %s", r.code, r.stderr)

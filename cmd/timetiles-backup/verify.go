@@ -35,6 +35,10 @@ Usage: timetiles-backup backup verify [options]
     3. with --restore-test: the run's database is restored into a scratch
        database, checked with a sanity query and dropped again.
 
+  The outcome of each repository and of the restore test is recorded in
+  BACKUP_STATE_DIR for "timetiles-backup status" and, when
+  BACKUP_METRICS_FILE is set, written into the metrics file.
+
   Any failure exits 1 and sends the alert "Backup Verify Failed". An
   offsite key that may not read (write-only) skips the offsite part with a
   message; a key that may read but not delete is checked without a lock.
