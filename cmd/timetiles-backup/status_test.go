@@ -112,7 +112,9 @@ func TestStatusFreshnessLagFailureAndExitCodes(t *testing.T) {
 		t.Fatalf("status before any backup: problems %q", rep.Problems)
 	}
 
-	first := e.backupRunID(t, "--offsite")
+	// Two hours ago (restic's --time): the lag below is a known figure.
+	firstAt := time.Now().Add(-2 * time.Hour).UTC().Truncate(time.Second)
+	first := e.backupRunID(t, "--offsite", "--time", firstAt.Format(time.RFC3339))
 	rep = e.status(t, schema, 0)
 	for _, name := range []string{"local", "offsite"} {
 		sr := rep.repo(t, name)
@@ -131,8 +133,8 @@ func TestStatusFreshnessLagFailureAndExitCodes(t *testing.T) {
 		if n.BytesAdded < 250000 || n.BytesAdded > 400000 {
 			t.Errorf("%s: bytes added %d, want about 300000", name, n.BytesAdded)
 		}
-		if n.AgeSeconds < 0 || n.AgeSeconds > 600 {
-			t.Errorf("%s: age %d s for a run made just now", name, n.AgeSeconds)
+		if n.Time != firstAt.Format(time.RFC3339) || n.AgeSeconds < 7200 || n.AgeSeconds > 7200+600 {
+			t.Errorf("%s: time %s, age %d s for a run made at %s", name, n.Time, n.AgeSeconds, firstAt.Format(time.RFC3339))
 		}
 	}
 	if rep.OffsiteLag == nil || len(rep.OffsiteLag.MissingRuns) != 0 || rep.OffsiteLag.LagSeconds != 0 {
@@ -161,7 +163,7 @@ func TestStatusFreshnessLagFailureAndExitCodes(t *testing.T) {
 		t.Error("a backup dropped status' metrics from the textfile")
 	}
 	rep = e.status(t, schema, 0)
-	if l := rep.OffsiteLag; l == nil || len(l.MissingRuns) != 1 || l.MissingRuns[0] != second || l.LagSeconds <= 0 {
+	if l := rep.OffsiteLag; l == nil || len(l.MissingRuns) != 1 || l.MissingRuns[0] != second || l.LagSeconds < 7200 || l.LagSeconds > 7200+600 {
 		t.Fatalf("offsite lag after a local-only run: %+v (want %s missing)", rep.OffsiteLag, second)
 	}
 	if rep.repo(t, "local").Components[0].Newest.RunID != second || rep.repo(t, "offsite").Components[0].Newest.RunID != first {
@@ -171,8 +173,8 @@ func TestStatusFreshnessLagFailureAndExitCodes(t *testing.T) {
 	if v, _ := metric(t, fams, host.MetricOffsiteMissing); v != 1 {
 		t.Errorf("metrics: offsite missing runs %v, want 1", v)
 	}
-	if v, _ := metric(t, fams, host.MetricOffsiteLag); v <= 0 {
-		t.Errorf("metrics: offsite lag %v, want > 0", v)
+	if v, _ := metric(t, fams, host.MetricOffsiteLag); v != float64(rep.OffsiteLag.LagSeconds) {
+		t.Errorf("metrics: offsite lag %v, want the %d s status printed", v, rep.OffsiteLag.LagSeconds)
 	}
 
 	// A failing run: exit 1, the failure named, until a run succeeds.
@@ -293,10 +295,18 @@ func TestStatusVerifyScheduleAndLock(t *testing.T) {
 	}
 
 	// The jobs of backup auto, cron and systemd, with their next run.
+	nextAt := func(now time.Time, hh, mm int) string {
+		next := time.Date(now.Year(), now.Month(), now.Day(), hh, mm, 0, 0, time.Local)
+		if !next.After(now) {
+			next = next.AddDate(0, 0, 1)
+		}
+		return rfc3339(next)
+	}
 	checkJob := func(kind, spec, cmds, file string, hh, mm int) {
 		t.Helper()
-		now := time.Now()
+		before := time.Now()
 		rep := e.status(t, schema, 0)
+		after := time.Now()
 		for _, j := range rep.Schedule {
 			if j.Kind != kind {
 				continue // e.g. a crontab block of the user running the test
@@ -304,12 +314,9 @@ func TestStatusVerifyScheduleAndLock(t *testing.T) {
 			if j.Schedule != spec || strings.Join(j.Commands, ",") != cmds || j.File != file {
 				t.Errorf("%s job: %+v", kind, j)
 			}
-			next := time.Date(now.Year(), now.Month(), now.Day(), hh, mm, 0, 0, time.Local)
-			if !next.After(now) {
-				next = next.AddDate(0, 0, 1)
-			}
-			if j.NextRun == nil || *j.NextRun != rfc3339(next) || *j.NextRunSeconds <= 0 {
-				t.Errorf("%s job: next run %v (%s), want %s", kind, j.NextRun, j.NextRunError, rfc3339(next))
+			// status looked between before and after.
+			if j.NextRun == nil || (*j.NextRun != nextAt(before, hh, mm) && *j.NextRun != nextAt(after, hh, mm)) || *j.NextRunSeconds < 0 {
+				t.Errorf("%s job: next run %v (%s), want %s", kind, j.NextRun, j.NextRunError, nextAt(before, hh, mm))
 			}
 			return
 		}
