@@ -39,14 +39,17 @@ Usage: timetiles-backup status [options]
       restore drill (backup verify --restore-test), with results and ages;
     - the scheduled jobs installed by "backup auto" and their next run;
     - the run that holds the run lock, if any.
-  It reads the repositories and BACKUP_STATE_DIR and changes nothing but
-  the metrics file (BACKUP_METRICS_FILE, when set).
+  It reads the repositories and BACKUP_STATE_DIR (where backup and verify
+  record their outcomes); it writes only the metrics file
+  (BACKUP_METRICS_FILE, when set) and the --html report.
 
   Monitoring (Nagios/Icinga-style; see docs/operator-guide.md): exit 0
-  when every component's newest complete run is younger than
-  BACKUP_MAX_AGE (default 26h) and the last backup succeeded; exit 1 when
-  one is older or missing, the last backup failed or the local repository
-  cannot be read; the first output line says why.
+  when, in every repository that can be listed, every component's newest
+  complete run is younger than BACKUP_MAX_AGE (default 26h) and the last
+  backup succeeded; exit 1 when one is older or missing, the last backup
+  failed or the local repository cannot be read; the first output line
+  says why. Offsite lag, a failed verify or restore drill and a missing
+  schedule are warnings only.
 
   Examples:
     timetiles-backup status
