@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -375,5 +376,77 @@ func TestStatusRestoreDrill(t *testing.T) {
 	}
 	if v := rep.repo(t, "local").LastVerify; v == nil || !v.OK {
 		t.Fatalf("last verify: %+v", v)
+	}
+}
+
+// TestStatusUserCrontab: for a user other than root, the job `backup auto`
+// put between the markers of the user's crontab, with its next run (the
+// user's other crontab lines are not jobs of ours).
+func TestStatusUserCrontab(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to act as another user")
+	}
+	if _, err := exec.LookPath("crontab"); err != nil {
+		t.Fatal("crontab is not installed: scripts/install-deps.sh installs cron")
+	}
+	const uid, user = 65534, "nobody"
+	schema := statusSchema(t)
+	e := newEnv(t, false)
+	home, err := os.MkdirTemp("", "ttb-status-crontab-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(home) })
+	os.Chmod(home, 0o755)
+	bin := filepath.Join(home, "bin")
+	copyTree(t, e.bin, bin)
+	os.Chown(home, uid, uid)
+	envFile := filepath.Join(home, "env")
+	os.WriteFile(envFile, []byte("RESTIC_PASSWORD=user-crontab-pw\nRESTIC_REPOSITORY="+filepath.Join(home, "repo")+
+		"\nBACKUP_RESTIC_BIN="+e.vars["BACKUP_RESTIC_BIN"]+"\nBACKUP_STATE_DIR="+filepath.Join(home, "state")+"\nBACKUP_CRON_FILE="+filepath.Join(home, "no-cron-file")+
+		"\nBACKUP_SYSTEMD_DIR="+home+"\n"), 0o600)
+	os.Chown(envFile, uid, uid)
+	crontabAs := func(stdin string, args ...string) {
+		cmd := exec.Command("crontab", append([]string{"-u", user}, args...)...)
+		cmd.Stdin = strings.NewReader(stdin)
+		cmd.Run()
+	}
+	crontabAs("", "-r")
+	t.Cleanup(func() { crontabAs("", "-r") })
+	crontabAs("17 3 * * * /usr/bin/timetiles-backup backup --not-ours\n", "-")
+	runAs := func(args ...string) (int, string) {
+		cmd := exec.Command(filepath.Join(bin, "timetiles-backup"), append(args, "--env-file", envFile)...)
+		cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + home}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: uid}}
+		out, err := cmd.Output()
+		if ee, ok := err.(*exec.ExitError); ok {
+			return ee.ExitCode(), string(out)
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return 0, string(out)
+	}
+	if code, out := runAs("backup", "auto", "--at", "05:40"); code != 0 {
+		t.Fatalf("backup auto as %s: %d %s", user, code, out)
+	}
+	before := time.Now()
+	code, out := runAs("status", "--json")
+	inst, err := jsonschema.UnmarshalJSON(strings.NewReader(out))
+	if err != nil || schema.Validate(inst) != nil || code != 1 {
+		t.Fatalf("status as %s: exit %d (want 1: no backup yet), %v\n%s", user, code, err, out)
+	}
+	var rep statusReport
+	json.Unmarshal([]byte(out), &rep)
+	if len(rep.Schedule) != 1 {
+		t.Fatalf("schedule %+v: want only the job between the markers", rep.Schedule)
+	}
+	j := rep.Schedule[0]
+	next := time.Date(before.Year(), before.Month(), before.Day(), 5, 40, 0, 0, time.Local)
+	if !next.After(before) {
+		next = next.AddDate(0, 0, 1)
+	}
+	if j.Kind != "crontab" || j.Schedule != "40 5 * * *" || strings.Join(j.Commands, ",") != "backup,backup prune" ||
+		j.NextRun == nil || (*j.NextRun != rfc3339(next) && *j.NextRun != rfc3339(next.AddDate(0, 0, 1))) {
+		t.Fatalf("crontab job: %+v (next %v, want %s)", j, j.NextRun, rfc3339(next))
 	}
 }
