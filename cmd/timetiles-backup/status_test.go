@@ -450,3 +450,31 @@ func TestStatusUserCrontab(t *testing.T) {
 		t.Fatalf("crontab job: %+v (next %v, want %s)", j, j.NextRun, rfc3339(next))
 	}
 }
+
+// TestStatusPutOnlyOffsiteKey: an offsite key that may only put objects
+// (S3, versitygw) cannot list: status says so as a warning, with the
+// failed offsite part of the last backup, and still judges the local
+// repository (exit 0); the lag is unknown (null), not zero.
+func TestStatusPutOnlyOffsiteKey(t *testing.T) {
+	schema := statusSchema(t)
+	e, _, _ := s3Env(t, "status-put-only", testenv.S3PutOnly, false, "100000")
+	if r := e.run("backup", "--offsite"); r.code != 0 {
+		t.Fatalf("backup --offsite with a put-only key: exit %d (the local backup stands)\n%s", r.code, r.stderr)
+	}
+	rep := e.status(t, schema, 0)
+	off := rep.repo(t, "offsite")
+	if off.Available || !strings.Contains(off.Error, "write-only") || rep.OffsiteLag != nil {
+		t.Fatalf("offsite with a put-only key: %+v, lag %+v", off, rep.OffsiteLag)
+	}
+	var listed, failed bool
+	for _, w := range rep.Warnings {
+		listed = listed || strings.Contains(w, "may not list")
+		failed = failed || strings.Contains(w, "offsite part of the last backup")
+	}
+	if !listed || !failed || rep.LastBackup == nil || !rep.LastBackup.Success || rep.LastBackup.OffsiteSuccess {
+		t.Fatalf("warnings %q, last backup %+v", rep.Warnings, rep.LastBackup)
+	}
+	if n := rep.repo(t, "local").Components[0].Newest; n == nil || rep.repo(t, "local").Components[0].Stale {
+		t.Fatalf("local: %+v", rep.repo(t, "local").Components[0])
+	}
+}
