@@ -220,7 +220,8 @@ func TestStatusFreshnessLagFailureAndExitCodes(t *testing.T) {
 
 // TestStatusOldRunExitsOne: a run backdated 30 hours (restic's --time,
 // through backup's hidden --time) is stale under the default BACKUP_MAX_AGE
-// of 26h and fresh under 48h.
+// of 26h — a fresh safety backup taken by restore does not change that —
+// and fresh under 48h.
 func TestStatusOldRunExitsOne(t *testing.T) {
 	schema := statusSchema(t)
 	e := newEnv(t, false)
@@ -234,6 +235,18 @@ func TestStatusOldRunExitsOne(t *testing.T) {
 	}
 	if !rep.hasProblem("BACKUP_MAX_AGE=26h") || rep.MaxAgeSeconds != 26*3600 {
 		t.Fatalf("problems %q, max age %d", rep.Problems, rep.MaxAgeSeconds)
+	}
+	// An in-place restore takes a safety backup first: a complete run of
+	// now, which is no backup of the schedule's and does not make the
+	// component fresh.
+	if r := e.run("restore", "latest", "--yes"); r.code != 0 {
+		t.Fatalf("restore latest: exit %d\n%s", r.code, r.stderr)
+	}
+	rep = e.status(t, schema, 1)
+	if n := rep.repo(t, "local").Components[0].Newest; n == nil || n.RunID != id || len(rep.Runs) != 2 || !rep.Runs[0].Safety ||
+		rep.Runs[0].Repositories["local"] != "complete" || rep.repo(t, "local").CompleteRuns != 1 {
+		t.Fatalf("after a safety backup: newest %+v, runs %d (first safety %v), complete runs %d",
+			n, len(rep.Runs), len(rep.Runs) > 0 && rep.Runs[0].Safety, rep.repo(t, "local").CompleteRuns)
 	}
 	e.vars["BACKUP_MAX_AGE"] = "48h"
 	rep = e.status(t, schema, 0)
