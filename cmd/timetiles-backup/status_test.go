@@ -282,11 +282,8 @@ func TestStatusVerifyScheduleAndLock(t *testing.T) {
 	if r := e.run("backup", "verify"); r.code != 0 {
 		t.Fatalf("verify: %d %s", r.code, r.stderr)
 	}
-	rep = e.status(t, schema, 0)
-	v := rep.repo(t, "local").LastVerify
-	if v == nil || !v.OK || v.RunID != run || parseRFC3339(v.Time).Before(before.Truncate(time.Second)) {
-		t.Fatalf("last verify after a passing verify: %+v", v)
-	}
+	// Verify itself wrote its metrics (before any status), next to the
+	// backup's.
 	fams := readMetrics(t, prom)
 	if ok, _ := metric(t, fams, host.MetricVerifySuccess, "repository", "local"); ok != 1 {
 		t.Errorf("metrics: verify success %v", ok)
@@ -294,18 +291,26 @@ func TestStatusVerifyScheduleAndLock(t *testing.T) {
 	if at, _ := metric(t, fams, host.MetricLastVerify, "repository", "local"); at < float64(before.Unix()) {
 		t.Errorf("metrics: last verify %v, want after %d", at, before.Unix())
 	}
+	if _, ok := metric(t, fams, host.MetricBytes, "component", "synthetic", "repository", "local"); !ok {
+		t.Error("verify dropped the backup's metrics from the textfile")
+	}
+	rep = e.status(t, schema, 0)
+	v := rep.repo(t, "local").LastVerify
+	if v == nil || !v.OK || v.RunID != run || parseRFC3339(v.Time).Before(before.Truncate(time.Second)) {
+		t.Fatalf("last verify after a passing verify: %+v", v)
+	}
 
 	// A restore drill with no source that can run one fails, and is
 	// recorded as failed (source-postgres' passing drill: TestStatusRestoreDrill).
 	if r := e.run("backup", "verify", "--restore-test"); r.code != 1 {
 		t.Fatalf("verify --restore-test without a database source: exit %d", r.code)
 	}
+	if v, ok := metric(t, readMetrics(t, prom), host.MetricRestoreTestSuccess); !ok || v != 0 {
+		t.Errorf("metrics: restore drill success %v (%v) after a failed drill", v, ok)
+	}
 	rep = e.status(t, schema, 0)
 	if d := rep.LastRestoreTest; d == nil || d.OK || !strings.Contains(d.Error, "restore test") {
 		t.Fatalf("last restore drill: %+v", rep.LastRestoreTest)
-	}
-	if v, _ := metric(t, readMetrics(t, prom), host.MetricRestoreTestSuccess); v != 0 {
-		t.Errorf("metrics: restore drill success %v after a failed drill", v)
 	}
 
 	// The jobs of backup auto, cron and systemd, with their next run.
@@ -378,9 +383,19 @@ func TestStatusRestoreDrill(t *testing.T) {
 	schema := statusSchema(t)
 	e := newEnv(t, true)
 	e.vars["BACKUP_SOURCES"] = "db=source-postgres"
+	prom := filepath.Join(e.dir, "metrics.prom")
+	e.vars["BACKUP_METRICS_FILE"] = prom
 	run := e.backupRunID(t)
+	before := time.Now().Add(-time.Second).Unix()
 	if r := e.run("backup", "verify", "--restore-test"); r.code != 0 {
 		t.Fatalf("verify --restore-test: %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	fams := readMetrics(t, prom)
+	if v, _ := metric(t, fams, host.MetricRestoreTestSuccess); v != 1 {
+		t.Errorf("metrics: restore drill success %v", v)
+	}
+	if at, _ := metric(t, fams, host.MetricLastRestoreTest); at < float64(before) {
+		t.Errorf("metrics: last restore drill %v, want after %d", at, before)
 	}
 	rep := e.status(t, schema, 0)
 	d := rep.LastRestoreTest
