@@ -101,7 +101,36 @@ func WriteMetrics(path string, m RunMetrics) error {
 			}
 		}
 	}
-	if err := prometheus.WriteToTextfile(path, reg); err != nil {
+	return writeTextfile(path, reg, backupFamilies)
+}
+
+// backupFamilies are the families a backup run writes (and replaces).
+var backupFamilies = []string{MetricLastRun, MetricLastSuccess, MetricDuration, MetricExitStatus, MetricSuccess,
+	MetricBytes, MetricBytesAdded, MetricCompDuration}
+
+// writeTextfile writes reg to path (atomically, with client_golang's
+// WriteToTextfile), keeping every family of the previous file that is not
+// in owned: backup, verify and status each replace their own families and
+// leave the others' as they were.
+func writeTextfile(path string, reg *prometheus.Registry, owned []string) error {
+	mine := map[string]bool{}
+	for _, n := range owned {
+		mine[n] = true
+	}
+	var kept []*dto.MetricFamily
+	if f, err := os.Open(path); err == nil {
+		prev, err := ParseMetrics(f)
+		f.Close()
+		if err == nil {
+			for name, fam := range prev {
+				if !mine[name] {
+					kept = append(kept, fam)
+				}
+			}
+		}
+	}
+	others := prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) { return kept, nil })
+	if err := prometheus.WriteToTextfile(path, prometheus.Gatherers{reg, others}); err != nil {
 		return fmt.Errorf("writing metrics to %s (BACKUP_METRICS_FILE): %w", path, err)
 	}
 	return nil

@@ -3,11 +3,12 @@
 # cron and systemd to check the scheduled job against the real ones; zsh and
 # man-db to check the shell completion and the man pages; the tools of the
 # root-only tests: util-linux for setpriv, unshare and mount, e2fsprogs for
-# chattr, dpkg for dpkg-deb, tar for the GNU tar interop).
+# chattr, dpkg for dpkg-deb, tar for the GNU tar interop; chromium, Debian's
+# build, to render `status --html` in a real browser).
 # Idempotent and silent when everything is already installed.
 set -euo pipefail
 
-pkgs=(postgresql-15 postgresql-15-postgis-3 jq cron systemd zsh man-db util-linux e2fsprogs dpkg tar)
+pkgs=(postgresql-15 postgresql-15-postgis-3 jq cron systemd zsh man-db util-linux e2fsprogs dpkg tar chromium)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg -s "$p" 2>/dev/null | grep -q '^Status: install ok installed' || missing+=("$p")

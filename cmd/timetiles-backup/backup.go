@@ -128,6 +128,8 @@ func (c *BackupCommand) backup(comps []string, offsite, asJSON, dryRun bool, at 
 		return c.Fail(r.ScrubError(err), "")
 	}
 	defer unlock()
+	var runErr error
+	defer c.recordBackup(r, &rep, &code, &runErr, offsite, time.Now())
 	pv := newProgress(c.Ctx, c.Meta, r, !asJSON && stderrIsTerminal())
 	rep, err = r.Backup(c.Ctx, host.BackupOptions{Components: comps, Offsite: offsite, Time: at, Progress: pv.update})
 	err = c.interrupted(err)
@@ -152,6 +154,7 @@ func (c *BackupCommand) backup(comps []string, offsite, asJSON, dryRun bool, at 
 	if rep != nil && err == nil {
 		c.catchUpWarnings(r, rep)
 	}
+	runErr = err
 	if err != nil {
 		runID := ""
 		if rep != nil {

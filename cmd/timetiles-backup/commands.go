@@ -19,5 +19,6 @@ func Commands(m *Meta) map[string]cli.CommandFactory {
 		"backup auto":   func() (cli.Command, error) { return &AutoCommand{Meta: m}, nil },
 		"alert":         func() (cli.Command, error) { return &AlertCommand{Meta: m}, nil },
 		"alert test":    func() (cli.Command, error) { return &AlertTestCommand{Meta: m}, nil },
+		"status":        func() (cli.Command, error) { return &StatusCommand{Meta: m}, nil },
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/dustin/go-humanize"
 
@@ -33,6 +34,10 @@ Usage: timetiles-backup backup verify [options]
        size compared);
     3. with --restore-test: the run's database is restored into a scratch
        database, checked with a sanity query and dropped again.
+
+  The outcome of each repository and of the restore test is recorded in
+  BACKUP_STATE_DIR for "timetiles-backup status" and, when
+  BACKUP_METRICS_FILE is set, written into the metrics file.
 
   Any failure exits 1 and sends the alert "Backup Verify Failed". An
   offsite key that may not read (write-only) skips the offsite part with a
@@ -124,7 +129,13 @@ func (c *VerifyCommand) verify(offsite, restoreTest, asJSON bool, subset string)
 		return c.Fail(r.ScrubError(err), "")
 	}
 	defer unlock()
+	start := time.Now()
 	rep, err := r.Verify(c.Ctx, host.VerifyOptions{Offsite: offsite, ReadDataSubset: subset, RestoreTest: restoreTest})
+	if c.Ctx.Err() == nil && c.ExitCode(err) != ExitUsage {
+		// For status and the metrics file (an interrupted or misconfigured
+		// verify says nothing about the repositories).
+		c.recordVerify(r, rep, err, offsite, start)
+	}
 	if err != nil && (rep == nil || c.ExitCode(err) == ExitUsage) {
 		if c.ExitCode(err) == ExitUsage {
 			_, _ = r.Notify(c.Ctx, r.NewEvent(host.EventVerifyFailed, "", "", err))
