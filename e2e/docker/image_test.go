@@ -142,6 +142,11 @@ func TestBackupImage(t *testing.T) {
 	wantUploads := filepath.Join(t.TempDir(), "uploads")
 	copyTree(t, uploads, wantUploads)
 
+	w := watchArgv(s.d, func() []string { return []string{s.project + "-postgres"} })
+	w.addSecret(dbPassword)
+	w.addSecret("image-" + strconv.Itoa(os.Getpid()))
+	defer w.finish(t, "pg_dump", "pg_restore", "restic")
+
 	run(0, "backup", "init")
 	run(0, "backup", "backup")
 	if got := components(snapshots(t, s.repo())); got != "db,uploads" {
