@@ -171,8 +171,12 @@ func newSite(t testing.TB, o siteOptions) *site {
 		"BACKUP_STATE_DIR=" + filepath.Join(s.dir, "state"),
 		"BACKUP_HOSTNAME=timetiles-prod",
 	}
-	if o.volume {
-		env = append(env, "BACKUP_UPLOADS_VOLUME="+s.volumeName())
+	if o.volume { // the one or the other (source-volume refuses both)
+		for i, l := range env {
+			if strings.HasPrefix(l, "UPLOAD_HOST_DIR=") {
+				env[i] = "BACKUP_UPLOADS_VOLUME=" + s.volumeName()
+			}
+		}
 	}
 	env = append(env, docHooks(t)...)
 	if err := os.WriteFile(s.envFile, []byte(strings.Join(env, "\n")+"\n"), 0o600); err != nil {
@@ -188,13 +192,14 @@ func newSite(t testing.TB, o siteOptions) *site {
 		}
 	})
 	s.up()
-	if o.volume {
-		testenv.MakeUploadsTree(t, s.uploads())
-	} else {
+	if !o.volume {
 		testenv.MakeUploadsTree(t, filepath.Join(s.dir, "uploads"))
 	}
 	s.pg.SeedTimeTiles(t, dbName)
-	s.composeRun("up", "-d", "web", "worker")
+	s.composeRun("up", "-d", "web", "worker") // creates the uploads_data volume
+	if o.volume {
+		testenv.MakeUploadsTree(t, s.uploads())
+	}
 	s.waitApp()
 	return s
 }
