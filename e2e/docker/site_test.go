@@ -9,7 +9,6 @@
 package dockere2e
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -528,18 +527,6 @@ func descendantsNamed(pid int, name, arg string) []int {
 				out = append(out, c)
 				break
 			}
-		}
-	}
-	return out
-}
-
-// lines returns the non-empty lines of s.
-func lines(s string) []string {
-	var out []string
-	sc := bufio.NewScanner(strings.NewReader(s))
-	for sc.Scan() {
-		if l := strings.TrimSpace(sc.Text()); l != "" {
-			out = append(out, l)
 		}
 	}
 	return out
