@@ -78,6 +78,7 @@ if ! has_image "$POSTGIS_IMAGE" "$h"; then
   log "building $POSTGIS_IMAGE (about a minute)"
   docker build -q --label "org.timetiles-backup.recipe=$h" --build-arg "BASE_IMAGE=$BASE_IMAGE" \
     -t "$POSTGIS_IMAGE" "$root/scripts/docker/postgis" >/dev/null
+  docker image prune -f --filter label=org.timetiles-backup.recipe >/dev/null # the previous recipe's image
 fi
 
 # 5. docker compose v2+ CLI plugin, from the Go module proxy (pinned). If it

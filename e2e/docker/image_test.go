@@ -63,6 +63,8 @@ func buildBackupImage(t *testing.T, d *testenv.Docker, bin string) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("docker build of packaging/docker/Dockerfile: %v\n%s", err, out)
 	}
+	// The previous build, if its binaries differed, is now a dangling image.
+	_ = d.Command("image", "prune", "-f", "--filter", "label=org.timetiles-backup.test-owner").Run()
 }
 
 // backupServices is a compose file beside the site's, running
