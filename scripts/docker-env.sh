@@ -9,7 +9,8 @@
 #     (scripts/docker/postgis), each only when missing or when its recipe
 #     changed (a label holds the recipe's hash): present ⇒ no rebuild;
 #   - the docker compose CLI plugin built from the Go module proxy
-#     (github.com/docker/compose/v5, pinned) into ~/.docker/cli-plugins.
+#     (github.com/docker/compose/v5, pinned) into ~/.docker/cli-plugins
+#     (Debian's docker-compose 1.29 behind a shim if it cannot be built).
 # Idempotent: on a warm machine it only checks (well under a second).
 # Usage: scripts/docker-env.sh            (everything)
 #        scripts/docker-env.sh --no-compose
@@ -77,25 +78,50 @@ if ! has_image "$POSTGIS_IMAGE" "$h"; then
   log "building $POSTGIS_IMAGE (about a minute)"
   docker build -q --label "org.timetiles-backup.recipe=$h" --build-arg "BASE_IMAGE=$BASE_IMAGE" \
     -t "$POSTGIS_IMAGE" "$root/scripts/docker/postgis" >/dev/null
+  docker image prune -f --filter label=org.timetiles-backup.recipe >/dev/null # the previous recipe's image
 fi
 
-# 5. docker compose v2+ CLI plugin, from the Go module proxy (pinned)
+# 5. docker compose v2+ CLI plugin, from the Go module proxy (pinned). If it
+# cannot be built, Debian's docker-compose 1.29 stands in behind a small CLI
+# plugin shim (`docker compose ARGS` runs `docker-compose ARGS`); the suite
+# is run with the built plugin (1.29 names containers and projects
+# differently: project_web_1, no '-' in project names).
 if [ "${1:-}" != --no-compose ]; then
   plugdir="${DOCKER_CONFIG:-$HOME/.docker}/cli-plugins"
   cache="$root/.tools/docker-compose-$COMPOSE_VERSION"
+  mkdir -p "$plugdir"
   if [ ! -x "$cache/docker-compose" ]; then
     log "building docker compose $COMPOSE_VERSION from the Go module proxy (several minutes)"
     work=$(mktemp -d)
     mkdir -p "$cache"
-    (cd "$work" && go mod init tmp >/dev/null 2>&1 &&
+    if (cd "$work" && go mod init tmp >/dev/null 2>&1 &&
       GOFLAGS=-mod=mod go get "github.com/docker/compose/v5/cmd@$COMPOSE_VERSION" >&2 &&
       GOFLAGS=-mod=mod go build -trimpath \
         -ldflags "-s -w -X github.com/docker/compose/v5/internal.Version=$COMPOSE_VERSION" \
-        -o "$cache/docker-compose.tmp" github.com/docker/compose/v5/cmd) &&
+        -o "$cache/docker-compose.tmp" github.com/docker/compose/v5/cmd); then
       mv "$cache/docker-compose.tmp" "$cache/docker-compose"
+    fi
     rm -rf "$work"
   fi
-  mkdir -p "$plugdir"
-  ln -sfn "$cache/docker-compose" "$plugdir/docker-compose"
-  docker compose version >/dev/null 2>&1 || { log "docker compose plugin does not run"; exit 1; }
+  if [ -x "$cache/docker-compose" ]; then
+    ln -sfn "$cache/docker-compose" "$plugdir/docker-compose"
+  else
+    log "docker compose $COMPOSE_VERSION could not be built: falling back to Debian's docker-compose 1.29"
+    if [ "$(dpkg-query -W -f='${Status}' docker-compose 2>/dev/null)" != "install ok installed" ]; then
+      DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends docker-compose >&2
+    fi
+    rm -f "$plugdir/docker-compose"
+    cat >"$plugdir/docker-compose" <<'SHIM'
+#!/bin/sh
+# docker CLI plugin shim: `docker compose ARGS` runs Debian's docker-compose 1.29.
+if [ "$1" = docker-cli-plugin-metadata ]; then
+  echo '{"SchemaVersion":"0.1.0","Vendor":"Debian","Version":"1.29 (docker-compose shim)","ShortDescription":"Docker Compose"}'
+  exit 0
+fi
+shift # the plugin's name, "compose"
+exec /usr/bin/docker-compose "$@"
+SHIM
+    chmod 755 "$plugdir/docker-compose"
+  fi
+  docker compose version >/dev/null 2>&1 || { log "docker compose does not run"; exit 1; }
 fi

@@ -63,6 +63,8 @@ func buildBackupImage(t *testing.T, d *testenv.Docker, bin string) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("docker build of packaging/docker/Dockerfile: %v\n%s", err, out)
 	}
+	// The previous build, if its binaries differed, is now a dangling image.
+	_ = d.Command("image", "prune", "-f", "--filter", "label=org.timetiles-backup.test-owner").Run()
 }
 
 // backupServices is a compose file beside the site's, running
@@ -141,6 +143,11 @@ func TestBackupImage(t *testing.T) {
 	want := tableDigests(s.pg.Digests(t, dbName))
 	wantUploads := filepath.Join(t.TempDir(), "uploads")
 	copyTree(t, uploads, wantUploads)
+
+	w := watchArgv(s.d, func() []string { return []string{s.project + "-postgres"} })
+	w.addSecret(dbPassword)
+	w.addSecret("image-" + strconv.Itoa(os.Getpid()))
+	defer w.finish(t, "pg_dump", "pg_restore", "restic")
 
 	run(0, "backup", "init")
 	run(0, "backup", "backup")

@@ -9,7 +9,6 @@
 package dockere2e
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -171,8 +170,12 @@ func newSite(t testing.TB, o siteOptions) *site {
 		"BACKUP_STATE_DIR=" + filepath.Join(s.dir, "state"),
 		"BACKUP_HOSTNAME=timetiles-prod",
 	}
-	if o.volume {
-		env = append(env, "BACKUP_UPLOADS_VOLUME="+s.volumeName())
+	if o.volume { // the one or the other (source-volume refuses both)
+		for i, l := range env {
+			if strings.HasPrefix(l, "UPLOAD_HOST_DIR=") {
+				env[i] = "BACKUP_UPLOADS_VOLUME=" + s.volumeName()
+			}
+		}
 	}
 	env = append(env, docHooks(t)...)
 	if err := os.WriteFile(s.envFile, []byte(strings.Join(env, "\n")+"\n"), 0o600); err != nil {
@@ -188,13 +191,14 @@ func newSite(t testing.TB, o siteOptions) *site {
 		}
 	})
 	s.up()
-	if o.volume {
-		testenv.MakeUploadsTree(t, s.uploads())
-	} else {
+	if !o.volume {
 		testenv.MakeUploadsTree(t, filepath.Join(s.dir, "uploads"))
 	}
 	s.pg.SeedTimeTiles(t, dbName)
-	s.composeRun("up", "-d", "web", "worker")
+	s.composeRun("up", "-d", "web", "worker") // creates the uploads_data volume
+	if o.volume {
+		testenv.MakeUploadsTree(t, s.uploads())
+	}
 	s.waitApp()
 	return s
 }
@@ -523,18 +527,6 @@ func descendantsNamed(pid int, name, arg string) []int {
 				out = append(out, c)
 				break
 			}
-		}
-	}
-	return out
-}
-
-// lines returns the non-empty lines of s.
-func lines(s string) []string {
-	var out []string
-	sc := bufio.NewScanner(strings.NewReader(s))
-	for sc.Scan() {
-		if l := strings.TrimSpace(sc.Text()); l != "" {
-			out = append(out, l)
 		}
 	}
 	return out
