@@ -109,6 +109,9 @@ func TestInPlaceUploadsRestoreInterrupted(t *testing.T) {
 				t.Fatalf("interrupted restore exited 0\n%s", r.stderr)
 			}
 			testenv.CompareTrees(t, before, e.uploads)
+			if sig != syscall.SIGKILL && !strings.Contains(r.stderr, "was not changed") {
+				t.Errorf("the output does not say that the uploads were not changed:\n%s", r.stderr)
+			}
 			if sig != syscall.SIGKILL {
 				if got := siblings(t, e.uploads); len(got) != 0 {
 					t.Errorf("left beside the uploads after %s: %v", sig, got)
@@ -130,13 +133,13 @@ func TestInPlaceUploadsRestoreInterrupted(t *testing.T) {
 	}
 }
 
-// TestInPlaceDatabaseRestoreInterrupted: the host is killed while
-// pg_restore has restored the whole dump but not yet returned: the
-// production database is exactly as it was (catalog and rows); the staging
-// database goes with the next backup. SIGINT does the same and removes the
-// staging database at once.
+// TestInPlaceDatabaseRestoreInterrupted: the host is interrupted (SIGINT,
+// SIGTERM) or killed (SIGKILL) while pg_restore has restored the whole dump
+// into the staging database but not yet returned: the production database
+// is exactly as it was (catalog and rows). After SIGINT/SIGTERM the staging
+// database is dropped at once, after SIGKILL by the next backup.
 func TestInPlaceDatabaseRestoreInterrupted(t *testing.T) {
-	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGKILL} {
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGKILL} {
 		t.Run(sig.String(), func(t *testing.T) {
 			e := newEnv(t, true)
 			if r := e.run("backup", "db"); r.code != 0 {
