@@ -83,24 +83,26 @@ func siblings(t *testing.T, dir string) []string {
 // stays until the next run, which removes it; a restore that completes
 // gives exactly the backed-up tree.
 func TestInPlaceUploadsRestoreInterrupted(t *testing.T) {
+	e := newEnv(t, false)
+	backedUp := filepath.Join(e.dir, "uploads-backed-up")
+	copyTree(t, e.uploads, backedUp)
+	if r := e.run("backup", "uploads"); r.code != 0 {
+		t.Fatalf("backup: %d %s", r.code, r.stderr)
+	}
+	run := onlyRunID(t, e)
+	// Production moves on: files added, changed and removed.
+	os.WriteFile(filepath.Join(e.uploads, "after-backup.txt"), []byte("new since the backup"), 0o644)
+	os.RemoveAll(filepath.Join(e.uploads, "2024"))
+	before := filepath.Join(e.dir, "uploads-before-restore")
+	copyTree(t, e.uploads, before)
+	real := e.vars["BACKUP_RESTIC_BIN"]
+
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGKILL} {
 		t.Run(sig.String(), func(t *testing.T) {
-			e := newEnv(t, false)
-			backedUp := filepath.Join(e.dir, "uploads-backed-up")
-			copyTree(t, e.uploads, backedUp)
-			if r := e.run("backup", "uploads"); r.code != 0 {
-				t.Fatalf("backup: %d %s", r.code, r.stderr)
-			}
-			run := onlyRunID(t, e)
-			// Production moves on: files added, changed and removed.
-			os.WriteFile(filepath.Join(e.uploads, "after-backup.txt"), []byte("new since the backup"), 0o644)
-			os.RemoveAll(filepath.Join(e.uploads, "2024"))
-			before := filepath.Join(e.dir, "uploads-before-restore")
-			copyTree(t, e.uploads, before)
-
-			mark := filepath.Join(e.dir, "restored.mark")
-			real := e.vars["BACKUP_RESTIC_BIN"]
-			e.vars["BACKUP_RESTIC_BIN"] = blockingWrapper(t, e.dir, "restic-wrapper", real, "restore", mark)
+			os.RemoveAll(e.uploads)
+			copyTree(t, before, e.uploads)
+			mark := filepath.Join(e.dir, "restored.mark."+sig.String())
+			e.vars["BACKUP_RESTIC_BIN"] = blockingWrapper(t, e.dir, "restic-wrapper-"+strings.ReplaceAll(sig.String(), " ", "-"), real, "restore", mark)
 			r := e.runCtx(context.Background(), func(pid int) {
 				waitFor(t, "restic restore to finish writing", func() bool { return fileExists(mark) })
 				syscall.Kill(pid, sig)
@@ -139,23 +141,26 @@ func TestInPlaceUploadsRestoreInterrupted(t *testing.T) {
 // is exactly as it was (catalog and rows). After SIGINT/SIGTERM the staging
 // database is dropped at once, after SIGKILL by the next backup.
 func TestInPlaceDatabaseRestoreInterrupted(t *testing.T) {
+	e := newEnv(t, true)
+	if r := e.run("backup", "db"); r.code != 0 {
+		t.Fatalf("backup: %d %s", r.code, r.stderr)
+	}
+	run := onlyRunID(t, e)
+	e.pg.Psql(t, "timetiles", "DELETE FROM events WHERE id % 4 = 0; CREATE TABLE after_backup (x int); INSERT INTO after_backup VALUES (1);")
+	wantCatalog := testenv.Catalog(t, e.pg, "timetiles")
+	want := testenv.TableDigests(t, e.pg, "timetiles")
+	staging := func() string {
+		return e.pg.Psql(t, "postgres", "SELECT string_agg(datname, ',') FROM pg_database WHERE datname LIKE 'timetiles\\_restore\\_%'")
+	}
+
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGKILL} {
 		t.Run(sig.String(), func(t *testing.T) {
-			e := newEnv(t, true)
-			if r := e.run("backup", "db"); r.code != 0 {
-				t.Fatalf("backup: %d %s", r.code, r.stderr)
-			}
-			run := onlyRunID(t, e)
-			e.pg.Psql(t, "timetiles", "DELETE FROM events WHERE id % 4 = 0; CREATE TABLE after_backup (x int); INSERT INTO after_backup VALUES (1);")
-			wantCatalog := testenv.Catalog(t, e.pg, "timetiles")
-			want := testenv.TableDigests(t, e.pg, "timetiles")
-
-			wrap := filepath.Join(e.dir, "pgbin")
+			wrap := filepath.Join(e.dir, "pgbin-"+strings.ReplaceAll(sig.String(), " ", "-"))
 			os.Mkdir(wrap, 0o755)
 			for _, n := range []string{"pg_dump", "psql"} {
 				os.Symlink(filepath.Join(pgBin, n), filepath.Join(wrap, n))
 			}
-			mark := filepath.Join(e.dir, "restored.mark")
+			mark := filepath.Join(wrap, "restored.mark")
 			blockingWrapper(t, wrap, "pg_restore", filepath.Join(pgBin, "pg_restore"), "--exit-on-error", mark)
 			e.vars["BACKUP_PG_BIN_DIR"] = wrap
 			r := e.runCtx(context.Background(), func(pid int) {
@@ -172,9 +177,6 @@ func TestInPlaceDatabaseRestoreInterrupted(t *testing.T) {
 				t.Errorf("the interrupted restore changed the rows:\n got %v\nwant %v", got, want)
 			}
 			testenv.WaitNoLeftoverProcesses(t, 10*time.Second, "pg_restore")
-			staging := func() string {
-				return e.pg.Psql(t, "postgres", "SELECT string_agg(datname, ',') FROM pg_database WHERE datname LIKE 'timetiles\\_restore\\_%'")
-			}
 			if sig != syscall.SIGKILL {
 				if s := staging(); s != "" {
 					t.Errorf("staging databases left after %s: %s", sig, s)
