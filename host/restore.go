@@ -223,7 +223,11 @@ func restorePath(ctx context.Context, t, src *Plugin, snap sdk.Snapshot, opts *p
 		fctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		defer cancel()
 	}
-	_, ferr := src.Client.Source.FinishRestorePath(fctx, &pb.FinishRestorePathRequest{Options: opts, Path: resp.Path, Commit: rerr == nil})
+	fin, ferr := src.Client.Source.FinishRestorePath(fctx, &pb.FinishRestorePathRequest{Options: opts, Path: resp.Path, Commit: rerr == nil})
+	if ferr == nil && rerr != nil && fin.GetSummary() != "" {
+		// Say what became of the destination: nothing changed.
+		return fmt.Errorf("%w; %s", rerr, fin.GetSummary())
+	}
 	if ferr != nil {
 		ferr = fmt.Errorf("source %s: %w", src.Name, sdk.FromStatus(ferr))
 		if rerr != nil {

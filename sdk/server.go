@@ -213,9 +213,9 @@ func (s *sourceServer) FinishRestorePath(ctx context.Context, req *pb.FinishRest
 	if err := sps.FinishRestorePath(ctx, rreq, req.GetPath(), req.GetCommit()); err != nil {
 		return nil, ToStatus(err)
 	}
-	what := "restore discarded"
+	what := "the destination was not changed (the staging directory was removed)"
 	if req.GetCommit() {
-		what = "restore swapped in"
+		what = "the restored directory was swapped in"
 	}
 	return &pb.FinishRestorePathResponse{Summary: what}, nil
 }

@@ -83,24 +83,26 @@ func siblings(t *testing.T, dir string) []string {
 // stays until the next run, which removes it; a restore that completes
 // gives exactly the backed-up tree.
 func TestInPlaceUploadsRestoreInterrupted(t *testing.T) {
+	e := newEnv(t, false)
+	backedUp := filepath.Join(e.dir, "uploads-backed-up")
+	copyTree(t, e.uploads, backedUp)
+	if r := e.run("backup", "uploads"); r.code != 0 {
+		t.Fatalf("backup: %d %s", r.code, r.stderr)
+	}
+	run := onlyRunID(t, e)
+	// Production moves on: files added, changed and removed.
+	os.WriteFile(filepath.Join(e.uploads, "after-backup.txt"), []byte("new since the backup"), 0o644)
+	os.RemoveAll(filepath.Join(e.uploads, "2024"))
+	before := filepath.Join(e.dir, "uploads-before-restore")
+	copyTree(t, e.uploads, before)
+	real := e.vars["BACKUP_RESTIC_BIN"]
+
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGKILL} {
 		t.Run(sig.String(), func(t *testing.T) {
-			e := newEnv(t, false)
-			backedUp := filepath.Join(e.dir, "uploads-backed-up")
-			copyTree(t, e.uploads, backedUp)
-			if r := e.run("backup", "uploads"); r.code != 0 {
-				t.Fatalf("backup: %d %s", r.code, r.stderr)
-			}
-			run := onlyRunID(t, e)
-			// Production moves on: files added, changed and removed.
-			os.WriteFile(filepath.Join(e.uploads, "after-backup.txt"), []byte("new since the backup"), 0o644)
-			os.RemoveAll(filepath.Join(e.uploads, "2024"))
-			before := filepath.Join(e.dir, "uploads-before-restore")
-			copyTree(t, e.uploads, before)
-
-			mark := filepath.Join(e.dir, "restored.mark")
-			real := e.vars["BACKUP_RESTIC_BIN"]
-			e.vars["BACKUP_RESTIC_BIN"] = blockingWrapper(t, e.dir, "restic-wrapper", real, "restore", mark)
+			os.RemoveAll(e.uploads)
+			copyTree(t, before, e.uploads)
+			mark := filepath.Join(e.dir, "restored.mark."+sig.String())
+			e.vars["BACKUP_RESTIC_BIN"] = blockingWrapper(t, e.dir, "restic-wrapper-"+strings.ReplaceAll(sig.String(), " ", "-"), real, "restore", mark)
 			r := e.runCtx(context.Background(), func(pid int) {
 				waitFor(t, "restic restore to finish writing", func() bool { return fileExists(mark) })
 				syscall.Kill(pid, sig)
@@ -109,6 +111,9 @@ func TestInPlaceUploadsRestoreInterrupted(t *testing.T) {
 				t.Fatalf("interrupted restore exited 0\n%s", r.stderr)
 			}
 			testenv.CompareTrees(t, before, e.uploads)
+			if sig != syscall.SIGKILL && !strings.Contains(r.stderr, "was not changed") {
+				t.Errorf("the output does not say that the uploads were not changed:\n%s", r.stderr)
+			}
 			if sig != syscall.SIGKILL {
 				if got := siblings(t, e.uploads); len(got) != 0 {
 					t.Errorf("left beside the uploads after %s: %v", sig, got)
@@ -130,29 +135,32 @@ func TestInPlaceUploadsRestoreInterrupted(t *testing.T) {
 	}
 }
 
-// TestInPlaceDatabaseRestoreInterrupted: the host is killed while
-// pg_restore has restored the whole dump but not yet returned: the
-// production database is exactly as it was (catalog and rows); the staging
-// database goes with the next backup. SIGINT does the same and removes the
-// staging database at once.
+// TestInPlaceDatabaseRestoreInterrupted: the host is interrupted (SIGINT,
+// SIGTERM) or killed (SIGKILL) while pg_restore has restored the whole dump
+// into the staging database but not yet returned: the production database
+// is exactly as it was (catalog and rows). After SIGINT/SIGTERM the staging
+// database is dropped at once, after SIGKILL by the next backup.
 func TestInPlaceDatabaseRestoreInterrupted(t *testing.T) {
-	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGKILL} {
-		t.Run(sig.String(), func(t *testing.T) {
-			e := newEnv(t, true)
-			if r := e.run("backup", "db"); r.code != 0 {
-				t.Fatalf("backup: %d %s", r.code, r.stderr)
-			}
-			run := onlyRunID(t, e)
-			e.pg.Psql(t, "timetiles", "DELETE FROM events WHERE id % 4 = 0; CREATE TABLE after_backup (x int); INSERT INTO after_backup VALUES (1);")
-			wantCatalog := testenv.Catalog(t, e.pg, "timetiles")
-			want := testenv.TableDigests(t, e.pg, "timetiles")
+	e := newEnv(t, true)
+	if r := e.run("backup", "db"); r.code != 0 {
+		t.Fatalf("backup: %d %s", r.code, r.stderr)
+	}
+	run := onlyRunID(t, e)
+	e.pg.Psql(t, "timetiles", "DELETE FROM events WHERE id % 4 = 0; CREATE TABLE after_backup (x int); INSERT INTO after_backup VALUES (1);")
+	wantCatalog := testenv.Catalog(t, e.pg, "timetiles")
+	want := testenv.TableDigests(t, e.pg, "timetiles")
+	staging := func() string {
+		return e.pg.Psql(t, "postgres", "SELECT string_agg(datname, ',') FROM pg_database WHERE datname LIKE 'timetiles\\_restore\\_%'")
+	}
 
-			wrap := filepath.Join(e.dir, "pgbin")
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGKILL} {
+		t.Run(sig.String(), func(t *testing.T) {
+			wrap := filepath.Join(e.dir, "pgbin-"+strings.ReplaceAll(sig.String(), " ", "-"))
 			os.Mkdir(wrap, 0o755)
 			for _, n := range []string{"pg_dump", "psql"} {
 				os.Symlink(filepath.Join(pgBin, n), filepath.Join(wrap, n))
 			}
-			mark := filepath.Join(e.dir, "restored.mark")
+			mark := filepath.Join(wrap, "restored.mark")
 			blockingWrapper(t, wrap, "pg_restore", filepath.Join(pgBin, "pg_restore"), "--exit-on-error", mark)
 			e.vars["BACKUP_PG_BIN_DIR"] = wrap
 			r := e.runCtx(context.Background(), func(pid int) {
@@ -169,9 +177,6 @@ func TestInPlaceDatabaseRestoreInterrupted(t *testing.T) {
 				t.Errorf("the interrupted restore changed the rows:\n got %v\nwant %v", got, want)
 			}
 			testenv.WaitNoLeftoverProcesses(t, 10*time.Second, "pg_restore")
-			staging := func() string {
-				return e.pg.Psql(t, "postgres", "SELECT string_agg(datname, ',') FROM pg_database WHERE datname LIKE 'timetiles\\_restore\\_%'")
-			}
 			if sig != syscall.SIGKILL {
 				if s := staging(); s != "" {
 					t.Errorf("staging databases left after %s: %s", sig, s)

@@ -76,6 +76,18 @@ func (e *pgTest) testExactStateSwap(t *testing.T) {
 			db := "exact_" + format
 			e.newDB(t, db, "seed")
 			e.pg.Psql(t, db, afterBackupSQL+seedRowsSQL)
+			// Database-level properties a dump without --create lacks: the
+			// restored database keeps them.
+			e.pg.Psql(t, "postgres", fmt.Sprintf(`DROP ROLE IF EXISTS reader_%[1]s; CREATE ROLE reader_%[1]s;
+REVOKE ALL ON DATABASE %[2]s FROM PUBLIC; GRANT CONNECT ON DATABASE %[2]s TO reader_%[1]s;
+ALTER DATABASE %[2]s SET timezone TO 'Europe/Berlin'; ALTER DATABASE %[2]s SET search_path TO "$user", public, extra;
+ALTER DATABASE %[2]s CONNECTION LIMIT 42; COMMENT ON DATABASE %[2]s IS 'TimeTiles'' production';`, format, db))
+			props := func() string {
+				return e.pg.Psql(t, "postgres", fmt.Sprintf(`SELECT datacl::text, datconnlimit, shobj_description(d.oid, 'pg_database'),
+  (SELECT array_agg(c ORDER BY c)::text FROM pg_db_role_setting s, unnest(s.setconfig) c WHERE s.setdatabase = d.oid AND s.setrole = 0)
+FROM pg_database d WHERE datname = '%s'`, db))
+			}
+			wantProps := props()
 			if slices.Equal(testenv.Catalog(t, e.pg, db), seedCatalog) {
 				t.Fatal("the changes after the backup changed no catalog entry")
 			}
@@ -92,6 +104,9 @@ func (e *pgTest) testExactStateSwap(t *testing.T) {
 			}
 			assertCatalog(t, db, testenv.Catalog(t, e.pg, db), seedCatalog)
 			e.assertSeed(t, db)
+			if got := props(); got != wantProps {
+				t.Errorf("database-level properties after the restore:\n got %s\nwant %s", got, wantProps)
+			}
 			if got := e.databasesLike(t, db+"_restore_"); len(got) != 0 {
 				t.Errorf("staging databases left: %v", got)
 			}

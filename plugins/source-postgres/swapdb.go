@@ -141,7 +141,9 @@ func (s *Source) restoreReplacing(ctx context.Context, db string, r io.Reader, f
 	if err != nil {
 		return fmt.Errorf("checking the role's rights on database %s: %w", db, err)
 	}
-	if strings.TrimSpace(out) != "t" {
+	if strings.TrimSpace(out) != "t" || db == maintenanceDB {
+		// (The maintenance database, where the swap runs, cannot rename
+		// itself.)
 		sdk.Logger.Info("the role may not create databases or rename this one: restoring in one transaction that first drops what the database holds",
 			"database", db)
 		return s.restoreOneTransaction(ctx, db, r, format)

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/timetiles/timetiles-backup/internal/testenv"
@@ -20,7 +21,7 @@ import (
 // destination exactly as it was and nothing beside or in it, with commit it
 // gives exactly the restored tree.
 func TestStagedRestorePath(t *testing.T) {
-	for _, mode := range []string{"directory", "volume"} {
+	for _, mode := range []string{"directory", "volume", "bind mount"} {
 		t.Run(mode, func(t *testing.T) {
 			tmp := t.TempDir()
 			src := filepath.Join(tmp, "src")
@@ -40,6 +41,14 @@ func TestStagedRestorePath(t *testing.T) {
 				s, _ = hostSource(t, dest)
 			}
 			os.MkdirAll(dest, 0o755)
+			if mode == "bind mount" {
+				backing := filepath.Join(tmp, "backing")
+				os.MkdirAll(backing, 0o755)
+				if err := syscall.Mount(backing, dest, "", syscall.MS_BIND, ""); err != nil {
+					t.Skipf("cannot bind-mount here: %v", err)
+				}
+				t.Cleanup(func() { syscall.Unmount(dest, syscall.MNT_DETACH) })
+			}
 			copyTree(t, pristine, dest)
 			copyTimes(t, pristine, dest)
 			leftovers := func() []string {
@@ -58,7 +67,7 @@ func TestStagedRestorePath(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if mode == "volume" && filepath.Dir(stage) != dest || mode == "directory" && filepath.Dir(stage) != filepath.Dir(dest) {
+			if (mode == "directory") != (filepath.Dir(stage) == filepath.Dir(dest)) {
 				t.Errorf("stage %s for %s destination %s", stage, mode, dest)
 			}
 			copyTree(t, src, stage) // what restic restore does
