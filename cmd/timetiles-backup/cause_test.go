@@ -3,6 +3,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -43,6 +44,10 @@ func TestRestoreShowsTheRealCauseOnce(t *testing.T) {
 		}
 		if i, j := strings.Index(errLine, tc.want), strings.Index(errLine, "restic"); j >= 0 && j < i {
 			t.Errorf("%s: restic comes before the cause:\n%s", tc.what, errLine)
+		}
+		// A failed restore leaves no restic lock behind.
+		if locks, err := e.restic().Locks(context.Background()); err != nil || len(locks) != 0 {
+			t.Errorf("%s: restic locks after the failed restore: %+v %v", tc.what, locks, err)
 		}
 		for _, bad := range []string{"broken pipe", "stream aborted: stream aborted"} {
 			if strings.Contains(r.stderr, bad) {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -92,6 +93,74 @@ func streamRead(root int) int64 {
 		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
 		for _, l := range strings.Split(string(b), "\n") {
 			if v, ok := strings.CutPrefix(l, "rchar: "); ok {
+				n, _ := strconv.ParseInt(v, 10, 64)
+				total += n
+			}
+		}
+	}
+	return total
+}
+
+// TestFailedOrInterruptedRestoreLeavesNoResticLock: a restore whose source
+// fails at once (restic dump is still starting or streaming when the CLI
+// ends), and a restore SIGTERMed while restic dump streams: each ends, every
+// child is gone, and the repository holds no restic lock (`restic list
+// locks`), so nothing meets a stale lock later.
+func TestFailedOrInterruptedRestoreLeavesNoResticLock(t *testing.T) {
+	e, _ := faultEnv(t, false)
+	e.vars["BACKUP_SOURCES"] = "synthetic=source-synthetic"
+	e.vars["SYNTH_SIZE"] = "4000000000" // 4 GB, deduplicated to 1 MiB: streams for seconds
+	e.vars["SYNTH_PATTERN"] = "repeat"
+	if r := e.run("backup"); r.code != 0 {
+		t.Fatalf("backup: %s", r.stderr)
+	}
+	noLocks := func(what string) {
+		t.Helper()
+		if locks, err := e.restic().Locks(context.Background()); err != nil || len(locks) != 0 {
+			t.Errorf("%s: restic locks left: %+v %v", what, locks, err)
+		}
+	}
+	// The source cannot write where it restores: it fails before reading.
+	e.vars["SYNTH_RESTORE_TO"] = filepath.Join(e.dir, "no-such-dir", "restored.bin")
+	for i := 0; i < 3; i++ {
+		r := e.run("restore", "latest", "--yes", "--no-safety-backup")
+		if r.code != 1 || !strings.Contains(r.stderr, "no such file or directory") {
+			t.Fatalf("failing restore: exit %d\n%s", r.code, r.stderr)
+		}
+		noLocks(fmt.Sprintf("failed restore #%d", i+1))
+	}
+
+	e.vars["SYNTH_RESTORE_TO"] = filepath.Join(e.dir, "restored.bin")
+	var children []int
+	r := e.runCtx(context.Background(), func(pid int) {
+		waitFor(t, "restic dump to stream", func() bool {
+			return dumpWritten(pid) > 64<<20
+		})
+		children = testenv.ChildProcesses(pid)
+		syscall.Kill(pid, syscall.SIGTERM)
+	}, "restore", "latest", "--yes", "--no-safety-backup")
+	if r.code != ExitInterrupted {
+		t.Fatalf("exit %d after SIGTERM, want 130\n%s", r.code, r.stderr)
+	}
+	waitFor(t, "every child of the restore to end", func() bool { return gone(children) })
+	noLocks("interrupted restore")
+	if _, err := os.Stat(e.vars["SYNTH_RESTORE_TO"]); err == nil {
+		t.Error("the interrupted restore was committed")
+	}
+}
+
+// dumpWritten is how much the restic dump processes under root have
+// written so far (/proc/PID/io wchar).
+func dumpWritten(root int) int64 {
+	var total int64
+	for _, pid := range testenv.ChildProcesses(root) {
+		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if !strings.Contains(string(cmdline), "\x00dump\x00") {
+			continue
+		}
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "wchar: "); ok {
 				n, _ := strconv.ParseInt(v, 10, 64)
 				total += n
 			}

@@ -148,6 +148,15 @@ func checkID(id string) error {
 	return nil
 }
 
+// Reads of a snapshot (Dump, Restore) run with --no-lock: they only read,
+// and a restore that fails or is interrupted — restic killed with its
+// plugin before it removed its lock — must leave no lock behind. What a
+// repository lock would keep away, a concurrent prune, timetiles-backup's
+// run lock already does for every run of this host (one backup, prune,
+// restore or verify per repository at a time); a prune by another machine
+// sharing the repository could make a running restore fail (restic checks
+// every blob it reads), never restore wrong bytes.
+
 // Dump streams the file at path (inside the snapshot) to w, e.g.
 // Dump(ctx, id, "/database.sql", w) for a stdin snapshot. A directory is
 // written as a tar archive (restic's behaviour). Paths are used as they are:
@@ -163,7 +172,7 @@ func (r *Repo) Dump(ctx context.Context, snapshotID, filePath string, w io.Write
 	if !strings.HasPrefix(filePath, "/") {
 		filePath = "/" + filePath
 	}
-	_, err := r.run(ctx, invocation{op: "dump", args: []string{"dump", "--", snapshotID, filePath}, json: true, lock: true, stdout: w})
+	_, err := r.run(ctx, invocation{op: "dump", args: []string{"dump", "--", snapshotID, filePath}, json: true, noLock: true, stdout: w})
 	return err
 }
 
@@ -241,7 +250,7 @@ type restoreSummary struct {
 func (r *Repo) restore(ctx context.Context, arg, target string, extra ...string) (*restoreSummary, error) {
 	args := append([]string{"restore", "--target", target}, extra...)
 	args = append(args, "--", arg)
-	res, err := r.run(ctx, invocation{op: "restore", args: args, json: true, lock: true})
+	res, err := r.run(ctx, invocation{op: "restore", args: args, json: true, noLock: true})
 	if err != nil {
 		return nil, err
 	}
