@@ -4,9 +4,13 @@ package host
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -204,4 +208,60 @@ func (r *Runner) CatchUp(ctx context.Context, local, offsite *Plugin, skip strin
 		log.Info("offsite catch-up: run copied", "run", m.Run.ID)
 	}
 	return rep, nil
+}
+
+// The nightly check costs two listings (a key derivation each); it is
+// skipped when nothing can be missing: a small state file (in the state
+// directory, per local and offsite repository) records the last run
+// written to the local repository and the last run after which the
+// offsite repository was known to hold every run it should. When they are
+// the same run — no run was made since, locally only or with a failed
+// offsite side — there is nothing to copy. At least once every
+// catchUpRecheck the repositories are compared anyway (an offsite
+// repository emptied or pruned by hand).
+const catchUpRecheck = 7 * 24 * time.Hour
+
+type catchUpState struct {
+	LocalLastRun     string    `json:"local_last_run"`
+	OffsiteSyncedRun string    `json:"offsite_synced_run"`
+	Checked          time.Time `json:"checked"`
+}
+
+func (r *Runner) catchUpStatePath() string {
+	target := r.Cfg.GetDefault("BACKUP_TARGET", DefaultTarget)
+	key := strings.Join([]string{target, r.Cfg.Get("RESTIC_REPOSITORY"), r.Cfg.Get("RESTIC_OFFSITE_REPOSITORY"), r.Cfg.Get("AWS_ENDPOINT_URL")}, "\x00")
+	sum := sha256.Sum256([]byte(key))
+	return filepath.Join(r.StateDir(), "offsite-sync-"+hex.EncodeToString(sum[:8])+".json")
+}
+
+func (r *Runner) readCatchUpState() catchUpState {
+	var st catchUpState
+	if b, err := os.ReadFile(r.catchUpStatePath()); err == nil {
+		_ = json.Unmarshal(b, &st)
+	}
+	return st
+}
+
+// writeCatchUpState replaces the state file atomically; it is only written
+// where the state directory exists (the run lock creates it).
+func (r *Runner) writeCatchUpState(st catchUpState) {
+	path := r.catchUpStatePath()
+	if fi, err := os.Stat(filepath.Dir(path)); err != nil || !fi.IsDir() {
+		return
+	}
+	b, _ := json.Marshal(st)
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		r.Log.Debug("cannot write the offsite catch-up state", "error", err)
+		return
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+	}
+}
+
+// catchUpNeeded says whether the offsite repository may lack runs, given
+// the state before tonight's run.
+func (st catchUpState) catchUpNeeded(now time.Time) bool {
+	return st.LocalLastRun == "" || st.OffsiteSyncedRun != st.LocalLastRun || now.Sub(st.Checked) > catchUpRecheck || now.Before(st.Checked)
 }

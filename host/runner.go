@@ -431,12 +431,28 @@ func (r *Runner) Backup(ctx context.Context, opts BackupOptions) (*BackupReport,
 	if rep.LocalErr != nil {
 		return rep, rep.LocalErr
 	}
-	if len(sinks) > 1 && rep.OffsiteErr == nil && rep.Manifests[Offsite] != "" {
+	state := r.readCatchUpState()
+	synced := false
+	switch {
+	case len(sinks) < 2 || rep.OffsiteErr != nil || rep.Manifests[Offsite] == "":
+	case !state.catchUpNeeded(time.Now()):
+		// No run since the offsite repository was last known complete.
+		synced = true
+		log.Debug("offsite catch-up: nothing can be missing", "synced_run", state.OffsiteSyncedRun)
+	default:
 		rep.CatchUp, rep.CatchUpErr = r.CatchUp(ctx, local, sinks[1].P, rep.RunID)
 		if rep.CatchUpErr != nil {
 			log.Warn("offsite catch-up failed", "error", rep.CatchUpErr)
+		} else if rep.CatchUp.Skipped == "" {
+			synced = true
+			state.Checked = time.Now()
 		}
 	}
+	state.LocalLastRun = rep.RunID
+	if synced {
+		state.OffsiteSyncedRun = rep.RunID
+	}
+	r.writeCatchUpState(state)
 	return rep, nil
 }
 
