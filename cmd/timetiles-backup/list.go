@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -39,6 +38,13 @@ Options:
   --json              Print JSON.
 
 ` + commonFlagsHelp + "\n\n" + exitCodesHelp)
+}
+
+// listJSON is `backup list --json` (docs/json/list.schema.json): the runs,
+// newest first.
+type listJSON struct {
+	SchemaVersion int       `json:"schema_version"`
+	Runs          []runJSON `json:"runs"`
 }
 
 type runJSON struct {
@@ -143,10 +149,10 @@ func runSize(r *host.Run) uint64 {
 
 func (c *ListCommand) print(runs []*listedRun, repos []string, asJSON bool) {
 	if asJSON {
-		out := []runJSON{}
+		out := listJSON{SchemaVersion: jsonSchemaVersion, Runs: []runJSON{}}
 		for _, l := range runs {
 			r := l.Run
-			rj := runJSON{RunID: r.ID, Time: r.Time.UTC().Format("2006-01-02T15:04:05Z"), Host: r.Host,
+			rj := runJSON{RunID: r.ID, Time: jsonTime(r.Time), Host: r.Host,
 				Complete: r.Complete, Legacy: r.Legacy, Safety: r.HasTag(host.SafetyTag), SizeBytes: runSize(r),
 				Components: map[string]string{}, Repositories: map[string]*repoRunJSON{}}
 			for n, s := range r.Components {
@@ -159,10 +165,9 @@ func (c *ListCommand) print(runs []*listedRun, repos []string, asJSON bool) {
 				}
 				rj.Repositories[repo] = st
 			}
-			out = append(out, rj)
+			out.Runs = append(out.Runs, rj)
 		}
-		b, _ := json.MarshalIndent(out, "", "  ")
-		c.UI.Output(string(b))
+		c.outputJSON(out)
 		return
 	}
 	if len(runs) == 0 {
