@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/dustin/go-humanize"
 
@@ -193,7 +194,7 @@ func (c *ListCommand) print(runs []*listedRun, repos []string, asJSON bool) {
 				states[i] = runState(rr)
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", l.ID, l.Time.Local().Format("2006-01-02 15:04:05"), l.Host,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", displayID(l.Run), listTime(l.Time), l.Host,
 			states[0], states[1], sizeText(l.Run), componentsText(l.Run))
 	}
 	tw.Flush()
@@ -232,8 +233,22 @@ func formatRuns(runs []*host.Run) string {
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "RUN\tTIME\tHOST\tSTATE\tSIZE\tCOMPONENTS")
 	for _, r := range runs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Time.Local().Format("2006-01-02 15:04:05"), r.Host, runState(r), sizeText(r), componentsText(r))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", displayID(r), listTime(r.Time), r.Host, runState(r), sizeText(r), componentsText(r))
 	}
 	tw.Flush()
 	return strings.TrimRight(b.String(), "\n")
+}
+
+// listTime is a run's time as the lists show it: UTC, as in the run IDs
+// (20261204T020000Z-…), with the zone said.
+func listTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") }
+
+// displayID is a run's ID as the lists show it. A run of the shell tool has
+// no run ID: its ID is its snapshot's, shown short like every snapshot ID
+// (`restore` takes the short form: a snapshot ID prefix).
+func displayID(r *host.Run) string {
+	if r.Legacy {
+		return short(r.ID)
+	}
+	return r.ID
 }

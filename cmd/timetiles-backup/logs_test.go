@@ -32,3 +32,25 @@ func TestPluginLogLines(t *testing.T) {
 		}
 	}
 }
+
+// TestConfigErrorSaidOnce: a plugin that refuses its configuration is
+// reported as a configuration error once (the host's "configuration error"
+// and the plugin's "invalid configuration" said the same thing twice),
+// naming the variable and the fix; exit 2.
+func TestConfigErrorSaidOnce(t *testing.T) {
+	e := newEnv(t, false)
+	delete(e.vars, "UPLOAD_HOST_DIR")
+	e.vars["BACKUP_UPLOADS_VOLUME"] = "bad/name"
+	r := e.run("backup", "uploads")
+	if r.code != 2 {
+		t.Fatalf("backup with a bad volume name: exit %d, want 2\n%s", r.code, r.stderr)
+	}
+	line := regexp.MustCompile(`(?m)^Error: .*$`).FindString(r.stderr)
+	t.Logf("%s", line)
+	if n := strings.Count(line, "configuration error") + strings.Count(line, "invalid configuration"); n != 1 {
+		t.Errorf("the error says it is a configuration error %d times: %s", n, line)
+	}
+	if !strings.Contains(line, `BACKUP_UPLOADS_VOLUME="bad/name"`) || !strings.Contains(line, "docker volume ls") {
+		t.Errorf("the error does not name the variable and the fix: %s", line)
+	}
+}

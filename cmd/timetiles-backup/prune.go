@@ -171,7 +171,7 @@ func (c *PruneCommand) printRepo(r *host.Runner, rep *host.PruneReport, dryRun b
 		if !d.Keep {
 			action = "remove"
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", action, d.Run.ID, d.Run.Time.Local().Format("2006-01-02 15:04"),
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", action, displayID(d.Run), listTime(d.Run.Time),
 			strings.Join(d.Run.ComponentNames(), ","), strings.Join(d.Reasons, "; "))
 	}
 	tw.Flush()
