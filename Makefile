@@ -25,8 +25,9 @@ lint:
 	@go vet ./...
 
 # Source install: the CLI into $(PREFIX)/bin, the bundled plugins into
-# $(PREFIX)/lib/timetiles-backup (where the CLI looks for them), the docs
-# and the example env file into $(PREFIX)/share/doc/timetiles-backup.
+# $(PREFIX)/lib/timetiles-backup (where the CLI looks for them), the docs,
+# license and the example env file into $(PREFIX)/share/doc/timetiles-backup,
+# the man pages and the bash and zsh completion into $(PREFIX)/share.
 #   make install PREFIX=/usr/local        (DESTDIR= stages for packaging)
 PREFIX ?= /usr/local
 DESTDIR ?=
@@ -45,7 +46,11 @@ install:
 	@for p in plugins/*/; do n=$$(basename $$p); \
 	  echo "CGO_ENABLED=0 go build -o $(DESTDIR)$(PREFIX)/lib/timetiles-backup/timetiles-backup-$$n ./$$p"; \
 	  CGO_ENABLED=0 go build -trimpath -ldflags "$(GOLDFLAGS)" -o $(DESTDIR)$(PREFIX)/lib/timetiles-backup/timetiles-backup-$$n ./$$p || exit 1; done
-	@install -m 0644 README.md examples/env.production.example $(wildcard docs/*.md) $(DESTDIR)$(PREFIX)/share/doc/timetiles-backup/
+	@install -m 0644 README.md LICENSE NOTICE examples/env.production.example $(wildcard docs/*.md) $(DESTDIR)$(PREFIX)/share/doc/timetiles-backup/
+	@install -d $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(PREFIX)/share/zsh/vendor-completions
+	@install -m 0644 docs/man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	@install -m 0644 packaging/completion.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/timetiles-backup
+	@install -m 0644 packaging/_timetiles-backup $(DESTDIR)$(PREFIX)/share/zsh/vendor-completions/_timetiles-backup
 
 # Release artifacts in dist/: a .deb (nfpm) and a tarball.
 package:

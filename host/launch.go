@@ -178,7 +178,9 @@ func (m *Manager) Configure(ctx context.Context, p *Plugin, cfg *Config, instanc
 	err := p.Client.Configure(ctx, sdk.Config{Instance: instance, Values: vals, APIVersion: p.APIVersion})
 	if err != nil {
 		if errors.Is(err, sdk.ErrInvalidConfig) {
-			return fmt.Errorf("%w: plugin %s: %v", ErrConfig, p.Name, err)
+			// "configuration error" says it once: not again in the
+			// plugin's words ("invalid configuration: …").
+			return fmt.Errorf("%w: plugin %s: %s", ErrConfig, p.Name, withoutSentinel(err.Error(), sdk.ErrInvalidConfig))
 		}
 		return fmt.Errorf("configuring plugin %s: %w", p.Name, err)
 	}
@@ -223,4 +225,16 @@ func QuietLifecycle(level hclog.Level, msg string, _ ...interface{}) bool {
 		return level <= hclog.Info
 	}
 	return false
+}
+
+// withoutSentinel drops a sentinel error's words from a message that
+// already says them another way ("invalid configuration: x" → "x").
+func withoutSentinel(msg string, sentinel error) string {
+	w := sentinel.Error()
+	msg = strings.ReplaceAll(msg, w+": ", "")
+	msg = strings.TrimSuffix(msg, ": "+w)
+	if msg == w {
+		return "the plugin refused its configuration"
+	}
+	return msg
 }

@@ -26,6 +26,10 @@ trap 'rm -rf "$work"' EXIT
 echo "package: timetiles-backup $version (.deb $debversion, $arch)" >&2
 stage="$work/stage"
 make -s install DESTDIR="$stage" PREFIX=/usr VERSION="$version"
+# Debian's places: man pages and the changelog compressed (gzip -9n: no
+# name, no time, so the same input gives the same bytes).
+gzip -9n "$stage"/usr/share/man/man1/*.1
+gzip -9nc packaging/changelog > "$stage/changelog.gz"
 # nfpm does not expand variables in file paths: fill them in.
 sed -e "s#\${STAGE}#$stage#g" -e "s#\${ARCH}#$arch#g" -e "s#\${VERSION}#$debversion#g" \
   packaging/nfpm.yaml > "$work/nfpm.yaml"

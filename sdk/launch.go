@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -99,8 +100,10 @@ func Launch(path, kind string, opts LaunchOptions) (*Client, *plugin.Client, err
 		SkipHostEnv:      true,
 		SecureConfig:     opts.Secure,
 		StartTimeout:     30 * time.Second,
-		Logger:           logger,
-		GRPCDialOptions:  DialOptions(),
+		// The plugin's log lines: pluginlog.go.
+		Logger:          quietStderrLogger{Logger: logger, binary: filepath.Base(path)},
+		Stderr:          newPluginLogWriter(logger, path),
+		GRPCDialOptions: DialOptions(),
 	})
 	fail := func(err error) (*Client, *plugin.Client, error) {
 		raw.Kill()

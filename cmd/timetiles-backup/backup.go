@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -56,14 +55,19 @@ Options:
 ` + commonFlagsHelp + "\n\n" + exitCodesHelp)
 }
 
+// backupJSON is `backup --json` (docs/json/backup.schema.json).
 type backupJSON struct {
-	RunID      string          `json:"run_id"`
-	Time       string          `json:"time"`
-	Success    bool            `json:"success"`
-	Error      string          `json:"error,omitempty"`
-	Offsite    string          `json:"offsite_warning,omitempty"`
-	Components []componentJSON `json:"components"`
-	Manifests  map[string]string
+	SchemaVersion   int             `json:"schema_version"`
+	RunID           string          `json:"run_id"`
+	Time            string          `json:"time"`
+	DurationSeconds float64         `json:"duration_seconds"`
+	Success         bool            `json:"success"`
+	Error           string          `json:"error,omitempty"`
+	Offsite         string          `json:"offsite_warning,omitempty"`
+	Components      []componentJSON `json:"components"`
+	// Manifests: the run manifest's snapshot in each repository ("local",
+	// "offsite") where the run is complete.
+	Manifests map[string]string `json:"manifests"`
 	// The offsite catch-up: earlier runs copied to the offsite repository
 	// (oldest first), and its warning or error.
 	CaughtUp       []string `json:"offsite_caught_up,omitempty"`
@@ -72,14 +76,15 @@ type backupJSON struct {
 }
 
 type componentJSON struct {
-	Component         string `json:"component"`
-	Target            string `json:"target"`
-	Snapshot          string `json:"snapshot,omitempty"`
-	Bytes             uint64 `json:"bytes"`
-	BytesAdded        uint64 `json:"bytes_added"`
-	ChecksumAlgorithm string `json:"checksum_algorithm,omitempty"`
-	Checksum          string `json:"checksum,omitempty"`
-	Error             string `json:"error,omitempty"`
+	Component         string  `json:"component"`
+	Target            string  `json:"target"`
+	Snapshot          string  `json:"snapshot,omitempty"`
+	Bytes             uint64  `json:"bytes"`
+	BytesAdded        uint64  `json:"bytes_added"`
+	DurationSeconds   float64 `json:"duration_seconds"`
+	ChecksumAlgorithm string  `json:"checksum_algorithm,omitempty"`
+	Checksum          string  `json:"checksum,omitempty"`
+	Error             string  `json:"error,omitempty"`
 }
 
 func (c *BackupCommand) Run(args []string) int {
@@ -131,11 +136,12 @@ func (c *BackupCommand) backup(comps []string, offsite, asJSON, dryRun bool, at 
 	var runErr error
 	defer c.recordBackup(r, &rep, &code, &runErr, offsite, time.Now())
 	pv := newProgress(c.Ctx, c.Meta, r, !asJSON && stderrIsTerminal())
+	started := time.Now()
 	rep, err = r.Backup(c.Ctx, host.BackupOptions{Components: comps, Offsite: offsite, Time: at, Progress: pv.update})
 	err = c.interrupted(err)
 	pv.finish()
 	if rep != nil {
-		c.report(r, rep, asJSON)
+		c.report(r, rep, asJSON, time.Since(started))
 	}
 	if rep != nil && rep.OffsiteErr != nil && err == nil {
 		c.UI.Warn("Warning: offsite backup failed; the local backup is complete: " + r.Scrub(rep.OffsiteErr.Error()))
@@ -186,9 +192,15 @@ func (c *BackupCommand) catchUpWarnings(r *host.Runner, rep *host.BackupReport) 
 	}
 }
 
-func (c *BackupCommand) report(r *host.Runner, rep *host.BackupReport, asJSON bool) {
+func (c *BackupCommand) report(r *host.Runner, rep *host.BackupReport, asJSON bool, took time.Duration) {
 	if asJSON {
-		out := backupJSON{RunID: rep.RunID, Time: rep.Time.UTC().Format("2006-01-02T15:04:05Z"), Success: rep.LocalErr == nil, Manifests: rep.Manifests}
+		out := backupJSON{SchemaVersion: jsonSchemaVersion, RunID: rep.RunID, Time: jsonTime(rep.Time), DurationSeconds: jsonSeconds(took),
+			Success: rep.LocalErr == nil, Manifests: map[string]string{}, Components: []componentJSON{}}
+		for inst, id := range rep.Manifests {
+			if id != "" {
+				out.Manifests[inst] = id
+			}
+		}
 		if cu := rep.CatchUp; cu != nil {
 			out.CaughtUp, out.CatchUpWarning = cu.Copied, r.Scrub(cu.Warning)
 		}
@@ -204,22 +216,23 @@ func (c *BackupCommand) report(r *host.Runner, rep *host.BackupReport, asJSON bo
 		for _, cr := range rep.Components {
 			for _, s := range cr.Result.Sinks {
 				cj := componentJSON{Component: cr.Component, Target: s.Sink, Snapshot: s.Snapshot.ID,
-					Bytes: streamSize(cr.Result, s), BytesAdded: s.BytesAdded}
-				if cr.Result.Header.GetLocalPath() == "" {
+					Bytes: streamSize(cr.Result, s), BytesAdded: s.BytesAdded, DurationSeconds: jsonSeconds(cr.Result.Duration)}
+				if err := cr.Result.Err(s.Sink); err != nil {
+					// A failed component stored nothing: no checksum vouches for it.
+					cj.Error = r.Scrub(err.Error())
+					cj.Snapshot = ""
+				} else if cr.Result.Header.GetLocalPath() == "" {
 					cj.ChecksumAlgorithm = cr.Result.Trailer.GetChecksumAlgorithm()
 					cj.Checksum = fmt.Sprintf("%x", cr.Result.Trailer.GetChecksum())
-				}
-				if err := cr.Result.Err(s.Sink); err != nil {
-					cj.Error = r.Scrub(err.Error())
 				}
 				out.Components = append(out.Components, cj)
 			}
 			if len(cr.Result.Sinks) == 0 && cr.Result.SourceErr != nil {
-				out.Components = append(out.Components, componentJSON{Component: cr.Component, Error: r.Scrub(cr.Result.SourceErr.Error())})
+				out.Components = append(out.Components, componentJSON{Component: cr.Component, Error: r.Scrub(cr.Result.SourceErr.Error()),
+					DurationSeconds: jsonSeconds(cr.Result.Duration)})
 			}
 		}
-		b, _ := json.MarshalIndent(out, "", "  ")
-		c.UI.Output(string(b))
+		c.outputJSON(out)
 		return
 	}
 	c.UI.Output(fmt.Sprintf("Backup run %s", rep.RunID))

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -57,11 +56,13 @@ type configEntry struct {
 	Unknown bool     `json:"unknown,omitempty"`
 }
 
+// configJSON is `config --json` (docs/json/config.schema.json).
 type configJSON struct {
-	EnvFile string        `json:"env_file"`
-	Entries []configEntry `json:"variables"`
-	Plugins []string      `json:"plugins"`
-	Errors  []string      `json:"plugin_errors,omitempty"`
+	SchemaVersion int           `json:"schema_version"`
+	EnvFile       string        `json:"env_file"`
+	Entries       []configEntry `json:"variables"`
+	Plugins       []string      `json:"plugins"`
+	Errors        []string      `json:"plugin_errors,omitempty"`
 }
 
 func (c *ConfigCommand) Run(args []string) int {
@@ -82,7 +83,7 @@ func (c *ConfigCommand) Run(args []string) int {
 	}
 	defer r.Close()
 	infos, names, perr, refused := pluginInfos(c.Meta, r)
-	out := configJSON{EnvFile: r.Cfg.EnvFile, Plugins: names, Errors: perr}
+	out := configJSON{SchemaVersion: jsonSchemaVersion, EnvFile: r.Cfg.EnvFile, Plugins: names, Errors: perr}
 	known := map[string]bool{}
 	for _, k := range host.KnownKeys(infos) {
 		known[k.Name] = true
@@ -115,8 +116,7 @@ func (c *ConfigCommand) Run(args []string) int {
 		out.Entries = append(out.Entries, e)
 	}
 	if asJSON {
-		b, _ := json.MarshalIndent(out, "", "  ")
-		c.UI.Output(string(b))
+		c.outputJSON(out)
 	} else {
 		c.print(out)
 	}

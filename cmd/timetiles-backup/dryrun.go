@@ -1,20 +1,21 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 
 	"github.com/timetiles/timetiles-backup/host"
 )
 
+// planJSON is `backup --dry-run --json` (docs/json/backup-dry-run.schema.json).
 type planJSON struct {
-	DryRun     bool                `json:"dry_run"`
-	Success    bool                `json:"success"`
-	Error      string              `json:"error,omitempty"`
-	Components []planComponentJSON `json:"components"`
-	Targets    []planTargetJSON    `json:"targets"`
-	Notifiers  []string            `json:"notifiers"`
+	SchemaVersion int                 `json:"schema_version"`
+	DryRun        bool                `json:"dry_run"`
+	Success       bool                `json:"success"`
+	Error         string              `json:"error,omitempty"`
+	Components    []planComponentJSON `json:"components"`
+	Targets       []planTargetJSON    `json:"targets"`
+	Notifiers     []string            `json:"notifiers"`
 }
 
 type planComponentJSON struct {
@@ -41,7 +42,11 @@ func (c *BackupCommand) dryRun(r *host.Runner, opts host.BackupOptions, asJSON b
 	}
 	perr := p.Err()
 	if asJSON {
-		out := planJSON{DryRun: true, Success: perr == nil, Notifiers: p.Notifiers}
+		out := planJSON{SchemaVersion: jsonSchemaVersion, DryRun: true, Success: perr == nil, Notifiers: p.Notifiers,
+			Components: []planComponentJSON{}, Targets: []planTargetJSON{}}
+		if out.Notifiers == nil {
+			out.Notifiers = []string{}
+		}
 		if perr != nil {
 			out.Error = r.Scrub(perr.Error())
 		}
@@ -59,8 +64,7 @@ func (c *BackupCommand) dryRun(r *host.Runner, opts host.BackupOptions, asJSON b
 			}
 			out.Targets = append(out.Targets, j)
 		}
-		b, _ := json.MarshalIndent(out, "", "  ")
-		c.UI.Output(string(b))
+		c.outputJSON(out)
 	} else {
 		c.UI.Output("Dry run: nothing is written.")
 		c.UI.Output("A backup would stream:")

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -242,7 +241,7 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 
 	r = e.run("backup", "list", "--json")
 	var runs []runJSON
-	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &runs) != nil || len(runs) != 1 {
+	if r.code != 0 || unmarshalRuns(r.stdout, &runs) != nil || len(runs) != 1 {
 		t.Fatalf("backup list --json: %d %s %s", r.code, r.stdout, r.stderr)
 	}
 	if !runs[0].Complete || runs[0].Components["db"] == "" || runs[0].Components["uploads"] == "" {

@@ -67,6 +67,18 @@ func TestLegacyShellToolSnapshotsRestore(t *testing.T) {
 	if r.code != 0 || strings.Count(r.stdout, "legacy") != 2 {
 		t.Fatalf("list: %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
+	// The shell tool's runs are listed with short IDs like every snapshot
+	// ID, and every time in UTC, saying so, as the run IDs are.
+	legacyLine := regexp.MustCompile(`(?m)^[0-9a-f]{8} +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC +\S+ +legacy `)
+	if n := len(legacyLine.FindAllString(r.stdout, -1)); n != 2 {
+		t.Errorf("%d legacy runs listed with a short ID and a UTC time, want 2:\n%s", n, r.stdout)
+	}
+	mustRun(t, e.run("backup", "uploads"), 0, "backup uploads")
+	r = mustRun(t, e.run("backup", "list"), 0, "backup list")
+	m := regexp.MustCompile(`(?m)^(\d{8})T(\d{6})Z-[0-9a-f]{4} +(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d) UTC `).FindStringSubmatch(r.stdout)
+	if m == nil || m[1] != m[3]+m[4]+m[5] || m[2] != m[6]+m[7]+m[8] {
+		t.Errorf("a run's listed time is not its run ID's (UTC): %q\n%s", m, r.stdout)
+	}
 	scratch := filepath.Join(t.TempDir(), "restored-uploads") // outside the env file's directory
 	r = e.run("restore", "latest", "--yes", "--to-database", "from_legacy", "--to", scratch)
 	if r.code != 0 {

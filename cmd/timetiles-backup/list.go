@@ -1,12 +1,12 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/dustin/go-humanize"
 
@@ -42,6 +42,13 @@ Options:
   --json              Print JSON.
 
 ` + commonFlagsHelp + "\n\n" + exitCodesHelp)
+}
+
+// listJSON is `backup list --json` (docs/json/list.schema.json): the runs,
+// newest first.
+type listJSON struct {
+	SchemaVersion int       `json:"schema_version"`
+	Runs          []runJSON `json:"runs"`
 }
 
 type runJSON struct {
@@ -149,10 +156,10 @@ func runSize(r *host.Run) uint64 {
 
 func (c *ListCommand) print(runs []*listedRun, repos []string, asJSON bool) {
 	if asJSON {
-		out := []runJSON{}
+		out := listJSON{SchemaVersion: jsonSchemaVersion, Runs: []runJSON{}}
 		for _, l := range runs {
 			r := l.Run
-			rj := runJSON{RunID: r.ID, Time: r.Time.UTC().Format("2006-01-02T15:04:05Z"), Host: r.Host,
+			rj := runJSON{RunID: r.ID, Time: jsonTime(r.Time), Host: r.Host,
 				Complete: r.Complete, Legacy: r.Legacy, Safety: r.HasTag(host.SafetyTag), Purpose: r.Purpose(), SizeBytes: runSize(r),
 				Components: map[string]string{}, Repositories: map[string]*repoRunJSON{}}
 			for n, s := range r.Components {
@@ -165,10 +172,9 @@ func (c *ListCommand) print(runs []*listedRun, repos []string, asJSON bool) {
 				}
 				rj.Repositories[repo] = st
 			}
-			out = append(out, rj)
+			out.Runs = append(out.Runs, rj)
 		}
-		b, _ := json.MarshalIndent(out, "", "  ")
-		c.UI.Output(string(b))
+		c.outputJSON(out)
 		return
 	}
 	if len(runs) == 0 {
@@ -194,7 +200,7 @@ func (c *ListCommand) print(runs []*listedRun, repos []string, asJSON bool) {
 				states[i] = runState(rr)
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", l.ID, l.Time.Local().Format("2006-01-02 15:04:05"), l.Host,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", displayID(l.Run), listTime(l.Time), l.Host,
 			states[0], states[1], sizeText(l.Run), componentsText(l.Run))
 	}
 	tw.Flush()
@@ -233,8 +239,22 @@ func formatRuns(runs []*host.Run) string {
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "RUN\tTIME\tHOST\tSTATE\tSIZE\tCOMPONENTS")
 	for _, r := range runs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Time.Local().Format("2006-01-02 15:04:05"), r.Host, runState(r), sizeText(r), componentsText(r))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", displayID(r), listTime(r.Time), r.Host, runState(r), sizeText(r), componentsText(r))
 	}
 	tw.Flush()
 	return strings.TrimRight(b.String(), "\n")
+}
+
+// listTime is a run's time as the lists show it: UTC, as in the run IDs
+// (20261204T020000Z-…), with the zone said.
+func listTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") }
+
+// displayID is a run's ID as the lists show it. A run of the shell tool has
+// no run ID: its ID is its snapshot's, shown short like every snapshot ID
+// (`restore` takes the short form: a snapshot ID prefix).
+func displayID(r *host.Run) string {
+	if r.Legacy {
+		return short(r.ID)
+	}
+	return r.ID
 }

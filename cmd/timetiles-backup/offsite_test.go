@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -184,7 +183,7 @@ func TestOffsiteNoDeleteKey(t *testing.T) {
 
 	r := mustRun(t, e.run("backup", "list", "--offsite", "--json"), 0, "backup list --offsite")
 	var listed []runJSON
-	if err := json.Unmarshal([]byte(r.stdout), &listed); err != nil || len(listed) != 3 {
+	if err := unmarshalRuns(r.stdout, &listed); err != nil || len(listed) != 3 {
 		t.Fatalf("backup list --offsite: %v %s", err, r.stdout)
 	}
 
@@ -299,7 +298,7 @@ func TestOffsiteFullAccessKey(t *testing.T) {
 	mustRun(t, e.run("backup", "--offsite", "--time", "2026-03-01 03:00:00"), 0, "backup --offsite")
 	r := mustRun(t, e.run("backup", "list", "--offsite", "--json"), 0, "list --offsite")
 	var listed []runJSON
-	if err := json.Unmarshal([]byte(r.stdout), &listed); err != nil || len(listed) != 2 {
+	if err := unmarshalRuns(r.stdout, &listed); err != nil || len(listed) != 2 {
 		t.Fatalf("list --offsite: %v %s", err, r.stdout)
 	}
 	r = mustRun(t, e.run("backup", "prune", "--offsite"), 0, "prune --offsite")

@@ -86,7 +86,7 @@ func runLabel(run *host.Run, sizes map[string]uint64, repo string) string {
 	case run.Purpose() != "":
 		state = "  (" + run.Purpose() + " run)"
 	}
-	return fmt.Sprintf("%s  %-24s %s%s  [%s]", run.Time.Local().Format("2006-01-02 15:04"), run.ID, strings.Join(comps, ", "), state, repo)
+	return fmt.Sprintf("%s  %-24s %s%s  [%s]", listTime(run.Time), displayID(run), strings.Join(comps, ", "), state, repo)
 }
 
 // accessible selects huh's plain line-by-line prompts for terminals that

@@ -34,11 +34,34 @@ Usage: timetiles-backup plugins [options]
   owns or can write (or any directory above it) is refused, and so is a
   BACKUP_PLUGIN_CHECKSUMS pin that names no plugin found (exit 2).
 
+Options:
+  --json              Print JSON.
+
 ` + commonFlagsHelp + "\n\n" + exitCodesHelp)
+}
+
+// pluginsJSON is `plugins --json` (docs/json/plugins.schema.json).
+type pluginsJSON struct {
+	SchemaVersion int          `json:"schema_version"`
+	Plugins       []pluginJSON `json:"plugins"`
+}
+
+type pluginJSON struct {
+	Name         string   `json:"name"`
+	Kind         string   `json:"kind"`
+	Version      string   `json:"version,omitempty"`
+	APIVersions  []uint32 `json:"api_versions"`
+	OK           bool     `json:"ok"`
+	Capabilities []string `json:"capabilities"`
+	Error        string   `json:"error,omitempty"`
+	Path         string   `json:"path"`
+	ShadowedBy   string   `json:"shadowed_by,omitempty"`
 }
 
 func (c *PluginsCommand) Run(args []string) int {
 	fs := c.FlagSet("plugins")
+	var asJSON bool
+	fs.BoolVar(&asJSON, "json", false, "")
 	rest, err := c.Parse(fs, args)
 	if err != nil {
 		return c.Fail(err, c.Help())
@@ -59,6 +82,9 @@ func (c *PluginsCommand) Run(args []string) int {
 		return c.Fail(err, "")
 	}
 	cands := r.Candidates()
+	if asJSON {
+		return c.json(r, cands)
+	}
 	if len(cands) == 0 {
 		c.UI.Output("No plugins found in: " + strings.Join(r.SearchDirs(), ", ") + r.PathNote())
 		return ExitFailure
@@ -125,3 +151,32 @@ func (c *PluginsCommand) Run(args []string) int {
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+func (c *PluginsCommand) json(r *host.Runner, cands []host.Candidate) int {
+	out := pluginsJSON{SchemaVersion: jsonSchemaVersion, Plugins: []pluginJSON{}}
+	bad := 0
+	for _, cand := range cands {
+		pj := pluginJSON{Name: cand.Name, Kind: cand.Kind, Path: cand.Path, APIVersions: []uint32{}, Capabilities: []string{}}
+		p, err := r.Manager.Launch(c.Ctx, cand)
+		if err != nil {
+			bad++
+			pj.Error = oneLine(err.Error())
+		} else {
+			pj.OK, pj.Version, pj.APIVersions = true, p.Info.PluginVersion, p.Info.ApiVersions
+			if p.Info.Capabilities != nil {
+				pj.Capabilities = p.Info.Capabilities
+			}
+			p.Close()
+		}
+		out.Plugins = append(out.Plugins, pj)
+		for _, s := range cand.Shadowed {
+			out.Plugins = append(out.Plugins, pluginJSON{Name: cand.Name, Kind: cand.Kind, Path: s, APIVersions: []uint32{},
+				Capabilities: []string{}, ShadowedBy: cand.Path})
+		}
+	}
+	c.outputJSON(out)
+	if bad > 0 || len(cands) == 0 {
+		return ExitFailure
+	}
+	return ExitOK
+}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -65,14 +64,16 @@ type pruneRepoJSON struct {
 	Error      string         `json:"error,omitempty"`
 }
 
+// pruneJSON is `backup prune --json` (docs/json/prune.schema.json).
 type pruneJSON struct {
-	DryRun       bool            `json:"dry_run"`
-	Host         string          `json:"host"`
-	KeepDaily    int             `json:"keep_daily"`
-	KeepWeekly   int             `json:"keep_weekly"`
-	KeepMonthly  int             `json:"keep_monthly"`
-	Repositories []pruneRepoJSON `json:"repositories"`
-	Success      bool            `json:"success"`
+	SchemaVersion int             `json:"schema_version"`
+	DryRun        bool            `json:"dry_run"`
+	Host          string          `json:"host"`
+	KeepDaily     int             `json:"keep_daily"`
+	KeepWeekly    int             `json:"keep_weekly"`
+	KeepMonthly   int             `json:"keep_monthly"`
+	Repositories  []pruneRepoJSON `json:"repositories"`
+	Success       bool            `json:"success"`
 }
 
 func (c *PruneCommand) Run(args []string) int {
@@ -114,13 +115,12 @@ func (c *PruneCommand) prune(offsite, dryRun, asJSON bool) int {
 	reps, err := r.Prune(c.Ctx, host.PruneOptions{DryRun: dryRun, Offsite: offsite})
 	if len(reps) > 0 {
 		if asJSON {
-			out := pruneJSON{DryRun: dryRun, Host: r.Hostname(), KeepDaily: keep.Daily, KeepWeekly: keep.Weekly,
+			out := pruneJSON{SchemaVersion: jsonSchemaVersion, DryRun: dryRun, Host: r.Hostname(), KeepDaily: keep.Daily, KeepWeekly: keep.Weekly,
 				KeepMonthly: keep.Monthly, Success: err == nil}
 			for _, rep := range reps {
 				out.Repositories = append(out.Repositories, pruneRepoToJSON(r, rep))
 			}
-			b, _ := json.MarshalIndent(out, "", "  ")
-			c.UI.Output(string(b))
+			c.outputJSON(out)
 		} else {
 			c.UI.Output(fmt.Sprintf("Retention: keep daily %d, weekly %d, monthly %d (host %s)%s",
 				keep.Daily, keep.Weekly, keep.Monthly, r.Hostname(), map[bool]string{true: " — dry run, nothing is removed", false: ""}[dryRun]))
@@ -178,7 +178,7 @@ func (c *PruneCommand) printRepo(r *host.Runner, rep *host.PruneReport, dryRun b
 		if !d.Keep {
 			action = "remove"
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", action, d.Run.ID, d.Run.Time.Local().Format("2006-01-02 15:04"),
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", action, displayID(d.Run), listTime(d.Run.Time),
 			strings.Join(d.Run.ComponentNames(), ","), strings.Join(d.Reasons, "; "))
 	}
 	tw.Flush()

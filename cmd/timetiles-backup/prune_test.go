@@ -111,7 +111,7 @@ func TestPruneKeepsExactlyThePolicy(t *testing.T) {
 	// The newest full run is whole: restore latest still restores both.
 	r = mustRun(t, e.run("backup", "list", "--json"), 0, "list")
 	var listed []runJSON
-	if err := json.Unmarshal([]byte(r.stdout), &listed); err != nil {
+	if err := unmarshalRuns(r.stdout, &listed); err != nil {
 		t.Fatal(err)
 	}
 	for _, run := range listed {

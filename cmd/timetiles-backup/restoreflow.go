@@ -118,7 +118,7 @@ func (c *RestoreCommand) execute(r *host.Runner, run *host.Run, t *host.Plugin, 
 		c.UI.Output("Taking a safety backup of the current " + strings.Join(inPlace, " and ") + " before overwriting…")
 		rep, err := r.Backup(c.Ctx, host.BackupOptions{Components: inPlace, Tags: []string{host.SafetyTag}})
 		if rep != nil {
-			(&BackupCommand{Meta: c.Meta}).report(r, rep, false)
+			(&BackupCommand{Meta: c.Meta}).report(r, rep, false, 0)
 		}
 		if err != nil {
 			return fail(fmt.Errorf("safety backup failed: %w: nothing was restored; fix the problem, or pass --no-safety-backup to restore without a way back", err))

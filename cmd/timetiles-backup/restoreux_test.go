@@ -147,7 +147,7 @@ func TestRestorePickerSafetyBackupAndHooks(t *testing.T) {
 	uploadsA := filepath.Join(e.dir, "uploads-A")
 	copyTree(t, e.uploads, uploadsA)
 	var runs []runJSON
-	if r := e.run("backup", "list", "--json"); r.code != 0 || jsonUnmarshal(r.stdout, &runs) != nil || len(runs) != 1 {
+	if r := e.run("backup", "list", "--json"); r.code != 0 || unmarshalRuns(r.stdout, &runs) != nil || len(runs) != 1 {
 		t.Fatalf("list: %s", r.stdout)
 	}
 	runA := runs[0].RunID
@@ -214,7 +214,7 @@ func TestRestorePickerSafetyBackupAndHooks(t *testing.T) {
 	}
 
 	// The safety run is a complete, tagged run in the local repository.
-	if r := e.run("backup", "list", "--json"); r.code != 0 || jsonUnmarshal(r.stdout, &runs) != nil || len(runs) != 3 || runs[0].RunID != safetyRun || !runs[0].Complete {
+	if r := e.run("backup", "list", "--json"); r.code != 0 || unmarshalRuns(r.stdout, &runs) != nil || len(runs) != 3 || runs[0].RunID != safetyRun || !runs[0].Complete {
 		t.Fatalf("list after the restore: %s", r.stdout)
 	}
 	tagged := 0

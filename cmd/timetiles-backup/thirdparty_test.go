@@ -3,7 +3,6 @@ package main
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"maps"
 	"os"
 	"os/exec"
@@ -78,7 +77,7 @@ func TestThirdPartyPluginDiscoveredAndUsed(t *testing.T) {
 	}
 	r = e.run("backup", "list", "--json", flag)
 	var runs []runJSON
-	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &runs) != nil || len(runs) != 1 || !runs[0].Complete || runs[0].Components["uploads"] == "" {
+	if r.code != 0 || unmarshalRuns(r.stdout, &runs) != nil || len(runs) != 1 || !runs[0].Complete || runs[0].Components["uploads"] == "" {
 		t.Fatalf("backup list --json: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -82,12 +81,13 @@ type verifyRestoreJSON struct {
 	Component string  `json:"component,omitempty"`
 	Snapshot  string  `json:"snapshot,omitempty"`
 	Database  string  `json:"scratch_database,omitempty"`
-	Seconds   float64 `json:"seconds"`
+	Seconds   float64 `json:"duration_seconds"`
 	OK        bool    `json:"ok"`
 	Error     string  `json:"error,omitempty"`
 }
 
 type verifyJSON struct {
+	SchemaVersion  int                 `json:"schema_version"`
 	Success        bool                `json:"success"`
 	ReadDataSubset string              `json:"read_data_subset"`
 	Repositories   []verifyRepoJSON    `json:"repositories"`
@@ -227,7 +227,7 @@ func (c *VerifyCommand) print(r *host.Runner, rep *host.VerifyReport) {
 }
 
 func (c *VerifyCommand) printJSON(r *host.Runner, rep *host.VerifyReport, failures []error) {
-	out := verifyJSON{Success: len(failures) == 0, ReadDataSubset: rep.Subset}
+	out := verifyJSON{SchemaVersion: jsonSchemaVersion, Success: len(failures) == 0, ReadDataSubset: rep.Subset, Repositories: []verifyRepoJSON{}}
 	if out.ReadDataSubset == "" {
 		out.ReadDataSubset = "none"
 	}
@@ -249,11 +249,10 @@ func (c *VerifyCommand) printJSON(r *host.Runner, rep *host.VerifyReport, failur
 	}
 	for _, t := range rep.RestoreTests {
 		out.RestoreTests = append(out.RestoreTests, verifyRestoreJSON{Component: t.Component, Snapshot: t.Snapshot,
-			Database: t.Database, Seconds: t.Duration.Seconds(), OK: t.Err == nil, Error: errText(t.Err)})
+			Database: t.Database, Seconds: jsonSeconds(t.Duration), OK: t.Err == nil, Error: errText(t.Err)})
 	}
 	for _, f := range failures {
 		out.Errors = append(out.Errors, errText(f))
 	}
-	b, _ := json.MarshalIndent(out, "", "  ")
-	c.UI.Output(string(b))
+	c.outputJSON(out)
 }
