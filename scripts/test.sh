@@ -25,8 +25,10 @@ scripts/docker-env.sh # Docker engine, local images, compose plugin (the Docker 
 scripts/tools.sh restic restic-floor rest-server versitygw buf protoc-gen-go protoc-gen-go-grpc nfpm
 export PATH="$root/.tools/bin:$PATH"
 module=$(go list -m)
+# Each step says when it starts and how long the run has taken so far.
+step() { echo "== $* [$(date -u +%T), ${SECONDS}s]"; }
 
-echo "== go mod tidy"
+step "go mod tidy"
 for mod in go.mod examples/*/go.mod; do
   [ -f "$mod" ] || continue
   d=$(dirname "$mod")
@@ -37,7 +39,7 @@ for mod in go.mod examples/*/go.mod; do
   fi
 done
 
-echo "== gofmt, go vet"
+step "gofmt, go vet"
 bad=$(gofmt -l $(git ls-files '*.go' | grep -v '\.pb\.go$') 2>/dev/null || true)
 if [ -n "$bad" ]; then echo "gofmt would change: $bad" >&2; exit 1; fi
 go vet ./...
@@ -46,7 +48,7 @@ for mod in examples/*/go.mod; do
   (cd "$(dirname "$mod")" && go vet ./...)
 done
 
-echo "== buf lint, buf breaking against the released API, generated code up to date"
+step "buf lint, buf breaking against the released API, generated code up to date"
 buf lint
 # proto/released holds the image of the last released protocol: a change
 # released plugins would not survive fails here (docs/plugins.md, Versioning).
@@ -63,14 +65,14 @@ if ! diff -r -q -x buf.gen.yaml gen "$gen" >/dev/null; then
   exit 1
 fi
 
-echo "== transport benchmarks, once with 32 MiB (proves they run; no timing is judged)"
+step "transport benchmarks, once with 32 MiB (proves they run; no timing is judged)"
 go test -count=1 -run '^$' -bench . -benchtime 1x ./bench -args -size 33554432
-echo "== side-by-side harness (bench/run.sh), every pair once at a tiny scale (proves it runs; no figure is judged)"
+step "side-by-side harness (bench/run.sh), every pair once at a tiny scale (proves it runs; no figure is judged)"
 go run ./bench/cmd/ttbench -scale 1 -reps 1 -p3-size 16MiB -p4-sizes 16MiB,32MiB -p4-reps 1 >/dev/null
 
 fuzztime=${FUZZTIME:-3s}
 if [ "$fuzztime" != 0 ]; then
-  echo "== fuzz targets, $fuzztime each (seed corpus and testdata/fuzz first; a failing input is saved there)"
+  step "fuzz targets, $fuzztime each (seed corpus and testdata/fuzz first; a failing input is saved there)"
   # Every Fuzz function of every package, found anew each run.
   go test -list '^Fuzz' ./... | awk '/^Fuzz/ {t[n++]=$1} /^(ok|FAIL)[ \t]/ {for (i=0;i<n;i++) print $2, t[i]; n=0}' > "$work/fuzz"
   while read -r pkg target; do
@@ -79,7 +81,7 @@ if [ "$fuzztime" != 0 ]; then
   done < "$work/fuzz"
 fi
 
-echo "== go test"
+step "go test"
 go build -o "$work/testreport" ./internal/testreport
 json=${TEST_JSON:-$root/test-results/go-test.json}
 mkdir -p "$(dirname "$json")"
@@ -94,3 +96,4 @@ mkdir -p "$(dirname "$json")"
   done
   exit $rc
 } | "$work/testreport" -module "$module" -allow scripts/skip-allowlist.txt -json-out "$json"
+step "all passed"

@@ -148,36 +148,50 @@ func TestAutoCronScheduleAndCommand(t *testing.T) {
 	}
 }
 
-// listenSyslog receives what the daemons log through syslog(3).
-func listenSyslog(t *testing.T) <-chan string {
+// listenSyslog receives what the daemons log through syslog(3). Where no
+// syslog daemon runs it listens on /dev/log itself (dev is ""); where one
+// does (a systemd machine: journald), it listens on a socket of its own,
+// dev, which the daemon under test gets bind-mounted over /dev/log in a
+// mount namespace of its own.
+func listenSyslog(t *testing.T) (ch <-chan string, dev string) {
 	t.Helper()
+	addr := "/dev/log"
 	if _, err := os.Lstat("/dev/log"); err == nil {
-		t.Skip("/dev/log exists: a syslog daemon runs here and would receive cron's messages")
+		dir, err := os.MkdirTemp("", "ttb-syslog-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(dir) })
+		addr, dev = filepath.Join(dir, "log"), filepath.Join(dir, "log")
 	}
-	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: "/dev/log", Net: "unixgram"})
+	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: addr, Net: "unixgram"})
 	if err != nil {
-		t.Fatalf("listening on /dev/log: %v", err)
+		t.Fatalf("listening on %s: %v", addr, err)
 	}
-	t.Cleanup(func() { c.Close(); os.Remove("/dev/log") })
-	ch := make(chan string, 100)
+	t.Cleanup(func() { c.Close(); os.Remove(addr) })
+	out := make(chan string, 100)
 	go func() {
 		buf := make([]byte, 8192)
 		for {
 			n, err := c.Read(buf)
 			if err != nil {
-				close(ch)
+				close(out)
 				return
 			}
-			ch <- string(buf[:n])
+			out <- string(buf[:n])
 		}
 	}()
-	return ch
+	return out, dev
 }
 
-// TestAutoRunsUnderRealCron installs the job into /etc/cron.d for the next
-// minute and lets Debian's cron daemon load and run it: its syntax is
-// accepted (a broken control file in the same run is rejected, so the
-// check can fail) and the job backs up and prunes.
+// TestAutoRunsUnderRealCron installs the job into a cron.d directory for
+// the next minute and lets Debian's cron daemon load and run it: its syntax
+// is accepted (a broken control file in the same run is rejected, so the
+// check can fail) and the job backs up and prunes. The daemon runs in a
+// mount namespace of its own where that directory is /etc/cron.d (and, on a
+// machine with a syslog daemon, the test's socket is /dev/log): a cron
+// service of the machine never sees the job, and the test sees every
+// message of the daemon it started.
 func TestAutoRunsUnderRealCron(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: cron reads /etc/cron.d")
@@ -188,11 +202,14 @@ func TestAutoRunsUnderRealCron(t *testing.T) {
 	}
 	t.Parallel()
 	e, log := autoEnv(t)
-	syslog := listenSyslog(t)
+	syslog, devLog := listenSyslog(t)
 	name := "timetiles-backup-test-" + strconv.Itoa(os.Getpid())
-	cronFile := filepath.Join("/etc/cron.d", name)
+	cronD := filepath.Join(e.dir, "cron.d")
+	if err := os.Mkdir(cronD, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cronFile := filepath.Join(cronD, name)
 	bad := cronFile + "-broken"
-	t.Cleanup(func() { os.Remove(cronFile); os.Remove(bad) })
 	if err := os.WriteFile(bad, []byte("61 2 * * * root true\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +223,9 @@ func TestAutoRunsUnderRealCron(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	cmd := exec.CommandContext(ctx, cronBin, "-f", "-L", "15")
+	cmd := exec.CommandContext(ctx, "unshare", "--mount", "--propagation", "private", "sh", "-c",
+		`set -e; mount --bind "$1" /etc/cron.d; [ -z "$2" ] || mount --bind "$2" /dev/log; exec "$3" -f -L 15`,
+		"sh", cronD, devLog, cronBin)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -312,7 +312,7 @@ func TestPgDumpKilledMidStreamLeavesNoSnapshot(t *testing.T) {
 	// No partial snapshot, the earlier ones intact, check clean.
 	e.assertRepo(e.restic(), before)
 	assertAlert(t, alerts(), 1, "Backup Failed", "pg_dump")
-	testenv.WaitNoLeftoverProcesses(t, 10*time.Second, leftoverNames...)
+	testenv.WaitNoLeftoverProcesses(t, 30*time.Second, leftoverNames...)
 }
 
 func TestSourceFailingHalfwayLeavesNoSnapshot(t *testing.T) {
@@ -437,7 +437,7 @@ func TestPluginKilledMidStream(t *testing.T) {
 			if r.code != tc.wantCode {
 				t.Fatalf("exit %d, want %d\n%s", r.code, tc.wantCode, r.stderr)
 			}
-			testenv.WaitNoLeftoverProcesses(t, 10*time.Second, append(leftoverNames, "sleep")...)
+			testenv.WaitNoLeftoverProcesses(t, 30*time.Second, append(leftoverNames, "sleep")...) // well before the alert script's sleep 60 would end
 			switch {
 			case tc.victim == "timetiles-backup-notify-alert":
 				// The alert was lost with its plugin; the run's own error

@@ -44,6 +44,11 @@ func TestScripts(t *testing.T) {
 			e.Setenv("HOME", e.WorkDir)
 			e.Setenv("TMPDIR", os.TempDir())
 			e.Setenv("PGBIN", pgBin)
+			// Run locks of its own: the default, /var/lib/timetiles-backup,
+			// is the machine's, and scripts running at once (here or in
+			// another test process) with a repository named "repo" would
+			// hold each other's lock.
+			e.Setenv("BACKUP_STATE_DIR", filepath.Join(e.WorkDir, "state"))
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){

@@ -272,10 +272,8 @@ func (r *report) summary(allow []*allowEntry, ci bool, slowest int) bool {
 			all = append(all, p.tests[tn])
 		}
 	}
-	for ip := range r.failed {
-		if _, seen := r.pkgs[ip]; !seen {
-			failedPkgs++
-		}
+	if failedPkgs == 0 && len(r.failed) > 0 {
+		failedPkgs = len(r.failed) // a build failed and no package said so
 	}
 
 	var skipped, failed, unfinished []*test
