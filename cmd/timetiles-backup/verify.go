@@ -33,7 +33,9 @@ Usage: timetiles-backup backup verify [options]
     3. with --restore-test: the run's database is restored into a scratch
        database, checked with a sanity query and dropped again.
 
-  Any failure exits 1 and sends the alert "Backup Verify Failed". An
+  Each repository that passes ends with "Local repository verified"
+  ("Offsite repository verified"), the shell tool's line. Any failure
+  exits 1 and sends the alert "Backup Verify Failed". An
   offsite key that may not read (write-only) skips the offsite part with a
   message; a key that may read but not delete is checked without a lock.
 
@@ -150,6 +152,13 @@ func (c *VerifyCommand) Run(args []string) int {
 		return ExitFailure
 	}
 	if !asJSON {
+		// The shell tool's outcome line per repository, which its log
+		// greps look for.
+		for _, rc := range rep.Repositories {
+			if rc.Skipped == "" {
+				c.UI.Output(strings.ToUpper(rc.Instance[:1]) + rc.Instance[1:] + " repository verified")
+			}
+		}
 		c.UI.Output("Verify passed.")
 	}
 	return ExitOK
