@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -45,6 +46,9 @@ Usage: timetiles-backup backup [options] [COMPONENT...]
     timetiles-backup backup --offsite    # db + uploads, local and offsite
     timetiles-backup backup db           # database only
     timetiles-backup backup uploads      # uploads only
+
+  The shell tool's names work too: "full" is every component, "database"
+  is db (timetiles-backup backup --offsite full).
 
 Options:
   --offsite           Also write to RESTIC_OFFSITE_REPOSITORY.
@@ -102,6 +106,7 @@ func (c *BackupCommand) Run(args []string) int {
 	if err != nil {
 		return c.Fail(err, c.Help())
 	}
+	comps = shellToolComponents(comps)
 	at, err := parseRunTime(runTime)
 	if err != nil {
 		return c.Fail(err, c.Help())
@@ -288,4 +293,22 @@ func parseRunTime(v string) (time.Time, error) {
 		return t, nil
 	}
 	return time.Time{}, usageError("--time %q: use \"2006-01-02 15:04:05\" (local time) or RFC 3339", v)
+}
+
+// shellToolComponents maps the shell tool's component names: "full" is
+// every component (none named), "database" is db.
+func shellToolComponents(comps []string) []string {
+	var out []string
+	for _, c := range comps {
+		switch c {
+		case "full":
+			return nil
+		case "database":
+			c = "db"
+		}
+		if !slices.Contains(out, c) {
+			out = append(out, c)
+		}
+	}
+	return out
 }

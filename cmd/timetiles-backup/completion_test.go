@@ -54,6 +54,7 @@ func TestBashCompletion(t *testing.T) {
 		{[]string{"timetiles-backup", "backup", "--of"}, []string{"--offsite"}},
 		{[]string{"timetiles-backup", "backup", "f"}, []string{"full"}},
 		{[]string{"timetiles-backup", "backup", "d"}, []string{"database", "db"}},
+		{[]string{"timetiles-backup", "restore", "--fo"}, []string{"--force"}},
 		{[]string{"timetiles-backup", "restore", "la"}, []string{"latest"}},
 		{[]string{"timetiles-backup", "backup", "list", "--j"}, []string{"--json"}},
 		{[]string{"timetiles-backup", "config", "--log-level", "d"}, []string{"debug"}},

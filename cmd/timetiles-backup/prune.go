@@ -23,11 +23,13 @@ func (c *PruneCommand) Help() string {
 Usage: timetiles-backup backup prune [options]
 
   Removes the backups the retention policy does not keep, then the data no
-  backup references any more. The policy counts backup runs, newest first:
-  it keeps the newest run of each of the last BACKUP_KEEP_DAILY days (7),
-  BACKUP_KEEP_WEEKLY weeks (4) and BACKUP_KEEP_MONTHLY months (12) that
-  have one, for db and uploads independently (frequent "backup db" runs
-  never push the last full backups out). A run is kept or removed whole, so
+  backup references any more. It prints "Applying retention policy…" first
+  and ends with what was pruned in each repository, as the shell tool did.
+  The policy counts backup runs, newest first: it keeps the newest run of
+  each of the last BACKUP_KEEP_DAILY days (7), BACKUP_KEEP_WEEKLY weeks (4)
+  and BACKUP_KEEP_MONTHLY months (12) that have one, for db and uploads
+  independently (frequent "backup db" runs never push the last full
+  backups out). A run is kept or removed whole, so
   every remaining run stays restorable. Runs that did not complete are
   removed once a newer complete run exists. Only this host's backups
   (BACKUP_HOSTNAME) are considered; nothing else is touched.
@@ -112,6 +114,10 @@ func (c *PruneCommand) prune(offsite, dryRun, asJSON bool) int {
 	if err != nil {
 		return c.Fail(err, "")
 	}
+	if !asJSON {
+		// The shell tool's line, which its log greps look for.
+		c.UI.Output("Applying retention policy…")
+	}
 	reps, err := r.Prune(c.Ctx, host.PruneOptions{DryRun: dryRun, Offsite: offsite})
 	if len(reps) > 0 {
 		if asJSON {
@@ -126,6 +132,11 @@ func (c *PruneCommand) prune(offsite, dryRun, asJSON bool) int {
 				keep.Daily, keep.Weekly, keep.Monthly, r.Hostname(), map[bool]string{true: " — dry run, nothing is removed", false: ""}[dryRun]))
 			for _, rep := range reps {
 				c.printRepo(r, rep, dryRun)
+			}
+			for _, rep := range reps {
+				if line := prunedLine(rep, dryRun); line != "" {
+					c.UI.Output(line)
+				}
 			}
 		}
 	}
@@ -209,4 +220,28 @@ func pruneRepoToJSON(r *host.Runner, rep *host.PruneReport) pruneRepoJSON {
 		}
 	}
 	return out
+}
+
+// prunedLine is the outcome for one repository, last, as the shell tool
+// ended its prune: what was pruned (or would be, with --dry-run).
+func prunedLine(rep *host.PruneReport, dryRun bool) string {
+	if rep.Plan == nil || rep.Err != nil || rep.Skipped != "" {
+		return ""
+	}
+	repo := strings.ToUpper(rep.Instance[:1]) + rep.Instance[1:]
+	n, snaps := len(rep.Plan.Removed()), len(rep.Plan.ForgetIDs())
+	switch {
+	case n == 0:
+		return repo + " repository: nothing to prune"
+	case dryRun:
+		return fmt.Sprintf("%s repository: would prune %s (%s)", repo, plural(n, "run"), plural(snaps, "snapshot"))
+	}
+	return fmt.Sprintf("%s repository pruned: %s (%s) removed", repo, plural(n, "run"), plural(snaps, "snapshot"))
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }

@@ -32,8 +32,10 @@ Usage: timetiles-backup restore [options] [latest|RUN-ID|SNAPSHOT-ID]
   read back are checked against the size and checksum recorded at backup
   time before the restore commits.
 
-  It asks for confirmation on a terminal, naming what will be overwritten;
-  elsewhere pass --yes.
+  It asks for confirmation on a terminal, naming what will be overwritten.
+  Elsewhere it asks "[y/N]" on stderr and reads one line from stdin, as the
+  shell tool did: "y" (or "yes") restores; anything else, or no input,
+  refuses. --yes (or the shell tool's --force) skips the question.
 
   Before an in-place restore (one that overwrites production data):
     1. BACKUP_PRE_RESTORE_COMMAND runs (e.g. stop TimeTiles' web and
@@ -70,6 +72,7 @@ Options:
                       directory outside the production data (see above).
   --offsite           Restore from the offsite repository.
   --yes               Do not ask for confirmation.
+  --force             Same as --yes (the shell tool's name).
   --no-safety-backup  Do not back up the current state first.
 
 ` + commonFlagsHelp + "\n\n" + exitCodesHelp)
@@ -79,12 +82,13 @@ func (c *RestoreCommand) Run(args []string) int {
 	fs := c.FlagSet("restore")
 	var comps listFlag
 	var toDB, toDir string
-	var offsite, yes, noSafety bool
+	var offsite, yes, force, noSafety bool
 	fs.Var(&comps, "component", "")
 	fs.StringVar(&toDB, "to-database", "", "")
 	fs.StringVar(&toDir, "to", "", "")
 	fs.BoolVar(&offsite, "offsite", false, "")
 	fs.BoolVar(&yes, "yes", false, "")
+	fs.BoolVar(&force, "force", false, "") // the shell tool's name for --yes
 	fs.BoolVar(&noSafety, "no-safety-backup", false, "")
 	rest, err := c.Parse(fs, args)
 	if err != nil {
@@ -101,8 +105,18 @@ func (c *RestoreCommand) Run(args []string) int {
 			return c.Fail(usageError("--component %q is not a component name", comp), c.Help())
 		}
 	}
+	yes = yes || force
 	if !yes && !c.IsTerminal() {
-		return c.Fail(usageError("restore overwrites data and stdin is not a terminal: pass --yes to confirm"), "")
+		// The shell tool's [y/N] prompt, answered by a line on stdin.
+		ok, err := c.confirmLine(rest[0], offsite)
+		if err != nil {
+			return c.Fail(err, "")
+		}
+		if !ok {
+			c.UI.Output("Restore cancelled; nothing was changed.")
+			return ExitFailure
+		}
+		yes = true
 	}
 	r, err := c.Runner()
 	if err != nil {
@@ -227,4 +241,41 @@ func describeRestore(run *host.Run, o host.RestoreOptions) string {
 		}
 	}
 	return strings.Join(parts, " and ")
+}
+
+// confirmLine asks the shell tool's question when stdin is not a terminal:
+// the prompt on stderr, the answer one line on stdin. "y" or "yes" (any
+// case) confirms; another answer refuses; no answer at all is a usage error
+// that says how to confirm.
+func (c *RestoreCommand) confirmLine(sel string, offsite bool) (bool, error) {
+	inst := host.Local
+	if offsite {
+		inst = host.Offsite
+	}
+	fmt.Fprintf(c.Stderr, "Restore %s from the %s repository? This overwrites the data it restores. [y/N] ", sel, inst)
+	var line []byte
+	b := make([]byte, 1)
+	for c.Stdin != nil {
+		n, err := c.Stdin.Read(b)
+		if n == 1 {
+			if b[0] == '\n' {
+				break
+			}
+			line = append(line, b[0])
+			continue
+		}
+		if err != nil {
+			if len(line) == 0 {
+				fmt.Fprintln(c.Stderr)
+				return false, usageError("restore overwrites data and no answer came on stdin (not a terminal): answer the [y/N] prompt with a \"y\" line, or pass --yes (or --force)")
+			}
+			break
+		}
+	}
+	if c.Stdin == nil {
+		return false, usageError("restore overwrites data and stdin is closed: pass --yes (or --force)")
+	}
+	fmt.Fprintln(c.Stderr)
+	answer := strings.ToLower(strings.TrimSpace(string(line)))
+	return answer == "y" || answer == "yes", nil
 }

@@ -38,7 +38,9 @@ Usage: timetiles-backup backup verify [options]
   BACKUP_STATE_DIR for "timetiles-backup status" and, when
   BACKUP_METRICS_FILE is set, written into the metrics file.
 
-  Any failure exits 1 and sends the alert "Backup Verify Failed". An
+  Each repository that passes ends with "Local repository verified"
+  ("Offsite repository verified"), the shell tool's line. Any failure
+  exits 1 and sends the alert "Backup Verify Failed". An
   offsite key that may not read (write-only) skips the offsite part with a
   message; a key that may read but not delete is checked without a lock.
 
@@ -165,6 +167,13 @@ func (c *VerifyCommand) verify(offsite, restoreTest, asJSON bool, subset string)
 		return ExitFailure
 	}
 	if !asJSON {
+		// The shell tool's outcome line per repository, which its log
+		// greps look for.
+		for _, rc := range rep.Repositories {
+			if rc.Skipped == "" {
+				c.UI.Output(strings.ToUpper(rc.Instance[:1]) + rc.Instance[1:] + " repository verified")
+			}
+		}
 		c.UI.Output("Verify passed.")
 	}
 	return ExitOK
