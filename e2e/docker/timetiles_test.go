@@ -161,12 +161,6 @@ func TestTimeTilesSite(t *testing.T) {
 		testenv.CompareTrees(t, wantUploads, uploads)
 		// Exactness beyond the data: nothing created after the backup
 		// (leftover_after_backup, leftover_fn) survives the restore.
-		// KNOWN GAP until the all-or-nothing in-place restore of issue 11
-		// (database staging + rename swap) is merged: pg_restore --clean
-		// drops only what the dump holds, so objects created after the
-		// backup are left. The sub-test reports them as a skip naming the
-		// gap; once the swap lands it passes, and the skip below must be
-		// turned into t.Errorf.
 		t.Run("no leftover objects", func(t *testing.T) {
 			var diffs []string
 			for k, v := range got {
@@ -177,7 +171,7 @@ func TestTimeTilesSite(t *testing.T) {
 				}
 			}
 			if len(diffs) > 0 {
-				t.Skipf("KNOWN GAP (issue 11, in-place restore not yet exact): the restored database is not exactly the backed-up state: %s", strings.Join(diffs, "; "))
+				t.Errorf("the restored database is not exactly the backed-up state: %s", strings.Join(diffs, "; "))
 			}
 		})
 		if runs := s.listRuns(); len(runs) != 2 || !(runs[0].Safety || runs[1].Safety) {
