@@ -64,8 +64,13 @@ Usage: timetiles-backup restore [options] [latest|RUN-ID|SNAPSHOT-ID]
 
 Options:
   --component=NAME    Restore only this component (db, uploads); repeatable.
-  --to-database=NAME  Restore the database into NAME instead (created if
-                      missing) — production stays untouched.
+  --to-database=NAME  Restore the database into NAME instead, on the same
+                      server: created when missing; an existing database
+                      that holds anything is refused (exit 2) unless
+                      --replace-database; the production database's own
+                      name is refused (restore in place without the flag).
+  --replace-database  With --to-database: drop an existing NAME and
+                      restore it anew (it is gone if that restore fails).
   --to=DIR            Restore uploads into DIR instead: a new or empty
                       directory outside the production data (see above).
   --offsite           Restore from the offsite repository.
@@ -79,13 +84,14 @@ func (c *RestoreCommand) Run(args []string) int {
 	fs := c.FlagSet("restore")
 	var comps listFlag
 	var toDB, toDir string
-	var offsite, yes, noSafety bool
+	var offsite, yes, noSafety, replaceDB bool
 	fs.Var(&comps, "component", "")
 	fs.StringVar(&toDB, "to-database", "", "")
 	fs.StringVar(&toDir, "to", "", "")
 	fs.BoolVar(&offsite, "offsite", false, "")
 	fs.BoolVar(&yes, "yes", false, "")
 	fs.BoolVar(&noSafety, "no-safety-backup", false, "")
+	fs.BoolVar(&replaceDB, "replace-database", false, "")
 	rest, err := c.Parse(fs, args)
 	if err != nil {
 		return c.Fail(err, c.Help())
@@ -100,6 +106,9 @@ func (c *RestoreCommand) Run(args []string) int {
 		if strings.ContainsAny(comp, " /") {
 			return c.Fail(usageError("--component %q is not a component name", comp), c.Help())
 		}
+	}
+	if replaceDB && toDB == "" {
+		return c.Fail(usageError("--replace-database replaces the database named by --to-database: add --to-database NAME (the production database is restored in place without either flag)"), c.Help())
 	}
 	if !yes && !c.IsTerminal() {
 		return c.Fail(usageError("restore overwrites data and stdin is not a terminal: pass --yes to confirm"), "")
@@ -134,7 +143,7 @@ func (c *RestoreCommand) Run(args []string) int {
 	if offsite {
 		inst = host.Offsite
 	}
-	opts := host.RestoreOptions{Components: splitList(comps), Instance: inst, ToDatabase: toDB, ToDir: toDir}
+	opts := host.RestoreOptions{Components: splitList(comps), Instance: inst, ToDatabase: toDB, ToDir: toDir, ReplaceDatabase: replaceDB}
 	var run *host.Run
 	var runs []*host.Run
 	var t *host.Plugin

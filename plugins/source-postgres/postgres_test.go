@@ -596,7 +596,11 @@ func (e *pgTest) testContainerMode(t *testing.T) {
 			} else {
 				e.pg.DropDB(t, into)
 			}
-			if err := restore(s, bytes.NewReader(m.buf.Bytes()), into); err != nil {
+			to := into
+			if into == db {
+				to = "" // in place: --to-database never names the production database (guard.go)
+			}
+			if err := restore(s, bytes.NewReader(m.buf.Bytes()), to); err != nil {
 				t.Fatalf("Restore: %v", err)
 			}
 			stop()
@@ -627,7 +631,8 @@ func (e *pgTest) testContainerMode(t *testing.T) {
 					prefix+"pg_restore -U pwuser -d ctr_db -Fc --clean --if-exists --single-transaction --exit-on-error")
 			} else {
 				wantArgv = append(wantArgv,
-					prefix+"psql -U pwuser -d postgres -X -At -v ON_ERROR_STOP=1 -v db=ctr_copy",
+					prefix+"psql -U pwuser -d postgres -X -At -v ON_ERROR_STOP=1 -v db=ctr_copy", // does it exist (guard.go)
+					prefix+"psql -U pwuser -d postgres -X -At -v ON_ERROR_STOP=1 -v db=ctr_copy", // create it
 					prefix+"psql -U pwuser -d ctr_copy -X -v ON_ERROR_STOP=1")
 			}
 			if strings.Join(argvs, "\n") != strings.Join(wantArgv, "\n") {
@@ -721,7 +726,8 @@ func (e *pgTest) testURLPassword(t *testing.T) {
 	wantLog := strings.Join([]string{
 		"argv: pg_dump --version",
 		"argv: pg_dump -d " + base + "seed?sslmode=disable -Fc -Z0",
-		"argv: psql -d " + base + "postgres?sslmode=disable -X -At -v ON_ERROR_STOP=1 -v db=url_copy",
+		"argv: psql -d " + base + "postgres?sslmode=disable -X -At -v ON_ERROR_STOP=1 -v db=url_copy", // does it exist (guard.go)
+		"argv: psql -d " + base + "postgres?sslmode=disable -X -At -v ON_ERROR_STOP=1 -v db=url_copy", // create it
 		"argv: pg_restore -d " + base + "url_copy?sslmode=disable -Fc --clean --if-exists --single-transaction --exit-on-error",
 	}, "\nenv: PGPASSWORD="+pwPassword+"\n") + "\nenv: PGPASSWORD=" + pwPassword
 	if got := strings.TrimSpace(string(raw)); got != wantLog {
