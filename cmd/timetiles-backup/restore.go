@@ -48,7 +48,8 @@ Usage: timetiles-backup restore [options] [latest|RUN-ID|SNAPSHOT-ID]
   (default /opt/timetiles) when it exists, with TIMETILES_RESTORE_RUN and
   TIMETILES_RESTORE_COMPONENTS (and for the post command
   TIMETILES_RESTORE_RESULT=success|failure) in their environment.
-  Restores into --to-database / --to overwrite nothing and skip all this.
+  Restores beside production (--to-database, --to) never touch production
+  and skip all this; they go first when a run also restores in place.
 
   --to DIR writes only into a directory that does not exist yet (it is
   created) or is empty; anything else is refused (exit 2). So is a DIR
@@ -223,6 +224,8 @@ func describeRestore(run *host.Run, o host.RestoreOptions) string {
 	}
 	for _, c := range comps {
 		switch {
+		case c == "db" && o.ToDatabase != "" && o.ReplaceDatabase:
+			parts = append(parts, "database "+o.ToDatabase+" (replaced if it exists: --replace-database)")
 		case c == "db" && o.ToDatabase != "":
 			parts = append(parts, "database "+o.ToDatabase)
 		case c == "db":
