@@ -121,7 +121,12 @@ func (c *RestoreCommand) execute(r *host.Runner, run *host.Run, t *host.Plugin, 
 	}
 	fail := func(err error) int {
 		post("failure")
-		if c.Ctx.Err() == nil {
+		// A restore beside production that the source refuses as the
+		// operator's input (exit 2: the production database's name, a
+		// non-empty --to-database) touched nothing: a usage error, not
+		// alerted. Once anything in place started, every failure alerts.
+		refused := !started && c.ExitCode(err) == ExitUsage
+		if c.Ctx.Err() == nil && !refused {
 			_, _ = r.Notify(c.Ctx, r.NewEvent(host.EventRestoreFailed, strings.Join(opts.Components, ","), run.ID, err))
 		}
 		return c.Fail(r.ScrubError(err), "")

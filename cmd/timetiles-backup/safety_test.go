@@ -250,6 +250,7 @@ func TestLatestIsTheNewestRealBackup(t *testing.T) {
 // no safety backup was taken).
 func TestRestoreToDatabaseNeverDestroys(t *testing.T) {
 	e := newEnv(t, true)
+	alerts := e.alertScript()
 	hooks := writeHook(t, e)
 	e.vars["BACKUP_PRE_RESTORE_COMMAND"] = "sh hook.sh pre"
 	if r := e.run("backup"); r.code != 0 {
@@ -277,6 +278,7 @@ func TestRestoreToDatabaseNeverDestroys(t *testing.T) {
 		if r.code != ExitUsage || !strings.Contains(r.stderr, tc.want) {
 			t.Errorf("restore %s: exit %d, want 2 and %q\n%s%s", strings.Join(tc.args, " "), r.code, tc.want, r.stdout, r.stderr)
 		}
+		e.noAlerts("restore "+strings.Join(tc.args, " "), alerts)
 	}
 	if got := testenv.TableDigests(t, e.pg, "timetiles"); !equalDigests(got, prod) {
 		t.Error("a refused restore changed the production database")
