@@ -558,6 +558,9 @@ type RestoreOptions struct {
 	Instance   string
 	ToDatabase string
 	ToDir      string
+	// ReplaceDatabase lets a restore into ToDatabase replace an existing
+	// database that is not empty (--replace-database).
+	ReplaceDatabase bool
 }
 
 // RestoreReport says what was restored.
@@ -631,7 +634,7 @@ func (r *Runner) Restore(ctx context.Context, run *Run, t *Plugin, opts RestoreO
 		}
 		snap := run.Components[c]
 		r.Log.Info("restoring", "component", c, "snapshot", snap.ID, "run", run.ID)
-		ropts := &pb.RestoreOptions{Component: c, ToDatabase: opts.ToDatabase, ToDirectory: opts.ToDir}
+		ropts := &pb.RestoreOptions{Component: c, ToDatabase: opts.ToDatabase, ToDirectory: opts.ToDir, ReplaceDatabase: opts.ReplaceDatabase}
 		if bothRestorePaths(t, src) {
 			// The manifest says which way the backup took: read it first.
 			mc, merr := component()

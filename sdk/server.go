@@ -164,7 +164,7 @@ func (s *sourceServer) Restore(stream pb.SourceService_RestoreServer) (err error
 		}
 	}()
 	req := RestoreRequest{Component: opts.Component, ToDatabase: opts.ToDatabase, ToDirectory: opts.ToDirectory,
-		Scratch: opts.GetScratch(), Header: HeaderFromPB(h)}
+		Scratch: opts.GetScratch(), ReplaceDatabase: opts.GetReplaceDatabase(), Header: HeaderFromPB(h)}
 	rerr := s.impl.Restore(ctx, req, r)
 	ferr := finished()
 	if rerr == nil && ferr != nil {

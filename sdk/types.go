@@ -145,6 +145,9 @@ type RestoreRequest struct {
 	ToDatabase string
 	// ToDirectory restores into another directory than the configured one.
 	ToDirectory string
+	// ReplaceDatabase: with ToDatabase, an existing database of that name
+	// that is not empty may be replaced; without it, it must be refused.
+	ReplaceDatabase bool
 	// Scratch asks for a restore test (CapRestoreTest): restore into
 	// ToDatabase, which must not exist yet, check the result and remove it
 	// again whatever happened; an error means the test failed.

@@ -50,7 +50,8 @@ Usage: timetiles-backup restore [options] [latest|RUN-ID|SNAPSHOT-ID]
   (default /opt/timetiles) when it exists, with TIMETILES_RESTORE_RUN and
   TIMETILES_RESTORE_COMPONENTS (and for the post command
   TIMETILES_RESTORE_RESULT=success|failure) in their environment.
-  Restores into --to-database / --to overwrite nothing and skip all this.
+  Restores beside production (--to-database, --to) never touch production
+  and skip all this; they go first when a run also restores in place.
 
   --to DIR writes only into a directory that does not exist yet (it is
   created) or is empty; anything else is refused (exit 2). So is a DIR
@@ -66,8 +67,13 @@ Usage: timetiles-backup restore [options] [latest|RUN-ID|SNAPSHOT-ID]
 
 Options:
   --component=NAME    Restore only this component (db, uploads); repeatable.
-  --to-database=NAME  Restore the database into NAME instead (created if
-                      missing) — production stays untouched.
+  --to-database=NAME  Restore the database into NAME instead, on the same
+                      server: created when missing; an existing database
+                      that holds anything is refused (exit 2) unless
+                      --replace-database; the production database's own
+                      name is refused (restore in place without the flag).
+  --replace-database  With --to-database: drop an existing NAME and
+                      restore it anew (it is gone if that restore fails).
   --to=DIR            Restore uploads into DIR instead: a new or empty
                       directory outside the production data (see above).
   --offsite           Restore from the offsite repository.
@@ -82,7 +88,7 @@ func (c *RestoreCommand) Run(args []string) int {
 	fs := c.FlagSet("restore")
 	var comps listFlag
 	var toDB, toDir string
-	var offsite, yes, force, noSafety bool
+	var offsite, yes, force, noSafety, replaceDB bool
 	fs.Var(&comps, "component", "")
 	fs.StringVar(&toDB, "to-database", "", "")
 	fs.StringVar(&toDir, "to", "", "")
@@ -90,6 +96,7 @@ func (c *RestoreCommand) Run(args []string) int {
 	fs.BoolVar(&yes, "yes", false, "")
 	fs.BoolVar(&force, "force", false, "") // the shell tool's name for --yes
 	fs.BoolVar(&noSafety, "no-safety-backup", false, "")
+	fs.BoolVar(&replaceDB, "replace-database", false, "")
 	rest, err := c.Parse(fs, args)
 	if err != nil {
 		return c.Fail(err, c.Help())
@@ -106,6 +113,9 @@ func (c *RestoreCommand) Run(args []string) int {
 		}
 	}
 	yes = yes || force
+	if replaceDB && toDB == "" {
+		return c.Fail(usageError("--replace-database replaces the database named by --to-database: add --to-database NAME (the production database is restored in place without either flag)"), c.Help())
+	}
 	if !yes && !c.IsTerminal() {
 		// The shell tool's [y/N] prompt, answered by a line on stdin.
 		ok, err := c.confirmLine(rest[0], offsite)
@@ -148,7 +158,7 @@ func (c *RestoreCommand) Run(args []string) int {
 	if offsite {
 		inst = host.Offsite
 	}
-	opts := host.RestoreOptions{Components: splitList(comps), Instance: inst, ToDatabase: toDB, ToDir: toDir}
+	opts := host.RestoreOptions{Components: splitList(comps), Instance: inst, ToDatabase: toDB, ToDir: toDir, ReplaceDatabase: replaceDB}
 	var run *host.Run
 	var runs []*host.Run
 	var t *host.Plugin
@@ -228,6 +238,8 @@ func describeRestore(run *host.Run, o host.RestoreOptions) string {
 	}
 	for _, c := range comps {
 		switch {
+		case c == "db" && o.ToDatabase != "" && o.ReplaceDatabase:
+			parts = append(parts, "database "+o.ToDatabase+" (replaced if it exists: --replace-database)")
 		case c == "db" && o.ToDatabase != "":
 			parts = append(parts, "database "+o.ToDatabase)
 		case c == "db":

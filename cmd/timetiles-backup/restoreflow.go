@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -32,6 +33,22 @@ func inPlaceComponents(run *host.Run, o host.RestoreOptions) []string {
 		}
 	}
 	sort.Strings(out)
+	return out
+}
+
+// scratchComponents are the components of a restore written beside
+// production: those not in inPlace.
+func scratchComponents(run *host.Run, o host.RestoreOptions, inPlace []string) []string {
+	comps := run.ComponentNames()
+	if len(o.Components) > 0 {
+		comps = o.Components
+	}
+	var out []string
+	for _, c := range comps {
+		if !slices.Contains(inPlace, c) {
+			out = append(out, c)
+		}
+	}
 	return out
 }
 
@@ -91,9 +108,10 @@ func dirExists(p string) bool {
 func (c *RestoreCommand) execute(r *host.Runner, run *host.Run, t *host.Plugin, opts host.RestoreOptions, inPlace []string, safety bool) int {
 	hookEnv := []string{"TIMETILES_RESTORE_RUN=" + run.ID, "TIMETILES_RESTORE_COMPONENTS=" + strings.Join(inPlace, ",")}
 	hooks := len(inPlace) > 0
+	started := false // the in-place part began: the post command is due
 	var postErr error
 	post := func(result string) {
-		if hooks && r.Cfg.Get(host.EnvPostRestoreCommand) != "" {
+		if started && r.Cfg.Get(host.EnvPostRestoreCommand) != "" {
 			// Runs even after an interrupt: the application must come back.
 			postErr = c.runHook(context.Background(), r.Cfg, host.EnvPostRestoreCommand, append(hookEnv, "TIMETILES_RESTORE_RESULT="+result))
 			if postErr != nil {
@@ -103,11 +121,33 @@ func (c *RestoreCommand) execute(r *host.Runner, run *host.Run, t *host.Plugin, 
 	}
 	fail := func(err error) int {
 		post("failure")
-		if c.Ctx.Err() == nil {
+		// A restore beside production that the source refuses as the
+		// operator's input (exit 2: the production database's name, a
+		// non-empty --to-database) touched nothing: a usage error, not
+		// alerted. Once anything in place started, every failure alerts.
+		refused := !started && c.ExitCode(err) == ExitUsage
+		if c.Ctx.Err() == nil && !refused {
 			_, _ = r.Notify(c.Ctx, r.NewEvent(host.EventRestoreFailed, strings.Join(opts.Components, ","), run.ID, err))
 		}
 		return c.Fail(r.ScrubError(err), "")
 	}
+	// Components restored beside production (--to-database, --to) go
+	// first: one that is refused (a non-empty database, the production
+	// name) stops the restore before any hook ran or anything in place was
+	// touched.
+	var done []string
+	if scratch := scratchComponents(run, opts, inPlace); len(scratch) > 0 && hooks {
+		sopts := opts
+		sopts.Components = scratch
+		c.UI.Output("Restoring " + runDescription(run) + " from the " + opts.Instance + " repository: first " + strings.Join(scratch, " and ") + " beside production.")
+		rep, err := r.Restore(c.Ctx, run, t, sopts)
+		if err != nil {
+			return fail(fmt.Errorf("%w: nothing in place was touched", err))
+		}
+		done = rep.Restored
+		opts.Components = inPlace
+	}
+	started = hooks
 	if hooks && r.Cfg.Get(host.EnvPreRestoreCommand) != "" {
 		if err := c.runHook(c.Ctx, r.Cfg, host.EnvPreRestoreCommand, hookEnv); err != nil {
 			return fail(fmt.Errorf("%w: nothing was restored", err))
@@ -137,7 +177,7 @@ func (c *RestoreCommand) execute(r *host.Runner, run *host.Run, t *host.Plugin, 
 		}
 		return fail(err)
 	}
-	c.UI.Output(fmt.Sprintf("Restored %s from %s.", strings.Join(rep.Restored, " and "), runDescription(run)))
+	c.UI.Output(fmt.Sprintf("Restored %s from %s.", strings.Join(append(done, rep.Restored...), " and "), runDescription(run)))
 	post("success")
 	if safetyID != "" {
 		c.UI.Output("If this was the wrong restore point, undo with: timetiles-backup restore " + safetyID)

@@ -240,3 +240,76 @@ func TestLatestIsTheNewestRealBackup(t *testing.T) {
 		t.Fatalf("picker default: exit %d\n%s", code, s.screen())
 	}
 }
+
+// TestRestoreToDatabaseNeverDestroys: --to-database NAME restores beside
+// production. The production database's own name and the system databases
+// are refused with the in-place form; an existing database that holds
+// anything is refused unless --replace-database, which gives exactly the
+// backup; an empty one is used. A refusal touches nothing: not the
+// database, not the uploads restored in place in the same run (no hook ran,
+// no safety backup was taken).
+func TestRestoreToDatabaseNeverDestroys(t *testing.T) {
+	e := newEnv(t, true)
+	alerts := e.alertScript()
+	hooks := writeHook(t, e)
+	e.vars["BACKUP_PRE_RESTORE_COMMAND"] = "sh hook.sh pre"
+	if r := e.run("backup"); r.code != 0 {
+		t.Fatalf("backup: %s", r.stderr)
+	}
+	wantDB := testenv.TableDigests(t, e.pg, "timetiles")
+	e.pg.Psql(t, "timetiles", "CREATE TABLE after_backup(x int); INSERT INTO after_backup VALUES (1);")
+	prod := testenv.TableDigests(t, e.pg, "timetiles")
+	e.pg.CreateDB(t, "inspect")
+	e.pg.Psql(t, "inspect", "CREATE TABLE operators_table(x int); INSERT INTO operators_table VALUES (7);")
+	kept := testenv.TableDigests(t, e.pg, "inspect")
+	n := len(e.snapshots())
+
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--component", "db", "--to-database", "timetiles"}, "--to-database timetiles is the production database (the one backed up): --to-database restores beside production into another database; to restore production in place (with confirmation, hooks and a safety backup) leave --to-database out"},
+		{[]string{"--component", "db", "--to-database", "postgres"}, "is a PostgreSQL system database"},
+		{[]string{"--component", "db", "--to-database", "inspect"}, "--to-database inspect exists and is not empty"},
+		{[]string{"--to-database", "inspect"}, "--replace-database"}, // uploads in place: no hook, no safety backup
+		{[]string{"--component", "db", "--replace-database"}, "--replace-database replaces the database named by --to-database"},
+	} {
+		r := e.run(append([]string{"restore", "latest", "--yes"}, tc.args...)...)
+		if r.code != ExitUsage || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("restore %s: exit %d, want 2 and %q\n%s%s", strings.Join(tc.args, " "), r.code, tc.want, r.stdout, r.stderr)
+		}
+		e.noAlerts("restore "+strings.Join(tc.args, " "), alerts)
+	}
+	if got := testenv.TableDigests(t, e.pg, "timetiles"); !equalDigests(got, prod) {
+		t.Error("a refused restore changed the production database")
+	}
+	if got := testenv.TableDigests(t, e.pg, "inspect"); !equalDigests(got, kept) {
+		t.Error("a refused restore changed the existing database")
+	}
+	if _, err := os.Stat(hooks); err == nil {
+		t.Error("the pre-restore hook ran for a refused restore")
+	}
+	if got := len(e.snapshots()); got != n {
+		t.Errorf("%d snapshots after refused restores, want %d (no safety backup)", got, n)
+	}
+
+	// Asked for: replaced, and exactly the backup (the operator's table is gone).
+	r := e.run("restore", "latest", "--yes", "--component", "db", "--to-database", "inspect", "--replace-database")
+	if r.code != 0 {
+		t.Fatalf("--replace-database: exit %d\n%s", r.code, r.stderr)
+	}
+	if got := testenv.TableDigests(t, e.pg, "inspect"); !equalDigests(got, wantDB) {
+		t.Errorf("the replaced database is not the backup:\n got %v\nwant %v", got, wantDB)
+	}
+	// An existing empty database is used as it is.
+	e.pg.CreateDB(t, "empty_one")
+	if r := e.run("restore", "latest", "--yes", "--component", "db", "--to-database", "empty_one"); r.code != 0 {
+		t.Fatalf("into an empty database: exit %d\n%s", r.code, r.stderr)
+	}
+	if got := testenv.TableDigests(t, e.pg, "empty_one"); !equalDigests(got, wantDB) {
+		t.Error("the empty database did not receive the backup")
+	}
+	if got := testenv.TableDigests(t, e.pg, "timetiles"); !equalDigests(got, prod) {
+		t.Error("a restore beside production changed the production database")
+	}
+}

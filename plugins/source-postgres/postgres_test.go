@@ -603,7 +603,11 @@ func (e *pgTest) testContainerMode(t *testing.T) {
 			} else {
 				e.pg.DropDB(t, into)
 			}
-			if err := restore(s, bytes.NewReader(m.buf.Bytes()), into); err != nil {
+			to := into
+			if into == db {
+				to = "" // in place: --to-database never names the production database (guard.go)
+			}
+			if err := restore(s, bytes.NewReader(m.buf.Bytes()), to); err != nil {
 				t.Fatalf("Restore: %v", err)
 			}
 			stop()
@@ -643,7 +647,8 @@ func (e *pgTest) testContainerMode(t *testing.T) {
 			} else {
 				wantArgv = append(wantArgv,
 					maint+"db=ctr_db_before_restore_STAMP", // the next backup drops the undo database
-					maint+"db=ctr_copy",
+					maint+"db=ctr_copy",                    // does it exist (guard.go)
+					maint+"db=ctr_copy",                    // create it
 					prefix+"psql -U pwuser -d ctr_copy -X -v ON_ERROR_STOP=1")
 			}
 			for i := range argvs {
@@ -741,7 +746,8 @@ func (e *pgTest) testURLPassword(t *testing.T) {
 		"argv: pg_dump --version",
 		"argv: pg_dump -d " + base + "seed?sslmode=disable -Fc -Z0",
 		"argv: psql -d " + base + "postgres?sslmode=disable -X -At -v ON_ERROR_STOP=1",
-		"argv: psql -d " + base + "postgres?sslmode=disable -X -At -v ON_ERROR_STOP=1 -v db=url_copy",
+		"argv: psql -d " + base + "postgres?sslmode=disable -X -At -v ON_ERROR_STOP=1 -v db=url_copy", // does it exist (guard.go)
+		"argv: psql -d " + base + "postgres?sslmode=disable -X -At -v ON_ERROR_STOP=1 -v db=url_copy", // create it
 		"argv: pg_restore -d " + base + "url_copy?sslmode=disable -Fc --single-transaction --exit-on-error",
 	}, "\nenv: PGPASSWORD="+pwPassword+"\n") + "\nenv: PGPASSWORD=" + pwPassword
 	if got := strings.TrimSpace(string(raw)); got != wantLog {

@@ -48,6 +48,9 @@ func (s *Source) Restore(ctx context.Context, req sdk.RestoreRequest, r io.Reade
 		if err := checkDBName(req.ToDatabase); err != nil {
 			return fmt.Errorf("restore target database: %v: %w", err, sdk.ErrInvalidConfig)
 		}
+		if err := s.checkRestoreTarget(ctx, req.ToDatabase, req.ReplaceDatabase); err != nil { // guard.go
+			return err
+		}
 		db = req.ToDatabase
 	}
 

@@ -102,9 +102,13 @@ type RestoreOptions struct {
 	// A restore test (sources with the "restore-test" capability): restore
 	// into to_database, which must not exist, run the source's sanity check
 	// and remove it again whatever happened.
-	Scratch       bool `protobuf:"varint,4,opt,name=scratch,proto3" json:"scratch,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Scratch bool `protobuf:"varint,4,opt,name=scratch,proto3" json:"scratch,omitempty"`
+	// With to_database: an existing database of that name that holds
+	// anything is replaced (the operator asked for it, --replace-database);
+	// without it such a database is refused and left as it is.
+	ReplaceDatabase bool `protobuf:"varint,5,opt,name=replace_database,json=replaceDatabase,proto3" json:"replace_database,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *RestoreOptions) Reset() {
@@ -161,6 +165,13 @@ func (x *RestoreOptions) GetToDirectory() string {
 func (x *RestoreOptions) GetScratch() bool {
 	if x != nil {
 		return x.Scratch
+	}
+	return false
+}
+
+func (x *RestoreOptions) GetReplaceDatabase() bool {
+	if x != nil {
+		return x.ReplaceDatabase
 	}
 	return false
 }
@@ -720,13 +731,14 @@ const file_timetiles_backup_v1_source_proto_rawDesc = "" +
 	"\bfd_token\x18\x02 \x01(\tR\afdToken\x12\x1f\n" +
 	"\vaccept_path\x18\x03 \x01(\bR\n" +
 	"acceptPath\x12-\n" +
-	"\x12checksum_algorithm\x18\x04 \x01(\tR\x11checksumAlgorithm\"\x8c\x01\n" +
+	"\x12checksum_algorithm\x18\x04 \x01(\tR\x11checksumAlgorithm\"\xb7\x01\n" +
 	"\x0eRestoreOptions\x12\x1c\n" +
 	"\tcomponent\x18\x01 \x01(\tR\tcomponent\x12\x1f\n" +
 	"\vto_database\x18\x02 \x01(\tR\n" +
 	"toDatabase\x12!\n" +
 	"\fto_directory\x18\x03 \x01(\tR\vtoDirectory\x12\x18\n" +
-	"\ascratch\x18\x04 \x01(\bR\ascratch\"\x96\x01\n" +
+	"\ascratch\x18\x04 \x01(\bR\ascratch\x12)\n" +
+	"\x10replace_database\x18\x05 \x01(\bR\x0freplaceDatabase\"\x96\x01\n" +
 	"\x0eRestoreRequest\x12?\n" +
 	"\aoptions\x18\x01 \x01(\v2#.timetiles.backup.v1.RestoreOptionsH\x00R\aoptions\x12<\n" +
 	"\x06stream\x18\x02 \x01(\v2\".timetiles.backup.v1.StreamMessageH\x00R\x06streamB\x05\n" +
