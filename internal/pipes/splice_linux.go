@@ -49,10 +49,17 @@ func move(src, dst syscall.RawConn, op func(sfd, dfd uintptr) (int64, error)) (i
 				return true
 			}
 			// EAGAIN: src is empty (wait for data) or dst is full.
-			// TIOCINQ is FIONREAD: the bytes waiting in src.
-			if avail, _ := unix.IoctlGetInt(int(sfd), unix.TIOCINQ); avail > 0 {
+			// TIOCINQ is FIONREAD: the bytes waiting in src. At the end of
+			// src (empty, no writer left) the kernel still answers EAGAIN
+			// while dst is full (it checks src, then dst), and src will
+			// never become readable again: wait for dst then, and the next
+			// try returns 0.
+			if avail, _ := unix.IoctlGetInt(int(sfd), unix.TIOCINQ); avail > 0 || hungUp(sfd) {
 				dstFull = true
 				return true
+			}
+			if waitHook != nil {
+				waitHook("src")
 			}
 			return false
 		})
@@ -64,6 +71,9 @@ func move(src, dst syscall.RawConn, op func(sfd, dfd uintptr) (int64, error)) (i
 		}
 		// dst is full: wait until its reader takes something. A full pipe
 		// always wakes its writers when read from.
+		if waitHook != nil {
+			waitHook("dst")
+		}
 		werr := dst.Write(func(dfd uintptr) bool {
 			if cerr := src.Control(func(sfd uintptr) { try(sfd, dfd) }); cerr != nil {
 				err = cerr
@@ -79,3 +89,15 @@ func move(src, dst syscall.RawConn, op func(sfd, dfd uintptr) (int64, error)) (i
 		}
 	}
 }
+
+// hungUp reports whether pipe fd has no writer left (poll's POLLHUP on a
+// read end): an empty src is then at its end, not waiting for data.
+func hungUp(fd uintptr) bool {
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	n, err := unix.Poll(fds, 0)
+	return err == nil && n > 0 && fds[0].Revents&unix.POLLHUP != 0
+}
+
+// waitHook, when set (tests), is called before move waits for "src" to be
+// readable or "dst" to be writable.
+var waitHook func(which string)
