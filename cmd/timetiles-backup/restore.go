@@ -116,18 +116,6 @@ func (c *RestoreCommand) Run(args []string) int {
 	if replaceDB && toDB == "" {
 		return c.Fail(usageError("--replace-database replaces the database named by --to-database: add --to-database NAME (the production database is restored in place without either flag)"), c.Help())
 	}
-	if !yes && !c.IsTerminal() {
-		// The shell tool's [y/N] prompt, answered by a line on stdin.
-		ok, err := c.confirmLine(rest[0], offsite)
-		if err != nil {
-			return c.Fail(err, "")
-		}
-		if !ok {
-			c.UI.Output("Restore cancelled; nothing was changed.")
-			return ExitFailure
-		}
-		yes = true
-	}
 	r, err := c.Runner()
 	if err != nil {
 		c.alertFailure(nil, host.EventRestoreFailed, strings.Join(splitList(comps), ","), "", err)
@@ -147,6 +135,20 @@ func (c *RestoreCommand) Run(args []string) int {
 		}
 		// The directory checked is the one written: symlinks resolved.
 		toDir = resolvePath(toDir)
+	}
+	if !yes && !c.IsTerminal() {
+		// The shell tool's [y/N] prompt, answered by a line on stdin; asked
+		// after the usage checks, so a wrong --to or component is named
+		// rather than hidden behind the question.
+		ok, err := c.confirmLine(rest[0], offsite)
+		if err != nil {
+			return c.Fail(err, "")
+		}
+		if !ok {
+			c.UI.Output("Restore cancelled; nothing was changed.")
+			return ExitFailure
+		}
+		yes = true
 	}
 	unlock, err := r.Lock(c.Ctx)
 	if err != nil {

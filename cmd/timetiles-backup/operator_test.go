@@ -1,0 +1,55 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestOperatorFirstStepsMessages: what an operator following the guide
+// sees says the problem once and plainly. A --to the restore would refuse
+// is named before the [y/N] question (not hidden behind "no answer came on
+// stdin"); a plugin's refusal does not end in ": invalid configuration";
+// `--version` prints what `version` prints; status counts "1 complete run".
+func TestOperatorFirstStepsMessages(t *testing.T) {
+	e := newEnv(t, true)
+	mustRun(t, e.run("backup"), 0, "backup")
+
+	// A non-empty --to, off a terminal, without --yes and without an answer.
+	full := t.TempDir()
+	if err := os.WriteFile(filepath.Join(full, "keep.txt"), []byte("mine"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := e.runStdin("", "restore", "latest", "--component", "uploads", "--to", full)
+	if r.code != ExitUsage || !strings.Contains(r.stderr, "is not empty") || strings.Contains(r.stderr, "[y/N]") {
+		t.Errorf("restore --to a non-empty directory, no answer: exit %d, want 2 naming the directory before any question\n%s", r.code, r.stderr)
+	}
+	if b, err := os.ReadFile(filepath.Join(full, "keep.txt")); err != nil || string(b) != "mine" {
+		t.Errorf("the non-empty --to lost its file: %v", err)
+	}
+
+	// The source plugin refuses the production database's name.
+	r = e.run("restore", "latest", "--yes", "--component", "db", "--to-database", "timetiles")
+	if r.code != ExitUsage || !strings.Contains(r.stderr, "is the production database") {
+		t.Fatalf("--to-database <production>: exit %d, want 2\n%s", r.code, r.stderr)
+	}
+	for _, line := range strings.Split(r.stderr, "\n") {
+		if strings.HasPrefix(line, "Error: ") && strings.HasSuffix(strings.TrimSpace(line), "invalid configuration") {
+			t.Errorf("the error ends in the sentinel's words: %s", line)
+		}
+	}
+
+	v := mustRun(t, e.run("version"), 0, "version")
+	dv := mustRun(t, e.run("--version"), 0, "--version")
+	if !strings.HasPrefix(dv.stdout, "timetiles-backup ") || strings.TrimSpace(dv.stdout) != strings.TrimSpace(v.stdout) {
+		t.Errorf("--version prints %q, version prints %q: want the same line", dv.stdout, v.stdout)
+	}
+
+	s := mustRun(t, e.run("status"), 0, "status")
+	if !strings.Contains(s.stdout, "Local repository (1 complete run)\n") {
+		t.Errorf("status with one run:\n%s", s.stdout)
+	}
+}
