@@ -13,7 +13,8 @@ import (
 // sees says the problem once and plainly. A --to the restore would refuse
 // is named before the [y/N] question (not hidden behind "no answer came on
 // stdin"); a plugin's refusal does not end in ": invalid configuration";
-// `--version` prints what `version` prints; status counts "1 complete run".
+// `--version` prints what `version` prints; status counts "1 complete run"
+// and names the --html file it cannot write.
 func TestOperatorFirstStepsMessages(t *testing.T) {
 	e := newEnv(t, true)
 	mustRun(t, e.run("backup"), 0, "backup")
@@ -46,6 +47,12 @@ func TestOperatorFirstStepsMessages(t *testing.T) {
 	dv := mustRun(t, e.run("--version"), 0, "--version")
 	if !strings.HasPrefix(dv.stdout, "timetiles-backup ") || strings.TrimSpace(dv.stdout) != strings.TrimSpace(v.stdout) {
 		t.Errorf("--version prints %q, version prints %q: want the same line", dv.stdout, v.stdout)
+	}
+
+	missing := filepath.Join(t.TempDir(), "no-such-dir", "status.html")
+	r = e.run("status", "--html", missing)
+	if r.code == 0 || !strings.Contains(r.stderr, "writing the HTML report to "+missing+": ") || !strings.Contains(r.stderr, "existing directory") {
+		t.Errorf("status --html into a missing directory: exit %d, want the file named and the fix\n%s", r.code, r.stderr)
 	}
 
 	s := mustRun(t, e.run("status"), 0, "status")

@@ -230,7 +230,7 @@ func (c *StatusCommand) Run(args []string) int {
 	}
 	if htmlFile != "" {
 		if err := writeStatusHTML(htmlFile, rep); err != nil {
-			return c.Fail(fmt.Errorf("writing the HTML report: %w", err), "")
+			return c.Fail(fmt.Errorf("writing the HTML report to %s: %w: give --html a file in an existing directory this user may write", htmlFile, err), "")
 		}
 	}
 	if asJSON {
