@@ -12,9 +12,10 @@ import (
 // TestOperatorFirstStepsMessages: what an operator following the guide
 // sees says the problem once and plainly. A --to the restore would refuse
 // is named before the [y/N] question (not hidden behind "no answer came on
-// stdin"); a plugin's refusal does not end in ": invalid configuration";
-// `--version` prints what `version` prints; status counts "1 complete run"
-// and names the --html file it cannot write.
+// stdin"), and the question says what would be written; a plugin's
+// refusal does not end in ": invalid configuration"; `--version` prints
+// what `version` prints; status counts "1 complete run" and names the
+// --html file it cannot write.
 func TestOperatorFirstStepsMessages(t *testing.T) {
 	e := newEnv(t, true)
 	mustRun(t, e.run("backup"), 0, "backup")
@@ -30,6 +31,16 @@ func TestOperatorFirstStepsMessages(t *testing.T) {
 	}
 	if b, err := os.ReadFile(filepath.Join(full, "keep.txt")); err != nil || string(b) != "mine" {
 		t.Errorf("the non-empty --to lost its file: %v", err)
+	}
+
+	// The [y/N] question off a terminal says what would be written.
+	r = e.runStdin("n\n", "restore", "latest", "--component", "uploads", "--to", filepath.Join(t.TempDir(), "new"))
+	if r.code != 1 || !strings.Contains(r.stderr, "This writes directory ") || !strings.Contains(r.stderr, "production data is not touched. [y/N]") {
+		t.Errorf("restore --to, answered n: exit %d\n%s", r.code, r.stderr)
+	}
+	r = e.runStdin("n\n", "restore", "latest")
+	if r.code != 1 || !strings.Contains(r.stderr, "This overwrites what it restores of the production database and the uploads directory. [y/N]") {
+		t.Errorf("restore in place, answered n: exit %d\n%s", r.code, r.stderr)
 	}
 
 	// The source plugin refuses the production database's name.
