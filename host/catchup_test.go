@@ -54,9 +54,10 @@ func TestMissingRunsSelection(t *testing.T) {
 		t.Errorf("r2: offsite has %v, want nothing", got[0].Have)
 	}
 	// With a tighter policy fewer runs are copied; the policy counts on
-	// the local repository as prune does (tonight's and the safety run
-	// included): db keeps tonight and s1, uploads tonight and r3.
-	if got := MissingRuns(local.snaps, off.snaps, "h", sdk.KeepPolicy{Daily: 2}, "tonight"); len(got) != 1 || got[0].Run.ID != "r3" {
+	// the local repository as prune does (tonight's included; the safety
+	// run is ranked apart and takes no backup's slot): db keeps tonight
+	// and r4b, uploads tonight and r3.
+	if got := MissingRuns(local.snaps, off.snaps, "h", sdk.KeepPolicy{Daily: 2}, "tonight"); len(got) != 2 || got[0].Run.ID != "r3" || got[1].Run.ID != "r4b" {
 		for _, m := range got {
 			t.Logf("copied %s", m.Run.ID)
 		}

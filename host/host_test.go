@@ -55,6 +55,9 @@ func newTestRunner(t *testing.T, vals map[string]string) *Runner {
 		"BACKUP_TARGET":    "target-files",
 		"BACKUP_NOTIFIERS": "none",
 		"BACKUP_HOSTNAME":  "testhost",
+		// The run lock and the recorded outcomes: never the machine's
+		// /var/lib/timetiles-backup.
+		"BACKUP_STATE_DIR": t.TempDir(),
 	}
 	for k, v := range vals {
 		base[k] = v

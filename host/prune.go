@@ -32,6 +32,10 @@ import (
 //     only periods that have a backup, in local time — so db and uploads
 //     are kept independently: frequent db-only runs never push the last
 //     full backups out.
+//   - Safety runs (taken by in-place restores) and drill runs are ranked
+//     apart from the regular backups, each purpose by the same rules among
+//     its own: a safety run taken at noon never takes the day's slot from
+//     that night's backup, and old safety runs still expire.
 //   - A run is kept when any of its components is kept, and then it is kept
 //     whole (components and manifest); otherwise it is removed whole.
 //   - Incomplete runs (a component failed, or the run is still being
@@ -207,39 +211,25 @@ func PlanRetention(snaps []sdk.Snapshot, host string, keep sdk.KeepPolicy, loc *
 		names = append(names, c)
 	}
 	sort.Strings(names)
+	// Runs taken for a purpose (the safety backups of in-place restores,
+	// restore-drill runs) are ranked apart from the regular backups, each
+	// purpose with the same policy among its own: a restore at noon must not
+	// take the day's slot from that night's backup (which `restore latest`
+	// and the offsite catch-up use), and old safety runs still expire.
+	purposes := map[string]bool{}
+	for _, r := range runs {
+		if isPoint(r) {
+			purposes[r.Purpose()] = true
+		}
+	}
+	var classes []string
+	for pu := range purposes {
+		classes = append(classes, pu)
+	}
+	sort.Strings(classes) // "" (regular backups) first
 	for _, c := range names {
-		rules := keepRules(keep)
-		last := make([]int, len(rules))
-		for i := range last {
-			last[i] = -1
-		}
-		var points []*Run
-		for _, r := range runs { // newest first
-			if _, ok := r.Components[c]; ok && isPoint(r) {
-				points = append(points, r)
-			}
-		}
-		for n, r := range points {
-			d := decisions[r]
-			t := r.Time.In(loc)
-			for i := range rules {
-				if rules[i].count == 0 {
-					continue
-				}
-				// Like restic ≥ 0.17, a rule with counts left also keeps
-				// the oldest restore point: the longest history possible.
-				oldest := n == len(points)-1
-				if b := rules[i].bucket(t); b != last[i] || oldest {
-					reason := rules[i].name + " " + c
-					if b == last[i] {
-						reason = "oldest " + reason
-					}
-					last[i] = b
-					rules[i].count--
-					d.Keep = true
-					d.Reasons = append(d.Reasons, reason)
-				}
-			}
+		for _, purpose := range classes {
+			planComponent(runs, decisions, isPoint, keep, loc, c, purpose)
 		}
 	}
 	for _, r := range runs {
@@ -255,6 +245,48 @@ func PlanRetention(snaps []sdk.Snapshot, host string, keep sdk.KeepPolicy, loc *
 		p.Runs = append(p.Runs, *d)
 	}
 	return p
+}
+
+// planComponent applies the rules to the restore points holding component
+// c that were taken for purpose ("" for the regular backups), newest first.
+func planComponent(runs []*Run, decisions map[*Run]*RunDecision, isPoint func(*Run) bool, keep sdk.KeepPolicy, loc *time.Location, c, purpose string) {
+	rules := keepRules(keep)
+	last := make([]int, len(rules))
+	for i := range last {
+		last[i] = -1
+	}
+	var points []*Run
+	for _, r := range runs { // newest first
+		if _, ok := r.Components[c]; ok && isPoint(r) && r.Purpose() == purpose {
+			points = append(points, r)
+		}
+	}
+	suffix := ""
+	if purpose != "" {
+		suffix = " (" + purpose + " runs)"
+	}
+	for n, r := range points {
+		d := decisions[r]
+		t := r.Time.In(loc)
+		for i := range rules {
+			if rules[i].count == 0 {
+				continue
+			}
+			// Like restic ≥ 0.17, a rule with counts left also keeps
+			// the oldest restore point: the longest history possible.
+			oldest := n == len(points)-1
+			if b := rules[i].bucket(t); b != last[i] || oldest {
+				reason := rules[i].name + " " + c + suffix
+				if b == last[i] {
+					reason = "oldest " + reason
+				}
+				last[i] = b
+				rules[i].count--
+				d.Keep = true
+				d.Reasons = append(d.Reasons, reason)
+			}
+		}
+	}
 }
 
 // PruneOptions select what `backup prune` does.

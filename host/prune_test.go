@@ -143,6 +143,32 @@ func TestRetentionIncompleteRuns(t *testing.T) {
 	}
 }
 
+// A safety run (taken by an in-place restore at noon) never takes the
+// day's slot from that night's regular backup, which `restore latest` and
+// the offsite catch-up use; safety runs are ranked among themselves by the
+// same policy, so old ones still expire.
+func TestRetentionSafetyRunsNeverDisplaceBackups(t *testing.T) {
+	f := &fixture{}
+	for d := 3; d >= 1; d-- {
+		f.run("h", fmt.Sprintf("full-d%d", d), day(d, 2), true, "db", "uploads")
+		id := fmt.Sprintf("safety-d%d", d)
+		for _, c := range []string{"db", "uploads", ManifestTag} {
+			f.add("h", day(d, 12), ToolTag, c, RunTagPrefix+id, SafetyTag)
+		}
+	}
+	p := PlanRetention(f.snaps, "h", sdk.KeepPolicy{Daily: 2}, time.UTC)
+	want := []string{"full-d2", "full-d3", "safety-d2", "safety-d3"}
+	if got := keptIDs(p); !slices.Equal(got, want) {
+		t.Fatalf("kept %v, want %v", got, want)
+	}
+	if d := decisionOf(t, p, "full-d3"); !slices.Contains(d.Reasons, "daily db") || !slices.Contains(d.Reasons, "daily uploads") {
+		t.Errorf("full-d3 reasons %v, want daily db and daily uploads", d.Reasons)
+	}
+	if d := decisionOf(t, p, "safety-d3"); !slices.Contains(d.Reasons, "daily db (safety runs)") {
+		t.Errorf("safety-d3 reasons %v", d.Reasons)
+	}
+}
+
 func TestRetentionTouchesOnlyThisHostsBackups(t *testing.T) {
 	f := &fixture{}
 	f.run("h", "r1", day(1, 1), true, "db")

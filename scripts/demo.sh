@@ -25,10 +25,11 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 step "Building timetiles-backup and its plugins"
 mkdir -p "$work/bin"
-go build -o "$work/bin/timetiles-backup" ./cmd/timetiles-backup
+ldflags="-X github.com/timetiles/timetiles-backup/internal/version.Version=$(scripts/version.sh)"
+go build -ldflags "$ldflags" -o "$work/bin/timetiles-backup" ./cmd/timetiles-backup
 for p in plugins/*/; do
   n=$(basename "$p")
-  go build -o "$work/bin/timetiles-backup-$n" "./$p"
+  go build -ldflags "$ldflags" -o "$work/bin/timetiles-backup-$n" "./$p"
 done
 ls "$work/bin"
 
@@ -76,16 +77,22 @@ chmod 600 "$up/2024/05/doc-1.csv"
 touch -d '2024-03-01 12:00:00' "$up/media/photo.jpg"
 find "$up" -type f | wc -l | xargs echo "files:"
 
-cat > "$work/env" <<ENV
+# The env file lives in a directory of its own: restore --to refuses a
+# directory inside the env file's (as it does the uploads, the repository
+# and the state directory), and the demo restores into $work/restored-uploads.
+mkdir -p "$work/etc"
+env="$work/etc/env.production"
+cat > "$env" <<ENV
 # The operator's env file (normally /opt/timetiles/.env.production).
 RESTIC_PASSWORD=demo-password-$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')
 RESTIC_REPOSITORY=$work/restic-repo
 BACKUP_DATABASE_URL=postgres://postgres@127.0.0.1:$port/timetiles
 UPLOAD_HOST_DIR=$up
 BACKUP_ALERT_LOG=$work/alerts.log
+BACKUP_STATE_DIR=$work/state
 ENV
-chmod 600 "$work/env"
-tb() { "$work/bin/timetiles-backup" "$@" --env-file "$work/env"; }
+chmod 600 "$env"
+tb() { "$work/bin/timetiles-backup" "$@" --env-file "$env"; }
 
 step "timetiles-backup plugins"
 tb plugins

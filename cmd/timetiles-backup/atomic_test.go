@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -51,7 +50,7 @@ func onlyRunID(t *testing.T, e *env) string {
 	t.Helper()
 	r := e.run("backup", "list", "--json")
 	var runs []runJSON
-	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &runs) != nil || len(runs) != 1 {
+	if r.code != 0 || unmarshalRuns(r.stdout, &runs) != nil || len(runs) != 1 {
 		t.Fatalf("backup list --json: %d %s %s", r.code, r.stdout, r.stderr)
 	}
 	return runs[0].RunID

@@ -57,7 +57,7 @@ func realMain(args []string, stdin *os.File, stdout, stderr *os.File) int {
 func newCLI(m *Meta, args []string, stdout, stderr io.Writer) *cli.CLI {
 	return &cli.CLI{
 		Name:                       "timetiles-backup",
-		Version:                    versionString(),
+		Version:                    "timetiles-backup " + versionString(), // as `version` prints it
 		Args:                       args,
 		Commands:                   completing(Commands(m)),
 		Autocomplete:               true,

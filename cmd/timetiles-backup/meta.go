@@ -133,7 +133,13 @@ func (m *Meta) ExitCode(err error) int {
 // Fail prints an error and returns its exit code.
 func (m *Meta) Fail(err error, help string) int {
 	code := m.ExitCode(err)
-	m.UI.Error("Error: " + err.Error())
+	msg := err.Error()
+	if errors.Is(err, sdk.ErrInvalidConfig) {
+		// A plugin's refusal ends in the sentinel's words ("…: invalid
+		// configuration"), which say again what the message said.
+		msg = strings.TrimSuffix(msg, ": "+sdk.ErrInvalidConfig.Error())
+	}
+	m.UI.Error("Error: " + msg)
 	if code == ExitUsage {
 		var ue *usageErr
 		if errors.As(err, &ue) && help != "" {

@@ -55,9 +55,11 @@ func TestShellToolCommandSurface(t *testing.T) {
 	}
 
 	// The confirmation, answered on stdin. Restores go into a scratch
-	// directory and database: what is asked is the same.
+	// directory and database: what is asked is the same. The scratch
+	// directory is outside the env file's (e.dir), which --to refuses.
+	scratch := t.TempDir()
 	to := func(n string) []string {
-		return []string{"restore", "latest", "--component", "uploads", "--to", filepath.Join(e.dir, n)}
+		return []string{"restore", "latest", "--component", "uploads", "--to", filepath.Join(scratch, n)}
 	}
 	for _, answer := range []string{"n\n", "yes please\n", "\n"} {
 		r = e.runStdin(answer, to("refused")...)
@@ -69,19 +71,19 @@ func TestShellToolCommandSurface(t *testing.T) {
 	if r.code != 2 || !strings.Contains(r.stderr, `answer the [y/N] prompt with a "y" line, or pass --yes (or --force)`) {
 		t.Errorf("no answer: exit %d\n%s", r.code, r.stderr)
 	}
-	if _, err := os.Stat(filepath.Join(e.dir, "refused")); err == nil {
-		t.Errorf("a refused restore wrote %s", filepath.Join(e.dir, "refused"))
+	if _, err := os.Stat(filepath.Join(scratch, "refused")); err == nil {
+		t.Errorf("a refused restore wrote %s", filepath.Join(scratch, "refused"))
 	}
 	r = e.runStdin("y\n", to("confirmed")...)
 	if r.code != 0 {
 		t.Fatalf("echo y | restore: exit %d\n%s", r.code, r.stderr)
 	}
-	testenv.CompareTrees(t, e.uploads, filepath.Join(e.dir, "confirmed"))
+	testenv.CompareTrees(t, e.uploads, filepath.Join(scratch, "confirmed"))
 	r = e.run(append(to("forced"), "--force")...)
 	if r.code != 0 {
 		t.Fatalf("restore --force: exit %d\n%s", r.code, r.stderr)
 	}
-	testenv.CompareTrees(t, e.uploads, filepath.Join(e.dir, "forced"))
+	testenv.CompareTrees(t, e.uploads, filepath.Join(scratch, "forced"))
 
 	// verify and prune end with the shell tool's outcome lines.
 	r = mustRun(t, e.run("backup", "verify"), 0, "verify")

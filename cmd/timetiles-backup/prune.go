@@ -29,8 +29,10 @@ Usage: timetiles-backup backup prune [options]
   each of the last BACKUP_KEEP_DAILY days (7), BACKUP_KEEP_WEEKLY weeks (4)
   and BACKUP_KEEP_MONTHLY months (12) that have one, for db and uploads
   independently (frequent "backup db" runs never push the last full
-  backups out). A run is kept or removed whole, so
-  every remaining run stays restorable. Runs that did not complete are
+  backups out). The safety backups taken by in-place restores and the
+  restore-drill runs are counted apart, by the same policy among their own
+  kind, so they never take a backup's place. A run is kept or removed
+  whole, so every remaining run stays restorable. Runs that did not complete are
   removed once a newer complete run exists. Only this host's backups
   (BACKUP_HOSTNAME) are considered; nothing else is touched.
 

@@ -116,18 +116,6 @@ func (c *RestoreCommand) Run(args []string) int {
 	if replaceDB && toDB == "" {
 		return c.Fail(usageError("--replace-database replaces the database named by --to-database: add --to-database NAME (the production database is restored in place without either flag)"), c.Help())
 	}
-	if !yes && !c.IsTerminal() {
-		// The shell tool's [y/N] prompt, answered by a line on stdin.
-		ok, err := c.confirmLine(rest[0], offsite)
-		if err != nil {
-			return c.Fail(err, "")
-		}
-		if !ok {
-			c.UI.Output("Restore cancelled; nothing was changed.")
-			return ExitFailure
-		}
-		yes = true
-	}
 	r, err := c.Runner()
 	if err != nil {
 		c.alertFailure(nil, host.EventRestoreFailed, strings.Join(splitList(comps), ","), "", err)
@@ -147,6 +135,29 @@ func (c *RestoreCommand) Run(args []string) int {
 		}
 		// The directory checked is the one written: symlinks resolved.
 		toDir = resolvePath(toDir)
+	}
+	if !yes && !c.IsTerminal() {
+		// The shell tool's [y/N] prompt, answered by a line on stdin; asked
+		// after the usage checks, so a wrong --to or component is named
+		// rather than hidden behind the question.
+		// What is written, from the flags and BACKUP_SOURCES (the run is
+		// not resolved yet): a restore beside production says so.
+		planned := &host.Run{Components: map[string]sdk.Snapshot{}}
+		if order, _, err := r.SourceMap(); err == nil {
+			for _, n := range order {
+				planned.Components[n] = sdk.Snapshot{}
+			}
+		}
+		po := host.RestoreOptions{Components: splitList(comps), ToDatabase: toDB, ToDir: toDir, ReplaceDatabase: replaceDB}
+		ok, err := c.confirmLine(rest[0], offsite, describeRestore(planned, po), len(inPlaceComponents(planned, po)) > 0)
+		if err != nil {
+			return c.Fail(err, "")
+		}
+		if !ok {
+			c.UI.Output("Restore cancelled; nothing was changed.")
+			return ExitFailure
+		}
+		yes = true
 	}
 	unlock, err := r.Lock(c.Ctx)
 	if err != nil {
@@ -259,12 +270,19 @@ func describeRestore(run *host.Run, o host.RestoreOptions) string {
 // the prompt on stderr, the answer one line on stdin. "y" or "yes" (any
 // case) confirms; another answer refuses; no answer at all is a usage error
 // that says how to confirm.
-func (c *RestoreCommand) confirmLine(sel string, offsite bool) (bool, error) {
+func (c *RestoreCommand) confirmLine(sel string, offsite bool, what string, inPlace bool) (bool, error) {
 	inst := host.Local
 	if offsite {
 		inst = host.Offsite
 	}
-	fmt.Fprintf(c.Stderr, "Restore %s from the %s repository? This overwrites the data it restores. [y/N] ", sel, inst)
+	effect := "This overwrites the data it restores."
+	switch {
+	case what != "" && inPlace:
+		effect = "This overwrites what it restores of " + what + "."
+	case what != "":
+		effect = "This writes " + what + "; production data is not touched."
+	}
+	fmt.Fprintf(c.Stderr, "Restore %s from the %s repository? %s [y/N] ", sel, inst, effect)
 	var line []byte
 	b := make([]byte, 1)
 	for c.Stdin != nil {

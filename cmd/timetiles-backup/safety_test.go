@@ -177,7 +177,7 @@ func TestLatestIsTheNewestRealBackup(t *testing.T) {
 		t.Fatalf("backup B: %s", r.stderr)
 	}
 	var runs []runJSON
-	if r := e.run("backup", "list", "--json"); r.code != 0 || jsonUnmarshal(r.stdout, &runs) != nil || len(runs) != 2 {
+	if r := e.run("backup", "list", "--json"); r.code != 0 || unmarshalRuns(r.stdout, &runs) != nil || len(runs) != 2 {
 		t.Fatalf("list: %s", r.stdout)
 	}
 	runB, runA := runs[0].RunID, runs[1].RunID
@@ -205,7 +205,7 @@ func TestLatestIsTheNewestRealBackup(t *testing.T) {
 	}
 
 	// Listed and marked.
-	if r := e.run("backup", "list", "--json"); r.code != 0 || jsonUnmarshal(r.stdout, &runs) != nil || len(runs) != 3 {
+	if r := e.run("backup", "list", "--json"); r.code != 0 || unmarshalRuns(r.stdout, &runs) != nil || len(runs) != 3 {
 		t.Fatalf("list: %s", r.stdout)
 	}
 	purpose := map[string]string{}

@@ -230,7 +230,7 @@ func (c *StatusCommand) Run(args []string) int {
 	}
 	if htmlFile != "" {
 		if err := writeStatusHTML(htmlFile, rep); err != nil {
-			return c.Fail(fmt.Errorf("writing the HTML report: %w", err), "")
+			return c.Fail(fmt.Errorf("writing the HTML report to %s: %w: give --html a file in an existing directory this user may write", htmlFile, err), "")
 		}
 	}
 	if asJSON {
@@ -549,7 +549,11 @@ func (rep *statusReport) text() string {
 		if !sr.Available {
 			fmt.Fprintf(&b, ": not readable: %s\n", sr.Error)
 		} else {
-			fmt.Fprintf(&b, " (%d complete runs)\n", sr.CompleteRuns)
+			if sr.CompleteRuns == 1 {
+				b.WriteString(" (1 complete run)\n")
+			} else {
+				fmt.Fprintf(&b, " (%d complete runs)\n", sr.CompleteRuns)
+			}
 			var tb strings.Builder
 			tw := tabwriter.NewWriter(&tb, 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "  COMPONENT\tNEWEST COMPLETE RUN\tAGE\tSIZE\tADDED\t")
