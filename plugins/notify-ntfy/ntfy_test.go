@@ -79,7 +79,7 @@ func TestConformance(t *testing.T) {
 				t.Fatalf("the server received nothing for %s", e.Kind)
 			}
 			m := msgs[len(msgs)-1]
-			want := map[string]string{"test": "default", "offsite_failed": "high", "backup_failed": "high"}[e.Kind]
+			want := map[string]string{"test": "default", "offsite_failed": "high", "backup_failed": "high", "backup_succeeded": "low"}[e.Kind]
 			if m.Path != "/backups" || m.Title != e.Subject+" on "+e.Hostname || m.Priority != want ||
 				!strings.Contains(m.Tags, e.Kind) || !strings.HasPrefix(m.Body, e.Body) || m.Auth != "Bearer tk_conformance" {
 				t.Errorf("published for %s: %+v (want priority %s)", e.Kind, m, want)
@@ -90,6 +90,9 @@ func TestConformance(t *testing.T) {
 		},
 		FailingConfig: func(*testing.T) map[string]string {
 			return map[string]string{keyURL: srv.URL + "/denied"}
+		},
+		SuccessConfig: func(*testing.T) map[string]string {
+			return map[string]string{keyURL: srv.URL + "/backups", keyToken: "tk_conformance", keyNotifySuccess: "true"}
 		},
 	})
 }
