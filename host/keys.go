@@ -48,7 +48,7 @@ var HostKeys = []sdk.ConfigKey{
 	{Name: EnvPostRestoreCommand, Description: "shell command run after an in-place restore, also when it failed, e.g. cd /opt/timetiles && docker compose start web worker-ingest worker-general worker-maintenance", Executable: true},
 	{Name: EnvMetricsFile, Description: "Prometheus textfile written (atomically) after every backup run and kept current by backup verify and status, e.g. /var/lib/prometheus/node-exporter/timetiles_backup.prom"},
 	{Name: EnvHealthcheckURL, Secret: true, Description: "dead-man's switch: a healthchecks.io-compatible check URL; backup, prune and verify POST URL/start, then URL or URL/fail with their summary (a ping waits at most 10 s and never fails the job)"},
-	{Name: EnvLogFile, Default: DefaultLogFile, Description: "log file the scheduled job (backup auto) appends to"},
+	{Name: EnvLogFile, Default: DefaultLogFile, Description: "log file the cron jobs of backup auto append to (its systemd timers log to the journal)"},
 	{Name: EnvCronFile, Default: DefaultCronFile, Description: "cron file `backup auto` writes when run as root"},
 	{Name: EnvSystemdDir, Default: DefaultSystemdDir, Description: "directory `backup auto --systemd` writes its units to"},
 }

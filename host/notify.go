@@ -18,14 +18,18 @@ const (
 	EventVerifyFailed  = "verify_failed"
 	EventOffsiteFailed = "offsite_failed"
 	EventTest          = "test"
+	// EventBackupSucceeded goes only to notifiers that declare
+	// sdk.CapSuccessEvents; each delivers it only when opted in.
+	EventBackupSucceeded = "backup_succeeded"
 )
 
 var subjects = map[string]string{
-	EventBackupFailed:  "Backup Failed",
-	EventRestoreFailed: "Restore Failed",
-	EventVerifyFailed:  "Backup Verify Failed",
-	EventOffsiteFailed: "Offsite Backup Failed",
-	EventTest:          "Test Alert",
+	EventBackupFailed:    "Backup Failed",
+	EventRestoreFailed:   "Restore Failed",
+	EventVerifyFailed:    "Backup Verify Failed",
+	EventOffsiteFailed:   "Offsite Backup Failed",
+	EventTest:            "Test Alert",
+	EventBackupSucceeded: "Backup Succeeded",
 }
 
 // NewEvent builds an event with the host's fields filled in. The error text
@@ -34,7 +38,7 @@ func (r *Runner) NewEvent(kind, component, runID string, err error) sdk.Event {
 	sev := "error"
 	if kind == EventOffsiteFailed {
 		sev = "warning"
-	} else if kind == EventTest {
+	} else if kind == EventTest || kind == EventBackupSucceeded {
 		sev = "info"
 	}
 	e := sdk.Event{Kind: kind, Severity: sev, Subject: subjects[kind], Component: component, RunID: runID,
@@ -107,6 +111,18 @@ func (r *Runner) Notifiers() []string {
 // NotifyEach delivers an event through every configured notifier plugin and
 // reports each one. Failures are logged; they never fail a command.
 func (r *Runner) NotifyEach(ctx context.Context, e sdk.Event) []NotifierResult {
+	return r.notifyEach(ctx, e, false)
+}
+
+// NotifySuccess delivers a success event (EventBackupSucceeded) through the
+// configured notifiers that declare sdk.CapSuccessEvents; each delivers it
+// only when its operator opted in (e.g. NTFY_NOTIFY_SUCCESS=true). Others
+// are not sent it. Like Notify, it never fails the command.
+func (r *Runner) NotifySuccess(ctx context.Context, e sdk.Event) []NotifierResult {
+	return r.notifyEach(ctx, e, true)
+}
+
+func (r *Runner) notifyEach(ctx context.Context, e sdk.Event, success bool) []NotifierResult {
 	// An alert must go out even when the command was interrupted.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 	defer cancel()
@@ -118,6 +134,9 @@ func (r *Runner) NotifyEach(ctx context.Context, e sdk.Event) []NotifierResult {
 			r.Log.Error("cannot start notifier; the alert is not delivered", "notifier", name, "error", r.Scrub(err.Error()), "subject", e.Subject)
 			res.Err = r.ScrubError(err)
 			out = append(out, res)
+			continue
+		}
+		if success && !p.Has(sdk.CapSuccessEvents) {
 			continue
 		}
 		res.Delivered, err = p.Client.Notify(ctx, e)

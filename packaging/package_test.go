@@ -17,7 +17,7 @@ import (
 	"github.com/timetiles/timetiles-backup/internal/testenv"
 )
 
-var bundled = []string{"notify-alert", "source-postgres", "source-volume", "target-restic"}
+var bundled = []string{"notify-alert", "notify-ntfy", "source-postgres", "source-volume", "target-restic"}
 
 // checkPlugins runs `timetiles-backup plugins` from an installed tree, with
 // no plugin directory configured and nothing on PATH: every bundled plugin
@@ -25,7 +25,8 @@ var bundled = []string{"notify-alert", "source-postgres", "source-volume", "targ
 func checkPlugins(t *testing.T, cli, libDir string) {
 	t.Helper()
 	cmd := exec.Command(cli, "plugins")
-	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + t.TempDir()}
+	// Both bundled notifiers configured, so that both are started.
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + t.TempDir(), "BACKUP_NOTIFIERS=notify-alert,notify-ntfy", "NTFY_URL=http://127.0.0.1:9/packaging"}
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("%s plugins: %v\n%s", cli, err, out)

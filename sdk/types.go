@@ -3,6 +3,7 @@ package sdk
 import (
 	"context"
 	"io"
+	"strings"
 	"time"
 )
 
@@ -28,6 +29,12 @@ const (
 	// CapRestoreTest: a Source runs restore tests (RestoreRequest.Scratch):
 	// restore into a scratch database, check it, drop it.
 	CapRestoreTest = "restore-test"
+	// CapSuccessEvents: a Notifier that also wants success events (kinds
+	// ending in "_succeeded", see [IsSuccess]). The host sends them only to
+	// notifiers declaring it; such a notifier delivers them only when its
+	// operator opted in (a key of its own, default off) and otherwise
+	// returns no channel and no error. Failures are always delivered.
+	CapSuccessEvents = "success-events"
 )
 
 // Info describes a plugin.
@@ -299,7 +306,7 @@ type CopyTarget interface {
 
 // Event is something a Notifier delivers.
 type Event struct {
-	Kind       string // backup_failed, restore_failed, verify_failed, offsite_failed, test
+	Kind       string // backup_failed, restore_failed, verify_failed, offsite_failed, test; backup_succeeded (CapSuccessEvents)
 	Severity   string // error, warning, info
 	Subject    string
 	Body       string
@@ -310,6 +317,11 @@ type Event struct {
 	Hostname   string
 	Time       time.Time
 }
+
+// IsSuccess reports whether an event reports a success (backup_succeeded…):
+// sent only to notifiers declaring CapSuccessEvents, delivered only when
+// the operator opted in.
+func IsSuccess(e Event) bool { return strings.HasSuffix(e.Kind, "_succeeded") }
 
 // Notifier delivers events.
 type Notifier interface {

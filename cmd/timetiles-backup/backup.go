@@ -176,7 +176,36 @@ func (c *BackupCommand) backup(comps []string, offsite, asJSON, dryRun bool, at 
 		c.alertFailure(r, host.EventBackupFailed, strings.Join(comps, ","), runID, err)
 		return c.Fail(r.ScrubError(err), "")
 	}
+	if rep != nil && rep.OffsiteErr == nil && rep.CatchUpErr == nil {
+		// Success notifications are opt-in per notifier (e.g.
+		// NTFY_NOTIFY_SUCCESS); an offsite failure was alerted above instead.
+		c.notifySuccess(r, rep, strings.Join(comps, ","), offsite)
+	}
 	return ExitOK
+}
+
+// notifySuccess sends "Backup Succeeded" to the notifiers that take success
+// events (sdk.CapSuccessEvents); each delivers it only when opted in.
+func (c *BackupCommand) notifySuccess(r *host.Runner, rep *host.BackupReport, comps string, offsite bool) {
+	e := r.NewEvent(host.EventBackupSucceeded, comps, rep.RunID, nil)
+	var parts []string
+	for _, cr := range rep.Components {
+		if len(cr.Result.Sinks) == 0 {
+			continue
+		}
+		s := cr.Result.Sinks[0] // the local repository's
+		parts = append(parts, fmt.Sprintf("%s %s (%s new)", cr.Component, humanize.IBytes(streamSize(cr.Result, s)), humanize.IBytes(s.BytesAdded)))
+	}
+	where := "the local repository"
+	if offsite {
+		where = "the local and offsite repositories"
+	}
+	e.Body = fmt.Sprintf("Backup run %s on %s is complete in %s: %s.", rep.RunID, e.Hostname, where, strings.Join(parts, ", "))
+	for _, res := range r.NotifySuccess(c.Ctx, e) {
+		if len(res.Delivered) > 0 {
+			r.Log.Debug("success notification delivered", "notifier", res.Notifier, "channels", strings.Join(res.Delivered, ","))
+		}
+	}
 }
 
 // catchUpWarnings reports what went wrong in the offsite catch-up. A failed

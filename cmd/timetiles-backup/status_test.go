@@ -321,36 +321,66 @@ func TestStatusVerifyScheduleAndLock(t *testing.T) {
 		}
 		return rfc3339(next)
 	}
-	checkJob := func(kind, spec, cmds, file string, hh, mm int) {
+	type wantJob struct {
+		spec, cmds, file string
+		hh, mm           int // daily jobs: the next run; -1: any time in the future
+	}
+	// checkJobs: the jobs of kind are exactly want, in order; no job of
+	// the other kind remains (one schedule only).
+	checkJobs := func(kind, other string, want []wantJob) {
 		t.Helper()
 		before := time.Now()
 		rep := e.status(t, schema, 0)
 		after := time.Now()
+		var got []statusJob
 		for _, j := range rep.Schedule {
-			if j.Kind != kind {
-				continue // e.g. a crontab block of the user running the test
+			switch j.Kind {
+			case kind:
+				got = append(got, j)
+			case other:
+				t.Errorf("a %s job remains next to the %s jobs: %+v", other, kind, j)
 			}
-			if j.Schedule != spec || strings.Join(j.Commands, ",") != cmds || j.File != file {
-				t.Errorf("%s job: %+v", kind, j)
+			// other kinds: e.g. a crontab block of the user running the test
+		}
+		if len(got) != len(want) {
+			t.Fatalf("%s jobs %+v, want %d", kind, got, len(want))
+		}
+		for i, j := range got {
+			w := want[i]
+			if j.Schedule != w.spec || strings.Join(j.Commands, ",") != w.cmds || j.File != w.file {
+				t.Errorf("%s job %d: %+v, want %+v", kind, i, j, w)
+			}
+			if j.NextRun == nil || *j.NextRunSeconds < 0 {
+				t.Errorf("%s job %d: no next run (%s)", kind, i, j.NextRunError)
+				continue
 			}
 			// status looked between before and after.
-			if j.NextRun == nil || (*j.NextRun != nextAt(before, hh, mm) && *j.NextRun != nextAt(after, hh, mm)) || *j.NextRunSeconds < 0 {
-				t.Errorf("%s job: next run %v (%s), want %s", kind, j.NextRun, j.NextRunError, nextAt(before, hh, mm))
+			if w.hh >= 0 && *j.NextRun != nextAt(before, w.hh, w.mm) && *j.NextRun != nextAt(after, w.hh, w.mm) {
+				t.Errorf("%s job %d: next run %v, want %s", kind, i, *j.NextRun, nextAt(before, w.hh, w.mm))
 			}
-			return
 		}
-		t.Fatalf("no %s job in %+v", kind, rep.Schedule)
 	}
 	e.vars["BACKUP_LOG_FILE"] = filepath.Join(e.dir, "log", "backup.log")
 	if r := e.run("backup", "auto", "--at", "03:17", "--offsite"); r.code != 0 {
 		t.Fatalf("backup auto: %d %s", r.code, r.stderr)
 	}
-	checkJob("cron", "17 3 * * *", "backup --offsite,backup prune --offsite", cronFile, 3, 17)
+	checkJobs("cron", "systemd", []wantJob{
+		{"17 3 * * *", "backup --offsite", cronFile, 3, 17},
+		{"17 4 * * 0", "backup prune --offsite", cronFile, -1, 0},
+		{"17 4 * * 3", "backup verify --offsite", cronFile, -1, 0},
+		{"17 5 1 * *", "backup verify --restore-test", cronFile, -1, 0},
+	})
 	if _, err := exec.LookPath("systemd-analyze"); err == nil {
 		if r := e.run("backup", "auto", "--systemd", "--at", "04:05"); r.code != 0 {
 			t.Fatalf("backup auto --systemd: %d %s", r.code, r.stderr)
 		}
-		checkJob("systemd", "*-*-* 04:05:00", "backup,backup prune", filepath.Join(units, "timetiles-backup.timer"), 4, 5)
+		timer := func(n string) string { return filepath.Join(units, n+".timer") }
+		checkJobs("systemd", "cron", []wantJob{ // the timers in name order
+			{"Sun *-*-* 05:05:00", "backup prune", timer("timetiles-backup-prune"), -1, 0},
+			{"*-*-01 06:05:00", "backup verify --restore-test", timer("timetiles-backup-restore-test"), -1, 0},
+			{"Wed *-*-* 05:05:00", "backup verify", timer("timetiles-backup-verify"), -1, 0},
+			{"*-*-* 04:05:00", "backup", timer("timetiles-backup"), 4, 5},
+		})
 	}
 
 	// The run lock: held by this test process (as a run holds it).
@@ -465,15 +495,15 @@ func TestStatusUserCrontab(t *testing.T) {
 	}
 	var rep statusReport
 	json.Unmarshal([]byte(out), &rep)
-	if len(rep.Schedule) != 1 {
-		t.Fatalf("schedule %+v: want only the job between the markers", rep.Schedule)
+	if len(rep.Schedule) != 4 {
+		t.Fatalf("schedule %+v: want only the 4 jobs between the markers", rep.Schedule)
 	}
 	j := rep.Schedule[0]
 	next := time.Date(before.Year(), before.Month(), before.Day(), 5, 40, 0, 0, time.Local)
 	if !next.After(before) {
 		next = next.AddDate(0, 0, 1)
 	}
-	if j.Kind != "crontab" || j.Schedule != "40 5 * * *" || strings.Join(j.Commands, ",") != "backup,backup prune" ||
+	if j.Kind != "crontab" || j.Schedule != "40 5 * * *" || strings.Join(j.Commands, ",") != "backup" ||
 		j.NextRun == nil || (*j.NextRun != rfc3339(next) && *j.NextRun != rfc3339(next.AddDate(0, 0, 1))) {
 		t.Fatalf("crontab job: %+v (next %v, want %s)", j, j.NextRun, rfc3339(next))
 	}

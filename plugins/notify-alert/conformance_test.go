@@ -40,5 +40,8 @@ func TestConformance(t *testing.T) {
 		FailingConfig: func(*testing.T) map[string]string {
 			return map[string]string{keyChannels: chScript, keyScript: failing}
 		},
+		SuccessConfig: func(*testing.T) map[string]string {
+			return map[string]string{keyChannels: chScript, keyScript: script, keyNotifySuccess: "true"}
+		},
 	})
 }

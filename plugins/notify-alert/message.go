@@ -17,6 +17,8 @@ var subjects = map[string]string{
 	"verify_failed":  "Backup Verify Failed",
 	"offsite_failed": "Offsite Backup Failed",
 	"test":           "Test Alert",
+	// Sent only when BACKUP_ALERT_NOTIFY_SUCCESS=true (sdk.CapSuccessEvents).
+	"backup_succeeded": "Backup Succeeded",
 }
 
 // alert is an event made ready for delivery: subject and body composed,
@@ -70,7 +72,7 @@ func newAlert(e sdk.Event) alert {
 		switch {
 		case strings.HasSuffix(a.Kind, "_failed"):
 			a.Severity = "error"
-		case a.Kind == "test":
+		case a.Kind == "test", strings.HasSuffix(a.Kind, "_succeeded"):
 			a.Severity = "info"
 		}
 	}

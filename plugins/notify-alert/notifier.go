@@ -36,6 +36,7 @@ const (
 	keyWebhookURL     = "BACKUP_ALERT_WEBHOOK_URL"
 	keyWebhookTimeout = "BACKUP_ALERT_WEBHOOK_TIMEOUT"
 	keyLog            = "BACKUP_ALERT_LOG"
+	keyNotifySuccess  = "BACKUP_ALERT_NOTIFY_SUCCESS"
 )
 
 // Channel names, in delivery-report order.
@@ -78,6 +79,8 @@ type notifier struct {
 	// explicit is true when BACKUP_ALERT_CHANNELS chose the channels.
 	explicit bool
 	scrub    *scrubber
+	// success: deliver success events too (BACKUP_ALERT_NOTIFY_SUCCESS).
+	success bool
 }
 
 func (n *notifier) logger() hclog.Logger {
@@ -109,7 +112,9 @@ func (n *notifier) Info() sdk.Info {
 			{Name: keyWebhookURL, Secret: true, Description: "URL that receives a JSON POST of the alert (Slack-compatible: has a top-level \"text\"); its path may hold a token"},
 			{Name: keyWebhookTimeout, Description: "timeout of one webhook attempt (3 attempts on network errors, 5xx and 429)", Default: defaultWebhookTimeout.String()},
 			{Name: keyLog, Description: "file the alert is appended to when no channel is configured (its directory is created)", Default: defaultLogFile},
+			{Name: keyNotifySuccess, Description: "also deliver successful backups (\"Backup Succeeded\") through the channels: true or false; failures are always delivered", Default: "false"},
 		},
+		Capabilities: []string{sdk.CapSuccessEvents},
 	}
 }
 
@@ -125,6 +130,14 @@ func (n *notifier) Configure(_ context.Context, cfg sdk.Config) error {
 func (n *notifier) configure(cfg sdk.Config) error {
 	n.channels = nil
 	n.explicit = false
+	n.success = false
+	if v := strings.TrimSpace(cfg.Get(keyNotifySuccess)); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("%s=%q: use true or false", keyNotifySuccess, v)
+		}
+		n.success = b
+	}
 	n.fallback = &logChannel{path: cfg.GetDefault(keyLog, defaultLogFile)}
 
 	var want []string
@@ -190,6 +203,9 @@ type result struct {
 func (n *notifier) Notify(ctx context.Context, e sdk.Event) ([]string, error) {
 	if n.fallback == nil {
 		return nil, fmt.Errorf("%w: Notify called before Configure", sdk.ErrInvalidConfig)
+	}
+	if sdk.IsSuccess(e) && !n.success {
+		return nil, nil // opt-in: BACKUP_ALERT_NOTIFY_SUCCESS
 	}
 	a := newAlert(e)
 	log := n.logger()

@@ -179,20 +179,26 @@ func (d *dirTarget) Prune(context.Context, sdk.PruneRequest) (sdk.PruneResult, e
 func (d *dirTarget) Verify(context.Context, sdk.VerifyRequest) (string, error) { return "ok", nil }
 
 type fileNotifier struct {
-	path   string
-	broken string
+	path    string
+	success bool
+	broken  string
 }
 
 func (n *fileNotifier) Info() sdk.Info {
-	return sdk.Info{Name: "notify-kitfile", Version: "1", ConfigKeys: []sdk.ConfigKey{{Name: "KIT_ALERTS"}}}
+	return sdk.Info{Name: "notify-kitfile", Version: "1", ConfigKeys: []sdk.ConfigKey{{Name: "KIT_ALERTS"}, {Name: "KIT_SUCCESS"}},
+		Capabilities: []string{sdk.CapSuccessEvents}}
 }
 
 func (n *fileNotifier) Configure(_ context.Context, c sdk.Config) error {
 	n.path = c.Get("KIT_ALERTS")
+	n.success = c.Get("KIT_SUCCESS") == "true"
 	return nil
 }
 
 func (n *fileNotifier) Notify(_ context.Context, e sdk.Event) ([]string, error) {
+	if sdk.IsSuccess(e) && !n.success && n.broken != "notifier-success-by-default" {
+		return nil, nil
+	}
 	f, err := os.OpenFile(n.path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
 	if err != nil {
 		if n.broken == "notifier-swallows" {
@@ -261,6 +267,9 @@ func runNotifier(t *testing.T, broken, dir string) {
 		FailingConfig: func(*testing.T) map[string]string {
 			return map[string]string{"KIT_ALERTS": filepath.Join(dir, "no-such-dir", "alerts.log")}
 		},
+		SuccessConfig: func(*testing.T) map[string]string {
+			return map[string]string{"KIT_ALERTS": alerts, "KIT_SUCCESS": "true"}
+		},
 	})
 }
 
@@ -291,6 +300,7 @@ func TestKitCatchesBrokenPlugins(t *testing.T) {
 		{"target-truncates", "Read must return what was written byte for byte"},
 		{"target-loses-tags", `missing "conformance" written with it`},
 		{"notifier-swallows", "a failed delivery must be reported, not swallowed"},
+		{"notifier-success-by-default", "success notifications are opt-in, off by default"},
 		{"undeclared-key", "the fixture sets KIT_UNDECLARED, which Info.ConfigKeys does not declare"},
 	} {
 		t.Run(tc.broken, func(t *testing.T) {

@@ -25,6 +25,10 @@ type NotifierFixture struct {
 	// under which delivery fails (an alert script that exits 1, a server
 	// that answers 500).
 	FailingConfig func(t *testing.T) map[string]string
+	// SuccessConfig, optional, for a notifier that declares
+	// sdk.CapSuccessEvents: Config plus the operator's opt-in to success
+	// notifications. Config itself must leave them off (the default).
+	SuccessConfig func(t *testing.T) map[string]string
 }
 
 // Events the kit delivers: one per severity.
@@ -38,6 +42,14 @@ func testEvents() []sdk.Event {
 		{Kind: "test", Severity: "info", Subject: "Test Alert", Body: "Test Alert from timetiles-backup on conformance-host.",
 			Hostname: "conformance-host", Time: now},
 	}
+}
+
+// successEvent is what the host sends notifiers that declare
+// sdk.CapSuccessEvents after a successful backup.
+func successEvent() sdk.Event {
+	return sdk.Event{Kind: "backup_succeeded", Severity: "info", Subject: "Backup Succeeded",
+		Body:      "Backup run run-conformance-3 on conformance-host is complete in the local repository: db 1.0 MiB (12 KiB new).",
+		Component: "db", RunID: "run-conformance-3", Repository: "local", Hostname: "conformance-host", Time: time.Now().Truncate(time.Second)}
 }
 
 // RunNotifier runs the Notifier checks as subtests of t.
@@ -70,6 +82,33 @@ func RunNotifier(t *testing.T, f NotifierFixture) {
 				t.Errorf("Notify(%s) succeeded but names no channel that delivered it", e.Kind)
 			}
 			f.Delivered(t, e)
+		}
+	})
+
+	t.Run("SuccessEvents", func(t *testing.T) {
+		in := subj.start(t, GRPC, "", f.Config(t))
+		if !in.has(sdk.CapSuccessEvents) {
+			t.Log("the plugin does not declare " + sdk.CapSuccessEvents + ": the host never sends it a success event")
+			return
+		}
+		e := successEvent()
+		delivered, err := in.c.Notify(ctxTimeout(t), e)
+		if err != nil || len(delivered) != 0 {
+			t.Errorf("contract: success notifications are opt-in, off by default: without the opt-in Notify(%s) must deliver nothing and succeed; got %v, %v", e.Kind, delivered, err)
+		}
+		if f.SuccessConfig == nil {
+			t.Log("no SuccessConfig: the opted-in delivery is not checked")
+			return
+		}
+		in = subj.start(t, GRPC, "", f.SuccessConfig(t))
+		delivered, err = in.c.Notify(ctxTimeout(t), e)
+		if err != nil || len(delivered) == 0 {
+			t.Fatalf("opted in (SuccessConfig), Notify(%s) delivered by %v: %v", e.Kind, delivered, err)
+		}
+		f.Delivered(t, e)
+		// Failures need no opt-in: they are delivered under SuccessConfig too.
+		if delivered, err := in.c.Notify(ctxTimeout(t), testEvents()[0]); err != nil || len(delivered) == 0 {
+			t.Errorf("under SuccessConfig, a failure was delivered by %v: %v", delivered, err)
 		}
 	})
 
