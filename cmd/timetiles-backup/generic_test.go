@@ -83,6 +83,12 @@ func TestThirdPartyDatabaseComponent(t *testing.T) {
 		t.Fatalf("a restore beside production ran the pre-restore hook or took a safety backup:\n%s", r.stdout)
 	}
 
+	// backup --dry-run shows the order the backup streams in.
+	r = e.run("backup", "--dry-run")
+	if i, j := strings.Index(r.stdout, "ledger   from"), strings.Index(r.stdout, "uploads  from"); r.code != 0 || i < 0 || j < 0 || i > j {
+		t.Fatalf("backup --dry-run: exit %d, want ledger listed before uploads\n%s%s", r.code, r.stdout, r.stderr)
+	}
+
 	// Both scratch destinations: every row of the restored ledger names a
 	// file of the restored uploads, because the ledger was dumped first.
 	scratch := filepath.Join(t.TempDir(), "scratch-uploads")
@@ -105,9 +111,9 @@ func TestThirdPartyDatabaseComponent(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.RemoveAll(filepath.Join(e.uploads, "2024"))
-	r = e.run("restore", "--yes", "--no-safety-backup", runID)
-	if r.code != 0 {
-		t.Fatalf("restore in place: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	r = e.run("restore", "--yes", runID)
+	if r.code != 0 || !strings.Contains(r.stdout, "Safety backup: run ") {
+		t.Fatalf("restore in place: exit %d, want 0 after a safety backup\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	if got := minidbRows(t, prod); !slices.Equal(got, rows) {
 		t.Fatalf("production ledger holds %q after the in-place restore, want %q", got, rows)
