@@ -4,7 +4,9 @@ package host
 
 import (
 	"context"
+	"slices"
 	"sort"
+	"sync"
 
 	"github.com/timetiles/timetiles-backup/sdk"
 )
@@ -26,35 +28,53 @@ func orderComponents(comps []string, srcs map[string]*Plugin) []string {
 }
 
 // ComponentSpecs asks the source plugins of comps what they declare about
-// them (their Info; they are not configured). A component without a source
-// in BACKUP_SOURCES gets the zero spec: Restore reports it.
+// them (their Info; they are not configured), launching each plugin once,
+// all at once (~30 ms each). A component without a source in
+// BACKUP_SOURCES gets the zero spec: Restore reports it.
 func (r *Runner) ComponentSpecs(ctx context.Context, comps []string) (map[string]sdk.ComponentSpec, error) {
 	_, sources, err := r.SourceMap()
 	if err != nil {
 		return nil, err
 	}
-	out := map[string]sdk.ComponentSpec{}
-	infos := map[string]sdk.Info{} // one launch per plugin
+	r.Candidates() // discovery runs once, before the goroutines read its result
+	var names []string
 	for _, c := range comps {
-		name, ok := sources[c]
-		if !ok {
-			out[c] = sdk.ComponentSpec{Name: c}
-			continue
+		if n, ok := sources[c]; ok && !slices.Contains(names, n) {
+			names = append(names, n)
 		}
-		info, ok := infos[name]
-		if !ok {
+	}
+	infos := make([]sdk.Info, len(names))
+	errs := make([]error, len(names))
+	var wg sync.WaitGroup
+	for i, name := range names {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
 			cand, err := r.find(name)
 			if err != nil {
-				return nil, err
+				errs[i] = err
+				return
 			}
 			p, err := r.Manager.Launch(ctx, cand)
 			if err != nil {
-				return nil, err
+				errs[i] = err
+				return
 			}
-			info = sdk.InfoFromPB(p.Info)
-			infos[name] = info
+			infos[i] = sdk.InfoFromPB(p.Info)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err // the first plugin's, as a sequential start would report
 		}
-		out[c] = info.Spec(c)
+	}
+	out := map[string]sdk.ComponentSpec{}
+	for _, c := range comps {
+		out[c] = sdk.ComponentSpec{Name: c}
+		if i := slices.Index(names, sources[c]); i >= 0 {
+			out[c] = infos[i].Spec(c)
+		}
 	}
 	return out, nil
 }
