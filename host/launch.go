@@ -40,6 +40,15 @@ func (p *Plugin) Has(capability string) bool {
 	return p.Info != nil && slices.Contains(p.Info.Capabilities, capability)
 }
 
+// Spec returns what the plugin declares about component c: how it is
+// restored, whether it is backed up first (sdk.ComponentSpec).
+func (p *Plugin) Spec(c string) sdk.ComponentSpec {
+	if p == nil || p.Info == nil {
+		return sdk.ComponentSpec{Name: c}
+	}
+	return sdk.InfoFromPB(p.Info).Spec(c)
+}
+
 // Manager launches plugins and stops them all on Close.
 type Manager struct {
 	Logger hclog.Logger

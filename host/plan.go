@@ -129,14 +129,24 @@ func (r *Runner) Plan(ctx context.Context, opts BackupOptions) (*Plan, error) {
 		pt.Err = err
 		p.Targets = append(p.Targets, pt)
 	}
+	srcs := map[string]*Plugin{}
 	for _, c := range comps {
 		pc := PlanComponent{Component: c, Plugin: sources[c]}
 		s, err := r.Start(ctx, sources[c], c)
 		if err == nil {
 			pc.Version = s.Info.PluginVersion
+			srcs[c] = s
 		}
 		pc.Err = err
 		p.Components = append(p.Components, pc)
+	}
+	// In the order the backup streams them (BackupFirst first).
+	byName := map[string]PlanComponent{}
+	for _, pc := range p.Components {
+		byName[pc.Component] = pc
+	}
+	for i, c := range orderComponents(comps, srcs) {
+		p.Components[i] = byName[c]
 	}
 	for _, n := range strings.Split(r.Cfg.GetDefault("BACKUP_NOTIFIERS", DefaultNotifiers), ",") {
 		if n = strings.TrimSpace(n); n != "" {

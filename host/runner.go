@@ -347,6 +347,9 @@ func (r *Runner) Backup(ctx context.Context, opts BackupOptions) (*BackupReport,
 	if err != nil {
 		return nil, err
 	}
+	// A component declared BackupFirst (a database) is dumped before the
+	// directories its rows refer to are snapshotted.
+	comps = orderComponents(comps, srcs)
 	host := r.Hostname()
 	okBy := map[string]bool{}
 	for _, s := range sinks {
@@ -611,17 +614,21 @@ func (r *Runner) Restore(ctx context.Context, run *Run, t *Plugin, opts RestoreO
 		}
 		comps = opts.Components
 	}
-	sort.SliceStable(comps, func(i, j int) bool { return comps[i] == "db" && comps[j] != "db" })
 	rep := &RestoreReport{Run: run}
 	for _, c := range comps {
-		name, ok := sources[c]
-		if !ok {
+		if _, ok := sources[c]; !ok {
 			return rep, Configf("no source plugin for component %q in BACKUP_SOURCES", c)
 		}
-		src, err := r.Start(ctx, name, c)
-		if err != nil {
-			return rep, err
-		}
+	}
+	// Every source starts (and declares its components) before the first
+	// byte is restored; the declared order is the backup's.
+	srcs, err := r.startSources(ctx, comps, sources).wait()
+	if err != nil {
+		return rep, err
+	}
+	comps = orderComponents(comps, srcs)
+	for _, c := range comps {
+		src := srcs[c]
 		component := func() (*ManifestComponent, error) {
 			man, err := manifest()
 			if err != nil || man == nil {

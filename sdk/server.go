@@ -30,10 +30,33 @@ func InfoToPB(kind string, i Info, fd bool) *pb.PluginInfo {
 	if fd && kind != KindNotifier && !slices.Contains(caps, CapFD) {
 		caps = append(caps, CapFD)
 	}
+	specs := make([]*pb.ComponentSpec, len(i.ComponentSpecs))
+	for n, c := range i.ComponentSpecs {
+		specs[n] = &pb.ComponentSpec{Name: c.Name, RestoreKind: restoreKindToPB[c.Restore], BackupFirst: c.BackupFirst}
+	}
 	return &pb.PluginInfo{
 		Name: i.Name, Kind: kind, PluginVersion: i.Version, ApiVersions: versions,
 		Description: i.Description, ConfigKeys: keys, Capabilities: caps, Components: i.Components,
+		ComponentSpecs: specs,
 	}
+}
+
+var restoreKindToPB = map[RestoreKind]pb.RestoreKind{
+	RestoreStream:    pb.RestoreKind_RESTORE_KIND_STREAM,
+	RestoreDatabase:  pb.RestoreKind_RESTORE_KIND_DATABASE,
+	RestoreDirectory: pb.RestoreKind_RESTORE_KIND_DIRECTORY,
+}
+
+// restoreKindFromPB reads a declared kind; an unspecified or unknown one
+// (a newer plugin's) is a stream.
+func restoreKindFromPB(k pb.RestoreKind) RestoreKind {
+	switch k {
+	case pb.RestoreKind_RESTORE_KIND_DATABASE:
+		return RestoreDatabase
+	case pb.RestoreKind_RESTORE_KIND_DIRECTORY:
+		return RestoreDirectory
+	}
+	return RestoreStream
 }
 
 // InfoFromPB converts wire Info.
@@ -42,8 +65,13 @@ func InfoFromPB(p *pb.PluginInfo) Info {
 	for n, k := range p.GetConfigKeys() {
 		keys[n] = ConfigKey{Name: k.Name, Secret: k.Secret, Description: k.Description, Default: k.DefaultValue, Executable: k.Executable}
 	}
+	var specs []ComponentSpec
+	for _, c := range p.GetComponentSpecs() {
+		specs = append(specs, ComponentSpec{Name: c.GetName(), Restore: restoreKindFromPB(c.GetRestoreKind()), BackupFirst: c.GetBackupFirst()})
+	}
 	return Info{Name: p.GetName(), Version: p.GetPluginVersion(), Description: p.GetDescription(),
-		APIVersions: p.GetApiVersions(), ConfigKeys: keys, Components: p.GetComponents(), Capabilities: p.GetCapabilities()}
+		APIVersions: p.GetApiVersions(), ConfigKeys: keys, Components: p.GetComponents(), Capabilities: p.GetCapabilities(),
+		ComponentSpecs: specs}
 }
 
 func (s *baseServer) info(kind string) (info *pb.PluginInfo, err error) {

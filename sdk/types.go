@@ -52,8 +52,65 @@ type Info struct {
 	ConfigKeys []ConfigKey
 	// Components a Source produces, e.g. "db".
 	Components []string
+	// ComponentSpecs declares, per component, how it is restored and
+	// whether it is backed up first (docs/plugins.md, "Components"). The
+	// host decides from these, never from a component's name.
+	ComponentSpecs []ComponentSpec
 	// Capabilities such as CapPath.
 	Capabilities []string
+}
+
+// RestoreKind says where a component is restored.
+type RestoreKind int
+
+const (
+	// RestoreStream: a stream the source consumes, in place unless the
+	// operator names a directory (RestoreOptions.ToDirectory, --to). The
+	// default of a component that declares nothing.
+	RestoreStream RestoreKind = iota
+	// RestoreDatabase: into a database, in place unless the operator names
+	// another one (RestoreOptions.ToDatabase, --to-database).
+	RestoreDatabase
+	// RestoreDirectory: into a directory, in place unless the operator
+	// names another one (RestoreOptions.ToDirectory, --to).
+	RestoreDirectory
+)
+
+// String names the kind as docs and messages do.
+func (k RestoreKind) String() string {
+	switch k {
+	case RestoreDatabase:
+		return "database"
+	case RestoreDirectory:
+		return "directory"
+	}
+	return "stream"
+}
+
+// ComponentSpec is what a Source declares about one of its components.
+type ComponentSpec struct {
+	// Name of the component, as in BACKUP_SOURCES (Configure receives it
+	// as Config.Instance).
+	Name string
+	// Restore says where the component is restored and so which restore
+	// flags apply to it.
+	Restore RestoreKind
+	// BackupFirst backs the component up (and restores it) before every
+	// component that does not declare it: a database whose rows refer to
+	// files of a directory that only grows is dumped before the directory
+	// is snapshotted, so every file a row refers to is in the same run.
+	BackupFirst bool
+}
+
+// Spec returns what i declares for component c (the zero ComponentSpec,
+// a stream backed up in BACKUP_SOURCES order, when nothing).
+func (i Info) Spec(c string) ComponentSpec {
+	for _, s := range i.ComponentSpecs {
+		if s.Name == c {
+			return s
+		}
+	}
+	return ComponentSpec{Name: c}
 }
 
 // ConfigKey describes one configuration variable.

@@ -67,15 +67,19 @@ Usage: timetiles-backup restore [options] [latest|RUN-ID|SNAPSHOT-ID]
 
 Options:
   --component=NAME    Restore only this component (db, uploads); repeatable.
-  --to-database=NAME  Restore the database into NAME instead, on the same
-                      server: created when missing; an existing database
-                      that holds anything is refused (exit 2) unless
-                      --replace-database; the production database's own
-                      name is refused (restore in place without the flag).
+  --to-database=NAME  Restore the database (db, and every component its
+                      source declares a database) into NAME instead, on
+                      the same server: created when missing; an existing
+                      database that holds anything is refused (exit 2)
+                      unless --replace-database; the production
+                      database's own name is refused (restore in place
+                      without the flag).
   --replace-database  With --to-database: drop an existing NAME and
                       restore it anew (it is gone if that restore fails).
-  --to=DIR            Restore uploads into DIR instead: a new or empty
-                      directory outside the production data (see above).
+  --to=DIR            Restore uploads (and every other component not
+                      declared a database) into DIR instead: a new or
+                      empty directory outside the production data (see
+                      above).
   --offsite           Restore from the offsite repository.
   --yes               Do not ask for confirmation.
   --force             Same as --yes (the shell tool's name).
@@ -149,7 +153,11 @@ func (c *RestoreCommand) Run(args []string) int {
 			}
 		}
 		po := host.RestoreOptions{Components: splitList(comps), ToDatabase: toDB, ToDir: toDir, ReplaceDatabase: replaceDB}
-		ok, err := c.confirmLine(rest[0], offsite, describeRestore(planned, po), len(inPlaceComponents(planned, po)) > 0)
+		specs, err := r.ComponentSpecs(c.Ctx, restoreComponents(planned, po))
+		if err != nil {
+			return c.Fail(r.ScrubError(err), "")
+		}
+		ok, err := c.confirmLine(rest[0], offsite, describeRestore(planned, po, specs), len(inPlaceComponents(planned, po, specs)) > 0)
 		if err != nil {
 			return c.Fail(err, "")
 		}
@@ -222,11 +230,20 @@ func (c *RestoreCommand) Run(args []string) int {
 	if len(run.Components) == 0 {
 		return c.Fail(fmt.Errorf("run %s holds no component snapshots (were they forgotten?): choose another restore point (see `timetiles-backup backup list`)", run.ID), "")
 	}
-	inPlace := inPlaceComponents(run, opts)
+	// What each source declares about its component (a database, a
+	// directory, a stream) decides which flags apply to it.
+	specs, err := r.ComponentSpecs(c.Ctx, restoreComponents(run, opts))
+	if err != nil {
+		if c.Ctx.Err() == nil {
+			c.alertFailure(r, host.EventRestoreFailed, strings.Join(opts.Components, ","), run.ID, err)
+		}
+		return c.Fail(r.ScrubError(err), "")
+	}
+	inPlace := inPlaceComponents(run, opts, specs)
 	safety := !noSafety && len(inPlace) > 0
 	if !yes {
 		ok, err := c.confirm(fmt.Sprintf("Restore run %s (%s) from the %s repository?", run.ID, run.Time.Local().Format("2006-01-02 15:04"), inst),
-			confirmText(describeRestore(run, opts), inPlace, safety, r.Cfg))
+			confirmText(describeRestore(run, opts, specs), inPlace, safety, r.Cfg))
 		switch {
 		case cancelled(err):
 			c.UI.Output("Restore cancelled; nothing was changed.")
@@ -241,24 +258,21 @@ func (c *RestoreCommand) Run(args []string) int {
 	return c.execute(r, run, t, opts, inPlace, safety)
 }
 
-func describeRestore(run *host.Run, o host.RestoreOptions) string {
+func describeRestore(run *host.Run, o host.RestoreOptions, specs map[string]sdk.ComponentSpec) string {
 	var parts []string
-	comps := run.ComponentNames()
-	if len(o.Components) > 0 {
-		comps = o.Components
-	}
-	for _, c := range comps {
+	for _, c := range restoreComponents(run, o) {
+		kind := specs[c].Restore
 		switch {
-		case c == "db" && o.ToDatabase != "" && o.ReplaceDatabase:
+		case kind == sdk.RestoreDatabase && o.ToDatabase != "" && o.ReplaceDatabase:
 			parts = append(parts, "database "+o.ToDatabase+" (replaced if it exists: --replace-database)")
-		case c == "db" && o.ToDatabase != "":
+		case kind == sdk.RestoreDatabase && o.ToDatabase != "":
 			parts = append(parts, "database "+o.ToDatabase)
-		case c == "db":
+		case kind == sdk.RestoreDatabase:
 			parts = append(parts, "the production database")
-		case c == "uploads" && o.ToDir != "":
+		case kind == sdk.RestoreDirectory && o.ToDir != "":
 			parts = append(parts, "directory "+o.ToDir)
-		case c == "uploads":
-			parts = append(parts, "the uploads directory")
+		case kind == sdk.RestoreDirectory:
+			parts = append(parts, "the "+c+" directory")
 		default:
 			parts = append(parts, c)
 		}

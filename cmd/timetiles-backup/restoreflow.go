@@ -12,23 +12,29 @@ import (
 	"time"
 
 	"github.com/timetiles/timetiles-backup/host"
+	"github.com/timetiles/timetiles-backup/sdk"
 )
 
 // hookTimeout bounds BACKUP_PRE/POST_RESTORE_COMMAND (docker compose stop
 // waits 10 s per container by default).
 const hookTimeout = 10 * time.Minute
 
-// inPlaceComponents are the components of a restore that overwrite
-// production data: the database unless --to-database, the others unless
-// --to.
-func inPlaceComponents(run *host.Run, o host.RestoreOptions) []string {
-	comps := run.ComponentNames()
+// restoreComponents are the components a restore of run with o works on.
+func restoreComponents(run *host.Run, o host.RestoreOptions) []string {
 	if len(o.Components) > 0 {
-		comps = o.Components
+		return o.Components
 	}
+	return run.ComponentNames()
+}
+
+// inPlaceComponents are the components of a restore that overwrite
+// production data: as their sources declare them, a database unless
+// --to-database, a directory or stream unless --to.
+func inPlaceComponents(run *host.Run, o host.RestoreOptions, specs map[string]sdk.ComponentSpec) []string {
 	var out []string
-	for _, c := range comps {
-		if (c == "db" && o.ToDatabase == "") || (c != "db" && o.ToDir == "") {
+	for _, c := range restoreComponents(run, o) {
+		db := specs[c].Restore == sdk.RestoreDatabase
+		if (db && o.ToDatabase == "") || (!db && o.ToDir == "") {
 			out = append(out, c)
 		}
 	}

@@ -69,6 +69,10 @@ func (s *Source) Info() sdk.Info {
 		Version:     version.Version, // the release it ships with (internal/version)
 		Description: "PostgreSQL database (component db): pg_dump/pg_restore/psql, directly or inside the database container",
 		Components:  []string{Component},
+		// A database (--to-database applies), dumped before the directories
+		// its rows refer to are snapshotted: uploads only grow, so every
+		// file a row of the dump names is in the same run.
+		ComponentSpecs: []sdk.ComponentSpec{{Name: Component, Restore: sdk.RestoreDatabase, BackupFirst: true}},
 		// Restore tests (backup verify --restore-test): restoretest.go.
 		Capabilities: []string{sdk.CapRestoreTest},
 		ConfigKeys: []sdk.ConfigKey{

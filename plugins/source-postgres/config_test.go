@@ -34,6 +34,9 @@ func TestInfoDeclaresEveryKeyItReads(t *testing.T) {
 	if info.Name != "source-postgres" || info.Version != version.Version || !slices.Equal(info.Components, []string{"db"}) {
 		t.Fatalf("info = %+v", info)
 	}
+	if got, want := info.Spec("db"), (sdk.ComponentSpec{Name: "db", Restore: sdk.RestoreDatabase, BackupFirst: true}); got != want {
+		t.Fatalf("db declared as %+v, want %+v (a database, dumped before the uploads are snapshotted)", got, want)
+	}
 	declared := map[string]sdk.ConfigKey{}
 	for _, k := range info.ConfigKeys {
 		declared[k.Name] = k

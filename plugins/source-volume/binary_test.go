@@ -48,6 +48,9 @@ func TestBinaryServesThePlugin(t *testing.T) {
 	if info.GetName() != "source-volume" || !slices.Equal(info.GetComponents(), []string{"uploads"}) || !slices.Contains(info.GetCapabilities(), sdk.CapPath) {
 		t.Errorf("Info over gRPC = %v", info)
 	}
+	if got, want := sdk.InfoFromPB(info).Spec("uploads"), (sdk.ComponentSpec{Name: "uploads", Restore: sdk.RestoreDirectory}); got != want {
+		t.Errorf("uploads declared over gRPC as %+v, want %+v (a directory, not backed up first)", got, want)
+	}
 	err = c.Configure(ctx, sdk.Config{Values: map[string]string{"UPLOAD_HOST_DIR": "/x", "BACKUP_UPLOADS_VOLUME": "v"}, APIVersion: sdk.APIVersion})
 	if !errors.Is(err, sdk.ErrInvalidConfig) {
 		t.Errorf("Configure with both settings over gRPC = %v, want ErrInvalidConfig", err)

@@ -69,6 +69,9 @@ func (s *volumeSource) Info() sdk.Info {
 		Version:     version.Version, // the release it ships with (internal/version)
 		Description: "TimeTiles uploads: a host directory (bind mount) or a Docker named volume, as a directory snapshot or a tar stream",
 		Components:  []string{component},
+		// A directory (--to applies), snapshotted after the components
+		// declared BackupFirst (the database whose rows refer to it).
+		ComponentSpecs: []sdk.ComponentSpec{{Name: component, Restore: sdk.RestoreDirectory}},
 		// The SDK adds CapFD itself.
 		Capabilities: []string{sdk.CapPath},
 		ConfigKeys: []sdk.ConfigKey{

@@ -29,8 +29,13 @@ type fileSource struct {
 }
 
 func (s *fileSource) Info() sdk.Info {
+	spec := sdk.ComponentSpec{Name: "file", Restore: sdk.RestoreStream}
+	if s.broken == "spec-names-no-component" {
+		spec.Name = "files" // a component Info.Components does not list
+	}
 	return sdk.Info{Name: "source-kitfile", Version: "1", Components: []string{"file"},
-		ConfigKeys: []sdk.ConfigKey{{Name: "KIT_FILE", Description: "file"}}}
+		ComponentSpecs: []sdk.ComponentSpec{spec},
+		ConfigKeys:     []sdk.ConfigKey{{Name: "KIT_FILE", Description: "file"}}}
 }
 
 func (s *fileSource) Configure(_ context.Context, c sdk.Config) error {
@@ -302,6 +307,7 @@ func TestKitCatchesBrokenPlugins(t *testing.T) {
 		{"notifier-swallows", "a failed delivery must be reported, not swallowed"},
 		{"notifier-success-by-default", "success notifications are opt-in, off by default"},
 		{"undeclared-key", "the fixture sets KIT_UNDECLARED, which Info.ConfigKeys does not declare"},
+		{"spec-names-no-component", `Info.ComponentSpecs declares "files", which Info.Components does not list`},
 	} {
 		t.Run(tc.broken, func(t *testing.T) {
 			t.Parallel()

@@ -91,6 +91,7 @@ func RunSource(t *testing.T, f SourceFixture) {
 		in := subj.launch(t, Pipe)
 		checkInfo(t, in)
 		component(t, in)
+		checkComponentSpecs(t, in.info)
 		checkDeclared(t, in.info, f.Config(t))
 		checkDeclared(t, in.info, f.FailingConfig(t))
 	})
@@ -352,4 +353,24 @@ func mapValues(m map[int]string) []string {
 		out = append(out, v)
 	}
 	return out
+}
+
+// checkComponentSpecs: what a source declares about its components
+// (Info.ComponentSpecs) names components it lists, each once, with a
+// restore kind this SDK knows.
+func checkComponentSpecs(t *testing.T, info *pb.PluginInfo) {
+	t.Helper()
+	seen := map[string]bool{}
+	for _, c := range info.GetComponentSpecs() {
+		if !slices.Contains(info.GetComponents(), c.GetName()) {
+			t.Errorf("Info.ComponentSpecs declares %q, which Info.Components does not list (%v): declare the components the source produces", c.GetName(), info.GetComponents())
+		}
+		if seen[c.GetName()] {
+			t.Errorf("Info.ComponentSpecs declares %q twice", c.GetName())
+		}
+		seen[c.GetName()] = true
+		if _, ok := pb.RestoreKind_name[int32(c.GetRestoreKind())]; !ok {
+			t.Errorf("Info.ComponentSpecs: %q has restore kind %d, which this SDK does not know", c.GetName(), c.GetRestoreKind())
+		}
+	}
 }

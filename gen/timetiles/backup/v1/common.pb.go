@@ -21,6 +21,66 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// RestoreKind says where a component is restored.
+type RestoreKind int32
+
+const (
+	// Not declared: restored as RESTORE_KIND_STREAM.
+	RestoreKind_RESTORE_KIND_UNSPECIFIED RestoreKind = 0
+	// Into a database: in place unless the operator names another database
+	// (RestoreOptions.to_database, --to-database).
+	RestoreKind_RESTORE_KIND_DATABASE RestoreKind = 1
+	// Into a directory: in place unless the operator names another directory
+	// (RestoreOptions.to_directory, --to).
+	RestoreKind_RESTORE_KIND_DIRECTORY RestoreKind = 2
+	// A stream the source consumes: in place unless the operator names a
+	// directory to write it into (RestoreOptions.to_directory, --to).
+	RestoreKind_RESTORE_KIND_STREAM RestoreKind = 3
+)
+
+// Enum value maps for RestoreKind.
+var (
+	RestoreKind_name = map[int32]string{
+		0: "RESTORE_KIND_UNSPECIFIED",
+		1: "RESTORE_KIND_DATABASE",
+		2: "RESTORE_KIND_DIRECTORY",
+		3: "RESTORE_KIND_STREAM",
+	}
+	RestoreKind_value = map[string]int32{
+		"RESTORE_KIND_UNSPECIFIED": 0,
+		"RESTORE_KIND_DATABASE":    1,
+		"RESTORE_KIND_DIRECTORY":   2,
+		"RESTORE_KIND_STREAM":      3,
+	}
+)
+
+func (x RestoreKind) Enum() *RestoreKind {
+	p := new(RestoreKind)
+	*p = x
+	return p
+}
+
+func (x RestoreKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (RestoreKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_timetiles_backup_v1_common_proto_enumTypes[0].Descriptor()
+}
+
+func (RestoreKind) Type() protoreflect.EnumType {
+	return &file_timetiles_backup_v1_common_proto_enumTypes[0]
+}
+
+func (x RestoreKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use RestoreKind.Descriptor instead.
+func (RestoreKind) EnumDescriptor() ([]byte, []int) {
+	return file_timetiles_backup_v1_common_proto_rawDescGZIP(), []int{0}
+}
+
 // PluginInfo describes a plugin. The host reads it at discovery and refuses a
 // plugin that shares no API version with it.
 type PluginInfo struct {
@@ -41,9 +101,15 @@ type PluginInfo struct {
 	// directory snapshots of a local path).
 	Capabilities []string `protobuf:"bytes,7,rep,name=capabilities,proto3" json:"capabilities,omitempty"`
 	// Components a source produces by default, e.g. "db" or "uploads".
-	Components    []string `protobuf:"bytes,8,rep,name=components,proto3" json:"components,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Components []string `protobuf:"bytes,8,rep,name=components,proto3" json:"components,omitempty"`
+	// What a source declares about its components: how each is restored and
+	// whether it is backed up before the others. The host decides from these,
+	// never from a component's name. A component a source declares nothing
+	// for is restored as a stream (RESTORE_KIND_STREAM) and backed up in
+	// BACKUP_SOURCES order.
+	ComponentSpecs []*ComponentSpec `protobuf:"bytes,9,rep,name=component_specs,json=componentSpecs,proto3" json:"component_specs,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *PluginInfo) Reset() {
@@ -132,6 +198,82 @@ func (x *PluginInfo) GetComponents() []string {
 	return nil
 }
 
+func (x *PluginInfo) GetComponentSpecs() []*ComponentSpec {
+	if x != nil {
+		return x.ComponentSpecs
+	}
+	return nil
+}
+
+// ComponentSpec is what a source declares about one of its components.
+type ComponentSpec struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The component's name, as in BACKUP_SOURCES (the plugin's Configure
+	// receives it as the instance).
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// How the component is restored; it decides which restore flags apply
+	// (--to-database for RESTORE_KIND_DATABASE, --to for the others).
+	RestoreKind RestoreKind `protobuf:"varint,2,opt,name=restore_kind,json=restoreKind,proto3,enum=timetiles.backup.v1.RestoreKind" json:"restore_kind,omitempty"`
+	// Back this component up before every component that does not declare
+	// it, e.g. a database whose rows refer to files of a directory component
+	// that only grows: dumped first, every file a row refers to is in the
+	// same run. Restores follow the same order.
+	BackupFirst   bool `protobuf:"varint,3,opt,name=backup_first,json=backupFirst,proto3" json:"backup_first,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ComponentSpec) Reset() {
+	*x = ComponentSpec{}
+	mi := &file_timetiles_backup_v1_common_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ComponentSpec) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ComponentSpec) ProtoMessage() {}
+
+func (x *ComponentSpec) ProtoReflect() protoreflect.Message {
+	mi := &file_timetiles_backup_v1_common_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ComponentSpec.ProtoReflect.Descriptor instead.
+func (*ComponentSpec) Descriptor() ([]byte, []int) {
+	return file_timetiles_backup_v1_common_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ComponentSpec) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ComponentSpec) GetRestoreKind() RestoreKind {
+	if x != nil {
+		return x.RestoreKind
+	}
+	return RestoreKind_RESTORE_KIND_UNSPECIFIED
+}
+
+func (x *ComponentSpec) GetBackupFirst() bool {
+	if x != nil {
+		return x.BackupFirst
+	}
+	return false
+}
+
 // ConfigKey names one configuration variable a plugin reads.
 type ConfigKey struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
@@ -149,7 +291,7 @@ type ConfigKey struct {
 
 func (x *ConfigKey) Reset() {
 	*x = ConfigKey{}
-	mi := &file_timetiles_backup_v1_common_proto_msgTypes[1]
+	mi := &file_timetiles_backup_v1_common_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -161,7 +303,7 @@ func (x *ConfigKey) String() string {
 func (*ConfigKey) ProtoMessage() {}
 
 func (x *ConfigKey) ProtoReflect() protoreflect.Message {
-	mi := &file_timetiles_backup_v1_common_proto_msgTypes[1]
+	mi := &file_timetiles_backup_v1_common_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -174,7 +316,7 @@ func (x *ConfigKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigKey.ProtoReflect.Descriptor instead.
 func (*ConfigKey) Descriptor() ([]byte, []int) {
-	return file_timetiles_backup_v1_common_proto_rawDescGZIP(), []int{1}
+	return file_timetiles_backup_v1_common_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *ConfigKey) GetName() string {
@@ -226,7 +368,7 @@ type PluginConfig struct {
 
 func (x *PluginConfig) Reset() {
 	*x = PluginConfig{}
-	mi := &file_timetiles_backup_v1_common_proto_msgTypes[2]
+	mi := &file_timetiles_backup_v1_common_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -238,7 +380,7 @@ func (x *PluginConfig) String() string {
 func (*PluginConfig) ProtoMessage() {}
 
 func (x *PluginConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_timetiles_backup_v1_common_proto_msgTypes[2]
+	mi := &file_timetiles_backup_v1_common_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -251,7 +393,7 @@ func (x *PluginConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PluginConfig.ProtoReflect.Descriptor instead.
 func (*PluginConfig) Descriptor() ([]byte, []int) {
-	return file_timetiles_backup_v1_common_proto_rawDescGZIP(), []int{2}
+	return file_timetiles_backup_v1_common_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *PluginConfig) GetInstance() string {
@@ -306,7 +448,7 @@ type StreamHeader struct {
 
 func (x *StreamHeader) Reset() {
 	*x = StreamHeader{}
-	mi := &file_timetiles_backup_v1_common_proto_msgTypes[3]
+	mi := &file_timetiles_backup_v1_common_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -318,7 +460,7 @@ func (x *StreamHeader) String() string {
 func (*StreamHeader) ProtoMessage() {}
 
 func (x *StreamHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_timetiles_backup_v1_common_proto_msgTypes[3]
+	mi := &file_timetiles_backup_v1_common_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -331,7 +473,7 @@ func (x *StreamHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamHeader.ProtoReflect.Descriptor instead.
 func (*StreamHeader) Descriptor() ([]byte, []int) {
-	return file_timetiles_backup_v1_common_proto_rawDescGZIP(), []int{3}
+	return file_timetiles_backup_v1_common_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *StreamHeader) GetComponent() string {
@@ -430,7 +572,7 @@ type StreamTrailer struct {
 
 func (x *StreamTrailer) Reset() {
 	*x = StreamTrailer{}
-	mi := &file_timetiles_backup_v1_common_proto_msgTypes[4]
+	mi := &file_timetiles_backup_v1_common_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -442,7 +584,7 @@ func (x *StreamTrailer) String() string {
 func (*StreamTrailer) ProtoMessage() {}
 
 func (x *StreamTrailer) ProtoReflect() protoreflect.Message {
-	mi := &file_timetiles_backup_v1_common_proto_msgTypes[4]
+	mi := &file_timetiles_backup_v1_common_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -455,7 +597,7 @@ func (x *StreamTrailer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamTrailer.ProtoReflect.Descriptor instead.
 func (*StreamTrailer) Descriptor() ([]byte, []int) {
-	return file_timetiles_backup_v1_common_proto_rawDescGZIP(), []int{4}
+	return file_timetiles_backup_v1_common_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *StreamTrailer) GetSuccess() bool {
@@ -516,7 +658,7 @@ type StreamMessage struct {
 
 func (x *StreamMessage) Reset() {
 	*x = StreamMessage{}
-	mi := &file_timetiles_backup_v1_common_proto_msgTypes[5]
+	mi := &file_timetiles_backup_v1_common_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -528,7 +670,7 @@ func (x *StreamMessage) String() string {
 func (*StreamMessage) ProtoMessage() {}
 
 func (x *StreamMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_timetiles_backup_v1_common_proto_msgTypes[5]
+	mi := &file_timetiles_backup_v1_common_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -541,7 +683,7 @@ func (x *StreamMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamMessage.ProtoReflect.Descriptor instead.
 func (*StreamMessage) Descriptor() ([]byte, []int) {
-	return file_timetiles_backup_v1_common_proto_rawDescGZIP(), []int{5}
+	return file_timetiles_backup_v1_common_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *StreamMessage) GetMsg() isStreamMessage_Msg {
@@ -604,7 +746,7 @@ var File_timetiles_backup_v1_common_proto protoreflect.FileDescriptor
 
 const file_timetiles_backup_v1_common_proto_rawDesc = "" +
 	"\n" +
-	" timetiles/backup/v1/common.proto\x12\x13timetiles.backup.v1\"\xa5\x02\n" +
+	" timetiles/backup/v1/common.proto\x12\x13timetiles.backup.v1\"\xf2\x02\n" +
 	"\n" +
 	"PluginInfo\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
@@ -617,7 +759,12 @@ const file_timetiles_backup_v1_common_proto_rawDesc = "" +
 	"\fcapabilities\x18\a \x03(\tR\fcapabilities\x12\x1e\n" +
 	"\n" +
 	"components\x18\b \x03(\tR\n" +
-	"components\"\x9e\x01\n" +
+	"components\x12K\n" +
+	"\x0fcomponent_specs\x18\t \x03(\v2\".timetiles.backup.v1.ComponentSpecR\x0ecomponentSpecs\"\x8b\x01\n" +
+	"\rComponentSpec\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12C\n" +
+	"\frestore_kind\x18\x02 \x01(\x0e2 .timetiles.backup.v1.RestoreKindR\vrestoreKind\x12!\n" +
+	"\fbackup_first\x18\x03 \x01(\bR\vbackupFirst\"\x9e\x01\n" +
 	"\tConfigKey\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06secret\x18\x02 \x01(\bR\x06secret\x12 \n" +
@@ -663,7 +810,12 @@ const file_timetiles_backup_v1_common_proto_rawDesc = "" +
 	"\x06header\x18\x01 \x01(\v2!.timetiles.backup.v1.StreamHeaderH\x00R\x06header\x12\x16\n" +
 	"\x05chunk\x18\x02 \x01(\fH\x00R\x05chunk\x12>\n" +
 	"\atrailer\x18\x03 \x01(\v2\".timetiles.backup.v1.StreamTrailerH\x00R\atrailerB\x05\n" +
-	"\x03msgBHZFgithub.com/timetiles/timetiles-backup/gen/timetiles/backup/v1;backupv1b\x06proto3"
+	"\x03msg*{\n" +
+	"\vRestoreKind\x12\x1c\n" +
+	"\x18RESTORE_KIND_UNSPECIFIED\x10\x00\x12\x19\n" +
+	"\x15RESTORE_KIND_DATABASE\x10\x01\x12\x1a\n" +
+	"\x16RESTORE_KIND_DIRECTORY\x10\x02\x12\x17\n" +
+	"\x13RESTORE_KIND_STREAM\x10\x03BHZFgithub.com/timetiles/timetiles-backup/gen/timetiles/backup/v1;backupv1b\x06proto3"
 
 var (
 	file_timetiles_backup_v1_common_proto_rawDescOnce sync.Once
@@ -677,28 +829,33 @@ func file_timetiles_backup_v1_common_proto_rawDescGZIP() []byte {
 	return file_timetiles_backup_v1_common_proto_rawDescData
 }
 
-var file_timetiles_backup_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_timetiles_backup_v1_common_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_timetiles_backup_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_timetiles_backup_v1_common_proto_goTypes = []any{
-	(*PluginInfo)(nil),    // 0: timetiles.backup.v1.PluginInfo
-	(*ConfigKey)(nil),     // 1: timetiles.backup.v1.ConfigKey
-	(*PluginConfig)(nil),  // 2: timetiles.backup.v1.PluginConfig
-	(*StreamHeader)(nil),  // 3: timetiles.backup.v1.StreamHeader
-	(*StreamTrailer)(nil), // 4: timetiles.backup.v1.StreamTrailer
-	(*StreamMessage)(nil), // 5: timetiles.backup.v1.StreamMessage
-	nil,                   // 6: timetiles.backup.v1.PluginConfig.ValuesEntry
-	nil,                   // 7: timetiles.backup.v1.StreamHeader.MetadataEntry
+	(RestoreKind)(0),      // 0: timetiles.backup.v1.RestoreKind
+	(*PluginInfo)(nil),    // 1: timetiles.backup.v1.PluginInfo
+	(*ComponentSpec)(nil), // 2: timetiles.backup.v1.ComponentSpec
+	(*ConfigKey)(nil),     // 3: timetiles.backup.v1.ConfigKey
+	(*PluginConfig)(nil),  // 4: timetiles.backup.v1.PluginConfig
+	(*StreamHeader)(nil),  // 5: timetiles.backup.v1.StreamHeader
+	(*StreamTrailer)(nil), // 6: timetiles.backup.v1.StreamTrailer
+	(*StreamMessage)(nil), // 7: timetiles.backup.v1.StreamMessage
+	nil,                   // 8: timetiles.backup.v1.PluginConfig.ValuesEntry
+	nil,                   // 9: timetiles.backup.v1.StreamHeader.MetadataEntry
 }
 var file_timetiles_backup_v1_common_proto_depIdxs = []int32{
-	1, // 0: timetiles.backup.v1.PluginInfo.config_keys:type_name -> timetiles.backup.v1.ConfigKey
-	6, // 1: timetiles.backup.v1.PluginConfig.values:type_name -> timetiles.backup.v1.PluginConfig.ValuesEntry
-	7, // 2: timetiles.backup.v1.StreamHeader.metadata:type_name -> timetiles.backup.v1.StreamHeader.MetadataEntry
-	3, // 3: timetiles.backup.v1.StreamMessage.header:type_name -> timetiles.backup.v1.StreamHeader
-	4, // 4: timetiles.backup.v1.StreamMessage.trailer:type_name -> timetiles.backup.v1.StreamTrailer
-	5, // [5:5] is the sub-list for method output_type
-	5, // [5:5] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	3, // 0: timetiles.backup.v1.PluginInfo.config_keys:type_name -> timetiles.backup.v1.ConfigKey
+	2, // 1: timetiles.backup.v1.PluginInfo.component_specs:type_name -> timetiles.backup.v1.ComponentSpec
+	0, // 2: timetiles.backup.v1.ComponentSpec.restore_kind:type_name -> timetiles.backup.v1.RestoreKind
+	8, // 3: timetiles.backup.v1.PluginConfig.values:type_name -> timetiles.backup.v1.PluginConfig.ValuesEntry
+	9, // 4: timetiles.backup.v1.StreamHeader.metadata:type_name -> timetiles.backup.v1.StreamHeader.MetadataEntry
+	5, // 5: timetiles.backup.v1.StreamMessage.header:type_name -> timetiles.backup.v1.StreamHeader
+	6, // 6: timetiles.backup.v1.StreamMessage.trailer:type_name -> timetiles.backup.v1.StreamTrailer
+	7, // [7:7] is the sub-list for method output_type
+	7, // [7:7] is the sub-list for method input_type
+	7, // [7:7] is the sub-list for extension type_name
+	7, // [7:7] is the sub-list for extension extendee
+	0, // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_timetiles_backup_v1_common_proto_init() }
@@ -706,7 +863,7 @@ func file_timetiles_backup_v1_common_proto_init() {
 	if File_timetiles_backup_v1_common_proto != nil {
 		return
 	}
-	file_timetiles_backup_v1_common_proto_msgTypes[5].OneofWrappers = []any{
+	file_timetiles_backup_v1_common_proto_msgTypes[6].OneofWrappers = []any{
 		(*StreamMessage_Header)(nil),
 		(*StreamMessage_Chunk)(nil),
 		(*StreamMessage_Trailer)(nil),
@@ -716,13 +873,14 @@ func file_timetiles_backup_v1_common_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_timetiles_backup_v1_common_proto_rawDesc), len(file_timetiles_backup_v1_common_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   8,
+			NumEnums:      1,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
 		GoTypes:           file_timetiles_backup_v1_common_proto_goTypes,
 		DependencyIndexes: file_timetiles_backup_v1_common_proto_depIdxs,
+		EnumInfos:         file_timetiles_backup_v1_common_proto_enumTypes,
 		MessageInfos:      file_timetiles_backup_v1_common_proto_msgTypes,
 	}.Build()
 	File_timetiles_backup_v1_common_proto = out.File
