@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"io"
 	"os"
 	"os/exec"
@@ -302,8 +301,6 @@ func writeHook(t *testing.T, e *env) string {
 	}
 	return filepath.Join(e.dir, "hooks.log")
 }
-
-func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }
 
 func equalDigests(a, b map[string]string) bool {
 	if len(a) != len(b) {
