@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package bench measures what the plugin architecture costs: CPU time and
 // peak memory of every process (host, plugins, their children) read from
 // /proc, the transport micro-benchmarks (go test -bench ./bench) and the

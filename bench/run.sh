@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The side-by-side benchmark of docs/performance.md, in one command:
 #   bench/run.sh                      # full size: ~1 GiB dump, ~1 GiB uploads, 5 repetitions
 #   bench/run.sh -scale 5 -reps 5     # a quick run (~100 MiB each)

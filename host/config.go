@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package host is the core of timetiles-backup: configuration, plugin
 // discovery and launch, and the pipelines that stream a source's bytes into
 // one or more targets and back.

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 package host
 
 // Fuzz targets for the values the host reads from the env file and from

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 package host
 
 // Pid returns the plugin's process ID, or 0 when it is not known. The

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package packaging tests the release artifacts: the .deb and the tarball
 // built by scripts/package.sh (make package) install the CLI and the bundled
 // plugins where the CLI finds them.

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package proto_test checks the plugin protocol's compatibility policy
 // (docs/plugins.md, "Versioning") with buf: the protocol may grow, but
 // what released plugins rely on may not change.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The main job on an embedded default, on a fresh Debian 12 machine:
 #   make demo
 # Starts a throwaway PostgreSQL 15 + PostGIS with sample TimeTiles-like data

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Makes a Docker engine and the images the end-to-end tests use available on
 # this machine (Debian 12), from nothing and without any registry:
 #   - docker.io and debootstrap from Debian (apt) when missing;

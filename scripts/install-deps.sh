@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Installs the Debian packages the tests need (PostgreSQL 15 + PostGIS, jq;
 # cron and systemd to check the scheduled job against the real ones; zsh and
 # man-db to check the shell completion and the man pages; the tools of the

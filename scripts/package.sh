@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Builds the release artifacts (make package):
 #   $DIST/timetiles-backup_<version>_<arch>.deb            (nfpm)
 #   $DIST/timetiles-backup-<version>-linux-<arch>.tar.gz   (bin/, lib/timetiles-backup/, share/doc/)

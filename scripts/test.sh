@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The whole test suite, on a fresh Debian 12 machine or a warm one:
 #   make test        (what CI runs through .ci/run)
 # Installs what the tests need (idempotent, pinned, cached in .tools/),

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Installs every pinned tool the demo, the tests and the code generator need into
 # .tools/<name>-<version>/ (ignored by git) and links them into .tools/bin.
 # Idempotent: a tool already built at its pinned version costs nothing.

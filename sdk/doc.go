@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package sdk is everything a timetiles-backup plugin author needs.
 //
 // A plugin is a separate executable that the timetiles-backup host starts

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Command timetiles-backup backs up a TimeTiles server (PostgreSQL and the
 // uploads directory) into restic repositories through plugins.
 package main

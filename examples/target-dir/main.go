@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Command timetiles-backup-target-dir is an example third-party Target
 // plugin: it stores every stream as a file in a directory. It depends on
 // timetiles-backup only through the SDK (and the conformance kit in its

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package pipes sizes OS pipes: the one place that does, for the host's
 // stream pipes, the SDK's relay, restic's stdin and the benchmark's raw
 // pipe. A larger pipe moves bytes in larger batches, with fewer wake-ups of

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 package restic
 
 // Fuzz targets for what this package reads from restic (outside input: a

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package restic drives the restic command-line program.
 //
 // Every method runs one (sometimes two) restic processes. The rules it keeps:

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package testenv gives the project's real-process tests real things to work
 // with: throwaway PostgreSQL clusters, realistic upload trees and a way to
 // compare them, the pinned tools from scripts/tools.sh, the project's own

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package testplugins holds plugins used by the host's tests and benchmarks:
 // a synthetic source whose size and failure point are configurable, a
 // database-like source of a component the host knows nothing about

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Builds the timetiles-backup container image (packaging/docker/Dockerfile)
 # from this checkout: stages the CLI and plugins (make install), the pinned
 # restic (scripts/tools.sh), and runs docker build.

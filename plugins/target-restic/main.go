@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Command timetiles-backup-target-restic stores streams and directories as
 // snapshots in a restic repository (local, S3-compatible or rest-server).
 package main

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package conformance checks a timetiles-backup plugin against the plugin
 // contract, in the spirit of restic's backend test suite: a plugin author
 // imports it in their own tests, describes how to configure a working (and

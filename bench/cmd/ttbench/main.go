@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Command ttbench measures timetiles-backup against what it replaces and
 // against restic alone, side by side, on a realistic dataset it builds
 // itself: the targets P1–P8 of docs/performance.md.

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Command ttcpu runs a command and prints where its CPU time went, process
 // by process (every descendant, sampled from /proc), with its wall time:
 //

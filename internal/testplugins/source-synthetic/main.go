@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Command timetiles-backup-source-synthetic produces deterministic
 // pseudo-random bytes, and can fail, exit or hang at a chosen byte, or hold
 // at a chosen byte until the test lets it go on (SYNTH_HOLD): the fault

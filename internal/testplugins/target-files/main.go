@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Command timetiles-backup-target-files stores each stream as a file in a
 // directory (TARGET_DIR, or TARGET_DIR_<INSTANCE> per instance), committed
 // by rename only at a successful end of stream; TARGET_DISCARD=1 reads and

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # What the official postgres image's entrypoint does, reduced to what
 # TimeTiles' database service relies on: on an empty data directory, initdb
 # with POSTGRES_USER / POSTGRES_PASSWORD (through a file, never argv) and
