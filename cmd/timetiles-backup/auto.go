@@ -161,7 +161,9 @@ func (j autoJob) timerUnit() string {
 
 var atRE = regexp.MustCompile(`^([01]?[0-9]|2[0-3]):([0-5][0-9])$`)
 
-func (c *AutoCommand) Run(args []string) int {
+func (c *AutoCommand) Run(args []string) int { return c.exit(c.run(args), c.Help()) }
+
+func (c *AutoCommand) run(args []string) error {
 	fs := c.FlagSet("backup auto")
 	var offsite, systemd, disable bool
 	var at, cronFile, unitDir string
@@ -173,18 +175,18 @@ func (c *AutoCommand) Run(args []string) int {
 	fs.StringVar(&unitDir, "unit-dir", "", "")
 	rest, err := c.Parse(fs, args)
 	if err != nil {
-		return c.Fail(err, c.Help())
+		return c.fail(err, c.Help())
 	}
 	if len(rest) > 0 {
-		return c.Fail(usageError("backup auto takes no arguments, got %q", strings.Join(rest, " ")), c.Help())
+		return c.fail(usageError("backup auto takes no arguments, got %q", strings.Join(rest, " ")), c.Help())
 	}
 	m := atRE.FindStringSubmatch(at)
 	if m == nil {
-		return c.Fail(usageError("--at=%q is not a time of day: use HH:MM, e.g. 02:00", at), c.Help())
+		return c.fail(usageError("--at=%q is not a time of day: use HH:MM, e.g. 02:00", at), c.Help())
 	}
 	cfg, err := c.LoadConfig()
 	if err != nil {
-		return c.Fail(err, "")
+		return c.fail(err, "")
 	}
 	root := os.Geteuid() == 0
 	if cronFile == "" {
@@ -202,7 +204,7 @@ func (c *AutoCommand) Run(args []string) int {
 		exe, err = filepath.EvalSymlinks(exe)
 	}
 	if err != nil {
-		return c.Fail(fmt.Errorf("cannot find this executable's path: %w", err), "")
+		return c.fail(fmt.Errorf("cannot find this executable's path: %w", err), "")
 	}
 	job := autoJob{exe: exe, offsite: offsite}
 	fmt.Sscanf(m[1], "%d", &job.hour)
@@ -226,7 +228,7 @@ func (c *AutoCommand) Run(args []string) int {
 		c.UI.Warn("Warning: no env file was found; the job will read only its own environment. Pass --env-file " + host.DefaultEnvFile + " to name one.")
 	}
 	if err := os.MkdirAll(filepath.Dir(job.logFile), 0o750); err != nil {
-		return c.Fail(fmt.Errorf("log directory for %s: %w: set BACKUP_LOG_FILE to a writable path", job.logFile, err), "")
+		return c.fail(fmt.Errorf("log directory for %s: %w: set BACKUP_LOG_FILE to a writable path", job.logFile, err), "")
 	}
 
 	var changed bool
@@ -243,11 +245,11 @@ func (c *AutoCommand) Run(args []string) int {
 		where = "the crontab of this user"
 	}
 	if err != nil {
-		return c.Fail(err, "")
+		return c.fail(err, "")
 	}
 	if !changed {
 		c.UI.Output("Unchanged: the daily job is already installed in " + where + ".")
-		return ExitOK
+		return nil
 	}
 	c.UI.Output(fmt.Sprintf("Installed: daily at %02d:%02d (local time) in %s:", job.hour, job.minute, where))
 	c.UI.Output("  " + shellJoin(job.args("backup")) + " && " + shellJoin(job.args("backup", "prune")))
@@ -256,7 +258,7 @@ func (c *AutoCommand) Run(args []string) int {
 		c.UI.Output("systemd is not running here: enable the timer on the server with")
 		c.UI.Output("  systemctl daemon-reload && systemctl enable --now " + unitName + ".timer")
 	}
-	return ExitOK
+	return nil
 }
 
 // installCronFile writes the /etc/cron.d file (0644, as cron requires:
@@ -379,20 +381,20 @@ func systemdRunning(dir string) bool {
 	return err == nil
 }
 
-func (c *AutoCommand) disable(root bool, cronFile, unitDir string) int {
+func (c *AutoCommand) disable(root bool, cronFile, unitDir string) error {
 	removed := 0
 	if root {
 		if err := os.Remove(cronFile); err == nil {
 			c.UI.Output("Removed " + cronFile + ".")
 			removed++
 		} else if !errors.Is(err, os.ErrNotExist) {
-			return c.Fail(err, "")
+			return c.fail(err, "")
 		}
 	}
 	if _, err := exec.LookPath("crontab"); err == nil {
 		cur, err := currentCrontab()
 		if err != nil {
-			return c.Fail(err, "")
+			return c.fail(err, "")
 		}
 		if rest, found := withoutBlock(cur); found {
 			var err error
@@ -402,7 +404,7 @@ func (c *AutoCommand) disable(root bool, cronFile, unitDir string) int {
 				_, err = crontab([]byte(rest), "-")
 			}
 			if err != nil {
-				return c.Fail(err, "")
+				return c.fail(err, "")
 			}
 			c.UI.Output("Removed the job from this user's crontab.")
 			removed++
@@ -415,7 +417,7 @@ func (c *AutoCommand) disable(root bool, cronFile, unitDir string) int {
 		}
 		for _, f := range []string{timer, filepath.Join(unitDir, unitName+".service")} {
 			if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
-				return c.Fail(err, "")
+				return c.fail(err, "")
 			}
 		}
 		if systemdRunning(unitDir) {
@@ -427,7 +429,7 @@ func (c *AutoCommand) disable(root bool, cronFile, unitDir string) int {
 	if removed == 0 {
 		c.UI.Output("Unchanged: no scheduled job was installed.")
 	}
-	return ExitOK
+	return nil
 }
 
 // shellQuote quotes a word for /bin/sh when it needs it.
