@@ -22,7 +22,7 @@ cd "$root"
 
 scripts/install-deps.sh
 scripts/docker-env.sh # Docker engine, local images, compose plugin (the Docker end-to-end tests)
-scripts/tools.sh restic restic-floor rest-server versitygw buf protoc-gen-go protoc-gen-go-grpc nfpm
+scripts/tools.sh restic restic-floor rest-server versitygw buf protoc-gen-go protoc-gen-go-grpc nfpm staticcheck
 export PATH="$root/.tools/bin:$PATH"
 module=$(go list -m)
 # Each step says when it starts and how long the run has taken so far.
@@ -39,7 +39,7 @@ for mod in go.mod examples/*/go.mod; do
   fi
 done
 
-step "gofmt, go vet"
+step "gofmt, go vet, staticcheck U1000"
 bad=$(gofmt -l $(git ls-files '*.go' | grep -v '\.pb\.go$') 2>/dev/null || true)
 if [ -n "$bad" ]; then echo "gofmt would change: $bad" >&2; exit 1; fi
 go vet ./...
@@ -47,6 +47,7 @@ for mod in examples/*/go.mod; do
   [ -f "$mod" ] || continue
   (cd "$(dirname "$mod")" && go vet ./...)
 done
+staticcheck -checks U1000 ./... # unused code (dead code stays out)
 
 step "buf lint, buf breaking against the released API, generated code up to date"
 buf lint

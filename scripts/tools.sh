@@ -18,6 +18,8 @@ PROTOC_GEN_GO_GRPC_VERSION=v1.6.2
 # nfpm builds the .deb (scripts/package.sh). Newer releases (2.46+) need
 # go.digitalxero.dev modules that the Go module proxy does not serve.
 NFPM_VERSION=v2.45.2
+# staticcheck (unused code, U1000) in scripts/test.sh: 2026.2.2, a release for Go 1.26.
+STATICCHECK_VERSION=v0.8.2
 
 log() { echo "tools: $*" >&2; }
 
@@ -76,6 +78,7 @@ for t in "${want[@]}"; do
     protoc-gen-go) go_install protoc-gen-go "$PROTOC_GEN_GO_VERSION" google.golang.org/protobuf/cmd/protoc-gen-go ;;
     protoc-gen-go-grpc) go_install protoc-gen-go-grpc "$PROTOC_GEN_GO_GRPC_VERSION" google.golang.org/grpc/cmd/protoc-gen-go-grpc ;;
     nfpm) go_install nfpm "$NFPM_VERSION" github.com/goreleaser/nfpm/v2/cmd/nfpm ;;
+    staticcheck) go_install staticcheck "$STATICCHECK_VERSION" honnef.co/go/tools/cmd/staticcheck ;;
     proto) for p in buf protoc-gen-go protoc-gen-go-grpc; do "$0" "$p"; done ;;
     *) echo "tools: unknown tool $t" >&2; exit 2 ;;
   esac

@@ -179,12 +179,12 @@ func (d *Docker) Running(name string) bool {
 
 // PGContainer is a PostgreSQL + PostGIS container started from PostGISImage.
 type PGContainer struct {
-	D                          *Docker
-	Name                       string
-	User, Password, Database   string
-	Volume                     string // the named volume holding PGDATA
-	Port                       int    // published on 127.0.0.1, 0 if not
-	removeVolume, removeOnExit bool
+	D                        *Docker
+	Name                     string
+	User, Password, Database string
+	Volume                   string // the named volume holding PGDATA
+	Port                     int    // published on 127.0.0.1, 0 if not
+	removeVolume             bool
 }
 
 // PGOptions describe a PostGIS container.

@@ -52,8 +52,6 @@ type test struct {
 	output    []string
 }
 
-func (t *test) key() string { return t.pkg + " " + t.name }
-
 // pkgState is one package's progress.
 type pkgState struct {
 	name    string

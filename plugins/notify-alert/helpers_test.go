@@ -18,7 +18,6 @@ import (
 	"net/mail"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -244,8 +243,6 @@ func selfSignedCert(t *testing.T, dir string) (*tls.Config, string) {
 	}
 	return &tls.Config{Certificates: []tls.Certificate{pair}}, caFile
 }
-
-func itoa(i int) string { return strconv.Itoa(i) }
 
 func cfgOf(values map[string]string) sdk.Config {
 	return sdk.Config{Values: values, APIVersion: sdk.APIVersion}

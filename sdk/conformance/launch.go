@@ -39,11 +39,10 @@ type instance struct {
 	c    *sdk.Client
 	info *pb.PluginInfo
 	// pid is the plugin process, or this test process for an in-process
-	// plugin; baseline are its descendants before the plugin started work.
-	pid      int
-	baseline map[int]string
-	fd       bool
-	close    func()
+	// plugin.
+	pid   int
+	fd    bool
+	close func()
 	// impl is the in-process implementation, or nil for a binary.
 	impl sdk.Plugin
 }
@@ -150,14 +149,7 @@ func (s subject) launch(t *testing.T, transport string) *instance {
 	if in.pid == 0 {
 		t.Fatal("plugin process is not running")
 	}
-	in.baseline = descendants(in.pid)
 	return in
-}
-
-// children returns the processes that descend from the plugin and were not
-// there when it started.
-func (in *instance) children() map[int]string {
-	return newSince(in.baseline, descendants(in.pid))
 }
 
 func (in *instance) has(capability string) bool {
