@@ -63,16 +63,6 @@ const (
 	DefaultSystemdDir = "/etc/systemd/system"
 )
 
-// HostKey returns the host's description of a key.
-func HostKey(name string) (sdk.ConfigKey, bool) {
-	for _, k := range HostKeys {
-		if k.Name == name {
-			return k, true
-		}
-	}
-	return sdk.ConfigKey{}, false
-}
-
 // KnownKey is a configuration variable with the readers that declared it.
 type KnownKey struct {
 	sdk.ConfigKey

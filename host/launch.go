@@ -212,9 +212,6 @@ func (p *Plugin) Close() {
 	p.raw.Kill()
 }
 
-// Exited reports whether the plugin process has exited.
-func (p *Plugin) Exited() bool { return p.raw.Exited() }
-
 // QuietLifecycle is an hclog Exclude function that drops go-plugin's routine
 // lifecycle messages ("starting plugin", "plugin process exited", …) at
 // info level and below; what plugins log themselves passes through.

@@ -604,9 +604,9 @@ func (s *sinkStream) sendLoop() {
 	defer close(s.done)
 	for m := range s.ch {
 		if err := s.ws.Send(&pb.WriteRequest{Message: m}); err != nil {
+			// deliver also waits on s.done: closing it (deferred) lets
+			// every producer go on without this loop draining s.ch.
 			s.fail(fmt.Errorf("target %s: %w", s.sink.Name, sdk.FromStatus(err)))
-			for range s.ch {
-			}
 			return
 		}
 	}

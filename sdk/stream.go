@@ -85,9 +85,6 @@ func HeaderFromPB(h *pb.StreamHeader) Header {
 	}
 }
 
-// HeaderToPB converts a header for the wire.
-func HeaderToPB(h Header) *pb.StreamHeader { return headerToPB(h) }
-
 func (s *sender) Start(h Header) (io.Writer, error) {
 	if s.started {
 		return nil, errors.New("stream already started")

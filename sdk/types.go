@@ -104,16 +104,6 @@ type Header struct {
 	Time  time.Time
 }
 
-// Trailer closes a stream.
-type Trailer struct {
-	Success           bool
-	Size              uint64
-	ChecksumAlgorithm string
-	Checksum          []byte
-	Error             string
-	Files             uint64
-}
-
 // Plugin is what every plugin implements.
 type Plugin interface {
 	Info() Info
