@@ -158,7 +158,7 @@ const (
 	// restic.alreadyLockedError: "repository is already locked [exclusively ]by PID …",
 	// wrapped by lockRepo as "unable to create lock in backend: …".
 	textLocked = "repository is already locked"
-	// cmd/restic/global.go open(): "unable to open config file: <err>\nIs there a
+	// restic's cmd/restic/global.go open(): "unable to open config file: <err>\nIs there a
 	// repository at the following location?\n<location>". 0.16 prints it for
 	// every Stat error of the config file (also Access Denied or network
 	// errors), so the inner error must say "does not exist" as well.

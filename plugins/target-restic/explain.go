@@ -14,10 +14,10 @@ import (
 // sdkErr turns a restic failure into what the operator reads: the problem
 // with this repository in plain words and the fix, with the SDK kind the
 // host acts on (an expected permission denial of a write-only offsite key
-// is told apart from a failure). restic's exit codes (ENGINEERING-NOTES §4:
-// 3 incomplete, 10 no repository, 11 locked, 12 wrong password, 130
-// interrupted; the same situations by text on restic 0.16) arrive here as
-// restic.Kind.
+// is told apart from a failure). restic's exit codes (3 incomplete, 10 no
+// repository, 11 locked, 12 wrong password, 130 interrupted; older restic
+// versions are told apart by text: internal/restic/errors.go) arrive here
+// as restic.Kind.
 func (t *Target) sdkErr(err error) error {
 	if err == nil {
 		return nil

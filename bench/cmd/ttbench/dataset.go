@@ -15,8 +15,8 @@ import (
 )
 
 // The dataset, scaled by -scale (the pgbench scale factor): at 50 about a
-// 1 GiB dump (pgbench's 5M accounts plus 4M PostGIS events, as in
-// ENGINEERING-NOTES §3) and an uploads tree of 10,000 files, about 1 GiB.
+// 1 GiB dump (pgbench's 5M accounts plus 4M PostGIS events) and an uploads
+// tree of 10,000 files, about 1 GiB.
 
 // geoRowsPerScale makes the PostGIS table about as large as pgbench's.
 const geoRowsPerScale = 80_000

@@ -30,9 +30,9 @@ func freePort(tb *runTB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// startVersityGW serves an S3 API on loopback from dir (versitygw posix
-// backend, ENGINEERING-NOTES §5) until exit, and returns the restic
-// repository URL of a bucket on it.
+// startVersityGW serves an S3 API on loopback from dir (versitygw's posix
+// backend) until exit, and returns the restic repository URL of a bucket on
+// it.
 func startVersityGW(tb *runTB, dir string, port int) string {
 	os.RemoveAll(dir)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
