@@ -26,6 +26,7 @@ const (
 //   - nil: success, 0;
 //   - a usage error (usageError: a wrong flag or argument) or a
 //     configuration error (host.ErrConfig, sdk.ErrInvalidConfig): 2;
+//   - errFailed (the command printed why it failed): 1;
 //   - any other error once SIGINT/SIGTERM cancelled the work: 130;
 //   - any other error, including errCancelled (the operator left a prompt
 //     or answered no: nothing was done): 1.
@@ -36,6 +37,8 @@ func exitCode(ctx context.Context, err error) int {
 		return ExitOK
 	case errors.As(err, &ue), errors.Is(err, host.ErrConfig), errors.Is(err, sdk.ErrInvalidConfig):
 		return ExitUsage
+	case errors.Is(err, errFailed):
+		return ExitFailure
 	case ctx.Err() != nil:
 		return ExitInterrupted
 	}
