@@ -27,12 +27,14 @@ Usage: timetiles-backup alert test [options]
 `)
 }
 
-func (c *AlertCommand) Run(args []string) int {
+func (c *AlertCommand) Run(args []string) int { return c.exit(c.run(args), c.Help()) }
+
+func (c *AlertCommand) run(args []string) error {
 	if len(args) == 0 {
 		c.UI.Output(c.Help())
-		return ExitUsage
+		return reported(usageError("alert takes a subcommand: alert test"))
 	}
-	return c.Fail(usageError("unknown alert subcommand %q: use `timetiles-backup alert test`", args[0]), c.Help())
+	return c.fail(usageError("unknown alert subcommand %q: use `timetiles-backup alert test`", args[0]), c.Help())
 }
 
 // AlertTestCommand is `timetiles-backup alert test`.
@@ -60,23 +62,25 @@ Usage: timetiles-backup alert test [options]
 ` + commonFlagsHelp + "\n\n" + exitCodesHelp)
 }
 
-func (c *AlertTestCommand) Run(args []string) int {
+func (c *AlertTestCommand) Run(args []string) int { return c.exit(c.run(args), c.Help()) }
+
+func (c *AlertTestCommand) run(args []string) error {
 	fs := c.FlagSet("alert test")
 	rest, err := c.Parse(fs, args)
 	if err != nil {
-		return c.Fail(err, c.Help())
+		return c.fail(err, c.Help())
 	}
 	if len(rest) > 0 {
-		return c.Fail(usageError("alert test takes no arguments"), c.Help())
+		return c.fail(usageError("alert test takes no arguments"), c.Help())
 	}
 	r, err := c.Runner()
 	if err != nil {
-		return c.Fail(err, "")
+		return c.fail(err, "")
 	}
 	defer r.Close()
 	if len(r.Notifiers()) == 0 {
 		c.UI.Error("No notifier is configured (BACKUP_NOTIFIERS=none): failures would not be alerted. Set BACKUP_NOTIFIERS (default notify-alert).")
-		return ExitFailure
+		return errFailed
 	}
 	e := r.NewEvent(host.EventTest, "", "", nil)
 	failed := false
@@ -95,8 +99,8 @@ func (c *AlertTestCommand) Run(args []string) int {
 	}
 	if failed {
 		c.UI.Error("Error: the test alert was not delivered everywhere (see FAILED above)")
-		return ExitFailure
+		return errFailed
 	}
 	c.UI.Output("Test alert delivered through every configured channel.")
-	return ExitOK
+	return nil
 }

@@ -245,7 +245,9 @@ func (j autoJob) timerUnit(s schedJob) string {
 
 var atRE = regexp.MustCompile(`^([01]?[0-9]|2[0-3]):([0-5][0-9])$`)
 
-func (c *AutoCommand) Run(args []string) int {
+func (c *AutoCommand) Run(args []string) int { return c.exit(c.run(args), c.Help()) }
+
+func (c *AutoCommand) run(args []string) error {
 	fs := c.FlagSet("backup auto")
 	var offsite, systemd, disable bool
 	var at, cronFile, unitDir string
@@ -257,18 +259,18 @@ func (c *AutoCommand) Run(args []string) int {
 	fs.StringVar(&unitDir, "unit-dir", "", "")
 	rest, err := c.Parse(fs, args)
 	if err != nil {
-		return c.Fail(err, c.Help())
+		return c.fail(err, c.Help())
 	}
 	if len(rest) > 0 {
-		return c.Fail(usageError("backup auto takes no arguments, got %q", strings.Join(rest, " ")), c.Help())
+		return c.fail(usageError("backup auto takes no arguments, got %q", strings.Join(rest, " ")), c.Help())
 	}
 	m := atRE.FindStringSubmatch(at)
 	if m == nil {
-		return c.Fail(usageError("--at=%q is not a time of day: use HH:MM, e.g. 02:00", at), c.Help())
+		return c.fail(usageError("--at=%q is not a time of day: use HH:MM, e.g. 02:00", at), c.Help())
 	}
 	cfg, err := c.LoadConfig()
 	if err != nil {
-		return c.Fail(err, "")
+		return c.fail(err, "")
 	}
 	root := os.Geteuid() == 0
 	if cronFile == "" {
@@ -286,7 +288,7 @@ func (c *AutoCommand) Run(args []string) int {
 		exe, err = filepath.EvalSymlinks(exe)
 	}
 	if err != nil {
-		return c.Fail(fmt.Errorf("cannot find this executable's path: %w", err), "")
+		return c.fail(fmt.Errorf("cannot find this executable's path: %w", err), "")
 	}
 	// The offsite repository is part of the routine when it is configured
 	// (or --offsite asks for it, e.g. with another target plugin).
@@ -323,16 +325,16 @@ func (c *AutoCommand) Run(args []string) int {
 	stateDir, _ = filepath.Abs(stateDir)
 	job.lockFile = filepath.Join(stateDir, "schedule.lock")
 	if job.flock, err = exec.LookPath("flock"); err != nil {
-		return c.Fail(errors.New("flock is not installed: the scheduled jobs use it to run one at a time; install util-linux (apt install util-linux)"), "")
+		return c.fail(errors.New("flock is not installed: the scheduled jobs use it to run one at a time; install util-linux (apt install util-linux)"), "")
 	}
 	if job.envFile == "" {
 		c.UI.Warn("Warning: no env file was found; the jobs will read only their own environment. Pass --env-file " + host.DefaultEnvFile + " to name one.")
 	}
 	if err := os.MkdirAll(filepath.Dir(job.logFile), 0o750); err != nil {
-		return c.Fail(fmt.Errorf("log directory for %s: %w: set BACKUP_LOG_FILE to a writable path", job.logFile, err), "")
+		return c.fail(fmt.Errorf("log directory for %s: %w: set BACKUP_LOG_FILE to a writable path", job.logFile, err), "")
 	}
 	if err := os.MkdirAll(stateDir, 0o700); err != nil {
-		return c.Fail(fmt.Errorf("state directory %s (the jobs' lock file): %w: set %s to a writable directory", stateDir, err, host.EnvStateDir), "")
+		return c.fail(fmt.Errorf("state directory %s (the jobs' lock file): %w: set %s to a writable directory", stateDir, err, host.EnvStateDir), "")
 	}
 
 	var changed bool
@@ -349,17 +351,17 @@ func (c *AutoCommand) Run(args []string) int {
 		where = "the crontab of this user"
 	}
 	if err != nil {
-		return c.Fail(err, "")
+		return c.fail(err, "")
 	}
 	// One schedule only: installing cron removes the systemd timers, and
 	// the reverse.
 	removed, err := c.removeJobs(root, cronFile, unitDir, !systemd && root, !systemd && !root, systemd)
 	if err != nil {
-		return c.Fail(err, "")
+		return c.fail(err, "")
 	}
 	if !changed && removed == 0 {
 		c.UI.Output("Unchanged: the jobs are already installed in " + where + ".")
-		return ExitOK
+		return nil
 	}
 	c.UI.Output("Installed in " + where + " (local time, one job at a time):")
 	for _, s := range job.jobs() {
@@ -375,7 +377,7 @@ func (c *AutoCommand) Run(args []string) int {
 		c.UI.Output("systemd is not running here: enable the timers on the server with")
 		c.UI.Output("  systemctl daemon-reload && systemctl enable --now " + strings.Join(timerNames(job), " "))
 	}
-	return ExitOK
+	return nil
 }
 
 func timerNames(job autoJob) []string {
@@ -593,15 +595,15 @@ func (c *AutoCommand) removeJobs(root bool, cronFile, unitDir string, keepCronFi
 	return removed, nil
 }
 
-func (c *AutoCommand) disable(root bool, cronFile, unitDir string) int {
+func (c *AutoCommand) disable(root bool, cronFile, unitDir string) error {
 	removed, err := c.removeJobs(root, cronFile, unitDir, false, false, false)
 	if err != nil {
-		return c.Fail(err, "")
+		return c.fail(err, "")
 	}
 	if removed == 0 {
 		c.UI.Output("Unchanged: no scheduled job was installed.")
 	}
-	return ExitOK
+	return nil
 }
 
 // shellQuote quotes a word for /bin/sh when it needs it.

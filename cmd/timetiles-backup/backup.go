@@ -93,7 +93,9 @@ type componentJSON struct {
 	Error             string  `json:"error,omitempty"`
 }
 
-func (c *BackupCommand) Run(args []string) int {
+func (c *BackupCommand) Run(args []string) int { return c.exit(c.run(args), c.Help()) }
+
+func (c *BackupCommand) run(args []string) error {
 	fs := c.FlagSet("backup")
 	var offsite, asJSON, dryRun bool
 	fs.BoolVar(&offsite, "offsite", false, "")
@@ -106,42 +108,42 @@ func (c *BackupCommand) Run(args []string) int {
 	fs.StringVar(&runTime, "time", "", "")
 	comps, err := c.Parse(fs, args)
 	if err != nil {
-		return c.Fail(err, c.Help())
+		return c.fail(err, c.Help())
 	}
 	comps = shellToolComponents(comps)
 	at, err := parseRunTime(runTime)
 	if err != nil {
-		return c.Fail(err, c.Help())
+		return c.fail(err, c.Help())
 	}
 	if dryRun {
 		return c.backup(comps, offsite, asJSON, dryRun, at)
 	}
-	return c.pinged("backup", func() int { return c.backup(comps, offsite, asJSON, dryRun, at) })
+	return c.pinged("backup", func() error { return c.backup(comps, offsite, asJSON, dryRun, at) })
 }
 
-func (c *BackupCommand) backup(comps []string, offsite, asJSON, dryRun bool, at time.Time) (code int) {
+func (c *BackupCommand) backup(comps []string, offsite, asJSON, dryRun bool, at time.Time) (ret error) {
 	r, err := c.Runner()
 	if err != nil {
 		c.alertFailure(nil, host.EventBackupFailed, strings.Join(comps, ","), "", err)
-		return c.Fail(err, "")
+		return c.fail(err, "")
 	}
 	defer r.Close()
 	if err := checkComponents(r, comps, "backup"); err != nil {
-		return c.Fail(err, c.Help())
+		return c.fail(err, c.Help())
 	}
 	if dryRun {
 		return c.dryRun(r, host.BackupOptions{Components: comps, Offsite: offsite}, asJSON)
 	}
 	var rep *host.BackupReport
-	defer c.writeMetrics(r, &rep, &code, offsite, time.Now())
+	defer c.writeMetrics(r, &rep, &ret, offsite, time.Now())
 	unlock, err := r.Lock(c.Ctx)
 	if err != nil {
 		c.alertFailure(r, host.EventBackupFailed, strings.Join(comps, ","), "", err)
-		return c.Fail(r.ScrubError(err), "")
+		return c.fail(r.ScrubError(err), "")
 	}
 	defer unlock()
 	var runErr error
-	defer c.recordBackup(r, &rep, &code, &runErr, offsite, time.Now())
+	defer c.recordBackup(r, &rep, &ret, &runErr, offsite, time.Now())
 	pv := newProgress(c.Ctx, c.Meta, r, !asJSON && stderrIsTerminal())
 	started := time.Now()
 	rep, err = r.Backup(c.Ctx, host.BackupOptions{Components: comps, Offsite: offsite, Time: at, Progress: pv.update})
@@ -176,14 +178,14 @@ func (c *BackupCommand) backup(comps []string, offsite, asJSON, dryRun bool, at 
 		// Every failure alerts: configuration errors, a missing password, a
 		// plugin that will not start, an interrupted run (see alerting.go).
 		c.alertFailure(r, host.EventBackupFailed, strings.Join(comps, ","), runID, err)
-		return c.Fail(r.ScrubError(err), "")
+		return c.fail(r.ScrubError(err), "")
 	}
 	if rep != nil && rep.OffsiteErr == nil && rep.CatchUpErr == nil {
 		// Success notifications are opt-in per notifier (e.g.
 		// NTFY_NOTIFY_SUCCESS); an offsite failure was alerted above instead.
 		c.notifySuccess(r, rep, strings.Join(comps, ","), offsite)
 	}
-	return ExitOK
+	return nil
 }
 
 // notifySuccess sends "Backup Succeeded" to the notifiers that take success

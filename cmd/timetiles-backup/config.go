@@ -67,21 +67,23 @@ type configJSON struct {
 	Errors        []string      `json:"plugin_errors,omitempty"`
 }
 
-func (c *ConfigCommand) Run(args []string) int {
+func (c *ConfigCommand) Run(args []string) int { return c.exit(c.run(args), c.Help()) }
+
+func (c *ConfigCommand) run(args []string) error {
 	fs := c.FlagSet("config")
 	var all, asJSON bool
 	fs.BoolVar(&all, "all", false, "")
 	fs.BoolVar(&asJSON, "json", false, "")
 	rest, err := c.Parse(fs, args)
 	if err != nil {
-		return c.Fail(err, c.Help())
+		return c.fail(err, c.Help())
 	}
 	if len(rest) > 0 {
-		return c.Fail(usageError("config takes no arguments, got %q", strings.Join(rest, " ")), c.Help())
+		return c.fail(usageError("config takes no arguments, got %q", strings.Join(rest, " ")), c.Help())
 	}
 	r, err := c.Runner()
 	if err != nil {
-		return c.Fail(err, "")
+		return c.fail(err, "")
 	}
 	defer r.Close()
 	infos, names, perr, refused := pluginInfos(c.Meta, r)
@@ -124,11 +126,11 @@ func (c *ConfigCommand) Run(args []string) int {
 	}
 	switch {
 	case refused:
-		return ExitUsage
+		return reported(usageError("a plugin refused the configuration (see above)"))
 	case len(perr) > 0:
-		return ExitFailure
+		return errFailed
 	}
-	return ExitOK
+	return nil
 }
 
 // ourKey matches names in timetiles-backup's name spaces, so that a typo

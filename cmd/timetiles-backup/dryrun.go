@@ -37,10 +37,10 @@ type planTargetJSON struct {
 
 // dryRun is `backup --dry-run`: every plugin the run needs is started and
 // configured and the repositories are looked at; nothing is written.
-func (c *BackupCommand) dryRun(r *host.Runner, opts host.BackupOptions, asJSON bool) int {
+func (c *BackupCommand) dryRun(r *host.Runner, opts host.BackupOptions, asJSON bool) error {
 	p, err := r.Plan(c.Ctx, opts)
 	if err != nil {
-		return c.Fail(r.ScrubError(err), "")
+		return c.fail(r.ScrubError(err), "")
 	}
 	perr := p.Err()
 	if asJSON {
@@ -98,7 +98,7 @@ func (c *BackupCommand) dryRun(r *host.Runner, opts host.BackupOptions, asJSON b
 		if !asJSON {
 			c.UI.Error("Error: " + r.Scrub(perr.Error()))
 		}
-		return c.ExitCode(perr)
+		return reported(perr)
 	}
-	return ExitOK
+	return nil
 }

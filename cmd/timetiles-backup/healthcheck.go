@@ -20,7 +20,7 @@ import (
 // wrong flag) and dry runs ping nothing: nothing ran.
 
 // pinged runs job between the health check's start and end pings.
-func (m *Meta) pinged(job string, run func() int) int {
+func (m *Meta) pinged(job string, run func() error) error {
 	hc := m.healthcheck()
 	if hc == nil {
 		return run()
@@ -28,11 +28,12 @@ func (m *Meta) pinged(job string, run func() int) int {
 	hc.Start(m.Ctx, job)
 	rec := &recordingUI{Ui: m.UI}
 	m.UI = rec
-	code := run()
+	err := run()
+	code := m.ExitCode(err)
 	m.UI = rec.Ui
 	status := map[int]string{ExitOK: "ok", ExitFailure: "failed", ExitUsage: "configuration error", ExitInterrupted: "interrupted"}[code]
 	hc.Done(m.Ctx, code == ExitOK, fmt.Sprintf("timetiles-backup %s: exit %d (%s)\n\n%s", job, code, status, rec.text()))
-	return code
+	return err
 }
 
 // healthcheck reads BACKUP_HEALTHCHECK_URL from the configuration (the

@@ -57,31 +57,33 @@ func (c *InitCommand) step(what, result string) {
 	c.UI.Output(fmt.Sprintf("  %-22s %s", what, result))
 }
 
-func (c *InitCommand) Run(args []string) int {
+func (c *InitCommand) Run(args []string) int { return c.exit(c.run(args), c.Help()) }
+
+func (c *InitCommand) run(args []string) error {
 	fs := c.FlagSet("init")
 	rest, err := c.Parse(fs, args)
 	if err != nil {
-		return c.Fail(err, c.Help())
+		return c.fail(err, c.Help())
 	}
 	if len(rest) > 0 {
-		return c.Fail(usageError("init takes no arguments, got %q", strings.Join(rest, " ")), c.Help())
+		return c.fail(usageError("init takes no arguments, got %q", strings.Join(rest, " ")), c.Help())
 	}
 	if c.envFile != "" {
 		// The operator named the file: create it (0600) when missing.
 		if _, err := os.Stat(c.envFile); errors.Is(err, os.ErrNotExist) {
 			if err := os.MkdirAll(filepath.Dir(c.envFile), 0o755); err != nil {
-				return c.Fail(err, "")
+				return c.fail(err, "")
 			}
 			f, err := os.OpenFile(c.envFile, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 			if err != nil {
-				return c.Fail(fmt.Errorf("creating env file: %w", err), "")
+				return c.fail(fmt.Errorf("creating env file: %w", err), "")
 			}
 			f.Close()
 		}
 	}
 	r, err := c.Runner()
 	if err != nil {
-		return c.Fail(err, "")
+		return c.fail(err, "")
 	}
 	defer r.Close()
 	failed := 0
@@ -108,7 +110,7 @@ func (c *InitCommand) Run(args []string) int {
 	}
 	order, sources, err := r.SourceMap()
 	if err != nil {
-		return c.Fail(err, "")
+		return c.fail(err, "")
 	}
 	for _, comp := range order {
 		switch sources[comp] {
@@ -166,7 +168,7 @@ func (c *InitCommand) Run(args []string) int {
 	// then the repositories are created.
 	plan, err := r.Plan(c.Ctx, host.BackupOptions{})
 	if err != nil {
-		return c.Fail(r.ScrubError(err), "")
+		return c.fail(r.ScrubError(err), "")
 	}
 	for _, pc := range plan.Components {
 		if pc.Err != nil {
@@ -200,11 +202,11 @@ func (c *InitCommand) Run(args []string) int {
 	c.UI.Output("")
 	if failed > 0 {
 		c.UI.Error(fmt.Sprintf("init found %d problem(s): fix them and run `timetiles-backup init` again.", failed))
-		return ExitFailure
+		return errFailed
 	}
 	c.UI.Output("Ready. Next: `timetiles-backup backup` for a first backup, then")
 	c.UI.Output("`timetiles-backup backup auto` to back up every night at 02:00.")
-	return ExitOK
+	return nil
 }
 
 // newPassword returns 32 random bytes in URL-safe base64 (256 bits; no

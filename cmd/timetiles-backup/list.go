@@ -74,21 +74,23 @@ type repoRunJSON struct {
 	Components map[string]string `json:"components"`
 }
 
-func (c *ListCommand) Run(args []string) int {
+func (c *ListCommand) Run(args []string) int { return c.exit(c.run(args), c.Help()) }
+
+func (c *ListCommand) run(args []string) error {
 	fs := c.FlagSet("backup list")
 	var offsite, asJSON bool
 	fs.BoolVar(&offsite, "offsite", false, "")
 	fs.BoolVar(&asJSON, "json", false, "")
 	rest, err := c.Parse(fs, args)
 	if err != nil {
-		return c.Fail(err, c.Help())
+		return c.fail(err, c.Help())
 	}
 	if len(rest) > 0 {
-		return c.Fail(usageError("backup list takes no arguments, got %q", strings.Join(rest, " ")), c.Help())
+		return c.fail(usageError("backup list takes no arguments, got %q", strings.Join(rest, " ")), c.Help())
 	}
 	r, err := c.Runner()
 	if err != nil {
-		return c.Fail(err, "")
+		return c.fail(err, "")
 	}
 	defer r.Close()
 	runs, _, err := r.ListRuns(c.Ctx, host.Local)
@@ -98,7 +100,7 @@ func (c *ListCommand) Run(args []string) int {
 		runs, err = nil, nil
 	}
 	if err != nil {
-		return c.Fail(r.ScrubError(err), "")
+		return c.fail(r.ScrubError(err), "")
 	}
 	merged := mergeRuns(runs, host.Local, nil)
 	repos := []string{host.Local}
@@ -108,14 +110,14 @@ func (c *ListCommand) Run(args []string) int {
 		case err != nil && host.IsPermission(err):
 			c.UI.Warn("Offsite listing skipped: the offsite credentials may not list snapshots (write-only key). Use full-access credentials to list.")
 		case err != nil:
-			return c.Fail(r.ScrubError(err), "")
+			return c.fail(r.ScrubError(err), "")
 		default:
 			merged = mergeRuns(off, host.Offsite, merged)
 			repos = append(repos, host.Offsite)
 		}
 	}
 	c.print(merged, repos, asJSON)
-	return ExitOK
+	return nil
 }
 
 // listedRun is one run as found in each repository listed.

@@ -43,14 +43,14 @@ func realMain(args []string, stdin *os.File, stdout, stderr *os.File) int {
 	m := &Meta{UI: ui, Ctx: ctx, Stdin: stdin, Stderr: &switchWriter{w: stderr}}
 	c := newCLI(m, args, stdout, stderr)
 	code, err := c.Run()
-	if err != nil {
+	if err != nil { // the command line itself (mitchellh/cli printed nothing)
 		ui.Error(err.Error())
-		return ExitUsage
+		return exitCode(ctx, reported(usageError("%s", err.Error())))
 	}
-	if code == 127 { // mitchellh/cli's "no such command"
-		return ExitUsage
+	if code == 127 { // mitchellh/cli's "no such command", already printed
+		return exitCode(ctx, reported(usageError("no such command")))
 	}
-	return code
+	return code // a command's Run: exitCode of the error it returned
 }
 
 // newCLI is the command line: the commands, their help, and shell completion

@@ -4,9 +4,7 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
-	"fmt"
 	"io"
 	"os"
 	"strings"
@@ -17,14 +15,6 @@ import (
 
 	"github.com/timetiles/timetiles-backup/host"
 	"github.com/timetiles/timetiles-backup/sdk"
-)
-
-// Exit codes, the same for every command.
-const (
-	ExitOK          = 0
-	ExitFailure     = 1
-	ExitUsage       = 2
-	ExitInterrupted = 130
 )
 
 const exitCodesHelp = `Exit codes:
@@ -82,14 +72,6 @@ func (m *Meta) Parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
-type usageErr struct{ msg string }
-
-func (e *usageErr) Error() string { return e.msg }
-
-func usageError(format string, args ...any) error {
-	return &usageErr{msg: fmt.Sprintf(format, args...)}
-}
-
 // Runner loads the configuration and returns a runner; close it after use.
 func (m *Meta) Runner() (*host.Runner, error) {
 	cfg, err := m.LoadConfig()
@@ -116,42 +98,6 @@ func (m *Meta) Runner() (*host.Runner, error) {
 		})
 	}
 	return host.NewRunner(cfg, log, m.pluginDir), nil
-}
-
-// ExitCode maps an error to the exit code: the one place that does so.
-func (m *Meta) ExitCode(err error) int {
-	var ue *usageErr
-	switch {
-	case err == nil:
-		return ExitOK
-	case errors.As(err, &ue), errors.Is(err, host.ErrConfig), errors.Is(err, sdk.ErrInvalidConfig):
-		return ExitUsage
-	case m.Ctx.Err() != nil:
-		return ExitInterrupted
-	}
-	return ExitFailure
-}
-
-// Fail prints an error and returns its exit code.
-func (m *Meta) Fail(err error, help string) int {
-	code := m.ExitCode(err)
-	msg := err.Error()
-	if errors.Is(err, sdk.ErrInvalidConfig) {
-		// A plugin's refusal ends in the sentinel's words ("…: invalid
-		// configuration"), which say again what the message said.
-		msg = strings.TrimSuffix(msg, ": "+sdk.ErrInvalidConfig.Error())
-	}
-	m.UI.Error("Error: " + msg)
-	if code == ExitUsage {
-		var ue *usageErr
-		if errors.As(err, &ue) && help != "" {
-			m.UI.Error("\n" + strings.TrimSpace(help))
-		}
-	}
-	if code == ExitInterrupted {
-		m.UI.Error("Interrupted: nothing was committed for the interrupted work.")
-	}
-	return code
 }
 
 // IsTerminal reports whether stdin is an interactive terminal.

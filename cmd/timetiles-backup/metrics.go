@@ -9,14 +9,14 @@ import (
 )
 
 // writeMetrics writes BACKUP_METRICS_FILE (when set) after a backup run,
-// whatever its outcome; it is deferred by BackupCommand.Run with pointers
-// to the report and exit code that Run fills in.
-func (c *BackupCommand) writeMetrics(r *host.Runner, rep **host.BackupReport, code *int, offsite bool, start time.Time) {
+// whatever its outcome; it is deferred by BackupCommand.backup with
+// pointers to the report and the error (the exit code) it fills in.
+func (c *BackupCommand) writeMetrics(r *host.Runner, rep **host.BackupReport, ret *error, offsite bool, start time.Time) {
 	path := r.Cfg.Get(host.EnvMetricsFile)
 	if path == "" {
 		return
 	}
-	err := host.WriteMetrics(path, host.RunMetrics{Start: start, Duration: time.Since(start), ExitStatus: *code, Report: *rep, Offsite: offsite})
+	err := host.WriteMetrics(path, host.RunMetrics{Start: start, Duration: time.Since(start), ExitStatus: c.ExitCode(*ret), Report: *rep, Offsite: offsite})
 	if err != nil {
 		c.UI.Warn("Warning: " + err.Error())
 	}

@@ -60,28 +60,30 @@ type pluginJSON struct {
 	ShadowedBy   string   `json:"shadowed_by,omitempty"`
 }
 
-func (c *PluginsCommand) Run(args []string) int {
+func (c *PluginsCommand) Run(args []string) int { return c.exit(c.run(args), c.Help()) }
+
+func (c *PluginsCommand) run(args []string) error {
 	fs := c.FlagSet("plugins")
 	var asJSON bool
 	fs.BoolVar(&asJSON, "json", false, "")
 	rest, err := c.Parse(fs, args)
 	if err != nil {
-		return c.Fail(err, c.Help())
+		return c.fail(err, c.Help())
 	}
 	if len(rest) > 0 {
-		return c.Fail(usageError("plugins takes no arguments"), c.Help())
+		return c.fail(usageError("plugins takes no arguments"), c.Help())
 	}
 	r, err := c.Runner()
 	if err != nil {
-		return c.Fail(err, "")
+		return c.fail(err, "")
 	}
 	defer r.Close()
 	if err := r.CheckDiscovery(); err != nil {
-		return c.Fail(err, "")
+		return c.fail(err, "")
 	}
 	used, err := r.UsedPlugins()
 	if err != nil {
-		return c.Fail(err, "")
+		return c.fail(err, "")
 	}
 	cands := r.Candidates()
 	if asJSON {
@@ -89,7 +91,7 @@ func (c *PluginsCommand) Run(args []string) int {
 	}
 	if len(cands) == 0 {
 		c.UI.Output("No plugins found in: " + strings.Join(r.SearchDirs(), ", ") + r.PathNote())
-		return ExitFailure
+		return errFailed
 	}
 	var b strings.Builder
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
@@ -145,16 +147,16 @@ func (c *PluginsCommand) Run(args []string) int {
 	c.UI.Output(strings.TrimRight(b.String(), "\n"))
 	switch {
 	case refused > 0:
-		return ExitUsage
+		return reported(usageError("a plugin refused the configuration (see above)"))
 	case bad > 0:
-		return ExitFailure
+		return errFailed
 	}
-	return ExitOK
+	return nil
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
-func (c *PluginsCommand) json(r *host.Runner, cands []host.Candidate) int {
+func (c *PluginsCommand) json(r *host.Runner, cands []host.Candidate) error {
 	out := pluginsJSON{SchemaVersion: jsonSchemaVersion, Plugins: []pluginJSON{}}
 	bad := 0
 	for _, cand := range cands {
@@ -178,7 +180,7 @@ func (c *PluginsCommand) json(r *host.Runner, cands []host.Candidate) int {
 	}
 	c.outputJSON(out)
 	if bad > 0 || len(cands) == 0 {
-		return ExitFailure
+		return errFailed
 	}
-	return ExitOK
+	return nil
 }

@@ -82,7 +82,9 @@ type pruneJSON struct {
 	Success       bool            `json:"success"`
 }
 
-func (c *PruneCommand) Run(args []string) int {
+func (c *PruneCommand) Run(args []string) int { return c.exit(c.run(args), c.Help()) }
+
+func (c *PruneCommand) run(args []string) error {
 	fs := c.FlagSet("backup prune")
 	var offsite, dryRun, asJSON bool
 	fs.BoolVar(&offsite, "offsite", false, "")
@@ -90,33 +92,33 @@ func (c *PruneCommand) Run(args []string) int {
 	fs.BoolVar(&asJSON, "json", false, "")
 	rest, err := c.Parse(fs, args)
 	if err != nil {
-		return c.Fail(err, c.Help())
+		return c.fail(err, c.Help())
 	}
 	if len(rest) > 0 {
-		return c.Fail(usageError("backup prune takes no arguments, got %q", strings.Join(rest, " ")), c.Help())
+		return c.fail(usageError("backup prune takes no arguments, got %q", strings.Join(rest, " ")), c.Help())
 	}
 	if dryRun {
 		return c.prune(offsite, dryRun, asJSON)
 	}
-	return c.pinged("backup prune", func() int { return c.prune(offsite, dryRun, asJSON) })
+	return c.pinged("backup prune", func() error { return c.prune(offsite, dryRun, asJSON) })
 }
 
-func (c *PruneCommand) prune(offsite, dryRun, asJSON bool) int {
+func (c *PruneCommand) prune(offsite, dryRun, asJSON bool) error {
 	r, err := c.Runner()
 	if err != nil {
-		return c.Fail(err, "")
+		return c.fail(err, "")
 	}
 	defer r.Close()
 	if !dryRun {
 		unlock, err := r.Lock(c.Ctx)
 		if err != nil {
-			return c.Fail(r.ScrubError(err), "")
+			return c.fail(r.ScrubError(err), "")
 		}
 		defer unlock()
 	}
 	keep, err := r.KeepPolicy()
 	if err != nil {
-		return c.Fail(err, "")
+		return c.fail(err, "")
 	}
 	if !asJSON {
 		// The shell tool's line, which its log greps look for.
@@ -157,9 +159,9 @@ func (c *PruneCommand) prune(offsite, dryRun, asJSON bool) int {
 		}
 	}
 	if err != nil {
-		return c.Fail(r.ScrubError(err), "")
+		return c.fail(r.ScrubError(err), "")
 	}
-	return ExitOK
+	return nil
 }
 
 func (c *PruneCommand) printRepo(r *host.Runner, rep *host.PruneReport, dryRun bool) {

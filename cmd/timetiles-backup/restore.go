@@ -90,7 +90,9 @@ Options:
 ` + commonFlagsHelp + "\n\n" + exitCodesHelp)
 }
 
-func (c *RestoreCommand) Run(args []string) int {
+func (c *RestoreCommand) Run(args []string) int { return c.exit(c.run(args), c.Help()) }
+
+func (c *RestoreCommand) run(args []string) error {
 	fs := c.FlagSet("restore")
 	var comps listFlag
 	var toDB, toDir string
@@ -105,31 +107,31 @@ func (c *RestoreCommand) Run(args []string) int {
 	fs.BoolVar(&replaceDB, "replace-database", false, "")
 	rest, err := c.Parse(fs, args)
 	if err != nil {
-		return c.Fail(err, c.Help())
+		return c.fail(err, c.Help())
 	}
 	if len(rest) > 1 {
-		return c.Fail(usageError("restore takes one restore point: latest, a run ID or a snapshot ID (see `timetiles-backup backup list`)"), c.Help())
+		return c.fail(usageError("restore takes one restore point: latest, a run ID or a snapshot ID (see `timetiles-backup backup list`)"), c.Help())
 	}
 	if len(rest) == 0 && !c.IsTerminal() {
-		return c.Fail(usageError("restore without a restore point asks which one, but stdin is not a terminal: pass `latest` or a run or snapshot ID (see `timetiles-backup backup list`)"), "")
+		return c.fail(usageError("restore without a restore point asks which one, but stdin is not a terminal: pass `latest` or a run or snapshot ID (see `timetiles-backup backup list`)"), "")
 	}
 	for _, comp := range splitList(comps) {
 		if strings.ContainsAny(comp, " /") {
-			return c.Fail(usageError("--component %q is not a component name", comp), c.Help())
+			return c.fail(usageError("--component %q is not a component name", comp), c.Help())
 		}
 	}
 	yes = yes || force
 	if replaceDB && toDB == "" {
-		return c.Fail(usageError("--replace-database replaces the database named by --to-database: add --to-database NAME (the production database is restored in place without either flag)"), c.Help())
+		return c.fail(usageError("--replace-database replaces the database named by --to-database: add --to-database NAME (the production database is restored in place without either flag)"), c.Help())
 	}
 	r, err := c.Runner()
 	if err != nil {
 		c.alertFailure(nil, host.EventRestoreFailed, strings.Join(splitList(comps), ","), "", err)
-		return c.Fail(err, "")
+		return c.fail(err, "")
 	}
 	defer r.Close()
 	if err := checkComponents(r, splitList(comps), "restore latest --component"); err != nil {
-		return c.Fail(err, c.Help())
+		return c.fail(err, c.Help())
 	}
 	if toDir != "" {
 		sel := ""
@@ -137,7 +139,7 @@ func (c *RestoreCommand) Run(args []string) int {
 			sel = rest[0]
 		}
 		if err := checkRestoreDir(c.Ctx, r.Cfg, toDir, sel); err != nil {
-			return c.Fail(err, "")
+			return c.fail(err, "")
 		}
 		// The directory checked is the one written: symlinks resolved.
 		toDir = resolvePath(toDir)
@@ -157,22 +159,22 @@ func (c *RestoreCommand) Run(args []string) int {
 		po := host.RestoreOptions{Components: splitList(comps), ToDatabase: toDB, ToDir: toDir, ReplaceDatabase: replaceDB}
 		specs, err := r.ComponentSpecs(c.Ctx, restoreComponents(planned, po))
 		if err != nil {
-			return c.Fail(r.ScrubError(err), "")
+			return c.fail(r.ScrubError(err), "")
 		}
 		ok, err := c.confirmLine(rest[0], offsite, describeRestore(planned, po, specs), len(inPlaceComponents(planned, po, specs)) > 0)
 		if err != nil {
-			return c.Fail(err, "")
+			return c.fail(err, "")
 		}
 		if !ok {
 			c.UI.Output("Restore cancelled; nothing was changed.")
-			return ExitFailure
+			return errCancelled
 		}
 		yes = true
 	}
 	unlock, err := r.Lock(c.Ctx)
 	if err != nil {
 		c.alertFailure(r, host.EventRestoreFailed, strings.Join(splitList(comps), ","), "", err)
-		return c.Fail(r.ScrubError(err), "")
+		return c.fail(r.ScrubError(err), "")
 	}
 	defer unlock()
 	inst := host.Local
@@ -189,13 +191,13 @@ func (c *RestoreCommand) Run(args []string) int {
 		listed = err == nil
 		if err == nil && len(runs) == 0 {
 			c.UI.Error("The " + inst + " repository holds no backups.")
-			return ExitFailure
+			return errFailed
 		}
 		if err == nil {
 			run, err = c.pickRun(runs, t, inst)
 			if cancelled(err) {
 				c.UI.Output("Restore cancelled; nothing was changed.")
-				return ExitInterrupted
+				return errCancelled
 			}
 		}
 		if run != nil {
@@ -208,7 +210,7 @@ func (c *RestoreCommand) Run(args []string) int {
 	}
 	if err != nil {
 		if offsite && host.IsPermission(err) {
-			return c.Fail(fmt.Errorf("the offsite credentials may not read this repository (write-only key): restore from offsite needs full-access credentials — set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY of a key that may read, then run the restore again"), "")
+			return c.fail(fmt.Errorf("the offsite credentials may not read this repository (write-only key): restore from offsite needs full-access credentials — set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY of a key that may read, then run the restore again"), "")
 		}
 		if errors.Is(err, sdk.ErrNotFound) && listed {
 			// The repository answered, the selector matched nothing: the
@@ -219,7 +221,7 @@ func (c *RestoreCommand) Run(args []string) int {
 			} else {
 				c.UI.Error("The repository holds no backups.")
 			}
-			return ExitFailure
+			return errFailed
 		}
 		// The repository cannot be read (missing, wrong password, locked,
 		// unreachable) or a plugin failed: a restore failure (an operator's
@@ -227,10 +229,10 @@ func (c *RestoreCommand) Run(args []string) int {
 		if c.Ctx.Err() == nil {
 			c.alertFailure(r, host.EventRestoreFailed, strings.Join(opts.Components, ","), "", err)
 		}
-		return c.Fail(r.ScrubError(err), "")
+		return c.fail(r.ScrubError(err), "")
 	}
 	if len(run.Components) == 0 {
-		return c.Fail(fmt.Errorf("run %s holds no component snapshots (were they forgotten?): choose another restore point (see `timetiles-backup backup list`)", run.ID), "")
+		return c.fail(fmt.Errorf("run %s holds no component snapshots (were they forgotten?): choose another restore point (see `timetiles-backup backup list`)", run.ID), "")
 	}
 	// What each source declares about its component (a database, a
 	// directory, a stream) decides which flags apply to it.
@@ -239,7 +241,7 @@ func (c *RestoreCommand) Run(args []string) int {
 		if c.Ctx.Err() == nil {
 			c.alertFailure(r, host.EventRestoreFailed, strings.Join(opts.Components, ","), run.ID, err)
 		}
-		return c.Fail(r.ScrubError(err), "")
+		return c.fail(r.ScrubError(err), "")
 	}
 	inPlace := inPlaceComponents(run, opts, specs)
 	safety := !noSafety && len(inPlace) > 0
@@ -249,12 +251,12 @@ func (c *RestoreCommand) Run(args []string) int {
 		switch {
 		case cancelled(err):
 			c.UI.Output("Restore cancelled; nothing was changed.")
-			return ExitInterrupted
+			return errCancelled
 		case err != nil:
-			return c.Fail(err, "")
+			return c.fail(err, "")
 		case !ok:
 			c.UI.Output("Restore cancelled; nothing was changed.")
-			return ExitFailure
+			return errCancelled
 		}
 	}
 	return c.execute(r, run, t, opts, inPlace, safety)

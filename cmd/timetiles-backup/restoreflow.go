@@ -113,7 +113,7 @@ func dirExists(p string) bool {
 
 // execute carries out a confirmed restore: pre command, safety backup,
 // restore, post command (always, once the pre command was started).
-func (c *RestoreCommand) execute(r *host.Runner, run *host.Run, t *host.Plugin, opts host.RestoreOptions, inPlace []string, safety bool) int {
+func (c *RestoreCommand) execute(r *host.Runner, run *host.Run, t *host.Plugin, opts host.RestoreOptions, inPlace []string, safety bool) error {
 	hookEnv := []string{"TIMETILES_RESTORE_RUN=" + run.ID, "TIMETILES_RESTORE_COMPONENTS=" + strings.Join(inPlace, ",")}
 	hooks := len(inPlace) > 0
 	started := false // the in-place part began: the post command is due
@@ -127,7 +127,7 @@ func (c *RestoreCommand) execute(r *host.Runner, run *host.Run, t *host.Plugin, 
 			}
 		}
 	}
-	fail := func(err error) int {
+	fail := func(err error) error {
 		post("failure")
 		// A restore beside production that the source refuses as the
 		// operator's input (exit 2: the production database's name, a
@@ -137,7 +137,7 @@ func (c *RestoreCommand) execute(r *host.Runner, run *host.Run, t *host.Plugin, 
 		if c.Ctx.Err() == nil && !refused {
 			_, _ = r.Notify(c.Ctx, r.NewEvent(host.EventRestoreFailed, strings.Join(opts.Components, ","), run.ID, err))
 		}
-		return c.Fail(r.ScrubError(err), "")
+		return c.fail(r.ScrubError(err), "")
 	}
 	// Components restored beside production (--to-database, --to) go
 	// first: one that is refused (a non-empty database, the production
@@ -191,9 +191,9 @@ func (c *RestoreCommand) execute(r *host.Runner, run *host.Run, t *host.Plugin, 
 		c.UI.Output("If this was the wrong restore point, undo with: timetiles-backup restore " + safetyID)
 	}
 	if postErr != nil {
-		return ExitFailure
+		return errFailed
 	}
-	return ExitOK
+	return nil
 }
 
 // runDescription names a restore point and when it was taken, e.g. "run

@@ -165,11 +165,11 @@ func TestRestorePickerSafetyBackupAndHooks(t *testing.T) {
 	uploadsB := filepath.Join(e.dir, "uploads-B")
 	copyTree(t, e.uploads, uploadsB)
 
-	// The picker: leaving it changes nothing (exit 130).
+	// The picker: leaving it changes nothing (exit 1: the operator said no).
 	s := e.startPTY("restore")
 	s.waitFor(`Choose a restore point`)
 	s.send("\x03") // ctrl+c
-	if code := s.wait(); code != ExitInterrupted || !strings.Contains(s.screen(), "nothing was changed") {
+	if code := s.wait(); code != ExitFailure || !strings.Contains(s.screen(), "nothing was changed") {
 		t.Fatalf("esc at the picker: exit %d\n%s", code, s.screen())
 	}
 	if _, err := os.Stat(hooks); err == nil {
@@ -314,4 +314,60 @@ func equalDigests(a, b map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// TestRestoreCancelledPromptExits1: an operator who leaves the restore
+// point picker or the confirmation (ctrl+c), or answers no, gets exit 1
+// ("nothing was changed"), never 130, which is reserved for SIGINT/SIGTERM
+// (docs/failures.md); nothing is restored and no hook runs.
+func TestRestoreCancelledPromptExits1(t *testing.T) {
+	t.Parallel() // shares nothing with other tests: own directories, repository
+	e := newEnv(t, false)
+	e.vars["BACKUP_SOURCES"] = "synthetic=source-synthetic"
+	e.vars["SYNTH_SIZE"] = "100000"
+	restored := filepath.Join(e.dir, "restored.bin")
+	e.vars["SYNTH_RESTORE_TO"] = restored
+	hooks := writeHook(t, e)
+	e.vars["BACKUP_PRE_RESTORE_COMMAND"] = "sh hook.sh pre"
+	if r := e.run("backup"); r.code != 0 {
+		t.Fatalf("backup: %s", r.stderr)
+	}
+	untouched := func(what string) {
+		t.Helper()
+		if _, err := os.Stat(restored); err == nil {
+			t.Fatalf("%s: restored although cancelled", what)
+		}
+		if _, err := os.Stat(hooks); err == nil {
+			t.Fatalf("%s: a hook ran for a cancelled restore", what)
+		}
+	}
+
+	// ctrl+c in the picker.
+	s := e.startPTY("restore")
+	s.waitFor(`Choose a restore point`)
+	s.send("\x03")
+	if code := s.wait(); code != ExitFailure || !strings.Contains(s.screen(), "Restore cancelled; nothing was changed.") {
+		t.Fatalf("ctrl+c at the picker: exit %d, want 1\n%s", code, s.screen())
+	}
+	untouched("picker")
+
+	// ctrl+c at the confirmation, then "n" (Cancel) at it.
+	for _, key := range []string{"\x03", "n"} {
+		s = e.startPTY("restore")
+		s.waitFor(`Choose a restore point`)
+		s.send("\r")
+		s.waitFor(`Restore run `)
+		s.send(key)
+		if code := s.wait(); code != ExitFailure || !strings.Contains(s.screen(), "Restore cancelled; nothing was changed.") {
+			t.Fatalf("%q at the confirmation: exit %d, want 1\n%s", key, code, s.screen())
+		}
+		untouched("confirmation")
+	}
+
+	// The [y/N] line on stdin (not a terminal) answered "n".
+	r := e.runStdin("n\n", "restore", "latest")
+	if r.code != ExitFailure || !strings.Contains(r.stdout, "Restore cancelled; nothing was changed.") {
+		t.Fatalf("\"n\" on stdin: exit %d, want 1\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	untouched("stdin")
 }

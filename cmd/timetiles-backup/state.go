@@ -11,15 +11,17 @@ import (
 )
 
 // recordBackup records the outcome of a backup in the state file
-// (host.State) for `status`; deferred by BackupCommand.Run once the run
-// lock is held, with pointers to what Run fills in.
-func (c *BackupCommand) recordBackup(r *host.Runner, rep **host.BackupReport, code *int, runErr *error, offsite bool, start time.Time) {
-	if *code == ExitUsage {
+// (host.State) for `status`; deferred by BackupCommand.backup once the run
+// lock is held, with pointers to what it fills in (ret: the error it
+// returns, which decides the exit code).
+func (c *BackupCommand) recordBackup(r *host.Runner, rep **host.BackupReport, ret *error, runErr *error, offsite bool, start time.Time) {
+	code := c.ExitCode(*ret)
+	if code == ExitUsage {
 		// A mistyped command line says nothing about the backups.
 		return
 	}
 	rec := &host.BackupRecord{Time: start.UTC().Truncate(time.Second), Finished: time.Now().UTC().Truncate(time.Second),
-		ExitStatus: *code, Offsite: offsite}
+		ExitStatus: code, Offsite: offsite}
 	if *rep != nil {
 		rec.RunID = (*rep).RunID
 		rec.OffsiteOK = offsite && (*rep).Manifests[host.Local] != "" && (*rep).Manifests[host.Offsite] != ""

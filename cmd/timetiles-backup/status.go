@@ -192,7 +192,9 @@ type statusRunComp struct {
 	BytesAdded uint64 `json:"bytes_added"`
 }
 
-func (c *StatusCommand) Run(args []string) int {
+func (c *StatusCommand) Run(args []string) int { return c.exit(c.run(args), c.Help()) }
+
+func (c *StatusCommand) run(args []string) error {
 	fs := c.FlagSet("status")
 	var asJSON bool
 	var htmlFile string
@@ -200,28 +202,28 @@ func (c *StatusCommand) Run(args []string) int {
 	fs.StringVar(&htmlFile, "html", "", "")
 	rest, err := c.Parse(fs, args)
 	if err != nil {
-		return c.Fail(err, c.Help())
+		return c.fail(err, c.Help())
 	}
 	if len(rest) > 0 {
-		return c.Fail(usageError("status takes no arguments, got %q", strings.Join(rest, " ")), c.Help())
+		return c.fail(usageError("status takes no arguments, got %q", strings.Join(rest, " ")), c.Help())
 	}
 	r, err := c.Runner()
 	if err != nil {
-		return c.Fail(err, "")
+		return c.fail(err, "")
 	}
 	defer r.Close()
 	v := r.Cfg.GetDefault(host.EnvMaxAge, host.DefaultMaxAge)
 	maxAge, err := time.ParseDuration(v)
 	if err != nil || maxAge <= 0 {
-		return c.Fail(host.Configf("%s=%q is not a duration: use e.g. 26h, 90m or 8h30m", host.EnvMaxAge, v), "")
+		return c.fail(host.Configf("%s=%q is not a duration: use e.g. 26h, 90m or 8h30m", host.EnvMaxAge, v), "")
 	}
 	order, _, err := r.SourceMap()
 	if err != nil {
-		return c.Fail(err, "")
+		return c.fail(err, "")
 	}
 	rep, err := c.gather(r, order, maxAge, time.Now())
 	if err != nil {
-		return c.Fail(r.ScrubError(err), "")
+		return c.fail(r.ScrubError(err), "")
 	}
 	if path := r.Cfg.Get(host.EnvMetricsFile); path != "" {
 		if err := host.UpdateStatusMetrics(path, rep.state, rep.metrics()); err != nil {
@@ -230,7 +232,7 @@ func (c *StatusCommand) Run(args []string) int {
 	}
 	if htmlFile != "" {
 		if err := writeStatusHTML(htmlFile, rep); err != nil {
-			return c.Fail(fmt.Errorf("writing the HTML report to %s: %w: give --html a file in an existing directory this user may write", htmlFile, err), "")
+			return c.fail(fmt.Errorf("writing the HTML report to %s: %w: give --html a file in an existing directory this user may write", htmlFile, err), "")
 		}
 	}
 	if asJSON {
@@ -239,7 +241,10 @@ func (c *StatusCommand) Run(args []string) int {
 	} else {
 		c.UI.Output(rep.text())
 	}
-	return rep.ExitCode
+	if rep.ExitCode != ExitOK {
+		return errFailed // unhealthy: the report says why
+	}
+	return nil
 }
 
 func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }

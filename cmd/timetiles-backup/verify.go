@@ -99,7 +99,9 @@ type verifyJSON struct {
 	Errors         []string            `json:"errors,omitempty"`
 }
 
-func (c *VerifyCommand) Run(args []string) int {
+func (c *VerifyCommand) Run(args []string) int { return c.exit(c.run(args), c.Help()) }
+
+func (c *VerifyCommand) run(args []string) error {
 	fs := c.FlagSet("backup verify")
 	var offsite, restoreTest, asJSON bool
 	var subset string
@@ -109,28 +111,28 @@ func (c *VerifyCommand) Run(args []string) int {
 	fs.StringVar(&subset, "read-data-subset", "", "")
 	rest, err := c.Parse(fs, args)
 	if err != nil {
-		return c.Fail(err, c.Help())
+		return c.fail(err, c.Help())
 	}
 	if len(rest) > 0 {
-		return c.Fail(usageError("backup verify takes no arguments, got %q", strings.Join(rest, " ")), c.Help())
+		return c.fail(usageError("backup verify takes no arguments, got %q", strings.Join(rest, " ")), c.Help())
 	}
 	if _, ok := host.ParseSubset(subset); subset != "" && !ok {
-		return c.Fail(usageError("--read-data-subset=%q: use a percentage (5%%), a fraction (1/10), a size (500M), or none", subset), "")
+		return c.fail(usageError("--read-data-subset=%q: use a percentage (5%%), a fraction (1/10), a size (500M), or none", subset), "")
 	}
-	return c.pinged("backup verify", func() int { return c.verify(offsite, restoreTest, asJSON, subset) })
+	return c.pinged("backup verify", func() error { return c.verify(offsite, restoreTest, asJSON, subset) })
 }
 
-func (c *VerifyCommand) verify(offsite, restoreTest, asJSON bool, subset string) int {
+func (c *VerifyCommand) verify(offsite, restoreTest, asJSON bool, subset string) error {
 	r, err := c.Runner()
 	if err != nil {
 		c.alertFailure(nil, host.EventVerifyFailed, "", "", err)
-		return c.Fail(err, "")
+		return c.fail(err, "")
 	}
 	defer r.Close()
 	unlock, err := r.Lock(c.Ctx)
 	if err != nil {
 		c.alertFailure(r, host.EventVerifyFailed, "", "", err)
-		return c.Fail(r.ScrubError(err), "")
+		return c.fail(r.ScrubError(err), "")
 	}
 	defer unlock()
 	start := time.Now()
@@ -144,7 +146,7 @@ func (c *VerifyCommand) verify(offsite, restoreTest, asJSON bool, subset string)
 		if c.ExitCode(err) == ExitUsage {
 			_, _ = r.Notify(c.Ctx, r.NewEvent(host.EventVerifyFailed, "", "", err))
 		}
-		return c.Fail(r.ScrubError(err), "")
+		return c.fail(r.ScrubError(err), "")
 	}
 	failures := rep.Failures()
 	if asJSON {
@@ -158,7 +160,7 @@ func (c *VerifyCommand) verify(offsite, restoreTest, asJSON bool, subset string)
 		}
 	}
 	if err != nil { // interrupted
-		return c.Fail(err, "")
+		return c.fail(err, "")
 	}
 	if len(failures) > 0 {
 		ferr := rep.Err()
@@ -166,7 +168,7 @@ func (c *VerifyCommand) verify(offsite, restoreTest, asJSON bool, subset string)
 		// Whatever the kind of the underlying errors, a failed verify is a
 		// failure (exit 1), never a usage error.
 		c.UI.Error("Error: verify failed: " + r.Scrub(ferr.Error()))
-		return ExitFailure
+		return errFailed
 	}
 	if !asJSON {
 		// The shell tool's outcome line per repository, which its log
@@ -178,7 +180,7 @@ func (c *VerifyCommand) verify(offsite, restoreTest, asJSON bool, subset string)
 		}
 		c.UI.Output("Verify passed.")
 	}
-	return ExitOK
+	return nil
 }
 
 func runOf(rep *host.VerifyReport) string {

@@ -29,10 +29,12 @@ func versionString() string {
 	return fmt.Sprintf("%s (plugin protocol %d, API versions %v)", host.Version, sdk.ProtocolVersion, host.SupportedAPIVersions)
 }
 
-func (c *VersionCommand) Run(args []string) int {
+func (c *VersionCommand) Run(args []string) int { return c.exit(c.run(args), c.Help()) }
+
+func (c *VersionCommand) run(args []string) error {
 	if len(args) > 0 {
-		return c.Fail(usageError("version takes no arguments"), c.Help())
+		return c.fail(usageError("version takes no arguments"), c.Help())
 	}
 	c.UI.Output("timetiles-backup " + versionString())
-	return ExitOK
+	return nil
 }
