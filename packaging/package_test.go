@@ -177,11 +177,20 @@ func gunzip(t *testing.T, path string) string {
 // own cron and systemd are left alone), schedules the nightly job with the
 // installed CLI (a cron file and systemd units), and checks what the
 // maintainer scripts do: remove disables the job (cron and systemd ignore
-// it), reinstalling brings it back, purge deletes it.
+// it), reinstalling brings it back, purge deletes it. `backup auto`
+// installs one schedule at a time (cron or systemd), so each is checked in
+// a root of its own.
 func debLifecycle(t *testing.T, deb string) {
 	if os.Geteuid() != 0 {
 		t.Skip("dpkg --root installs need root")
 	}
+	for _, systemd := range []bool{false, true} {
+		name := map[bool]string{false: "cron", true: "systemd"}[systemd]
+		t.Run(name, func(t *testing.T) { debLifecycleOf(t, deb, systemd) })
+	}
+}
+
+func debLifecycleOf(t *testing.T, deb string, systemd bool) {
 	root := t.TempDir()
 	for _, d := range []string{"var/lib/dpkg/info", "var/lib/dpkg/updates", "var/lib/dpkg/triggers", "etc/cron.d", "etc/systemd/system"} {
 		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
@@ -210,7 +219,11 @@ func debLifecycle(t *testing.T, deb string) {
 	cli := filepath.Join(root, "usr", "bin", "timetiles-backup")
 	env := filepath.Join(root, "env.production")
 	os.WriteFile(env, []byte("RESTIC_PASSWORD=lifecycle-secret\n"), 0o600)
-	for _, args := range [][]string{{"backup", "auto"}, {"backup", "auto", "--systemd", "--unit-dir", units}} {
+	args := []string{"backup", "auto"}
+	if systemd {
+		args = append(args, "--systemd", "--unit-dir", units)
+	}
+	{
 		cmd := exec.Command(cli, args...)
 		cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + root, "TIMETILES_ENV_FILE=" + env, "BACKUP_CRON_FILE=" + cron,
 			"BACKUP_LOG_FILE=" + filepath.Join(root, "var", "log", "timetiles", "backup.log")}
@@ -220,10 +233,18 @@ func debLifecycle(t *testing.T, deb string) {
 	}
 	// What `systemctl enable` leaves (systemd does not run in the scratch root).
 	wants := filepath.Join(units, "timers.target.wants", "timetiles-backup.timer")
-	os.MkdirAll(filepath.Dir(wants), 0o755)
-	os.Symlink(filepath.Join(units, "timetiles-backup.timer"), wants)
-	if !exists(cron) || !exists(filepath.Join(units, "timetiles-backup.timer")) {
-		t.Fatal("backup auto installed no job")
+	if systemd {
+		os.MkdirAll(filepath.Dir(wants), 0o755)
+		os.Symlink(filepath.Join(units, "timetiles-backup.timer"), wants)
+	}
+	installed := func() bool {
+		if systemd {
+			return exists(filepath.Join(units, "timetiles-backup.timer"))
+		}
+		return exists(cron)
+	}
+	if !installed() {
+		t.Fatalf("backup auto %v installed no job", args[2:])
 	}
 	job, _ := os.ReadFile(cron)
 
@@ -235,6 +256,14 @@ func debLifecycle(t *testing.T, deb string) {
 	}
 	if exists(cron) || exists(filepath.Join(units, "timetiles-backup.timer")) || exists(filepath.Join(units, "timetiles-backup.service")) || exists(wants) {
 		t.Errorf("after remove the nightly job is still installed:\n%s", out)
+	}
+	// Every unit of the routine (backup, prune, verify, restore test).
+	if ents, _ := os.ReadDir(units); true {
+		for _, e := range ents {
+			if strings.HasSuffix(e.Name(), ".timer") || strings.HasSuffix(e.Name(), ".service") {
+				t.Errorf("after remove systemd still reads %s", e.Name())
+			}
+		}
 	}
 	entries, _ := os.ReadDir(filepath.Join(root, "etc", "cron.d"))
 	for _, e := range entries {
@@ -248,7 +277,7 @@ func debLifecycle(t *testing.T, deb string) {
 
 	// Reinstalled: the same job is back.
 	dpkg("-i", deb)
-	if got, _ := os.ReadFile(cron); !bytes.Equal(got, job) || !exists(filepath.Join(units, "timetiles-backup.timer")) {
+	if got, _ := os.ReadFile(cron); !bytes.Equal(got, job) || !installed() {
 		t.Errorf("reinstalling did not bring the job back: %q", got)
 	}
 
