@@ -45,7 +45,7 @@ func (r *Repo) Config(ctx context.Context) (*Config, error) {
 // "empty password". Unreachable backends and refused permissions are
 // errors.
 func (r *Repo) Probe(ctx context.Context) (bool, error) {
-	_, err := r.run(ctx, invocation{op: "cat config", args: []string{"cat", "config"}, noLock: true, noPassword: true})
+	_, err := r.run(ctx, invocation{op: "cat config", args: []string{"cat", "config"}, noLock: true, noPassword: true, giveUpOnRetry: true})
 	var e *Error
 	switch {
 	case err == nil:

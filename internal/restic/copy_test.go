@@ -4,12 +4,16 @@ package restic
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/timetiles/timetiles-backup/internal/testenv"
 )
 
 // Probe tells a missing from an existing repository without a password;
@@ -90,5 +94,36 @@ func TestCopyBetweenRepositories(t *testing.T) {
 			}
 			assertNoSecrets(t, "logs", logs.String()+dlogs.String())
 		})
+	}
+}
+
+// TestProbeGivesUpOnRetries: a wrong S3 secret key is an error restic
+// retries (SignatureDoesNotMatch is not one of its permanent errors) for up
+// to 15 minutes. Probe, a quick check, stops restic at its first retry and
+// says so (ErrRetrying) instead of holding the nightly run.
+func TestProbeGivesUpOnRetries(t *testing.T) {
+	g := testenv.StartVersityGW(t)
+	g.CreateBucket(t, "probe", false)
+	ak, sk := g.CreateUser(t, "probe", "repo", testenv.S3FullAccess)
+	bin := resticBinaries(t)[0].path
+	repo := func(secret string) *Repo {
+		return &Repo{Binary: bin, Repository: "s3:" + g.Endpoint + "/probe/repo", Password: testPassword,
+			Env: []string{"AWS_ACCESS_KEY_ID=" + ak, "AWS_SECRET_ACCESS_KEY=" + secret, "RESTIC_CACHE_DIR=" + t.TempDir()}}
+	}
+	// A bound on a hang, not a measurement: restic's retries would outlast it.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if _, err := repo(sk).Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := repo(sk).Probe(ctx); err != nil || !ok {
+		t.Fatalf("Probe with the right key: %v, %v; want true", ok, err)
+	}
+	ok, err := repo("Wrong-" + sk).Probe(ctx)
+	if !errors.Is(err, ErrRetrying) {
+		t.Fatalf("Probe with a wrong secret key: %v, %v; want ErrRetrying", ok, err)
+	}
+	if strings.Contains(err.Error(), sk) {
+		t.Errorf("the error shows the secret key: %v", err)
 	}
 }

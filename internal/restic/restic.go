@@ -130,10 +130,15 @@ type invocation struct {
 	// asks stdin (/dev/null) for one only after it found the repository.
 	noPassword bool
 	secrets    []string // more values to scrub (e.g. the source repository's password)
-	dir        string
-	stdin      *os.File  // nil: /dev/null
-	stdout     io.Writer // nil: captured into result.stdout
-	env        []string  // extra environment
+	// giveUpOnRetry stops restic (ErrRetrying) at its first "returned
+	// error, retrying" line: for a quick check that would rather not wait
+	// out restic's backend retries (up to 15 minutes, e.g. for a wrong S3
+	// secret key, which restic does not treat as permanent).
+	giveUpOnRetry bool
+	dir           string
+	stdin         *os.File  // nil: /dev/null
+	stdout        io.Writer // nil: captured into result.stdout
+	env           []string  // extra environment
 	// killGrace, when > 0 and shorter than Repo's, is this command's time
 	// between SIGINT and SIGKILL.
 	killGrace time.Duration
@@ -288,6 +293,13 @@ func (r *Repo) start(ctx context.Context, inv invocation) (*process, error) {
 		cmd.Stdout = p.stdout
 	}
 	p.stderr = newStderrCapture(sc, r.log().With("op", inv.op))
+	if inv.giveUpOnRetry {
+		p.stderr.onLine = func(line string) {
+			if retryRE.MatchString(line) {
+				p.interrupt(fmt.Errorf("%w: %s", ErrRetrying, line))
+			}
+		}
+	}
 	cmd.Stderr = p.stderr
 
 	p.started = time.Now()
@@ -469,7 +481,14 @@ type stderrCapture struct {
 	dropped   int
 	exitError string
 	items     []string
+	onLine    func(line string) // called with every scrubbed line (giveUpOnRetry)
 }
+
+// ErrRetrying: a command run with giveUpOnRetry was stopped when restic
+// began retrying a failing request to the repository.
+var ErrRetrying = errors.New("restic began retrying a failing request to the repository")
+
+var retryRE = regexp.MustCompile(`returned error, retrying after`)
 
 func newStderrCapture(sc *scrubber, log hclog.Logger) *stderrCapture {
 	return &stderrCapture{sc: sc, log: log}
@@ -508,6 +527,9 @@ func (c *stderrCapture) handle(line string) {
 	line = c.sc.scrub(line)
 	if strings.TrimSpace(line) == "" {
 		return
+	}
+	if c.onLine != nil {
+		c.onLine(line)
 	}
 	if strings.HasPrefix(line, "{") {
 		var m struct {

@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"path"
@@ -176,6 +177,18 @@ func (t *Target) Init(ctx context.Context) (bool, error) {
 // as it is; Copy tells when its parameters differ.
 func (t *Target) initLike(ctx context.Context, from string, opensNext bool) (bool, error) {
 	exists, err := t.repo.Probe(ctx)
+	if errors.Is(err, restic.ErrRetrying) {
+		// The repository answers with an error restic retries (a wrong
+		// key, a server in trouble): the probe cannot tell, and waiting out
+		// restic's retries would hold the run for minutes. Decide as
+		// without the probe: a plain init fails at once with the server's
+		// error, or creates the repository (without the local chunker
+		// parameters: Copy warns then).
+		if opensNext {
+			return t.repo.Create(ctx)
+		}
+		return t.repo.Init(ctx)
+	}
 	if err != nil {
 		return false, err
 	}
