@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/timetiles/timetiles-backup/sdk"
+	"golang.org/x/sys/unix"
 )
 
 // Replacing an existing database (an in-place restore, or --to-database of
@@ -325,6 +326,17 @@ func (s *Source) restoreOneTransaction(ctx context.Context, db string, r io.Read
 				return fmt.Errorf("%w; nothing was committed", s.childError("psql", werr, stderr))
 			}
 		default:
+			if readerGone(pw) {
+				// psql closed its stdin: it is exiting on an error of its
+				// own (ON_ERROR_STOP), and pg_restore died writing to it
+				// (SIGPIPE). psql's message is the cause: wait for it.
+				werr := waitOrKill(ctx, psql, waited)
+				pw.Close()
+				if werr != nil && ctx.Err() == nil {
+					return fmt.Errorf("%w; nothing was committed", s.childError("psql", werr, stderr))
+				}
+				return cause
+			}
 			_ = psql.Process.Kill()
 			<-waited
 			pw.Close()
@@ -354,4 +366,21 @@ func (s *Source) restoreOneTransaction(ctx context.Context, db string, r io.Read
 	}
 	sdk.Logger.Info("database restored in one transaction", "database", db)
 	return nil
+}
+
+// readerGone reports whether pipe w has no reader left (poll's POLLERR on
+// a write end): the process reading it closed it or exited.
+func readerGone(w *os.File) bool {
+	rc, err := w.SyscallConn()
+	if err != nil {
+		return false
+	}
+	gone := false
+	_ = rc.Control(func(fd uintptr) {
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
+		if n, err := unix.Poll(fds, 0); err == nil && n > 0 {
+			gone = fds[0].Revents&unix.POLLERR != 0
+		}
+	})
+	return gone
 }
