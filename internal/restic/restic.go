@@ -130,8 +130,8 @@ type invocation struct {
 	// asks stdin (/dev/null) for one only after it found the repository.
 	noPassword bool
 	secrets    []string // more values to scrub (e.g. the source repository's password)
-	// giveUpOnRetry stops restic (ErrRetrying) at its first "returned
-	// error, retrying" line: for a quick check that would rather not wait
+	// giveUpOnRetry stops restic (ErrRetrying) at its giveUpAfterRetries-th
+	// "returned error, retrying" line: for a quick check that would rather not wait
 	// out restic's backend retries (up to 15 minutes, e.g. for a wrong S3
 	// secret key, which restic does not treat as permanent).
 	giveUpOnRetry bool
@@ -294,9 +294,15 @@ func (r *Repo) start(ctx context.Context, inv invocation) (*process, error) {
 	}
 	p.stderr = newStderrCapture(sc, r.log().With("op", inv.op))
 	if inv.giveUpOnRetry {
+		retries := 0
 		p.stderr.onLine = func(line string) {
+			// A passing fault (a server starting, a key not yet known
+			// to it) clears within restic's first retries (0.5 s, 1.5 s,
+			// 5 s, 7 s apart): give up only when it persists.
 			if retryRE.MatchString(line) {
-				p.interrupt(fmt.Errorf("%w: %s", ErrRetrying, line))
+				if retries++; retries >= giveUpAfterRetries {
+					p.interrupt(fmt.Errorf("%w: %s", ErrRetrying, line))
+				}
 			}
 		}
 	}
@@ -489,6 +495,10 @@ type stderrCapture struct {
 var ErrRetrying = errors.New("restic began retrying a failing request to the repository")
 
 var retryRE = regexp.MustCompile(`returned error, retrying after`)
+
+// giveUpAfterRetries: the retry line of restic's that stops a
+// giveUpOnRetry command (about 15 s after the first failure).
+const giveUpAfterRetries = 4
 
 func newStderrCapture(sc *scrubber, log hclog.Logger) *stderrCapture {
 	return &stderrCapture{sc: sc, log: log}

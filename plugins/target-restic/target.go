@@ -178,8 +178,8 @@ func (t *Target) Init(ctx context.Context) (bool, error) {
 func (t *Target) initLike(ctx context.Context, from string, opensNext bool) (bool, error) {
 	exists, err := t.repo.Probe(ctx)
 	if errors.Is(err, restic.ErrRetrying) {
-		// The repository answers with an error restic retries (a wrong
-		// key, a server in trouble): the probe cannot tell, and waiting out
+		// The repository keeps answering with an error restic retries (a
+		// wrong key, a server in trouble): the probe cannot tell, and waiting out
 		// restic's retries would hold the run for minutes. Decide as
 		// without the probe: a plain init fails at once with the server's
 		// error, or creates the repository (without the local chunker
