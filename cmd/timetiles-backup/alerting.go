@@ -62,10 +62,10 @@ func (m *Meta) interrupted(err error) error {
 	return fmt.Errorf("interrupted by a signal (SIGINT/SIGTERM), nothing of this run was committed: %w", err)
 }
 
-// fallbackRunner is a runner for alerting when Meta.Runner failed: the full
-// configuration when only a later check failed (e.g. the log level),
-// otherwise the process environment alone (the env file is unreadable).
-func (m *Meta) fallbackRunner() *host.Runner {
+// configOrEnvironment is the full configuration, or the process
+// environment alone when the env file cannot be read: what alerts and
+// health check pings still go by when a command cannot start.
+func (m *Meta) configOrEnvironment() *host.Config {
 	cfg, err := host.LoadConfig(m.envFile, os.Environ())
 	if err != nil {
 		env := map[string]string{}
@@ -76,6 +76,14 @@ func (m *Meta) fallbackRunner() *host.Runner {
 		}
 		cfg = host.NewConfig(env)
 	}
+	return cfg
+}
+
+// fallbackRunner is a runner for alerting when Meta.Runner failed: the full
+// configuration when only a later check failed (e.g. the log level),
+// otherwise the process environment alone (the env file is unreadable).
+func (m *Meta) fallbackRunner() *host.Runner {
+	cfg := m.configOrEnvironment()
 	log := hclog.New(&hclog.LoggerOptions{Name: "timetiles-backup", Output: m.Stderr, Level: hclog.Info, Exclude: host.QuietLifecycle})
 	return host.NewRunner(cfg, log, m.pluginDir)
 }

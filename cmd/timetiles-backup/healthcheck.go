@@ -4,7 +4,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"strings"
 	"sync"
 
@@ -41,16 +40,7 @@ func (m *Meta) pinged(job string, run func() error) error {
 // alerts). A URL that is not one is a warning, never a reason not to back
 // up: the check then misses its pings and alerts.
 func (m *Meta) healthcheck() *host.Healthcheck {
-	cfg, err := host.LoadConfig(m.envFile, os.Environ())
-	if err != nil {
-		env := map[string]string{}
-		for _, kv := range os.Environ() {
-			if k, v, ok := strings.Cut(kv, "="); ok {
-				env[k] = v
-			}
-		}
-		cfg = host.NewConfig(env)
-	}
+	cfg := m.configOrEnvironment()
 	log := hclog.New(&hclog.LoggerOptions{Name: "timetiles-backup", Output: m.Stderr, Level: hclog.Info})
 	secrets := cfg.Secrets(func(k string) bool {
 		return host.IsSecretKey(k) || k == host.EnvHealthcheckURL || k == "AWS_SECRET_ACCESS_KEY"
