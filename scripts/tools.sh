@@ -24,8 +24,10 @@ STATICCHECK_VERSION=v0.8.2
 
 log() { echo "tools: $*" >&2; }
 
-# link NAME DIR: expose DIR/NAME as .tools/bin/NAME
-link() { ln -sfn "$2/$1" "$tools/bin/$1"; }
+# link NAME DIR [AS]: expose DIR/NAME as .tools/bin/AS (default NAME). The
+# link is relative, so it stays valid when .tools is reached through a
+# symbolic link or the checkout moves.
+link() { ln -sfn "../$(basename "$2")/$1" "$tools/bin/${3:-$1}"; }
 
 go_install() { # go_install NAME VERSION PACKAGE
   local name=$1 version=$2 pkg=$3 dir="$tools/$1-$2"
@@ -49,7 +51,7 @@ restic_floor() { # restic 0.16.4 (Ubuntu 24.04's version): its go.mod has replac
     (cd "$work" && go build -o "$dir/restic" ./cmd/restic)
     rm -rf "$work"
   fi
-  ln -sfn "$dir/restic" "$tools/bin/restic-0.16"
+  link restic "$dir" restic-0.16
 }
 
 rest_server() {
