@@ -497,9 +497,20 @@ func TestRestoreUnknownSnapshotListsAvailable(t *testing.T) {
 	if r := e.run("backup", "uploads"); r.code != 0 {
 		t.Fatalf("backup: %s", r.stderr)
 	}
+	alerts := e.alertScript()
 	r := e.run("restore", "deadbeef", "--yes")
 	if r.code != 1 || !strings.Contains(r.stderr, "Available restore points") || !strings.Contains(r.stderr, "uploads=") {
 		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	// The error names the selector, the repository and where restore
+	// points are listed; a typo is no failure to alert on.
+	for _, want := range []string{`no run or snapshot "deadbeef" in the local repository`, "`timetiles-backup backup list` shows"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	if got := alerts(); len(got) != 0 {
+		t.Errorf("a selector matching nothing alerted: %+v", got)
 	}
 }
 
