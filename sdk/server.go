@@ -195,6 +195,7 @@ func (s *sourceServer) Restore(stream pb.SourceService_RestoreServer) (err error
 	}()
 	req := RestoreRequest{Component: opts.Component, ToDatabase: opts.ToDatabase, ToDirectory: opts.ToDirectory,
 		Scratch: opts.GetScratch(), ReplaceDatabase: opts.GetReplaceDatabase(), Header: HeaderFromPB(h)}
+	ctx, restoreNotes := withNotes(ctx)
 	rerr := s.impl.Restore(ctx, req, r)
 	ferr := finished()
 	if rerr == nil && ferr != nil {
@@ -203,7 +204,7 @@ func (s *sourceServer) Restore(stream pb.SourceService_RestoreServer) (err error
 	if rerr != nil {
 		return ToStatus(rerr)
 	}
-	return stream.SendAndClose(&pb.RestoreResponse{Summary: "restored " + h.GetFileName()})
+	return stream.SendAndClose(&pb.RestoreResponse{Summary: "restored " + h.GetFileName(), Notes: restoreNotes()})
 }
 
 func (s *sourceServer) RestorePath(ctx context.Context, req *pb.RestorePathRequest) (resp *pb.RestorePathResponse, err error) {

@@ -259,6 +259,14 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("restore exit %d\n%s", r.code, r.stderr)
 	}
+	// The summary names the undo database the swap kept, which exists,
+	// and how to drop it.
+	undo := regexp.MustCompile(`db: undo database: the previous database timetiles is kept as (timetiles_before_restore_\d+) until the next successful backup drops it; to free its disk sooner: DROP DATABASE "(timetiles_before_restore_\d+)";`).FindStringSubmatch(r.stdout)
+	if undo == nil || undo[1] != undo[2] {
+		t.Errorf("the restore summary does not name the undo database and how to drop it:\n%s", r.stdout)
+	} else if n := strings.TrimSpace(e.pg.Psql(t, "postgres", "SELECT count(*) FROM pg_database WHERE datname = '"+undo[1]+"'")); n != "1" {
+		t.Errorf("the undo database %s named in the summary does not exist (%s)", undo[1], n)
+	}
 	got := testenv.TableDigests(t, e.pg, "timetiles")
 	for k, v := range wantDB {
 		if got[k] != v {
