@@ -81,9 +81,13 @@ func LoadConfig(envFile string, environ []string) (*Config, error) {
 	for k, v := range env {
 		c.values[k], c.origins[k] = v, "environment"
 	}
-	// Run as root, a program or command named in an env file that others
-	// could change is refused before anything runs (trust.go).
+	// Run as root, a program or command, or a path root writes to, named
+	// in an env file that others could change is refused before anything
+	// runs (trust.go).
 	if err := c.CheckExecutable(ExecutableKeys); err != nil {
+		return nil, err
+	}
+	if err := c.CheckWrittenPaths(WrittenPathKeys); err != nil {
 		return nil, err
 	}
 	return c, nil
