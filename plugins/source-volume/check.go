@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strings"
 
 	"github.com/timetiles/timetiles-backup/sdk"
 )
@@ -26,7 +27,11 @@ func (s *volumeSource) Check(ctx context.Context) ([]sdk.Finding, error) {
 	}
 	loc, err := s.locate(ctx)
 	if err != nil {
-		return []sdk.Finding{sdk.Problem("docker volume", fmt.Sprintf("docker volume %s: %v", s.volume, err),
+		msg := err.Error()
+		for _, kind := range []error{sdk.ErrInvalidConfig, sdk.ErrUnavailable, sdk.ErrPermissionDenied} {
+			msg = strings.TrimPrefix(msg, kind.Error()+": ")
+		}
+		return []sdk.Finding{sdk.Problem("docker volume", msg,
 			fmt.Sprintf("set %s to an existing volume (docker volume ls) or use %s", keyVolume, keyHostDir))}, nil
 	}
 	what := loc.dir
