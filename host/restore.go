@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	pb "github.com/timetiles/timetiles-backup/gen/timetiles/backup/v1"
+	"github.com/timetiles/timetiles-backup/internal/wire"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -84,11 +85,11 @@ func streamRestore(ctx context.Context, t, src *Plugin, snap sdk.Snapshot, algo 
 		first, err = rs.Recv()
 	}
 	if err != nil {
-		return fmt.Errorf("reading snapshot %s: %w", snap.ID, sdk.FromStatus(err))
+		return fmt.Errorf("reading snapshot %s: %w", snap.ID, wire.FromStatus(err))
 	}
 	hdr := first.GetMessage().GetHeader()
 	if hdr == nil {
-		return fmt.Errorf("reading snapshot %s: %w", snap.ID, sdk.TrailerError(first.GetMessage().GetTrailer()))
+		return fmt.Errorf("reading snapshot %s: %w", snap.ID, wire.TrailerError(first.GetMessage().GetTrailer()))
 	}
 	hdr = proto.Clone(hdr).(*pb.StreamHeader)
 	hdr.Component = opts.Component
@@ -103,7 +104,7 @@ func streamRestore(ctx context.Context, t, src *Plugin, snap sdk.Snapshot, algo 
 		err = rst.Send(&pb.RestoreRequest{Msg: &pb.RestoreRequest_Stream{Stream: &pb.StreamMessage{Msg: &pb.StreamMessage_Header{Header: hdr}}}})
 	}
 	if err != nil {
-		return fmt.Errorf("source %s: %w", src.Name, sdk.FromStatus(err))
+		return fmt.Errorf("source %s: %w", src.Name, wire.FromStatus(err))
 	}
 	var trailer *pb.StreamTrailer
 	var readErr error
@@ -112,7 +113,7 @@ func streamRestore(ctx context.Context, t, src *Plugin, snap sdk.Snapshot, algo 
 	for trailer == nil && readErr == nil {
 		m, err := rs.Recv()
 		if err != nil {
-			readErr = fmt.Errorf("reading snapshot %s: %w", snap.ID, sdk.FromStatus(err))
+			readErr = fmt.Errorf("reading snapshot %s: %w", snap.ID, wire.FromStatus(err))
 			break
 		}
 		msg := m.GetMessage()
@@ -120,7 +121,7 @@ func streamRestore(ctx context.Context, t, src *Plugin, snap sdk.Snapshot, algo 
 		case *pb.StreamMessage_Chunk:
 			size += uint64(len(v.Chunk))
 			if err := rst.Send(&pb.RestoreRequest{Msg: &pb.RestoreRequest_Stream{Stream: msg}}); err != nil {
-				readErr = fmt.Errorf("source %s: %w", src.Name, sdk.FromStatus(err))
+				readErr = fmt.Errorf("source %s: %w", src.Name, wire.FromStatus(err))
 				sourceGone = true // it ended the call: CloseAndRecv says why
 			}
 		case *pb.StreamMessage_Trailer:
@@ -146,7 +147,7 @@ func streamRestore(ctx context.Context, t, src *Plugin, snap sdk.Snapshot, algo 
 	_, err = rst.CloseAndRecv()
 	var srcErr error
 	if err != nil {
-		srcErr = fmt.Errorf("source %s: %w", src.Name, sdk.FromStatus(err))
+		srcErr = fmt.Errorf("source %s: %w", src.Name, wire.FromStatus(err))
 	}
 	return restoreCause(readErr, srcErr, sourceGone)
 }
@@ -178,7 +179,7 @@ func consumerGone(err error) bool {
 }
 
 func checkRestoreTrailer(t *pb.StreamTrailer, mc *ManifestComponent, got uint64, fd bool) error {
-	if err := sdk.TrailerError(t); err != nil {
+	if err := wire.TrailerError(t); err != nil {
 		return err
 	}
 	if !fd && got != t.Size {
@@ -208,7 +209,7 @@ func checkRestoreTrailer(t *pb.StreamTrailer, mc *ManifestComponent, got uint64,
 func restorePath(ctx context.Context, t, src *Plugin, snap sdk.Snapshot, opts *pb.RestoreOptions) error {
 	resp, err := src.Client.Source.RestorePath(ctx, &pb.RestorePathRequest{Options: opts, StagingAllowed: true})
 	if err != nil {
-		return fmt.Errorf("source %s: %w", src.Name, sdk.FromStatus(err))
+		return fmt.Errorf("source %s: %w", src.Name, wire.FromStatus(err))
 	}
 	rerr := ReadInto(ctx, t, snap.ID, resp.Path)
 	if !resp.Staged {
@@ -231,7 +232,7 @@ func restorePath(ctx context.Context, t, src *Plugin, snap sdk.Snapshot, opts *p
 		return fmt.Errorf("%w; %s", rerr, fin.GetSummary())
 	}
 	if ferr != nil {
-		ferr = fmt.Errorf("source %s: %w", src.Name, sdk.FromStatus(ferr))
+		ferr = fmt.Errorf("source %s: %w", src.Name, wire.FromStatus(ferr))
 		if rerr != nil {
 			return fmt.Errorf("%w (removing the staging directory %s also failed: %v)", rerr, resp.Path, ferr)
 		}

@@ -18,6 +18,7 @@ import (
 
 	pb "github.com/timetiles/timetiles-backup/gen/timetiles/backup/v1"
 	"github.com/timetiles/timetiles-backup/internal/version"
+	"github.com/timetiles/timetiles-backup/internal/wire"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -507,7 +508,7 @@ func InitRepository(ctx context.Context, log hclog.Logger, t *Plugin, opensNext 
 	}
 	resp, err := t.Client.Target.Init(ctx, req)
 	if err != nil {
-		return false, sdk.FromStatus(err)
+		return false, wire.FromStatus(err)
 	}
 	if resp.Created {
 		log.Info("repository created", "target", t.Name, "instance", t.Instance)
