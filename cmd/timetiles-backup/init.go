@@ -110,10 +110,19 @@ func (c *InitCommand) run(args []string) error {
 	for _, pc := range sources {
 		failed += c.show(pc)
 	}
-	c.password(r, fail)
-	targets := r.CheckTargets(c.Ctx)
-	for _, pc := range targets {
-		failed += c.show(pc)
+	var targets []*host.PluginCheck
+	if c.password(r, fail) {
+		targets = r.CheckTargets(c.Ctx)
+		for _, pc := range targets {
+			failed += c.show(pc)
+		}
+	} else {
+		// Without a password the target refuses to start: one problem,
+		// reported once.
+		for _, inst := range r.TargetInstances() {
+			targets = append(targets, &host.PluginCheck{Role: inst, Plugin: r.Cfg.GetDefault("BACKUP_TARGET", config.DefaultTarget)})
+			c.step(inst, "not checked: the repositories need the password (above)")
+		}
 	}
 	for _, pc := range r.CheckNotifiers(c.Ctx) {
 		failed += c.show(pc)
@@ -186,14 +195,17 @@ func (c *InitCommand) show(pc *host.PluginCheck) int {
 }
 
 // password makes sure the targets have a password: RESTIC_PASSWORD or
-// RESTIC_PASSWORD_FILE set, or a new one generated into the env file.
-func (c *InitCommand) password(r *host.Runner, fail func(string, error)) {
+// RESTIC_PASSWORD_FILE set, or a new one generated into the env file. It
+// reports whether there is one.
+func (c *InitCommand) password(r *host.Runner, fail func(string, error)) bool {
 	pwOrigin := r.Cfg.Origin("RESTIC_PASSWORD")
 	switch {
 	case r.Cfg.Get("RESTIC_PASSWORD") != "":
 		c.step("password", "ok: RESTIC_PASSWORD is set ("+pwOrigin+")")
+		return true
 	case r.Cfg.Get("RESTIC_PASSWORD_FILE") != "":
 		c.step("password", "ok: RESTIC_PASSWORD_FILE is set ("+r.Cfg.Origin("RESTIC_PASSWORD_FILE")+")")
+		return true
 	case pwOrigin == "environment":
 		fail("password", errors.New("RESTIC_PASSWORD is set but empty in the environment, which wins over the env file: unset it"))
 	case r.Cfg.EnvFile == "":
@@ -218,8 +230,10 @@ func (c *InitCommand) password(r *host.Runner, fail func(string, error)) {
 			c.UI.Output("  and a lost server takes the password with it:")
 			c.UI.Output("    sudo grep ^RESTIC_PASSWORD= " + r.Cfg.EnvFile)
 			c.UI.Output("")
+			return true
 		}
 	}
+	return false
 }
 
 // newPassword returns 32 random bytes in URL-safe base64 (256 bits; no

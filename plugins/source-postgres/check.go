@@ -119,7 +119,9 @@ func (s *Source) checkTools() (sdk.Finding, bool) {
 
 // checkSQL reports, one value a line: the server's version number and
 // version, the user, whether it may create databases, how many relations it
-// may not read and the first few of them.
+// may not read and the first few of them. Relations of extensions (PostGIS'
+// spatial_ref_sys, topology) are left out: pg_dump dumps the extension, not
+// their contents.
 const checkSQL = `SELECT current_setting('server_version_num');
 SELECT current_setting('server_version');
 SELECT current_user;
@@ -127,7 +129,9 @@ SELECT rolcreatedb OR rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_
 WITH r AS (SELECT format('%I.%I', n.nspname, c.relname) AS name FROM pg_catalog.pg_class c
   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
   WHERE c.relkind IN ('r', 'p', 'S', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-    AND n.nspname NOT LIKE 'pg\_toast%' AND NOT has_table_privilege(c.oid, 'SELECT'))
+    AND n.nspname NOT LIKE 'pg\_toast%' AND NOT has_table_privilege(c.oid, 'SELECT')
+    AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+      WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e'))
 SELECT count(*) || ' ' || coalesce((SELECT string_agg(name, ', ') FROM (SELECT name FROM r ORDER BY 1 LIMIT 5) f), '') FROM r;
 `
 
