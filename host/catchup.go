@@ -17,6 +17,7 @@ import (
 
 	pb "github.com/timetiles/timetiles-backup/gen/timetiles/backup/v1"
 	"github.com/timetiles/timetiles-backup/host/config"
+	"github.com/timetiles/timetiles-backup/host/runs"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -39,7 +40,7 @@ import (
 
 // CatchUpRun is one local run the offsite repository lacks.
 type CatchUpRun struct {
-	Run *Run
+	Run *runs.Run
 	// Have are the run's components already in the offsite repository (a
 	// run whose offsite side failed after some components were stored, or
 	// a catch-up interrupted before its manifest): they are not copied
@@ -53,8 +54,8 @@ type CatchUpRun struct {
 // restore takes) and the shell tool's legacy snapshots are not copied, nor
 // is run skip (tonight's, which the fan-out wrote).
 func MissingRuns(local, offsite []sdk.Snapshot, host string, keep sdk.KeepPolicy, skip string) []CatchUpRun {
-	offRuns := map[string]*Run{}
-	for _, r := range GroupRuns(offsite) {
+	offRuns := map[string]*runs.Run{}
+	for _, r := range runs.GroupRuns(offsite) {
 		if !r.Legacy && r.Host == host {
 			offRuns[r.ID] = r
 		}
@@ -82,7 +83,7 @@ func MissingRuns(local, offsite []sdk.Snapshot, host string, keep sdk.KeepPolicy
 	return out
 }
 
-func hasPurpose(r *Run) bool {
+func hasPurpose(r *runs.Run) bool {
 	has := func(tags []string) bool {
 		for _, t := range tags {
 			if strings.HasPrefix(t, "purpose:") {
@@ -150,7 +151,7 @@ func (r *Runner) CatchUp(ctx context.Context, local, offsite *Plugin, skip strin
 	// Read the local manifests (sizes, checksums) and collect the snapshots
 	// to copy; one Copy call copies them all (restic opens both
 	// repositories once).
-	manifests := make([]*Manifest, len(missing))
+	manifests := make([]*runs.Manifest, len(missing))
 	var ids []string
 	for i, m := range missing {
 		man, err := ReadManifest(ctx, local, m.Run)
@@ -182,7 +183,7 @@ func (r *Runner) CatchUp(ctx context.Context, local, offsite *Plugin, skip strin
 	}
 	for i, m := range missing {
 		man := *manifests[i]
-		man.Components = map[string]ManifestComponent{}
+		man.Components = map[string]runs.ManifestComponent{}
 		man.CopiedFrom = Local
 		for c, s := range m.Run.Components {
 			mc, ok := manifests[i].Components[c]

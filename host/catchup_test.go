@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/timetiles/timetiles-backup/host/runs"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -24,8 +25,8 @@ func TestMissingRunsSelection(t *testing.T) {
 	local.run("h", "r4b", day(4, 9), true, "db")            // missing
 	local.run("h", "r5", day(5, 2), false, "db", "uploads") // incomplete locally
 	local.run("other", "x1", day(5, 3), true, "db")         // another host
-	local.add("h", day(5, 4), ToolTag, "db", RunTagPrefix+"s1", SafetyTag)
-	local.add("h", day(5, 4), ToolTag, ManifestTag, RunTagPrefix+"s1", SafetyTag)
+	local.add("h", day(5, 4), runs.ToolTag, "db", runs.RunTagPrefix+"s1", runs.SafetyTag)
+	local.add("h", day(5, 4), runs.ToolTag, runs.ManifestTag, runs.RunTagPrefix+"s1", runs.SafetyTag)
 	local.add("h", day(1, 1), "db") // the shell tool's
 	local.run("h", "tonight", day(6, 2), true, "db", "uploads")
 

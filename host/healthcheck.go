@@ -15,6 +15,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/timetiles/timetiles-backup/host/config"
+
 	// go-retryablehttp (HashiCorp, MPL-2.0), as in notify-alert's webhook:
 	// the retry loop with backoff, a rewound body and Retry-After.
 	"github.com/hashicorp/go-retryablehttp"

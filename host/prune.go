@@ -13,6 +13,7 @@ import (
 
 	pb "github.com/timetiles/timetiles-backup/gen/timetiles/backup/v1"
 	"github.com/timetiles/timetiles-backup/host/config"
+	"github.com/timetiles/timetiles-backup/host/runs"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -86,7 +87,7 @@ func (r *Runner) KeepPolicy() (sdk.KeepPolicy, error) {
 
 // RunDecision is what retention decided for one run.
 type RunDecision struct {
-	Run  *Run
+	Run  *runs.Run
 	Keep bool
 	// Reasons, e.g. "daily db", "monthly uploads", "newest incomplete run".
 	Reasons []string
@@ -166,32 +167,32 @@ func PlanRetention(snaps []sdk.Snapshot, host string, keep sdk.KeepPolicy, loc *
 			p.Untouched++
 		}
 	}
-	runs := GroupRuns(mine)
+	all := runs.GroupRuns(mine)
 	// Every snapshot ID of each run, duplicates of a component included.
 	ids := map[string][]string{}
 	grouped := 0
 	for _, s := range mine {
 		id := s.RunID
 		if id == "" {
-			id = tagValue(s.Tags, RunTagPrefix)
+			id = runs.RunIDOf(s)
 		}
 		if id == "" {
 			id = s.ID // legacy: a run of one snapshot, or not ours at all
 		}
 		ids[id] = append(ids[id], s.ID)
 	}
-	decisions := map[*Run]*RunDecision{}
-	for _, run := range runs {
+	decisions := map[*runs.Run]*RunDecision{}
+	for _, run := range all {
 		d := &RunDecision{Run: run, Snapshots: ids[run.ID]}
 		grouped += len(d.Snapshots)
 		decisions[run] = d
 	}
 	p.Untouched += len(mine) - grouped
 
-	isPoint := func(r *Run) bool { return r.Complete && (r.Legacy || r.Manifest != nil) }
+	isPoint := func(r *runs.Run) bool { return r.Complete && (r.Legacy || r.Manifest != nil) }
 	var newestPoint time.Time
 	comps := map[string]bool{}
-	for _, r := range runs {
+	for _, r := range all {
 		if !isPoint(r) {
 			continue
 		}
@@ -213,7 +214,7 @@ func PlanRetention(snaps []sdk.Snapshot, host string, keep sdk.KeepPolicy, loc *
 	// take the day's slot from that night's backup (which `restore latest`
 	// and the offsite catch-up use), and old safety runs still expire.
 	purposes := map[string]bool{}
-	for _, r := range runs {
+	for _, r := range all {
 		if isPoint(r) {
 			purposes[r.Purpose()] = true
 		}
@@ -225,10 +226,10 @@ func PlanRetention(snaps []sdk.Snapshot, host string, keep sdk.KeepPolicy, loc *
 	sort.Strings(classes) // "" (regular backups) first
 	for _, c := range names {
 		for _, purpose := range classes {
-			planComponent(runs, decisions, isPoint, keep, loc, c, purpose)
+			planComponent(all, decisions, isPoint, keep, loc, c, purpose)
 		}
 	}
-	for _, r := range runs {
+	for _, r := range all {
 		d := decisions[r]
 		if !isPoint(r) {
 			if newestPoint.IsZero() || r.Time.After(newestPoint) {
@@ -245,14 +246,14 @@ func PlanRetention(snaps []sdk.Snapshot, host string, keep sdk.KeepPolicy, loc *
 
 // planComponent applies the rules to the restore points holding component
 // c that were taken for purpose ("" for the regular backups), newest first.
-func planComponent(runs []*Run, decisions map[*Run]*RunDecision, isPoint func(*Run) bool, keep sdk.KeepPolicy, loc *time.Location, c, purpose string) {
+func planComponent(all []*runs.Run, decisions map[*runs.Run]*RunDecision, isPoint func(*runs.Run) bool, keep sdk.KeepPolicy, loc *time.Location, c, purpose string) {
 	rules := keepRules(keep)
 	last := make([]int, len(rules))
 	for i := range last {
 		last[i] = -1
 	}
-	var points []*Run
-	for _, r := range runs { // newest first
+	var points []*runs.Run
+	for _, r := range all { // newest first
 		if _, ok := r.Components[c]; ok && isPoint(r) && r.Purpose() == purpose {
 			points = append(points, r)
 		}
@@ -366,7 +367,7 @@ func (r *Runner) pruneOne(ctx context.Context, inst string, t *Plugin, keep sdk.
 	r.Log.Info("pruning", "repository", inst, "runs", len(rep.Plan.Removed()), "snapshots", len(ids))
 	_, err = t.Client.Target.Prune(ctx, &pb.PruneRequest{
 		Keep: &pb.KeepPolicy{Daily: uint32(keep.Daily), Weekly: uint32(keep.Weekly), Monthly: uint32(keep.Monthly)},
-		Host: host, Tags: []string{ToolTag}, Forget: ids,
+		Host: host, Tags: []string{runs.ToolTag}, Forget: ids,
 	})
 	if err != nil {
 		err = sdk.FromStatus(err)

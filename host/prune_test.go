@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/timetiles/timetiles-backup/host/config"
+	"github.com/timetiles/timetiles-backup/host/runs"
 	"github.com/timetiles/timetiles-backup/internal/restic"
 	"github.com/timetiles/timetiles-backup/internal/testenv"
 	"github.com/timetiles/timetiles-backup/sdk"
@@ -29,10 +30,10 @@ type fixture struct {
 
 func (f *fixture) run(host, id string, at time.Time, complete bool, comps ...string) {
 	for _, c := range comps {
-		f.add(host, at, ToolTag, c, RunTagPrefix+id)
+		f.add(host, at, runs.ToolTag, c, runs.RunTagPrefix+id)
 	}
 	if complete {
-		f.add(host, at, ToolTag, ManifestTag, RunTagPrefix+id)
+		f.add(host, at, runs.ToolTag, runs.ManifestTag, runs.RunTagPrefix+id)
 	}
 }
 
@@ -46,7 +47,7 @@ func (f *fixture) add(host string, at time.Time, tags ...string) string {
 func (f *fixture) idsOf(runID string) []string {
 	var out []string
 	for _, s := range f.snaps {
-		if slices.Contains(s.Tags, RunTagPrefix+runID) {
+		if slices.Contains(s.Tags, runs.RunTagPrefix+runID) {
 			out = append(out, s.ID)
 		}
 	}
@@ -155,8 +156,8 @@ func TestRetentionSafetyRunsNeverDisplaceBackups(t *testing.T) {
 	for d := 3; d >= 1; d-- {
 		f.run("h", fmt.Sprintf("full-d%d", d), day(d, 2), true, "db", "uploads")
 		id := fmt.Sprintf("safety-d%d", d)
-		for _, c := range []string{"db", "uploads", ManifestTag} {
-			f.add("h", day(d, 12), ToolTag, c, RunTagPrefix+id, SafetyTag)
+		for _, c := range []string{"db", "uploads", runs.ManifestTag} {
+			f.add("h", day(d, 12), runs.ToolTag, c, runs.RunTagPrefix+id, runs.SafetyTag)
 		}
 	}
 	p := PlanRetention(f.snaps, "h", sdk.KeepPolicy{Daily: 2}, time.UTC)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/timetiles/timetiles-backup/host"
 	"github.com/timetiles/timetiles-backup/host/config"
+	"github.com/timetiles/timetiles-backup/host/runs"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -268,7 +269,7 @@ func (c *StatusCommand) gather(r *host.Runner, order []string, maxAge time.Durat
 	if target != config.DefaultTarget || r.Cfg.Get("RESTIC_OFFSITE_REPOSITORY") != "" {
 		insts = append(insts, host.Offsite)
 	}
-	runsOf := map[string][]*host.Run{}
+	runsOf := map[string][]*runs.Run{}
 	for _, inst := range insts {
 		sr := &statusRepo{Name: inst, Components: []*statusComponent{}}
 		rep.Repositories = append(rep.Repositories, sr)
@@ -278,7 +279,7 @@ func (c *StatusCommand) gather(r *host.Runner, order []string, maxAge time.Durat
 				rep.Warnings = append(rep.Warnings, fmt.Sprintf("the last verify of the %s repository (%s ago) failed: %s", inst, ago(now, v.Time), v.Error))
 			}
 		}
-		runs, _, err := r.ListRuns(c.Ctx, inst)
+		all, _, err := r.ListRuns(c.Ctx, inst)
 		if err != nil && c.ExitCode(err) != ExitFailure {
 			// A plugin that is not there, a setting that is wrong, or an
 			// interrupt: not a verdict on the backups.
@@ -300,8 +301,8 @@ func (c *StatusCommand) gather(r *host.Runner, order []string, maxAge time.Durat
 			continue
 		}
 		sr.Available = true
-		runsOf[inst] = runs
-		for _, run := range runs {
+		runsOf[inst] = all
+		for _, run := range all {
 			if isRestorePoint(run) {
 				sr.CompleteRuns++
 			}
@@ -309,7 +310,7 @@ func (c *StatusCommand) gather(r *host.Runner, order []string, maxAge time.Durat
 		for _, comp := range order {
 			sc := &statusComponent{Component: comp}
 			sr.Components = append(sr.Components, sc)
-			newest := newestWith(runs, comp)
+			newest := newestWith(all, comp)
 			if newest == nil {
 				sc.Stale = true
 				rep.Problems = append(rep.Problems, fmt.Sprintf("%s: no complete backup run of %s in the %s repository", comp, comp, inst))
@@ -383,13 +384,13 @@ func (c *StatusCommand) gather(r *host.Runner, order []string, maxAge time.Durat
 
 // isRestorePoint: a run `status` counts as a backup — complete, and not a
 // safety backup taken by restore.
-func isRestorePoint(r *host.Run) bool {
-	return r.Complete && !r.HasTag(host.SafetyTag)
+func isRestorePoint(r *runs.Run) bool {
+	return r.Complete && !r.HasTag(runs.SafetyTag)
 }
 
 // newestWith returns the newest complete run holding comp.
-func newestWith(runs []*host.Run, comp string) *host.Run {
-	for _, r := range runs { // newest first
+func newestWith(all []*runs.Run, comp string) *runs.Run {
+	for _, r := range all { // newest first
 		if _, ok := r.Components[comp]; ok && isRestorePoint(r) {
 			return r
 		}
@@ -400,7 +401,7 @@ func newestWith(runs []*host.Run, comp string) *host.Run {
 // offsiteLag lists the local restore points the offsite repository lacks
 // (or holds incomplete) among those the retention policy keeps (older ones
 // are pruned anyway, and not copied by the catch-up).
-func offsiteLag(r *host.Runner, local, off []*host.Run) *statusLag {
+func offsiteLag(r *host.Runner, local, off []*runs.Run) *statusLag {
 	lag := &statusLag{MissingRuns: []string{}}
 	there := map[string]bool{}
 	var newestOff time.Time
@@ -462,19 +463,19 @@ func offsiteLag(r *host.Runner, local, off []*host.Run) *statusLag {
 }
 
 // statusRuns merges the runs of every repository listed, newest first.
-func statusRuns(runsOf map[string][]*host.Run, insts []string, now time.Time) []*statusRun {
+func statusRuns(runsOf map[string][]*runs.Run, insts []string, now time.Time) []*statusRun {
 	byID := map[string]*statusRun{}
 	out := []*statusRun{}
 	for _, inst := range insts {
-		runs, ok := runsOf[inst]
+		all, ok := runsOf[inst]
 		if !ok {
 			continue
 		}
-		for _, run := range runs {
+		for _, run := range all {
 			sr, seen := byID[run.ID]
 			if !seen {
 				sr = &statusRun{RunID: run.ID, Time: rfc3339(run.Time), AgeSeconds: ageOf(now, run.Time), Legacy: run.Legacy,
-					Safety: run.HasTag(host.SafetyTag), Repositories: map[string]string{}, Components: []*statusRunComp{}, at: run.Time}
+					Safety: run.HasTag(runs.SafetyTag), Repositories: map[string]string{}, Components: []*statusRunComp{}, at: run.Time}
 				for _, n := range run.ComponentNames() {
 					s := run.Components[n]
 					sr.Components = append(sr.Components, &statusRunComp{Component: n, Snapshot: s.ID, SizeBytes: s.Size, BytesAdded: s.BytesAdded})
