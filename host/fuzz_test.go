@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/timetiles/timetiles-backup/host/config"
+	"github.com/timetiles/timetiles-backup/host/retention"
 )
 
 func fuzzRunner(values map[string]string) *Runner {
@@ -92,7 +93,7 @@ func FuzzKeepAndDurations(f *testing.F) {
 	f.Fuzz(func(t *testing.T, daily, weekly, monthly, dur string) {
 		r := fuzzRunner(map[string]string{config.EnvKeepDaily: daily, config.EnvKeepWeekly: weekly, config.EnvKeepMonthly: monthly,
 			"BACKUP_OFFSITE_STALL_TIMEOUT": dur})
-		k, err := r.KeepPolicy()
+		k, err := retention.PolicyFrom(r.Cfg)
 		if err != nil {
 			if !errors.Is(err, config.ErrConfig) {
 				t.Fatalf("not a configuration error: %v", err)

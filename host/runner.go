@@ -18,6 +18,7 @@ import (
 
 	pb "github.com/timetiles/timetiles-backup/gen/timetiles/backup/v1"
 	"github.com/timetiles/timetiles-backup/host/config"
+	"github.com/timetiles/timetiles-backup/host/retention"
 	"github.com/timetiles/timetiles-backup/host/runs"
 	"github.com/timetiles/timetiles-backup/internal/rootonly"
 	"github.com/timetiles/timetiles-backup/internal/version"
@@ -286,7 +287,7 @@ func (r *Runner) Backup(ctx context.Context, opts BackupOptions) (*BackupReport,
 		return nil, err
 	}
 	if opts.Offsite {
-		if _, err := r.KeepPolicy(); err != nil { // the catch-up applies it
+		if _, err := retention.PolicyFrom(r.Cfg); err != nil { // the catch-up applies it
 			return nil, err
 		}
 	}

@@ -15,6 +15,8 @@ import (
 
 	"github.com/timetiles/timetiles-backup/host"
 	"github.com/timetiles/timetiles-backup/host/config"
+	"github.com/timetiles/timetiles-backup/host/metrics"
+	"github.com/timetiles/timetiles-backup/host/retention"
 	"github.com/timetiles/timetiles-backup/host/runs"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
@@ -228,7 +230,7 @@ func (c *StatusCommand) run(args []string) error {
 		return c.fail(r.ScrubError(err), "")
 	}
 	if path := r.Cfg.Get(config.EnvMetricsFile); path != "" {
-		if err := host.UpdateStatusMetrics(path, rep.state, rep.metrics()); err != nil {
+		if err := metrics.UpdateStatusMetrics(path, rep.state, rep.metrics()); err != nil {
 			c.UI.Warn("Warning: " + err.Error())
 		}
 	}
@@ -414,7 +416,7 @@ func offsiteLag(r *host.Runner, local, off []*runs.Run) *statusLag {
 		}
 	}
 	kept := map[string]bool{}
-	if keep, err := r.KeepPolicy(); err == nil {
+	if keep, err := retention.PolicyFrom(r.Cfg); err == nil {
 		var snaps []sdk.Snapshot
 		for _, run := range local {
 			for _, s := range run.Components {
@@ -424,7 +426,7 @@ func offsiteLag(r *host.Runner, local, off []*runs.Run) *statusLag {
 				snaps = append(snaps, *run.Manifest)
 			}
 		}
-		for _, d := range host.PlanRetention(snaps, r.Hostname(), keep, nil).Kept() {
+		for _, d := range retention.Decide(snaps, r.Hostname(), keep, nil).Kept() {
 			kept[d.Run.ID] = true
 		}
 	}
@@ -658,8 +660,8 @@ func (rep *statusReport) text() string {
 }
 
 // metrics is what status adds to the metrics file.
-func (rep *statusReport) metrics() host.StatusMetrics {
-	m := host.StatusMetrics{Time: parseRFC3339(rep.GeneratedAt), Healthy: rep.Healthy, Newest: map[[2]string]time.Time{}}
+func (rep *statusReport) metrics() metrics.StatusMetrics {
+	m := metrics.StatusMetrics{Time: parseRFC3339(rep.GeneratedAt), Healthy: rep.Healthy, Newest: map[[2]string]time.Time{}}
 	for _, sr := range rep.Repositories {
 		for _, sc := range sr.Components {
 			if sc.Newest != nil {
