@@ -18,7 +18,6 @@ import (
 
 	pb "github.com/timetiles/timetiles-backup/gen/timetiles/backup/v1"
 	"github.com/timetiles/timetiles-backup/internal/version"
-	"github.com/timetiles/timetiles-backup/internal/wire"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -502,18 +501,20 @@ func (r *Runner) initTarget(ctx context.Context, t *Plugin) (bool, error) {
 // catch-up copies deduplicate with the others; opensNext as in
 // InitRequest.
 func InitRepository(ctx context.Context, log hclog.Logger, t *Plugin, opensNext bool) (bool, error) {
-	req := &pb.InitRequest{OpensNext: opensNext}
+	if opensNext {
+		ctx = sdk.WithInitOpensNext(ctx)
+	}
 	if t.Instance == Offsite {
-		req.ParamsFrom = Local
+		ctx = sdk.WithInitParamsFrom(ctx, Local)
 	}
-	resp, err := t.Client.Target.Init(ctx, req)
+	created, err := t.Target().Init(ctx)
 	if err != nil {
-		return false, wire.FromStatus(err)
+		return false, err
 	}
-	if resp.Created {
+	if created {
 		log.Info("repository created", "target", t.Name, "instance", t.Instance)
 	}
-	return resp.Created, nil
+	return created, nil
 }
 
 // withTimeout bounds ctx by d; d ≤ 0 means no bound.

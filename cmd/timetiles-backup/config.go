@@ -14,7 +14,6 @@ import (
 
 	"github.com/timetiles/timetiles-backup/host"
 	"github.com/timetiles/timetiles-backup/internal/wire"
-	"github.com/timetiles/timetiles-backup/internal/wire/convert"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -240,7 +239,7 @@ func pluginInfos(m *Meta, r *host.Runner) ([]sdk.Info, []string, []string, bool)
 				errs[i] = err
 				return
 			}
-			infos[i] = convert.InfoFromPB(p.Info)
+			infos[i] = p.Info
 			p.Close()
 		}()
 	}

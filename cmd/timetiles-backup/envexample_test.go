@@ -21,7 +21,6 @@ import (
 	"github.com/timetiles/timetiles-backup/host"
 	"github.com/timetiles/timetiles-backup/internal/testenv"
 	"github.com/timetiles/timetiles-backup/internal/wire"
-	"github.com/timetiles/timetiles-backup/internal/wire/convert"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -43,7 +42,7 @@ func bundledInfos(t *testing.T) []sdk.Info {
 		if err != nil {
 			t.Fatalf("plugin %s: %v", name, err)
 		}
-		infos = append(infos, convert.InfoFromPB(p.Info))
+		infos = append(infos, p.Info)
 	}
 	return infos
 }

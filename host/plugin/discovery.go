@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 
-package host
+package plugin
 
 import (
 	"os"
@@ -11,21 +11,23 @@ import (
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
-// Plugin binaries are named timetiles-backup-<kind>-<name>, where <kind> is
-// "source", "target" or "notify"; the plugin's name is "<kind>-<name>",
-// e.g. timetiles-backup-source-postgres is the plugin "source-postgres".
-const BinaryPrefix = sdk.BinaryPrefix
+// BinaryPrefix starts every plugin binary's name: a plugin named
+// "source-postgres" is the executable timetiles-backup-source-postgres.
+const BinaryPrefix = "timetiles-backup-"
 
-// EnvPluginDir names the plugin directory searched first.
-const EnvPluginDir = "TIMETILES_BACKUP_PLUGIN_DIR"
-
-// EnvSearchPath, set to 1 (or true, yes), makes a run as root search
-// $PATH for plugins too. Users other than root always search $PATH; root
-// does not by default, because a directory on root's $PATH that another
-// user can write would let that user plant a plugin (which receives
-// RESTIC_PASSWORD). Even then, as root, a plugin found there runs only if
-// nobody but root can change it (CheckPluginBinary).
-const EnvSearchPath = "TIMETILES_BACKUP_SEARCH_PATH"
+// KindOfName derives a plugin's kind from its name: "source-…",
+// "target-…", "notify-…" (or "notifier-…").
+func KindOfName(name string) (string, bool) {
+	switch {
+	case strings.HasPrefix(name, "source-"):
+		return sdk.KindSource, true
+	case strings.HasPrefix(name, "target-"):
+		return sdk.KindTarget, true
+	case strings.HasPrefix(name, "notify-"), strings.HasPrefix(name, "notifier-"):
+		return sdk.KindNotifier, true
+	}
+	return "", false
+}
 
 // Candidate is a plugin binary found on disk.
 type Candidate struct {
@@ -35,9 +37,6 @@ type Candidate struct {
 	// Shadowed lists later paths with the same name that were not used.
 	Shadowed []string
 }
-
-// KindOfName derives a plugin kind from its name (sdk.KindOfName).
-func KindOfName(name string) (string, bool) { return sdk.KindOfName(name) }
 
 // SearchDirs returns the directories searched, in order: the explicit
 // directory (flag or TIMETILES_BACKUP_PLUGIN_DIR), the directory of the
