@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/timetiles/timetiles-backup/host/config"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -224,7 +225,7 @@ type catchUpState struct {
 }
 
 func (r *Runner) catchUpStatePath() string {
-	target := r.Cfg.GetDefault("BACKUP_TARGET", DefaultTarget)
+	target := r.Cfg.GetDefault("BACKUP_TARGET", config.DefaultTarget)
 	key := strings.Join([]string{target, r.Cfg.Get("RESTIC_REPOSITORY"), r.Cfg.Get("RESTIC_OFFSITE_REPOSITORY"), r.Cfg.Get("AWS_ENDPOINT_URL")}, "\x00")
 	sum := sha256.Sum256([]byte(key))
 	return filepath.Join(r.StateDir(), "offsite-sync-"+hex.EncodeToString(sum[:8])+".json")

@@ -42,7 +42,7 @@ type Candidate struct {
 // directory (flag or TIMETILES_BACKUP_PLUGIN_DIR), the directory of the
 // running executable (and its ../lib/timetiles-backup for packaged
 // installs), then the directories of pathEnv ($PATH, or "" when $PATH is
-// not searched: see EnvSearchPath).
+// not searched: see config.EnvSearchPath).
 func SearchDirs(explicit, pathEnv string) []string {
 	var dirs []string
 	if explicit != "" {
