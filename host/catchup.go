@@ -16,6 +16,7 @@ import (
 	"time"
 
 	pb "github.com/timetiles/timetiles-backup/gen/timetiles/backup/v1"
+	"github.com/timetiles/timetiles-backup/host/config"
 	"github.com/timetiles/timetiles-backup/internal/wire"
 	"github.com/timetiles/timetiles-backup/internal/wire/convert"
 	"github.com/timetiles/timetiles-backup/sdk"
@@ -230,7 +231,7 @@ type catchUpState struct {
 }
 
 func (r *Runner) catchUpStatePath() string {
-	target := r.Cfg.GetDefault("BACKUP_TARGET", DefaultTarget)
+	target := r.Cfg.GetDefault("BACKUP_TARGET", config.DefaultTarget)
 	key := strings.Join([]string{target, r.Cfg.Get("RESTIC_REPOSITORY"), r.Cfg.Get("RESTIC_OFFSITE_REPOSITORY"), r.Cfg.Get("AWS_ENDPOINT_URL")}, "\x00")
 	sum := sha256.Sum256([]byte(key))
 	return filepath.Join(r.StateDir(), "offsite-sync-"+hex.EncodeToString(sum[:8])+".json")

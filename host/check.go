@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/timetiles/timetiles-backup/host/config"
 	"github.com/timetiles/timetiles-backup/internal/wire/convert"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
@@ -64,14 +65,15 @@ func (r *Runner) CheckPlugin(ctx context.Context, name, instance, role string) *
 	pc.Running, pc.Version = p, p.Info.GetPluginVersion()
 	cctx, cancel := context.WithTimeout(ctx, CheckTimeout)
 	defer cancel()
-	pfs, err := p.Client.Check(cctx)
+	raw, err := p.Client.Check(cctx)
+	fs := convert.FindingsFromPB(raw)
 	switch {
 	case errors.Is(err, sdk.ErrUnimplemented):
 		pc.Unsupported = true
 	case err != nil:
 		pc.Err = r.ScrubError(err)
 	}
-	for _, f := range convert.FindingsFromPB(pfs) {
+	for _, f := range fs {
 		f.Detail, f.Problem, f.Fix = r.Scrub(f.Detail), r.Scrub(f.Problem), r.Scrub(f.Fix)
 		pc.Findings = append(pc.Findings, f)
 	}
@@ -114,7 +116,7 @@ func (r *Runner) CheckSources(ctx context.Context) ([]*PluginCheck, error) {
 // the target is not target-restic, whose offsite settings the host does
 // not know).
 func (r *Runner) TargetInstances() []string {
-	if r.Cfg.GetDefault("BACKUP_TARGET", DefaultTarget) != DefaultTarget || r.Cfg.Get("RESTIC_OFFSITE_REPOSITORY") != "" {
+	if r.Cfg.GetDefault("BACKUP_TARGET", config.DefaultTarget) != config.DefaultTarget || r.Cfg.Get("RESTIC_OFFSITE_REPOSITORY") != "" {
 		return []string{Local, Offsite}
 	}
 	return []string{Local}
@@ -126,7 +128,7 @@ func (r *Runner) CheckTargets(ctx context.Context) []*PluginCheck {
 	insts := r.TargetInstances()
 	names := make([]string, len(insts))
 	for i := range insts {
-		names[i] = r.Cfg.GetDefault("BACKUP_TARGET", DefaultTarget)
+		names[i] = r.Cfg.GetDefault("BACKUP_TARGET", config.DefaultTarget)
 	}
 	return r.checkAll(ctx, names, insts, insts)
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/timetiles/timetiles-backup/host/config"
 	"github.com/timetiles/timetiles-backup/internal/testenv"
 	"github.com/timetiles/timetiles-backup/internal/wire"
 	"github.com/timetiles/timetiles-backup/sdk"
@@ -70,7 +71,7 @@ func newTestRunner(t *testing.T, vals map[string]string) *Runner {
 	if testing.Verbose() {
 		log = hclog.New(&hclog.LoggerOptions{Output: os.Stderr, Level: hclog.Debug})
 	}
-	r := NewRunner(NewConfig(base), log, testPlugins(t))
+	r := NewRunner(config.NewConfig(base), log, testPlugins(t))
 	r.Manager.Transport = base["TIMETILES_BACKUP_TRANSPORT"]
 	t.Cleanup(r.Close)
 	return r

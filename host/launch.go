@@ -17,6 +17,7 @@ import (
 	"github.com/hashicorp/go-plugin"
 
 	pb "github.com/timetiles/timetiles-backup/gen/timetiles/backup/v1"
+	"github.com/timetiles/timetiles-backup/host/config"
 	"github.com/timetiles/timetiles-backup/internal/wire"
 	"github.com/timetiles/timetiles-backup/internal/wire/convert"
 	"github.com/timetiles/timetiles-backup/sdk"
@@ -86,7 +87,7 @@ func (m *Manager) Launch(ctx context.Context, c Candidate) (*Plugin, error) {
 	if sum, ok := m.Checksums[c.Name]; ok {
 		b, err := hex.DecodeString(sum)
 		if err != nil || len(b) != sha256.Size {
-			return nil, Configf("checksum pin for plugin %s is not a SHA-256 hex digest: %q", c.Name, sum)
+			return nil, config.Configf("checksum pin for plugin %s is not a SHA-256 hex digest: %q", c.Name, sum)
 		}
 		secure = &plugin.SecureConfig{Checksum: b, Hash: sha256.New()}
 	}
@@ -166,7 +167,7 @@ func chooseAPIVersion(theirs []uint32) uint32 {
 }
 
 // Configure sends a plugin the values of the keys it declared.
-func (m *Manager) Configure(ctx context.Context, p *Plugin, cfg *Config, instance string, extra map[string]string) error {
+func (m *Manager) Configure(ctx context.Context, p *Plugin, cfg *config.Config, instance string, extra map[string]string) error {
 	// As root, a program or command the plugin would run is not taken from
 	// an env file that others could change (trust.go).
 	var executable []string
@@ -193,7 +194,7 @@ func (m *Manager) Configure(ctx context.Context, p *Plugin, cfg *Config, instanc
 		if errors.Is(err, sdk.ErrInvalidConfig) {
 			// "configuration error" says it once: not again in the
 			// plugin's words ("invalid configuration: …").
-			return fmt.Errorf("%w: plugin %s: %s", ErrConfig, p.Name, withoutSentinel(err.Error(), sdk.ErrInvalidConfig))
+			return fmt.Errorf("%w: plugin %s: %s", config.ErrConfig, p.Name, withoutSentinel(err.Error(), sdk.ErrInvalidConfig))
 		}
 		return fmt.Errorf("configuring plugin %s: %w", p.Name, err)
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/timetiles/timetiles-backup/host/config"
 	"github.com/timetiles/timetiles-backup/internal/wire/convert"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
@@ -63,7 +64,7 @@ func (r *Runner) NewEvent(kind, component, runID string, err error) sdk.Event {
 // Scrub removes configured secrets from a text: the values of keys whose
 // names denote secrets, and of keys a started plugin declared secret.
 func (r *Runner) Scrub(s string) string {
-	return Scrub(s, r.Cfg.Secrets(func(k string) bool { return IsSecretKey(k) || r.Manager.DeclaredSecret(k) }))
+	return config.Scrub(s, r.Cfg.Secrets(func(k string) bool { return config.IsSecretKey(k) || r.Manager.DeclaredSecret(k) }))
 }
 
 // ScrubError returns err with configured secrets removed from its text; it
@@ -98,7 +99,7 @@ type NotifierResult struct {
 // timetiles-backup-notify-<name> that the discovery finds can be listed: a
 // third-party notifier needs no change here.
 func (r *Runner) Notifiers() []string {
-	spec := r.Cfg.GetDefault("BACKUP_NOTIFIERS", DefaultNotifiers)
+	spec := r.Cfg.GetDefault("BACKUP_NOTIFIERS", config.DefaultNotifiers)
 	if strings.TrimSpace(spec) == "none" {
 		return nil
 	}

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/timetiles/timetiles-backup/host"
+	"github.com/timetiles/timetiles-backup/host/config"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -48,7 +49,7 @@ Usage: timetiles-backup init [options]
   It exits 1 when a check found a problem; warnings do not count.
 
   The env file is --env-file, $TIMETILES_ENV_FILE or
-  ` + host.DefaultEnvFile + `; with --env-file it is created when missing.
+  ` + config.DefaultEnvFile + `; with --env-file it is created when missing.
 
   Example:
     sudo timetiles-backup init
@@ -119,7 +120,7 @@ func (c *InitCommand) run(args []string) error {
 		// Without a password the target refuses to start: one problem,
 		// reported once.
 		for _, inst := range r.TargetInstances() {
-			targets = append(targets, &host.PluginCheck{Role: inst, Plugin: r.Cfg.GetDefault("BACKUP_TARGET", host.DefaultTarget)})
+			targets = append(targets, &host.PluginCheck{Role: inst, Plugin: r.Cfg.GetDefault("BACKUP_TARGET", config.DefaultTarget)})
 			c.step(inst, "not checked: the repositories need the password (above)")
 		}
 	}
@@ -128,7 +129,7 @@ func (c *InitCommand) run(args []string) error {
 	}
 
 	c.UI.Output("Repositories:")
-	target := r.Cfg.GetDefault("BACKUP_TARGET", host.DefaultTarget)
+	target := r.Cfg.GetDefault("BACKUP_TARGET", config.DefaultTarget)
 	for _, pc := range targets {
 		inst := pc.Role
 		if pc.Running == nil || pc.Problems() > 0 {
@@ -208,12 +209,12 @@ func (c *InitCommand) password(r *host.Runner, fail func(string, error)) bool {
 	case pwOrigin == "environment":
 		fail("password", errors.New("RESTIC_PASSWORD is set but empty in the environment, which wins over the env file: unset it"))
 	case r.Cfg.EnvFile == "":
-		fail("password", fmt.Errorf("RESTIC_PASSWORD is empty and there is no env file to write it to: pass --env-file %s", host.DefaultEnvFile))
+		fail("password", fmt.Errorf("RESTIC_PASSWORD is empty and there is no env file to write it to: pass --env-file %s", config.DefaultEnvFile))
 	default:
 		pw, err := newPassword()
 		var changed bool
 		if err == nil {
-			changed, err = host.SetEnvIfEmpty(r.Cfg.EnvFile, "RESTIC_PASSWORD", pw)
+			changed, err = config.SetEnvIfEmpty(r.Cfg.EnvFile, "RESTIC_PASSWORD", pw)
 		}
 		switch {
 		case err != nil:
@@ -245,8 +246,8 @@ func newPassword() (string, error) {
 	return base64.RawURLEncoding.EncodeToString(b), nil
 }
 
-func repoName(cfg *host.Config, target, inst string) string {
-	if target != host.DefaultTarget {
+func repoName(cfg *config.Config, target, inst string) string {
+	if target != config.DefaultTarget {
 		return ""
 	}
 	if inst == host.Offsite {

@@ -10,9 +10,8 @@ import (
 	"github.com/timetiles/timetiles-backup/internal/wire"
 )
 
-// The plugin's side of the Check call: the servers answer it for a plugin
-// that implements Checker. The host's side is internal/wire/check.go
-// (the call) and internal/wire/convert (the findings).
+// The Check call, the plugin's side: the servers answer it for a plugin
+// that implements Checker (the host's side is wire.Client.Check).
 
 func (s *baseServer) check(ctx context.Context) (fs []*pb.CheckFinding, err error) {
 	defer recoverInto(&err, "Check")
