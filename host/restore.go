@@ -144,10 +144,12 @@ func streamRestore(ctx context.Context, t, src *Plugin, snap sdk.Snapshot, algo 
 		final = &pb.StreamTrailer{Success: false, Error: readErr.Error()}
 	}
 	_ = rst.Send(&pb.RestoreRequest{Msg: &pb.RestoreRequest_Stream{Stream: &pb.StreamMessage{Msg: &pb.StreamMessage_Trailer{Trailer: final}}}})
-	_, err = rst.CloseAndRecv()
+	resp, err := rst.CloseAndRecv()
 	var srcErr error
 	if err != nil {
 		srcErr = fmt.Errorf("source %s: %w", src.Name, wire.FromStatus(err))
+	} else {
+		addRestoreNotes(ctx, resp.GetNotes())
 	}
 	return restoreCause(readErr, srcErr, sourceGone)
 }
@@ -239,4 +241,20 @@ func restorePath(ctx context.Context, t, src *Plugin, snap sdk.Snapshot, opts *p
 		return ferr
 	}
 	return rerr
+}
+
+// Runner.Restore collects the notes a source sends with its restore's
+// response (sdk.RestoreNote: e.g. the undo database it kept) through the
+// restore's context, whichever way the stream took.
+type restoreNotesKey struct{}
+
+func withRestoreNotes(ctx context.Context) (context.Context, *[]string) {
+	var notes []string
+	return context.WithValue(ctx, restoreNotesKey{}, &notes), &notes
+}
+
+func addRestoreNotes(ctx context.Context, notes []string) {
+	if p, ok := ctx.Value(restoreNotesKey{}).(*[]string); ok {
+		*p = append(*p, notes...)
+	}
 }

@@ -567,6 +567,9 @@ type RestoreOptions struct {
 type RestoreReport struct {
 	Run      *Run
 	Restored []string
+	// Notes: what the operator must know or do after the restore, from
+	// the sources (sdk.RestoreNote), each "component: note".
+	Notes []string
 }
 
 // ResolveRestore finds the run a restore selects. The returned error wraps
@@ -638,6 +641,7 @@ func (r *Runner) Restore(ctx context.Context, run *Run, t *Plugin, opts RestoreO
 		}
 		snap := run.Components[c]
 		r.Log.Info("restoring", "component", c, "snapshot", snap.ID, "run", run.ID)
+		ctx, notes := withRestoreNotes(ctx)
 		ropts := &pb.RestoreOptions{Component: c, ToDatabase: opts.ToDatabase, ToDirectory: opts.ToDir, ReplaceDatabase: opts.ReplaceDatabase}
 		if bothRestorePaths(t, src) {
 			// The manifest says which way the backup took: read it first.
@@ -660,6 +664,9 @@ func (r *Runner) Restore(ctx context.Context, run *Run, t *Plugin, opts RestoreO
 			return rep, fmt.Errorf("restoring %s from snapshot %s: %w", c, snap.ID, err)
 		}
 		rep.Restored = append(rep.Restored, c)
+		for _, n := range *notes {
+			rep.Notes = append(rep.Notes, c+": "+n)
+		}
 	}
 	return rep, nil
 }

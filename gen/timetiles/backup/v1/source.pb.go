@@ -306,8 +306,12 @@ func (x *BackupResponse) GetMessage() *StreamMessage {
 }
 
 type RestoreResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Summary       string                 `protobuf:"bytes,1,opt,name=summary,proto3" json:"summary,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Summary string                 `protobuf:"bytes,1,opt,name=summary,proto3" json:"summary,omitempty"`
+	// What the operator must know or do after this restore (e.g. a database
+	// the source kept for undo, and how to drop it): the host prints each
+	// note in the restore's summary.
+	Notes         []string `protobuf:"bytes,2,rep,name=notes,proto3" json:"notes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -347,6 +351,13 @@ func (x *RestoreResponse) GetSummary() string {
 		return x.Summary
 	}
 	return ""
+}
+
+func (x *RestoreResponse) GetNotes() []string {
+	if x != nil {
+		return x.Notes
+	}
+	return nil
 }
 
 type RestorePathRequest struct {
@@ -826,9 +837,10 @@ const file_timetiles_backup_v1_source_proto_rawDesc = "" +
 	"\x06stream\x18\x02 \x01(\v2\".timetiles.backup.v1.StreamMessageH\x00R\x06streamB\x05\n" +
 	"\x03msg\"N\n" +
 	"\x0eBackupResponse\x12<\n" +
-	"\amessage\x18\x01 \x01(\v2\".timetiles.backup.v1.StreamMessageR\amessage\"+\n" +
+	"\amessage\x18\x01 \x01(\v2\".timetiles.backup.v1.StreamMessageR\amessage\"A\n" +
 	"\x0fRestoreResponse\x12\x18\n" +
-	"\asummary\x18\x01 \x01(\tR\asummary\"|\n" +
+	"\asummary\x18\x01 \x01(\tR\asummary\x12\x14\n" +
+	"\x05notes\x18\x02 \x03(\tR\x05notes\"|\n" +
 	"\x12RestorePathRequest\x12=\n" +
 	"\aoptions\x18\x01 \x01(\v2#.timetiles.backup.v1.RestoreOptionsR\aoptions\x12'\n" +
 	"\x0fstaging_allowed\x18\x02 \x01(\bR\x0estagingAllowed\"A\n" +
