@@ -65,15 +65,14 @@ func (r *Runner) CheckPlugin(ctx context.Context, name, instance, role string) *
 	pc.Running, pc.Version = p, p.Info.GetPluginVersion()
 	cctx, cancel := context.WithTimeout(ctx, CheckTimeout)
 	defer cancel()
-	raw, err := p.Client.Check(cctx)
-	fs := convert.FindingsFromPB(raw)
+	pfs, err := p.Client.Check(cctx)
 	switch {
 	case errors.Is(err, sdk.ErrUnimplemented):
 		pc.Unsupported = true
 	case err != nil:
 		pc.Err = r.ScrubError(err)
 	}
-	for _, f := range fs {
+	for _, f := range convert.FindingsFromPB(pfs) {
 		f.Detail, f.Problem, f.Fix = r.Scrub(f.Detail), r.Scrub(f.Problem), r.Scrub(f.Fix)
 		pc.Findings = append(pc.Findings, f)
 	}

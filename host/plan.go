@@ -10,6 +10,7 @@ import (
 
 	pb "github.com/timetiles/timetiles-backup/gen/timetiles/backup/v1"
 	"github.com/timetiles/timetiles-backup/host/config"
+	"github.com/timetiles/timetiles-backup/host/runs"
 	"github.com/timetiles/timetiles-backup/internal/wire"
 	"github.com/timetiles/timetiles-backup/internal/wire/convert"
 	"github.com/timetiles/timetiles-backup/sdk"
@@ -122,7 +123,7 @@ func (r *Runner) Plan(ctx context.Context, opts BackupOptions) (*Plan, error) {
 				for _, s := range resp.Snapshots {
 					snaps = append(snaps, convert.SnapshotFromPB(s))
 				}
-				pt.Runs = len(GroupRuns(snaps))
+				pt.Runs = len(runs.GroupRuns(snaps))
 			case errors.Is(err, sdk.ErrNotFound):
 				err = nil
 			case inst == Offsite && IsPermission(err):

@@ -27,9 +27,9 @@ func runCheck(t *testing.T, in *instance) (fs []sdk.Finding, ok bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), CheckDeadline)
 	defer cancel()
 	start := time.Now()
-	raw, err := in.c.Check(ctx)
-	fs = convert.FindingsFromPB(raw)
+	pfs, err := in.c.Check(ctx)
 	took := time.Since(start)
+	fs = convert.FindingsFromPB(pfs)
 	switch {
 	case errors.Is(err, sdk.ErrUnimplemented):
 		t.Log("the plugin does not implement sdk.Checker: `timetiles-backup init` says that it cannot check itself")

@@ -10,8 +10,9 @@ import (
 	"github.com/timetiles/timetiles-backup/internal/wire"
 )
 
-// The Check call, the plugin's side: the servers answer it for a plugin
-// that implements Checker (the host's side is wire.Client.Check).
+// The plugin's side of the Check call: the servers answer it for a plugin
+// that implements Checker. The host's side is internal/wire/check.go
+// (the call) and internal/wire/convert (the findings).
 
 func (s *baseServer) check(ctx context.Context) (fs []*pb.CheckFinding, err error) {
 	defer recoverInto(&err, "Check")
