@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/timetiles/timetiles-backup/host/config"
-	"github.com/timetiles/timetiles-backup/internal/wire/convert"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -65,18 +64,30 @@ func (r *Runner) CheckPlugin(ctx context.Context, name, instance, role string) *
 	pc.Running, pc.Version = p, p.Info.Version
 	cctx, cancel := context.WithTimeout(ctx, CheckTimeout)
 	defer cancel()
-	pfs, err := p.Client.Check(cctx)
+	fs, err := checker(p).Check(cctx)
 	switch {
 	case errors.Is(err, sdk.ErrUnimplemented):
 		pc.Unsupported = true
 	case err != nil:
 		pc.Err = r.ScrubError(err)
 	}
-	for _, f := range convert.FindingsFromPB(pfs) {
+	for _, f := range fs {
 		f.Detail, f.Problem, f.Fix = r.Scrub(f.Detail), r.Scrub(f.Problem), r.Scrub(f.Fix)
 		pc.Findings = append(pc.Findings, f)
 	}
 	return pc
+}
+
+// checker is the typed client of a plugin of any kind (host/plugin), for
+// Check.
+func checker(p *Plugin) sdk.Checker {
+	switch p.Kind {
+	case sdk.KindSource:
+		return p.Source()
+	case sdk.KindTarget:
+		return p.Target()
+	}
+	return p.Notifier()
 }
 
 // checkAll runs CheckPlugin for each of names (with instances and roles)
