@@ -63,7 +63,7 @@ func (*fakeTarget) Verify(_ context.Context, req sdk.VerifyRequest) (string, err
 // sentinels; a target without Copy answers sdk.ErrUnimplemented.
 func TestTargetClientSpeaksSDKTypes(t *testing.T) {
 	fake := &fakeTarget{}
-	w, stop, err := sdk.ServeInProcess(sdk.KindTarget, fake, false)
+	w, stop, err := ServeInProcess(sdk.KindTarget, fake, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +116,7 @@ func (n *fakeNotifier) Notify(_ context.Context, e sdk.Event) ([]string, error) 
 // partial delivery comes back as the channels that took it and the error.
 func TestNotifierClientIsAnSDKNotifier(t *testing.T) {
 	fake := &fakeNotifier{}
-	w, stop, err := sdk.ServeInProcess(sdk.KindNotifier, fake, false)
+	w, stop, err := ServeInProcess(sdk.KindNotifier, fake, false)
 	if err != nil {
 		t.Fatal(err)
 	}
