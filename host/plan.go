@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/timetiles/timetiles-backup/host/config"
+	"github.com/timetiles/timetiles-backup/host/runs"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -114,7 +115,7 @@ func (r *Runner) Plan(ctx context.Context, opts BackupOptions) (*Plan, error) {
 			switch {
 			case err == nil:
 				pt.Exists = true
-				pt.Runs = len(GroupRuns(snaps))
+				pt.Runs = len(runs.GroupRuns(snaps))
 			case errors.Is(err, sdk.ErrNotFound):
 				err = nil
 			case inst == Offsite && IsPermission(err):

@@ -5,6 +5,7 @@ package host
 import (
 	"context"
 
+	"github.com/timetiles/timetiles-backup/host/runs"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -22,7 +23,7 @@ type ProgressEvent struct {
 // plugin built before the Progress call answers Unimplemented: no reports.
 func watchProgress(ctx context.Context, t *Plugin, sink string, fn func(ProgressEvent)) {
 	_ = t.Target().WatchProgress(ctx, func(p sdk.Progress) {
-		if p.Component == ManifestName {
+		if p.Component == runs.ManifestName {
 			return // the run manifest: a few bytes, not the operator's data
 		}
 		fn(ProgressEvent{Sink: sink, Progress: p})

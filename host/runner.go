@@ -18,6 +18,8 @@ import (
 
 	pb "github.com/timetiles/timetiles-backup/gen/timetiles/backup/v1"
 	"github.com/timetiles/timetiles-backup/host/config"
+	"github.com/timetiles/timetiles-backup/host/retention"
+	"github.com/timetiles/timetiles-backup/host/runs"
 	"github.com/timetiles/timetiles-backup/internal/rootonly"
 	"github.com/timetiles/timetiles-backup/internal/version"
 	"github.com/timetiles/timetiles-backup/sdk"
@@ -285,7 +287,7 @@ func (r *Runner) Backup(ctx context.Context, opts BackupOptions) (*BackupReport,
 		return nil, err
 	}
 	if opts.Offsite {
-		if _, err := r.KeepPolicy(); err != nil { // the catch-up applies it
+		if _, err := retention.PolicyFrom(r.Cfg); err != nil { // the catch-up applies it
 			return nil, err
 		}
 	}
@@ -293,7 +295,7 @@ func (r *Runner) Backup(ctx context.Context, opts BackupOptions) (*BackupReport,
 	if now.IsZero() {
 		now = time.Now()
 	}
-	rep := &BackupReport{RunID: NewRunID(now), Time: now, Manifests: map[string]string{}}
+	rep := &BackupReport{RunID: runs.NewRunID(now), Time: now, Manifests: map[string]string{}}
 	log := r.Log.With("run", rep.RunID)
 
 	// The sources start meanwhile; a missing one still fails the run
@@ -351,9 +353,9 @@ func (r *Runner) Backup(ctx context.Context, opts BackupOptions) (*BackupReport,
 	for _, s := range sinks {
 		okBy[s.Name] = true
 	}
-	manifests := map[string]*Manifest{}
+	manifests := map[string]*runs.Manifest{}
 	for _, s := range sinks {
-		manifests[s.Name] = &Manifest{Tool: ToolTag, Version: Version, RunID: rep.RunID, Host: host, Time: now, Components: map[string]ManifestComponent{}, Tags: opts.Tags}
+		manifests[s.Name] = &runs.Manifest{Tool: runs.ToolTag, Version: Version, RunID: rep.RunID, Host: host, Time: now, Components: map[string]runs.ManifestComponent{}, Tags: opts.Tags}
 	}
 	// Every target starts on the run manifest now, while the components
 	// stream, and stores it only when it is committed at the end
@@ -374,7 +376,7 @@ func (r *Runner) Backup(ctx context.Context, opts BackupOptions) (*BackupReport,
 		log.Info("backing up", "component", c, "source", sources[c], "targets", len(live))
 		res := StreamBackup(ctx, srcs[c], live, StreamSpec{
 			Component: c, RunID: rep.RunID, Host: host, Time: now, Checksum: algo,
-			Tags:         append([]string{ToolTag, c, RunTagPrefix + rep.RunID}, opts.Tags...),
+			Tags:         append([]string{runs.ToolTag, c, runs.RunTagPrefix + rep.RunID}, opts.Tags...),
 			SourceFailed: func(err error) { go pending.abort(ctx, sinks, "", err) },
 		})
 		rep.Components = append(rep.Components, ComponentReport{Component: c, Plugin: sources[c], Result: res})
@@ -387,7 +389,7 @@ func (r *Runner) Backup(ctx context.Context, opts BackupOptions) (*BackupReport,
 				continue
 			}
 			sr := sinkResult(res, s.Name)
-			mc := ManifestComponent{Snapshot: sr.Snapshot.ID, Plugin: sources[c], FileName: res.Header.GetFileName(),
+			mc := runs.ManifestComponent{Snapshot: sr.Snapshot.ID, Plugin: sources[c], FileName: res.Header.GetFileName(),
 				MediaType: res.Header.GetMediaType(), Directory: res.Header.GetLocalPath() != "",
 				Size: res.Trailer.GetSize(), BytesAdded: sr.BytesAdded}
 			if mc.Directory {
@@ -473,7 +475,7 @@ func firstErr(rep *BackupReport, sink string) error {
 	return errors.New("run incomplete")
 }
 
-func (r *Runner) writeManifest(ctx context.Context, t *Plugin, m *Manifest) (string, error) {
+func (r *Runner) writeManifest(ctx context.Context, t *Plugin, m *runs.Manifest) (string, error) {
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return "", err
@@ -532,16 +534,16 @@ func (r *Runner) duration(key string, def time.Duration) (time.Duration, error) 
 }
 
 // ListRuns lists the restore points of a target instance, newest first.
-func (r *Runner) ListRuns(ctx context.Context, instance string) ([]*Run, *Plugin, error) {
+func (r *Runner) ListRuns(ctx context.Context, instance string) ([]*runs.Run, *Plugin, error) {
 	snaps, t, err := r.listSnapshots(ctx, instance)
 	if err != nil {
 		return nil, t, err
 	}
-	return GroupRuns(snaps), t, nil
+	return runs.GroupRuns(snaps), t, nil
 }
 
 // ReadManifest fetches and decodes a run's manifest.
-func ReadManifest(ctx context.Context, t *Plugin, run *Run) (*Manifest, error) {
+func ReadManifest(ctx context.Context, t *Plugin, run *runs.Run) (*runs.Manifest, error) {
 	if run.Manifest == nil {
 		return nil, nil
 	}
@@ -549,7 +551,7 @@ func ReadManifest(ctx context.Context, t *Plugin, run *Run) (*Manifest, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading manifest of run %s: %w", run.ID, err)
 	}
-	return ParseManifest(b)
+	return runs.ParseManifest(b)
 }
 
 // RestoreOptions selects what a restore does.
@@ -566,18 +568,21 @@ type RestoreOptions struct {
 
 // RestoreReport says what was restored.
 type RestoreReport struct {
-	Run      *Run
+	Run      *runs.Run
 	Restored []string
+	// Notes: what the operator must know or do after the restore, from
+	// the sources (sdk.RestoreNote), each "component: note".
+	Notes []string
 }
 
 // ResolveRestore finds the run a restore selects. The returned error wraps
 // sdk.ErrNotFound when nothing matches.
-func (r *Runner) ResolveRestore(ctx context.Context, opts RestoreOptions) (*Run, []*Run, *Plugin, error) {
+func (r *Runner) ResolveRestore(ctx context.Context, opts RestoreOptions) (*runs.Run, []*runs.Run, *Plugin, error) {
 	order, _, err := r.SourceMap()
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	runs, t, err := r.ListRuns(ctx, opts.Instance)
+	all, t, err := r.ListRuns(ctx, opts.Instance)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -585,12 +590,12 @@ func (r *Runner) ResolveRestore(ctx context.Context, opts RestoreOptions) (*Run,
 	if len(want) == 0 && (opts.Selector == "" || opts.Selector == "latest") {
 		want = order
 	}
-	run, err := SelectRun(runs, opts.Selector, want)
-	return run, runs, t, err
+	run, err := runs.SelectRun(all, opts.Selector, want)
+	return run, all, t, err
 }
 
 // Restore restores the components of a run.
-func (r *Runner) Restore(ctx context.Context, run *Run, t *Plugin, opts RestoreOptions) (*RestoreReport, error) {
+func (r *Runner) Restore(ctx context.Context, run *runs.Run, t *Plugin, opts RestoreOptions) (*RestoreReport, error) {
 	_, sources, err := r.SourceMap()
 	if err != nil {
 		return nil, err
@@ -599,7 +604,7 @@ func (r *Runner) Restore(ctx context.Context, run *Run, t *Plugin, opts RestoreO
 	// read while the first component already streams: it is needed only
 	// to check the stream's size and checksum at its end, before the
 	// source sees end of file (docs/performance.md, P7).
-	manifest := sync.OnceValues(func() (*Manifest, error) { return ReadManifest(ctx, t, run) })
+	manifest := sync.OnceValues(func() (*runs.Manifest, error) { return ReadManifest(ctx, t, run) })
 	ready := make(chan struct{})
 	go func() { defer close(ready); _, _ = manifest() }()
 	defer func() { <-ready }()
@@ -627,7 +632,7 @@ func (r *Runner) Restore(ctx context.Context, run *Run, t *Plugin, opts RestoreO
 	comps = orderComponents(comps, srcs)
 	for _, c := range comps {
 		src := srcs[c]
-		component := func() (*ManifestComponent, error) {
+		component := func() (*runs.ManifestComponent, error) {
 			man, err := manifest()
 			if err != nil || man == nil {
 				return nil, err
@@ -639,6 +644,7 @@ func (r *Runner) Restore(ctx context.Context, run *Run, t *Plugin, opts RestoreO
 		}
 		snap := run.Components[c]
 		r.Log.Info("restoring", "component", c, "snapshot", snap.ID, "run", run.ID)
+		ctx, notes := withRestoreNotes(ctx)
 		ropts := &pb.RestoreOptions{Component: c, ToDatabase: opts.ToDatabase, ToDirectory: opts.ToDir, ReplaceDatabase: opts.ReplaceDatabase}
 		if bothRestorePaths(t, src) {
 			// The manifest says which way the backup took: read it first.
@@ -661,6 +667,9 @@ func (r *Runner) Restore(ctx context.Context, run *Run, t *Plugin, opts RestoreO
 			return rep, fmt.Errorf("restoring %s from snapshot %s: %w", c, snap.ID, err)
 		}
 		rep.Restored = append(rep.Restored, c)
+		for _, n := range *notes {
+			rep.Notes = append(rep.Notes, c+": "+n)
+		}
 	}
 	return rep, nil
 }

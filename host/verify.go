@@ -19,6 +19,7 @@ import (
 
 	pb "github.com/timetiles/timetiles-backup/gen/timetiles/backup/v1"
 	"github.com/timetiles/timetiles-backup/host/config"
+	"github.com/timetiles/timetiles-backup/host/runs"
 	"github.com/timetiles/timetiles-backup/internal/wire"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
@@ -181,7 +182,7 @@ func (r *Runner) Verify(ctx context.Context, opts VerifyOptions) (*VerifyReport,
 	return rep, nil
 }
 
-func (r *Runner) verifyRepository(ctx context.Context, inst, subset string) (*RepositoryCheck, *Plugin, *Run, *Manifest, error) {
+func (r *Runner) verifyRepository(ctx context.Context, inst, subset string) (*RepositoryCheck, *Plugin, *runs.Run, *runs.Manifest, error) {
 	rc := &RepositoryCheck{Instance: inst}
 	t, err := r.Start(ctx, r.Cfg.GetDefault("BACKUP_TARGET", config.DefaultTarget), inst)
 	if err != nil {
@@ -207,9 +208,9 @@ func (r *Runner) verifyRepository(ctx context.Context, inst, subset string) (*Re
 		rc.Err = err
 		return rc, t, nil, nil, nil
 	}
-	var run *Run
+	var run *runs.Run
 	legacy := false
-	for _, x := range GroupRuns(snaps) {
+	for _, x := range runs.GroupRuns(snaps) {
 		legacy = legacy || x.Legacy
 		if x.Regular() && x.Manifest != nil { // the newest real backup: not a safety or drill run
 			run = x
@@ -410,7 +411,7 @@ func ReadInto(ctx context.Context, t *Plugin, snapshotID, dir string) error {
 
 // restoreTests restores each component of run whose source supports
 // restore tests into a scratch database that is dropped again.
-func (r *Runner) restoreTests(ctx context.Context, t *Plugin, run *Run, man *Manifest, sources map[string]string) []RestoreTestResult {
+func (r *Runner) restoreTests(ctx context.Context, t *Plugin, run *runs.Run, man *runs.Manifest, sources map[string]string) []RestoreTestResult {
 	if t == nil || run == nil || man == nil {
 		return []RestoreTestResult{{Err: errors.New("no complete backup run to restore from")}}
 	}

@@ -60,7 +60,7 @@ func (*fakeTarget) Verify(_ context.Context, req sdk.VerifyRequest) (string, err
 // TestTargetClientSpeaksSDKTypes: the typed target client carries the SDK's
 // values both ways (the Init marks of the context, a prune request, the
 // snapshots listed) and gives a plugin's errors back as the SDK's
-// sentinels; a target without Copy answers sdk.ErrUnimplemented.
+// sentinels; a target without Copy or Check answers sdk.ErrUnimplemented.
 func TestTargetClientSpeaksSDKTypes(t *testing.T) {
 	fake := &fakeTarget{}
 	w, stop, err := ServeInProcess(sdk.KindTarget, fake, false)
@@ -97,6 +97,9 @@ func TestTargetClientSpeaksSDKTypes(t *testing.T) {
 	}
 	if _, err := tc.Copy(ctx, sdk.CopyRequest{FromInstance: "local", SnapshotIDs: []string{"abc"}}); !errors.Is(err, sdk.ErrUnimplemented) {
 		t.Errorf("Copy on a target without it = %v, want sdk.ErrUnimplemented", err)
+	}
+	if fs, err := tc.Check(ctx); !errors.Is(err, sdk.ErrUnimplemented) || fs != nil {
+		t.Errorf("Check on a target without sdk.Checker = %v, %v; want sdk.ErrUnimplemented", fs, err)
 	}
 }
 

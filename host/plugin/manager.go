@@ -64,6 +64,9 @@ func (p *Plugin) Notifier() *Notifier {
 	return NewNotifier(p.Client, p.Info)
 }
 
+// Checker asks the plugin, whatever its kind, to check itself.
+func (p *Plugin) Checker() sdk.Checker { return client{info: p.Info, w: p.Client} }
+
 // Manager launches plugins and stops them all on Close.
 type Manager struct {
 	Logger hclog.Logger
