@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/timetiles/timetiles-backup/host/config"
+	"github.com/timetiles/timetiles-backup/host/plugin"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -35,7 +36,7 @@ type PluginCheck struct {
 	Err error
 	// Running is the started, configured plugin (nil when Err says it did
 	// not start); the Runner stops it on Close.
-	Running *Plugin
+	Running *plugin.Plugin
 }
 
 // Problems counts what must be fixed: error findings, and Err.

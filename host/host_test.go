@@ -38,7 +38,7 @@ func testPlugins(t testing.TB) string {
 			return
 		}
 		for _, n := range []string{"source-synthetic", "target-files"} {
-			cmd := exec.Command("go", "build", "-o", filepath.Join(pluginsDir, BinaryPrefix+n), "./internal/testplugins/"+n)
+			cmd := exec.Command("go", "build", "-o", filepath.Join(pluginsDir, plugin.BinaryPrefix+n), "./internal/testplugins/"+n)
 			cmd.Dir = testenv.RepoRoot()
 			if out, err := cmd.CombinedOutput(); err != nil {
 				pluginsErr = errors.New(string(out))
