@@ -15,6 +15,7 @@ import (
 
 	"github.com/timetiles/timetiles-backup/host"
 	"github.com/timetiles/timetiles-backup/host/config"
+	"github.com/timetiles/timetiles-backup/host/plugin"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -23,7 +24,7 @@ type TransportPath struct {
 	// Name is what host.StreamResult.Transport reports, plus "-fanout" for
 	// the gRPC path with two targets.
 	Name string
-	// Transport is host.Manager.Transport: "" (fd channel) or "grpc".
+	// Transport is plugin.Manager.Transport: "" (fd channel) or "grpc".
 	Transport string
 	// Sinks is the number of targets (2: local + offsite, fanned out).
 	Sinks int
@@ -41,8 +42,8 @@ var Paths = []TransportPath{
 type TransportRig struct {
 	Path    TransportPath
 	Size    int64
-	manager *host.Manager
-	src     *host.Plugin
+	manager *plugin.Manager
+	src     *plugin.Plugin
 	sinks   []host.Sink
 }
 
@@ -50,7 +51,7 @@ type TransportRig struct {
 // dir (go build; the build cache makes repeats cheap).
 func BuildTestPlugins(root, dir string) error {
 	for _, n := range []string{"source-synthetic", "target-files"} {
-		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, host.BinaryPrefix+n), "./internal/testplugins/"+n)
+		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, plugin.BinaryPrefix+n), "./internal/testplugins/"+n)
 		cmd.Dir = root
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return fmt.Errorf("go build %s: %v\n%s", n, err, out)
@@ -62,13 +63,13 @@ func BuildTestPlugins(root, dir string) error {
 // StartTransport launches source-synthetic (SYNTH_PATTERN=repeat: it spends
 // no CPU making bytes) and Path.Sinks target-files that read and discard.
 func StartTransport(ctx context.Context, pluginDir string, p TransportPath, size int64) (*TransportRig, error) {
-	m := &host.Manager{Logger: hclog.NewNullLogger(), Transport: p.Transport}
+	m := &plugin.Manager{Logger: hclog.NewNullLogger(), Transport: p.Transport}
 	rig := &TransportRig{Path: p, Size: size, manager: m}
 	cfg := config.NewConfig(map[string]string{
 		"SYNTH_SIZE": strconv.FormatInt(size, 10), "SYNTH_PATTERN": "repeat", "TARGET_DISCARD": "1",
 	})
-	start := func(name, kind, instance string) (*host.Plugin, error) {
-		pl, err := m.Launch(ctx, host.Candidate{Name: name, Kind: kind, Path: filepath.Join(pluginDir, host.BinaryPrefix+name)})
+	start := func(name, kind, instance string) (*plugin.Plugin, error) {
+		pl, err := m.Launch(ctx, plugin.Candidate{Name: name, Kind: kind, Path: filepath.Join(pluginDir, plugin.BinaryPrefix+name)})
 		if err != nil {
 			return nil, err
 		}

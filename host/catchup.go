@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/timetiles/timetiles-backup/host/config"
+	"github.com/timetiles/timetiles-backup/host/plugin"
 	"github.com/timetiles/timetiles-backup/host/retention"
 	"github.com/timetiles/timetiles-backup/host/runs"
 	"github.com/timetiles/timetiles-backup/sdk"
@@ -54,7 +55,7 @@ type CatchUpReport struct {
 // CatchUp copies the runs the offsite repository lacks (retention.MissingRuns) from
 // local into offsite. skip is tonight's run. An error leaves every run
 // copied so far complete; the next night goes on from there.
-func (r *Runner) CatchUp(ctx context.Context, local, offsite *Plugin, skip string) (*CatchUpReport, error) {
+func (r *Runner) CatchUp(ctx context.Context, local, offsite *plugin.Plugin, skip string) (*CatchUpReport, error) {
 	start := time.Now()
 	rep := &CatchUpReport{}
 	defer func() { rep.Duration = time.Since(start) }()

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/timetiles/timetiles-backup/host/config"
+	"github.com/timetiles/timetiles-backup/host/plugin"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -35,7 +36,7 @@ type PluginCheck struct {
 	Err error
 	// Running is the started, configured plugin (nil when Err says it did
 	// not start); the Runner stops it on Close.
-	Running *Plugin
+	Running *plugin.Plugin
 }
 
 // Problems counts what must be fixed: error findings, and Err.
@@ -64,7 +65,7 @@ func (r *Runner) CheckPlugin(ctx context.Context, name, instance, role string) *
 	pc.Running, pc.Version = p, p.Info.Version
 	cctx, cancel := context.WithTimeout(ctx, CheckTimeout)
 	defer cancel()
-	fs, err := checker(p).Check(cctx)
+	fs, err := p.Checker().Check(cctx)
 	switch {
 	case errors.Is(err, sdk.ErrUnimplemented):
 		pc.Unsupported = true
@@ -76,18 +77,6 @@ func (r *Runner) CheckPlugin(ctx context.Context, name, instance, role string) *
 		pc.Findings = append(pc.Findings, f)
 	}
 	return pc
-}
-
-// checker is the typed client of a plugin of any kind (host/plugin), for
-// Check.
-func checker(p *Plugin) sdk.Checker {
-	switch p.Kind {
-	case sdk.KindSource:
-		return p.Source()
-	case sdk.KindTarget:
-		return p.Target()
-	}
-	return p.Notifier()
 }
 
 // checkAll runs CheckPlugin for each of names (with instances and roles)

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/timetiles/timetiles-backup/host/plugin"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -19,7 +20,7 @@ import (
 // orderComponents puts the components whose sources declare BackupFirst
 // before the others, each group in the order given (BACKUP_SOURCES order).
 // Backups and restores both follow it.
-func orderComponents(comps []string, srcs map[string]*Plugin) []string {
+func orderComponents(comps []string, srcs map[string]*plugin.Plugin) []string {
 	out := append([]string(nil), comps...)
 	sort.SliceStable(out, func(i, j int) bool {
 		return srcs[out[i]].Spec(out[i]).BackupFirst && !srcs[out[j]].Spec(out[j]).BackupFirst

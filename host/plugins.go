@@ -4,14 +4,8 @@ package host
 
 import "github.com/timetiles/timetiles-backup/host/plugin"
 
-// Transitional names for what moved to host/plugin, so that files changed
-// in parallel keep compiling; removed once every caller names host/plugin.
-type Candidate = plugin.Candidate
-
-const BinaryPrefix = plugin.BinaryPrefix
-
-var (
-	KindOfName = plugin.KindOfName
-	SearchDirs = plugin.SearchDirs
-	Discover   = plugin.Discover
-)
+// Plugin is the transitional name of plugin.Plugin for the stream files
+// that host/stream replaces (pipeline.go, pending.go, restore.go and the
+// read helpers of verify.go); it goes with them. Everything else names
+// host/plugin.
+type Plugin = plugin.Plugin

@@ -5,6 +5,7 @@ package host
 import (
 	"context"
 
+	"github.com/timetiles/timetiles-backup/host/plugin"
 	"github.com/timetiles/timetiles-backup/host/runs"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
@@ -21,7 +22,7 @@ type ProgressEvent struct {
 // watchProgress forwards a target's progress reports (TargetService.Progress,
 // fed by restic's status lines in target-restic) to fn until ctx ends. A
 // plugin built before the Progress call answers Unimplemented: no reports.
-func watchProgress(ctx context.Context, t *Plugin, sink string, fn func(ProgressEvent)) {
+func watchProgress(ctx context.Context, t *plugin.Plugin, sink string, fn func(ProgressEvent)) {
 	_ = t.Target().WatchProgress(ctx, func(p sdk.Progress) {
 		if p.Component == runs.ManifestName {
 			return // the run manifest: a few bytes, not the operator's data

@@ -18,6 +18,7 @@ import (
 
 	pb "github.com/timetiles/timetiles-backup/gen/timetiles/backup/v1"
 	"github.com/timetiles/timetiles-backup/host/config"
+	"github.com/timetiles/timetiles-backup/host/plugin"
 	"github.com/timetiles/timetiles-backup/host/retention"
 	"github.com/timetiles/timetiles-backup/host/runs"
 	"github.com/timetiles/timetiles-backup/internal/rootonly"
@@ -41,8 +42,8 @@ type Runner struct {
 	Cfg        *config.Config
 	Log        hclog.Logger
 	PluginDir  string
-	Manager    *Manager
-	candidates []Candidate
+	Manager    *plugin.Manager
+	candidates []plugin.Candidate
 }
 
 // NewRunner prepares a runner; call Close when done.
@@ -50,8 +51,8 @@ func NewRunner(cfg *config.Config, log hclog.Logger, pluginDir string) *Runner {
 	if pluginDir == "" {
 		pluginDir = cfg.Get(config.EnvPluginDir)
 	}
-	m := &Manager{Logger: log, Transport: cfg.Get("TIMETILES_BACKUP_TRANSPORT")}
-	m.Checksums, m.ChecksumsErr = ParsePluginChecksums(cfg.Get(EnvPluginChecksums))
+	m := &plugin.Manager{Logger: log, Transport: cfg.Get("TIMETILES_BACKUP_TRANSPORT")}
+	m.Checksums, m.ChecksumsErr = plugin.ParsePluginChecksums(cfg.Get(plugin.EnvPluginChecksums))
 	return &Runner{Cfg: cfg, Log: log, PluginDir: pluginDir, Manager: m}
 }
 
@@ -59,16 +60,16 @@ func NewRunner(cfg *config.Config, log hclog.Logger, pluginDir string) *Runner {
 func (r *Runner) Close() { r.Manager.Close() }
 
 // Candidates lists the plugin binaries found.
-func (r *Runner) Candidates() []Candidate {
+func (r *Runner) Candidates() []plugin.Candidate {
 	if r.candidates == nil {
-		r.candidates = Discover(r.SearchDirs())
+		r.candidates = plugin.Discover(r.SearchDirs())
 	}
 	return r.candidates
 }
 
 // SearchDirs lists the directories searched for plugins, in order.
 func (r *Runner) SearchDirs() []string {
-	return SearchDirs(r.PluginDir, r.pathEnv())
+	return plugin.SearchDirs(r.PluginDir, r.pathEnv())
 }
 
 // pathEnv is $PATH when it is searched for plugins: always for users
@@ -110,7 +111,7 @@ func (r *Runner) CheckDiscovery() error {
 		return err
 	}
 	if r.PluginDir != "" {
-		if err := CheckPluginDir(r.PluginDir); err != nil {
+		if err := plugin.CheckPluginDir(r.PluginDir); err != nil {
 			return err
 		}
 	}
@@ -135,23 +136,23 @@ func (r *Runner) CheckDiscovery() error {
 				list = "none"
 			}
 			return config.Configf("%s pins plugin %s, but no plugin of that name was found (plugins found: %s; searched %s%s): correct the name or remove the pin",
-				EnvPluginChecksums, name, list, strings.Join(r.SearchDirs(), ", "), r.PathNote())
+				plugin.EnvPluginChecksums, name, list, strings.Join(r.SearchDirs(), ", "), r.PathNote())
 		}
 	}
 	return nil
 }
 
-func (r *Runner) find(name string) (Candidate, error) {
+func (r *Runner) find(name string) (plugin.Candidate, error) {
 	if err := r.CheckDiscovery(); err != nil {
-		return Candidate{}, err
+		return plugin.Candidate{}, err
 	}
 	for _, c := range r.Candidates() {
 		if c.Name == name {
 			return c, nil
 		}
 	}
-	return Candidate{}, fmt.Errorf("%w: plugin %q not found: looked for %s%s in %s%s; install it there or set %s",
-		config.ErrConfig, name, BinaryPrefix, name, strings.Join(r.SearchDirs(), ", "), r.PathNote(), config.EnvPluginDir)
+	return plugin.Candidate{}, fmt.Errorf("%w: plugin %q not found: looked for %s%s in %s%s; install it there or set %s",
+		config.ErrConfig, name, plugin.BinaryPrefix, name, strings.Join(r.SearchDirs(), ", "), r.PathNote(), config.EnvPluginDir)
 }
 
 // UsedPlugins names the plugins this configuration runs: the sources of
@@ -178,7 +179,7 @@ func (r *Runner) UsedPlugins() ([]string, error) {
 }
 
 // Start launches and configures a plugin by name.
-func (r *Runner) Start(ctx context.Context, name, instance string) (*Plugin, error) {
+func (r *Runner) Start(ctx context.Context, name, instance string) (*plugin.Plugin, error) {
 	c, err := r.find(name)
 	if err != nil {
 		return nil, err
@@ -475,7 +476,7 @@ func firstErr(rep *BackupReport, sink string) error {
 	return errors.New("run incomplete")
 }
 
-func (r *Runner) writeManifest(ctx context.Context, t *Plugin, m *runs.Manifest) (string, error) {
+func (r *Runner) writeManifest(ctx context.Context, t *plugin.Plugin, m *runs.Manifest) (string, error) {
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return "", err
@@ -487,7 +488,7 @@ func (r *Runner) writeManifest(ctx context.Context, t *Plugin, m *runs.Manifest)
 	return snap.ID, nil
 }
 
-func (r *Runner) initTarget(ctx context.Context, t *Plugin) (bool, error) {
+func (r *Runner) initTarget(ctx context.Context, t *plugin.Plugin) (bool, error) {
 	return InitRepository(ctx, r.Log, t, true)
 }
 
@@ -496,7 +497,7 @@ func (r *Runner) initTarget(ctx context.Context, t *Plugin) (bool, error) {
 // storage parameters (restic: its chunker parameters), so runs the
 // catch-up copies deduplicate with the others; opensNext as in
 // InitRequest.
-func InitRepository(ctx context.Context, log hclog.Logger, t *Plugin, opensNext bool) (bool, error) {
+func InitRepository(ctx context.Context, log hclog.Logger, t *plugin.Plugin, opensNext bool) (bool, error) {
 	if opensNext {
 		ctx = sdk.WithInitOpensNext(ctx)
 	}
@@ -534,7 +535,7 @@ func (r *Runner) duration(key string, def time.Duration) (time.Duration, error) 
 }
 
 // ListRuns lists the restore points of a target instance, newest first.
-func (r *Runner) ListRuns(ctx context.Context, instance string) ([]*runs.Run, *Plugin, error) {
+func (r *Runner) ListRuns(ctx context.Context, instance string) ([]*runs.Run, *plugin.Plugin, error) {
 	snaps, t, err := r.listSnapshots(ctx, instance)
 	if err != nil {
 		return nil, t, err
@@ -543,7 +544,7 @@ func (r *Runner) ListRuns(ctx context.Context, instance string) ([]*runs.Run, *P
 }
 
 // ReadManifest fetches and decodes a run's manifest.
-func ReadManifest(ctx context.Context, t *Plugin, run *runs.Run) (*runs.Manifest, error) {
+func ReadManifest(ctx context.Context, t *plugin.Plugin, run *runs.Run) (*runs.Manifest, error) {
 	if run.Manifest == nil {
 		return nil, nil
 	}
@@ -577,7 +578,7 @@ type RestoreReport struct {
 
 // ResolveRestore finds the run a restore selects. The returned error wraps
 // sdk.ErrNotFound when nothing matches.
-func (r *Runner) ResolveRestore(ctx context.Context, opts RestoreOptions) (*runs.Run, []*runs.Run, *Plugin, error) {
+func (r *Runner) ResolveRestore(ctx context.Context, opts RestoreOptions) (*runs.Run, []*runs.Run, *plugin.Plugin, error) {
 	order, _, err := r.SourceMap()
 	if err != nil {
 		return nil, nil, nil, err
@@ -595,7 +596,7 @@ func (r *Runner) ResolveRestore(ctx context.Context, opts RestoreOptions) (*runs
 }
 
 // Restore restores the components of a run.
-func (r *Runner) Restore(ctx context.Context, run *runs.Run, t *Plugin, opts RestoreOptions) (*RestoreReport, error) {
+func (r *Runner) Restore(ctx context.Context, run *runs.Run, t *plugin.Plugin, opts RestoreOptions) (*RestoreReport, error) {
 	_, sources, err := r.SourceMap()
 	if err != nil {
 		return nil, err

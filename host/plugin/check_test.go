@@ -25,7 +25,7 @@ func (*checkingTarget) Check(context.Context) ([]sdk.Finding, error) {
 // plugin made them, and ErrUnimplemented for a plugin without sdk.Checker.
 func TestCheckClient(t *testing.T) {
 	impl := &checkingTarget{}
-	w, stop, err := sdk.ServeInProcess(sdk.KindTarget, impl, false)
+	w, stop, err := ServeInProcess(sdk.KindTarget, impl, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +42,7 @@ func TestCheckClient(t *testing.T) {
 	}
 
 	plain := &fakeTarget{}
-	w, stop2, err := sdk.ServeInProcess(sdk.KindTarget, plain, false)
+	w, stop2, err := ServeInProcess(sdk.KindTarget, plain, false)
 	if err != nil {
 		t.Fatal(err)
 	}
