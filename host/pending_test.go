@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/timetiles/timetiles-backup/host/stream"
 	"github.com/timetiles/timetiles-backup/internal/testenv"
 )
 
@@ -84,7 +85,7 @@ func TestPendingWriteCommit(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := &Manifest{Tool: ToolTag, RunID: "20240101T000000Z-abcd", Host: "h", Time: time.Unix(1700000000, 0)}
-	p, err := BeginWrite(context.Background(), tgt, manifestHeader(m))
+	p, err := stream.BeginWrite(context.Background(), tgt.Endpoint(), manifestHeader(m))
 	if err != nil {
 		t.Fatal(err)
 	}

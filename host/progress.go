@@ -6,6 +6,7 @@ import (
 	"context"
 
 	pb "github.com/timetiles/timetiles-backup/gen/timetiles/backup/v1"
+	"github.com/timetiles/timetiles-backup/host/stream"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -43,7 +44,7 @@ func watchProgress(ctx context.Context, t *Plugin, sink string, fn func(Progress
 // reportDone sends the final figures of a stream that was stored (its
 // exact size), so a progress display ends at the true total however far
 // the target's last report lagged.
-func reportDone(fn func(ProgressEvent), runID string, res *StreamResult) {
+func reportDone(fn func(ProgressEvent), runID string, res *stream.Result) {
 	if fn == nil {
 		return
 	}
@@ -51,10 +52,7 @@ func reportDone(fn func(ProgressEvent), runID string, res *StreamResult) {
 		if res.Err(s.Sink) != nil {
 			continue
 		}
-		size := res.Trailer.GetSize()
-		if res.Header.GetLocalPath() != "" {
-			size = s.Snapshot.Size
-		}
+		size := res.Size(s)
 		fn(ProgressEvent{Sink: s.Sink, Done: true, Progress: sdk.Progress{Component: res.Component, RunID: runID,
 			BytesDone: size, TotalBytes: size, Elapsed: res.Duration}})
 	}
