@@ -312,8 +312,16 @@ func cut(err error) error {
 	if err == io.EOF {
 		return fmt.Errorf("stream ended without a trailer: %w", sdk.ErrAborted)
 	}
-	return fmt.Errorf("stopped mid-stream: %w", sdk.FromStatus(err))
+	return cutError{sdk.FromStatus(err)}
 }
+
+// cutError is a call that failed mid-stream: it matches both its own kind
+// (a plugin that crashed: sdk.ErrUnavailable) and sdk.ErrAborted, without
+// saying "stream aborted" once more.
+type cutError struct{ err error }
+
+func (e cutError) Error() string   { return "stopped mid-stream: " + e.err.Error() }
+func (e cutError) Unwrap() []error { return []error{e.err, sdk.ErrAborted} }
 
 // drain reads the stream to its end and returns its final state.
 func (r *Reader) drain() error {
