@@ -99,7 +99,7 @@ func Backup(ctx context.Context, src *Endpoint, sinks []Sink, spec Spec) *Result
 	for i, s := range sinks {
 		targets[i], ss[i] = s.Target, newSink(s)
 	}
-	tr := choose(src, targets)
+	tr := choose(src, targets, true)
 	defer func() { tr.close() }()
 	if err := tr.open(src, ss); err != nil {
 		res.SourceErr = fmt.Errorf("setting up stream pipes: %w", err)
@@ -155,10 +155,11 @@ func Backup(ctx context.Context, src *Endpoint, sinks []Sink, spec Spec) *Result
 
 	// Move the bytes: read the source's call to its trailer, forwarding
 	// chunks when they come on it.
+	// The host counts what it forwards; the targets verify the checksum.
 	rd := tr.reader(func() (*pb.StreamMessage, error) {
 		m, err := bs.Recv()
 		return m.GetMessage(), err
-	})
+	}, "")
 	var stall *time.Timer
 	for {
 		b, err := rd.Next()

@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 
 	pb "github.com/timetiles/timetiles-backup/gen/timetiles/backup/v1"
 	"github.com/timetiles/timetiles-backup/sdk"
@@ -21,27 +20,15 @@ import (
 func ReadTo(ctx context.Context, t *Endpoint, snapshotID, algo string, w io.Writer) (Trailer, []byte, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	token := ""
-	var pr *os.File
-	if t.FD != nil {
-		r, pw, err := newPipe()
-		if err != nil {
-			return Trailer{}, nil, err
-		}
-		token = newToken()
-		err = t.FD.Send(token, pw)
-		pw.Close()
-		if err != nil {
-			r.Close()
-			return Trailer{}, nil, err
-		}
-		pr = r
-		defer pr.Close()
+	tr := choose(t, nil, false) // the host is the reader
+	defer tr.close()
+	if err := tr.open(t, nil); err != nil {
+		return Trailer{}, nil, err
 	}
 	fail := func(err error) (Trailer, []byte, error) {
 		return Trailer{}, nil, fmt.Errorf("reading snapshot %s: %w", snapshotID, err)
 	}
-	rs, err := t.Target.Read(ctx, &pb.ReadRequest{SnapshotId: snapshotID, FdToken: token, ChecksumAlgorithm: algo})
+	rs, err := t.Target.Read(ctx, &pb.ReadRequest{SnapshotId: snapshotID, FdToken: tr.token(), ChecksumAlgorithm: algo})
 	if err != nil {
 		return fail(sdk.FromStatus(err))
 	}
@@ -52,17 +39,12 @@ func ReadTo(ctx context.Context, t *Endpoint, snapshotID, algo string, w io.Writ
 	if err := skipHeader(recv); err != nil {
 		return fail(err)
 	}
-	var rd *Reader
-	if pr != nil {
-		rd = newPipeReader(recv, pr, algo)
-	} else {
-		rd = NewChunkReader(recv, algo)
-	}
+	rd := tr.reader(recv, algo)
 	if _, err := io.Copy(w, rd); err != nil {
 		return fail(err)
 	}
-	tr, _ := rd.Trailer()
-	return tr, rd.Sum(), nil
+	trailer, _ := rd.Trailer()
+	return trailer, rd.Sum(), nil
 }
 
 // ReadInto has target t restore a directory snapshot natively into dir.

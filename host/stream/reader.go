@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"os"
 	"sync"
 	"time"
 
@@ -215,12 +216,12 @@ func (r *Reader) readPipe(p []byte) (int, error) {
 			r.err = r.check()
 		}
 	default:
-		select {
-		case <-r.pending: // a failed trailer woke the read: that is the cause
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			// Only a failed trailer sets the deadline: it is the cause.
+			<-r.pending
 			r.pmu.Lock()
 			r.err = r.perr
 			r.pmu.Unlock()
-		default:
 		}
 		if r.err == nil {
 			r.err = fmt.Errorf("reading the stream pipe: %v: %w", err, sdk.ErrAborted)

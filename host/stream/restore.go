@@ -63,7 +63,7 @@ func (e ChecksumGuessError) Error() string {
 func Restore(ctx context.Context, t, src *Endpoint, snapshotID, algo string, opts RestoreOptions, expect func() (*Expect, error)) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	tr := choose(&Endpoint{FD: t.FD}, []*Endpoint{{FD: src.FD}}) // a directory is restored by RestorePath
+	tr := choose(t, []*Endpoint{src}, false) // a directory is restored by RestorePath
 	defer tr.close()
 	if err := tr.open(t, []*sink{{to: src}}); err != nil {
 		return err
@@ -95,10 +95,11 @@ func Restore(ctx context.Context, t, src *Endpoint, snapshotID, algo string, opt
 	if err != nil {
 		return fmt.Errorf("source %s: %w", src.Name, sdk.FromStatus(err))
 	}
+	// The host counts what it forwards; the source verifies the checksum.
 	rd := tr.reader(func() (*pb.StreamMessage, error) {
 		m, err := rs.Recv()
 		return m.GetMessage(), err
-	})
+	}, "")
 	var readErr error
 	sourceGone := false
 	for readErr == nil {

@@ -35,8 +35,9 @@ type transport interface {
 	// acceptPath tells the writer it may send a directory instead.
 	acceptPath() bool
 	// reader is the host's reader of the writer's call: what it checks
-	// at the end depends on what passed the host.
-	reader(recv func() (*pb.StreamMessage, error)) *Reader
+	// at the end depends on what passed the host. algo names the checksum
+	// the host verifies when the bytes pass it ("": the size only).
+	reader(recv func() (*pb.StreamMessage, error), algo string) *Reader
 	// forward reports whether the host forwards chunks to the readers.
 	forward() bool
 	// hostCopied counts the bytes that passed through the host's memory
@@ -47,12 +48,13 @@ type transport interface {
 }
 
 // choose picks the cheapest transport every party supports: a directory
-// when the writer and every reader take one (the writer may still send
-// bytes: then they take chunks, see afterHeader), one pipe from the writer
-// to a single reader, a pipe per reader fed by the host, gRPC chunks as
+// when dir allows it and the writer and every reader take one (the writer
+// may still send bytes: then they take chunks, see afterHeader), one pipe
+// from the writer to a single reader (or to the host, when there is no
+// reader but the host), a pipe per reader fed by the host, gRPC chunks as
 // the fallback. It is the only place the transport is decided.
-func choose(writer *Endpoint, readers []*Endpoint) transport {
-	path, fd := writer.Path, writer.FD != nil
+func choose(writer *Endpoint, readers []*Endpoint, dir bool) transport {
+	path, fd := dir && writer.Path, writer.FD != nil
 	for _, r := range readers {
 		path = path && r.Path
 		fd = fd && r.FD != nil
@@ -60,7 +62,7 @@ func choose(writer *Endpoint, readers []*Endpoint) transport {
 	switch {
 	case path:
 		return pathTransport{}
-	case fd && len(readers) == 1:
+	case fd && len(readers) <= 1:
 		return &pipeTransport{tok: newToken()}
 	case fd:
 		return &fanOutTransport{tok: newToken()}
@@ -88,7 +90,7 @@ func (pathTransport) acceptPath() bool              { return true }
 func (pathTransport) forward() bool                 { return false }
 func (pathTransport) hostCopied() uint64            { return 0 }
 func (pathTransport) close()                        {}
-func (pathTransport) reader(recv func() (*pb.StreamMessage, error)) *Reader {
+func (pathTransport) reader(recv func() (*pb.StreamMessage, error), _ string) *Reader {
 	return newTrailerReader(recv, nil)
 }
 
@@ -103,25 +105,32 @@ func (chunkTransport) acceptPath() bool              { return false }
 func (chunkTransport) forward() bool                 { return true }
 func (chunkTransport) hostCopied() uint64            { return 0 }
 func (chunkTransport) close()                        {}
-func (chunkTransport) reader(recv func() (*pb.StreamMessage, error)) *Reader {
-	// The host counts what it forwards; the readers verify the checksum.
-	return NewChunkReader(recv, "")
+func (chunkTransport) reader(recv func() (*pb.StreamMessage, error), algo string) *Reader {
+	return NewChunkReader(recv, algo)
 }
 
 // pipeTransport: one OS pipe from the writer straight to the reader; the
 // bytes never enter the host. The reader gets the read end and a
 // duplicate of the write end (its guard), so the read end reaches end of
 // file only when the reader's SDK closes the guard after a successful
-// trailer — never because the writer died.
-type pipeTransport struct{ tok string }
+// trailer — never because the writer died. With no reader the host keeps
+// the read end and reads the bytes itself (no guard: the Reader checks the
+// trailer before it reports the end).
+type pipeTransport struct {
+	tok  string
+	host *os.File // the host's read end when it is the reader
+}
 
 func (t *pipeTransport) Name() string       { return TransportPipe }
 func (t *pipeTransport) token() string      { return t.tok }
 func (t *pipeTransport) acceptPath() bool   { return false }
 func (t *pipeTransport) forward() bool      { return false }
 func (t *pipeTransport) hostCopied() uint64 { return 0 }
-func (t *pipeTransport) close()             {}
-func (t *pipeTransport) reader(recv func() (*pb.StreamMessage, error)) *Reader {
+
+func (t *pipeTransport) reader(recv func() (*pb.StreamMessage, error), algo string) *Reader {
+	if t.host != nil {
+		return newPipeReader(recv, t.host, algo)
+	}
 	return newTrailerReader(recv, nil)
 }
 
@@ -130,12 +139,23 @@ func (t *pipeTransport) open(writer *Endpoint, readers []*sink) error {
 	if err != nil {
 		return err
 	}
-	defer r.Close()
 	defer w.Close()
-	if err := readers[0].to.FD.Send(t.tok, r, w); err != nil {
-		return err
+	if len(readers) == 0 {
+		t.host = r
+	} else {
+		defer r.Close()
+		if err := readers[0].to.FD.Send(t.tok, r, w); err != nil {
+			return err
+		}
 	}
 	return writer.FD.Send(t.tok, w)
+}
+
+func (t *pipeTransport) close() {
+	if t.host != nil {
+		t.host.Close()
+		t.host = nil
+	}
 }
 
 // fanOutTransport: the writer writes one pipe; the host feeds one pipe per
@@ -186,7 +206,7 @@ func (t *fanOutTransport) open(writer *Endpoint, readers []*sink) error {
 
 // reader starts moving the bytes; the trailer's size is checked against
 // what was moved, once the writer's end of the pipe closed.
-func (t *fanOutTransport) reader(recv func() (*pb.StreamMessage, error)) *Reader {
+func (t *fanOutTransport) reader(recv func() (*pb.StreamMessage, error), _ string) *Reader {
 	t.done = make(chan struct{})
 	go func() {
 		defer close(t.done)
