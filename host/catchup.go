@@ -16,6 +16,9 @@ import (
 	"time"
 
 	pb "github.com/timetiles/timetiles-backup/gen/timetiles/backup/v1"
+	"github.com/timetiles/timetiles-backup/host/config"
+	"github.com/timetiles/timetiles-backup/internal/wire"
+	"github.com/timetiles/timetiles-backup/internal/wire/convert"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -167,7 +170,7 @@ func (r *Runner) CatchUp(ctx context.Context, local, offsite *Plugin, skip strin
 	if len(ids) > 0 {
 		resp, err := offsite.Client.Target.Copy(ctx, &pb.CopyRequest{FromInstance: Local, SnapshotIds: ids})
 		if err != nil {
-			err = sdk.FromStatus(err)
+			err = wire.FromStatus(err)
 			if errors.Is(err, sdk.ErrUnimplemented) {
 				rep.Skipped = fmt.Sprintf("the target plugin %s cannot copy runs between repositories: %d run(s) stay missing offsite", offsite.Name, len(missing))
 				return rep, nil
@@ -176,7 +179,7 @@ func (r *Runner) CatchUp(ctx context.Context, local, offsite *Plugin, skip strin
 		}
 		rep.Warning = resp.Warning
 		for _, c := range resp.Copied {
-			copied[c.FromId] = sdk.SnapshotFromPB(c.Snapshot)
+			copied[c.FromId] = convert.SnapshotFromPB(c.Snapshot)
 		}
 	}
 	for i, m := range missing {
@@ -224,7 +227,7 @@ type catchUpState struct {
 }
 
 func (r *Runner) catchUpStatePath() string {
-	target := r.Cfg.GetDefault("BACKUP_TARGET", DefaultTarget)
+	target := r.Cfg.GetDefault("BACKUP_TARGET", config.DefaultTarget)
 	key := strings.Join([]string{target, r.Cfg.Get("RESTIC_REPOSITORY"), r.Cfg.Get("RESTIC_OFFSITE_REPOSITORY"), r.Cfg.Get("AWS_ENDPOINT_URL")}, "\x00")
 	sum := sha256.Sum256([]byte(key))
 	return filepath.Join(r.StateDir(), "offsite-sync-"+hex.EncodeToString(sum[:8])+".json")

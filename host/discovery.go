@@ -16,17 +16,6 @@ import (
 // e.g. timetiles-backup-source-postgres is the plugin "source-postgres".
 const BinaryPrefix = sdk.BinaryPrefix
 
-// EnvPluginDir names the plugin directory searched first.
-const EnvPluginDir = "TIMETILES_BACKUP_PLUGIN_DIR"
-
-// EnvSearchPath, set to 1 (or true, yes), makes a run as root search
-// $PATH for plugins too. Users other than root always search $PATH; root
-// does not by default, because a directory on root's $PATH that another
-// user can write would let that user plant a plugin (which receives
-// RESTIC_PASSWORD). Even then, as root, a plugin found there runs only if
-// nobody but root can change it (CheckPluginBinary).
-const EnvSearchPath = "TIMETILES_BACKUP_SEARCH_PATH"
-
 // Candidate is a plugin binary found on disk.
 type Candidate struct {
 	Name string // e.g. "source-postgres"

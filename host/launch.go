@@ -17,6 +17,9 @@ import (
 	"github.com/hashicorp/go-plugin"
 
 	pb "github.com/timetiles/timetiles-backup/gen/timetiles/backup/v1"
+	"github.com/timetiles/timetiles-backup/host/config"
+	"github.com/timetiles/timetiles-backup/internal/wire"
+	"github.com/timetiles/timetiles-backup/internal/wire/convert"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -31,7 +34,7 @@ type Plugin struct {
 	Candidate
 	Info       *pb.PluginInfo
 	APIVersion uint32
-	Client     *sdk.Client
+	Client     *wire.Client
 	// Instance the plugin was configured as, e.g. "local" or "offsite".
 	Instance string
 	raw      *plugin.Client
@@ -48,7 +51,7 @@ func (p *Plugin) Spec(c string) sdk.ComponentSpec {
 	if p == nil || p.Info == nil {
 		return sdk.ComponentSpec{Name: c}
 	}
-	return sdk.InfoFromPB(p.Info).Spec(c)
+	return convert.InfoFromPB(p.Info).Spec(c)
 }
 
 // Manager launches plugins and stops them all on Close.
@@ -84,7 +87,7 @@ func (m *Manager) Launch(ctx context.Context, c Candidate) (*Plugin, error) {
 	if sum, ok := m.Checksums[c.Name]; ok {
 		b, err := hex.DecodeString(sum)
 		if err != nil || len(b) != sha256.Size {
-			return nil, Configf("checksum pin for plugin %s is not a SHA-256 hex digest: %q", c.Name, sum)
+			return nil, config.Configf("checksum pin for plugin %s is not a SHA-256 hex digest: %q", c.Name, sum)
 		}
 		secure = &plugin.SecureConfig{Checksum: b, Hash: sha256.New()}
 	}
@@ -99,7 +102,7 @@ func (m *Manager) Launch(ctx context.Context, c Candidate) (*Plugin, error) {
 		}
 		if strings.Contains(strings.ToLower(err.Error()), "incompatible api version") || strings.Contains(err.Error(), "protocol version") {
 			return nil, fmt.Errorf("%w: plugin %s at %s speaks another plugin protocol than this timetiles-backup (protocol %d): %v; install matching versions",
-				ErrIncompatible, c.Name, c.Path, sdk.ProtocolVersion, err)
+				ErrIncompatible, c.Name, c.Path, wire.ProtocolVersion, err)
 		}
 		return nil, fmt.Errorf("starting plugin %s (%s): %w", c.Name, c.Path, err)
 	}
@@ -164,7 +167,7 @@ func chooseAPIVersion(theirs []uint32) uint32 {
 }
 
 // Configure sends a plugin the values of the keys it declared.
-func (m *Manager) Configure(ctx context.Context, p *Plugin, cfg *Config, instance string, extra map[string]string) error {
+func (m *Manager) Configure(ctx context.Context, p *Plugin, cfg *config.Config, instance string, extra map[string]string) error {
 	// As root, a program or command the plugin would run is not taken from
 	// an env file that others could change (trust.go).
 	var executable []string
@@ -186,12 +189,12 @@ func (m *Manager) Configure(ctx context.Context, p *Plugin, cfg *Config, instanc
 		vals[k] = v
 	}
 	p.Instance = instance
-	err := p.Client.Configure(ctx, sdk.Config{Instance: instance, Values: vals, APIVersion: p.APIVersion})
+	err := p.Client.Configure(ctx, convert.ConfigToPB(sdk.Config{Instance: instance, Values: vals, APIVersion: p.APIVersion}))
 	if err != nil {
 		if errors.Is(err, sdk.ErrInvalidConfig) {
 			// "configuration error" says it once: not again in the
 			// plugin's words ("invalid configuration: …").
-			return fmt.Errorf("%w: plugin %s: %s", ErrConfig, p.Name, withoutSentinel(err.Error(), sdk.ErrInvalidConfig))
+			return fmt.Errorf("%w: plugin %s: %s", config.ErrConfig, p.Name, withoutSentinel(err.Error(), sdk.ErrInvalidConfig))
 		}
 		return fmt.Errorf("configuring plugin %s: %w", p.Name, err)
 	}

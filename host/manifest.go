@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/timetiles/timetiles-backup/host/config"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -286,7 +287,7 @@ func SelectRun(runs []*Run, sel string, want []string) (*Run, error) {
 			return found[0], nil
 		}
 		if len(found) > 1 {
-			return nil, fmt.Errorf("%w: snapshot ID prefix %q is ambiguous: give more characters", ErrConfig, sel)
+			return nil, fmt.Errorf("%w: snapshot ID prefix %q is ambiguous: give more characters", config.ErrConfig, sel)
 		}
 	}
 	return nil, fmt.Errorf("%w: no run or snapshot %q", sdk.ErrNotFound, sel)

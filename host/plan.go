@@ -9,6 +9,9 @@ import (
 	"strings"
 
 	pb "github.com/timetiles/timetiles-backup/gen/timetiles/backup/v1"
+	"github.com/timetiles/timetiles-backup/host/config"
+	"github.com/timetiles/timetiles-backup/internal/wire"
+	"github.com/timetiles/timetiles-backup/internal/wire/convert"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -25,7 +28,7 @@ func (r *Runner) Components(named []string) ([]string, map[string]string, error)
 	}
 	for _, c := range comps {
 		if _, ok := sources[c]; !ok {
-			return nil, nil, Configf("unknown component %q: known components are %s (BACKUP_SOURCES)", c, strings.Join(order, ", "))
+			return nil, nil, config.Configf("unknown component %q: known components are %s (BACKUP_SOURCES)", c, strings.Join(order, ", "))
 		}
 	}
 	return comps, sources, nil
@@ -72,7 +75,7 @@ func (p *Plan) Err() error {
 		if t.Instance == Local && t.Err != nil {
 			return fmt.Errorf("local repository: %w", t.Err)
 		}
-		if t.Err != nil && errors.Is(t.Err, ErrConfig) {
+		if t.Err != nil && errors.Is(t.Err, config.ErrConfig) {
 			// Backup refuses to start on an offsite configuration error too.
 			return fmt.Errorf("%s repository: %w", t.Instance, t.Err)
 		}
@@ -104,20 +107,20 @@ func (r *Runner) Plan(ctx context.Context, opts BackupOptions) (*Plan, error) {
 	if opts.Offsite {
 		insts = append(insts, Offsite)
 	}
-	targetName := r.Cfg.GetDefault("BACKUP_TARGET", DefaultTarget)
+	targetName := r.Cfg.GetDefault("BACKUP_TARGET", config.DefaultTarget)
 	for _, inst := range insts {
 		pt := PlanTarget{Instance: inst, Plugin: targetName}
 		t, err := r.Start(ctx, targetName, inst)
 		if err == nil {
 			var resp *pb.ListResponse
 			resp, err = t.Client.Target.List(ctx, &pb.ListRequest{})
-			err = sdk.FromStatus(err)
+			err = wire.FromStatus(err)
 			switch {
 			case err == nil:
 				pt.Exists = true
 				var snaps []sdk.Snapshot
 				for _, s := range resp.Snapshots {
-					snaps = append(snaps, sdk.SnapshotFromPB(s))
+					snaps = append(snaps, convert.SnapshotFromPB(s))
 				}
 				pt.Runs = len(GroupRuns(snaps))
 			case errors.Is(err, sdk.ErrNotFound):
@@ -150,7 +153,7 @@ func (r *Runner) Plan(ctx context.Context, opts BackupOptions) (*Plan, error) {
 	for i, c := range orderComponents(comps, srcs) {
 		p.Components[i] = byName[c]
 	}
-	for _, n := range strings.Split(r.Cfg.GetDefault("BACKUP_NOTIFIERS", DefaultNotifiers), ",") {
+	for _, n := range strings.Split(r.Cfg.GetDefault("BACKUP_NOTIFIERS", config.DefaultNotifiers), ",") {
 		if n = strings.TrimSpace(n); n != "" {
 			p.Notifiers = append(p.Notifiers, n)
 		}

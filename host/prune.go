@@ -12,6 +12,9 @@ import (
 	"time"
 
 	pb "github.com/timetiles/timetiles-backup/gen/timetiles/backup/v1"
+	"github.com/timetiles/timetiles-backup/host/config"
+	"github.com/timetiles/timetiles-backup/internal/wire"
+	"github.com/timetiles/timetiles-backup/internal/wire/convert"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -56,13 +59,6 @@ import (
 // restic and cannot be imported; prune_test.go checks these rules against
 // restic's own forget --dry-run.
 
-// Retention variables and their defaults (the design's 7/4/12).
-const (
-	EnvKeepDaily   = "BACKUP_KEEP_DAILY"
-	EnvKeepWeekly  = "BACKUP_KEEP_WEEKLY"
-	EnvKeepMonthly = "BACKUP_KEEP_MONTHLY"
-)
-
 // KeepPolicy reads the retention policy. A value that is not a whole number
 // ≥ 0, or a policy that keeps nothing, is a configuration error naming the
 // variable.
@@ -72,7 +68,7 @@ func (r *Runner) KeepPolicy() (sdk.KeepPolicy, error) {
 		key string
 		def int
 		dst *int
-	}{{EnvKeepDaily, 7, &k.Daily}, {EnvKeepWeekly, 4, &k.Weekly}, {EnvKeepMonthly, 12, &k.Monthly}} {
+	}{{config.EnvKeepDaily, 7, &k.Daily}, {config.EnvKeepWeekly, 4, &k.Weekly}, {config.EnvKeepMonthly, 12, &k.Monthly}} {
 		raw := strings.TrimSpace(r.Cfg.Get(v.key))
 		if raw == "" {
 			*v.dst = v.def
@@ -80,12 +76,12 @@ func (r *Runner) KeepPolicy() (sdk.KeepPolicy, error) {
 		}
 		n, err := strconv.Atoi(raw)
 		if err != nil || n < 0 || n > 100000 {
-			return k, Configf("%s=%q is not a number of backups to keep: use a whole number ≥ 0 (default %d; 0 turns that rule off)", v.key, raw, v.def)
+			return k, config.Configf("%s=%q is not a number of backups to keep: use a whole number ≥ 0 (default %d; 0 turns that rule off)", v.key, raw, v.def)
 		}
 		*v.dst = n
 	}
 	if k.Daily == 0 && k.Weekly == 0 && k.Monthly == 0 {
-		return k, Configf("%s, %s and %s are all 0: that would remove every backup; keep at least one", EnvKeepDaily, EnvKeepWeekly, EnvKeepMonthly)
+		return k, config.Configf("%s, %s and %s are all 0: that would remove every backup; keep at least one", config.EnvKeepDaily, config.EnvKeepWeekly, config.EnvKeepMonthly)
 	}
 	return k, nil
 }
@@ -326,8 +322,8 @@ func (r *Runner) Prune(ctx context.Context, opts PruneOptions) ([]*PruneReport, 
 	targets := map[string]*Plugin{}
 	startErrs := map[string]error{}
 	for _, inst := range insts {
-		t, err := r.Start(ctx, r.Cfg.GetDefault("BACKUP_TARGET", DefaultTarget), inst)
-		if err != nil && (errors.Is(err, ErrConfig) || errors.Is(err, sdk.ErrInvalidConfig)) {
+		t, err := r.Start(ctx, r.Cfg.GetDefault("BACKUP_TARGET", config.DefaultTarget), inst)
+		if err != nil && (errors.Is(err, config.ErrConfig) || errors.Is(err, sdk.ErrInvalidConfig)) {
 			return nil, fmt.Errorf("%s repository: %w", inst, err)
 		}
 		targets[inst], startErrs[inst] = t, err
@@ -375,7 +371,7 @@ func (r *Runner) pruneOne(ctx context.Context, inst string, t *Plugin, keep sdk.
 		Host: host, Tags: []string{ToolTag}, Forget: ids,
 	})
 	if err != nil {
-		err = sdk.FromStatus(err)
+		err = wire.FromStatus(err)
 		if inst == Offsite && IsPermission(err) {
 			rep.Skipped = "the offsite key may not delete (write-only key): nothing removed offsite; prune it with full-access credentials or let S3 lifecycle rules handle it"
 			return rep
@@ -389,7 +385,7 @@ func (r *Runner) pruneOne(ctx context.Context, inst string, t *Plugin, keep sdk.
 
 // listSnapshots starts the target instance and lists its snapshots.
 func (r *Runner) listSnapshots(ctx context.Context, instance string) ([]sdk.Snapshot, *Plugin, error) {
-	t, err := r.Start(ctx, r.Cfg.GetDefault("BACKUP_TARGET", DefaultTarget), instance)
+	t, err := r.Start(ctx, r.Cfg.GetDefault("BACKUP_TARGET", config.DefaultTarget), instance)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -401,11 +397,11 @@ func (r *Runner) listSnapshots(ctx context.Context, instance string) ([]sdk.Snap
 func listWith(ctx context.Context, t *Plugin, instance string) ([]sdk.Snapshot, error) {
 	resp, err := t.Client.Target.List(ctx, &pb.ListRequest{})
 	if err != nil {
-		return nil, fmt.Errorf("listing %s snapshots: %w", instance, sdk.FromStatus(err))
+		return nil, fmt.Errorf("listing %s snapshots: %w", instance, wire.FromStatus(err))
 	}
 	snaps := make([]sdk.Snapshot, 0, len(resp.Snapshots))
 	for _, s := range resp.Snapshots {
-		snaps = append(snaps, sdk.SnapshotFromPB(s))
+		snaps = append(snaps, convert.SnapshotFromPB(s))
 	}
 	return snaps, nil
 }

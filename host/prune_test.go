@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/timetiles/timetiles-backup/host/config"
 	"github.com/timetiles/timetiles-backup/internal/restic"
 	"github.com/timetiles/timetiles-backup/internal/testenv"
 	"github.com/timetiles/timetiles-backup/sdk"
@@ -197,20 +198,20 @@ func TestRetentionTouchesOnlyThisHostsBackups(t *testing.T) {
 }
 
 func TestKeepPolicyConfiguration(t *testing.T) {
-	r := &Runner{Cfg: &Config{values: map[string]string{}}}
+	r := &Runner{Cfg: config.NewConfig(map[string]string{})}
 	k, err := r.KeepPolicy()
 	if err != nil || k != (sdk.KeepPolicy{Daily: 7, Weekly: 4, Monthly: 12}) {
 		t.Fatalf("defaults: %+v %v", k, err)
 	}
 	for _, tc := range []struct{ key, val string }{
-		{EnvKeepDaily, "seven"}, {EnvKeepWeekly, "-1"}, {EnvKeepMonthly, "1.5"},
+		{config.EnvKeepDaily, "seven"}, {config.EnvKeepWeekly, "-1"}, {config.EnvKeepMonthly, "1.5"},
 	} {
-		r := &Runner{Cfg: &Config{values: map[string]string{tc.key: tc.val}}}
-		if _, err := r.KeepPolicy(); err == nil || !strings.Contains(err.Error(), tc.key) || !strings.Contains(err.Error(), ErrConfig.Error()) {
+		r := &Runner{Cfg: config.NewConfig(map[string]string{tc.key: tc.val})}
+		if _, err := r.KeepPolicy(); err == nil || !strings.Contains(err.Error(), tc.key) || !strings.Contains(err.Error(), config.ErrConfig.Error()) {
 			t.Errorf("%s=%s: %v", tc.key, tc.val, err)
 		}
 	}
-	r = &Runner{Cfg: &Config{values: map[string]string{EnvKeepDaily: "0", EnvKeepWeekly: "0", EnvKeepMonthly: "0"}}}
+	r = &Runner{Cfg: config.NewConfig(map[string]string{config.EnvKeepDaily: "0", config.EnvKeepWeekly: "0", config.EnvKeepMonthly: "0"})}
 	if _, err := r.KeepPolicy(); err == nil {
 		t.Error("a policy keeping nothing was accepted")
 	}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/timetiles/timetiles-backup/host/config"
 	"github.com/timetiles/timetiles-backup/host/stream"
 	"github.com/timetiles/timetiles-backup/internal/testenv"
 )
@@ -117,7 +118,7 @@ func TestMissingSourceFailsBeforeAnyStream(t *testing.T) {
 		"BACKUP_SOURCES": "synthetic=source-synthetic,other=source-missing,third=source-synthetic",
 	})
 	_, err := r.Backup(context.Background(), BackupOptions{})
-	if err == nil || !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "source-missing") {
+	if err == nil || !errors.Is(err, config.ErrConfig) || !strings.Contains(err.Error(), "source-missing") {
 		t.Fatalf("err = %v, want a configuration error naming source-missing", err)
 	}
 	if n := len(storedFiles(t, dir)); n != 0 {

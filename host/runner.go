@@ -15,22 +15,17 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	pb "github.com/timetiles/timetiles-backup/gen/timetiles/backup/v1"
+	"github.com/timetiles/timetiles-backup/host/config"
 	"github.com/timetiles/timetiles-backup/host/stream"
+	"github.com/timetiles/timetiles-backup/internal/rootonly"
 	"github.com/timetiles/timetiles-backup/internal/version"
+	"github.com/timetiles/timetiles-backup/internal/wire"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
 // Version of timetiles-backup: internal/version's, set at build time from
 // the git tags (scripts/version.sh).
 var Version = version.Version
-
-// Defaults for the plugin wiring; operators and third parties change them
-// with BACKUP_SOURCES, BACKUP_TARGET and BACKUP_NOTIFIERS.
-const (
-	DefaultSources   = "db=source-postgres,uploads=source-volume"
-	DefaultTarget    = "target-restic"
-	DefaultNotifiers = "notify-alert"
-)
 
 // Instances of the target plugin.
 const (
@@ -41,7 +36,7 @@ const (
 // Runner carries out commands: it launches the plugins a command needs,
 // wires them and reports.
 type Runner struct {
-	Cfg        *Config
+	Cfg        *config.Config
 	Log        hclog.Logger
 	PluginDir  string
 	Manager    *Manager
@@ -49,9 +44,9 @@ type Runner struct {
 }
 
 // NewRunner prepares a runner; call Close when done.
-func NewRunner(cfg *Config, log hclog.Logger, pluginDir string) *Runner {
+func NewRunner(cfg *config.Config, log hclog.Logger, pluginDir string) *Runner {
 	if pluginDir == "" {
-		pluginDir = cfg.Get(EnvPluginDir)
+		pluginDir = cfg.Get(config.EnvPluginDir)
 	}
 	m := &Manager{Logger: log, Transport: cfg.Get("TIMETILES_BACKUP_TRANSPORT")}
 	m.Checksums, m.ChecksumsErr = ParsePluginChecksums(cfg.Get(EnvPluginChecksums))
@@ -77,20 +72,20 @@ func (r *Runner) SearchDirs() []string {
 // pathEnv is $PATH when it is searched for plugins: always for users
 // other than root, for root only when EnvSearchPath asks for it.
 func (r *Runner) pathEnv() string {
-	if on, _ := r.searchPath(); on || !runningAsRoot() {
+	if on, _ := r.searchPath(); on || !rootonly.Applies() {
 		return os.Getenv("PATH")
 	}
 	return ""
 }
 
 func (r *Runner) searchPath() (bool, error) {
-	switch v := strings.ToLower(strings.TrimSpace(r.Cfg.Get(EnvSearchPath))); v {
+	switch v := strings.ToLower(strings.TrimSpace(r.Cfg.Get(config.EnvSearchPath))); v {
 	case "", "0", "false", "no", "off":
 		return false, nil
 	case "1", "true", "yes", "on":
 		return true, nil
 	default:
-		return false, Configf("%s=%q: set 1 to search $PATH for plugins when run as root, or leave it unset", EnvSearchPath, v)
+		return false, config.Configf("%s=%q: set 1 to search $PATH for plugins when run as root, or leave it unset", config.EnvSearchPath, v)
 	}
 }
 
@@ -98,7 +93,7 @@ func (r *Runner) searchPath() (bool, error) {
 // $PATH was one of them.
 func (r *Runner) PathNote() string {
 	if r.pathEnv() == "" {
-		return " ($PATH is not searched when run as root; set " + EnvSearchPath + "=1 to search it)"
+		return " ($PATH is not searched when run as root; set " + config.EnvSearchPath + "=1 to search it)"
 	}
 	return ""
 }
@@ -137,7 +132,7 @@ func (r *Runner) CheckDiscovery() error {
 			if list == "" {
 				list = "none"
 			}
-			return Configf("%s pins plugin %s, but no plugin of that name was found (plugins found: %s; searched %s%s): correct the name or remove the pin",
+			return config.Configf("%s pins plugin %s, but no plugin of that name was found (plugins found: %s; searched %s%s): correct the name or remove the pin",
 				EnvPluginChecksums, name, list, strings.Join(r.SearchDirs(), ", "), r.PathNote())
 		}
 	}
@@ -154,14 +149,14 @@ func (r *Runner) find(name string) (Candidate, error) {
 		}
 	}
 	return Candidate{}, fmt.Errorf("%w: plugin %q not found: looked for %s%s in %s%s; install it there or set %s",
-		ErrConfig, name, BinaryPrefix, name, strings.Join(r.SearchDirs(), ", "), r.PathNote(), EnvPluginDir)
+		config.ErrConfig, name, BinaryPrefix, name, strings.Join(r.SearchDirs(), ", "), r.PathNote(), config.EnvPluginDir)
 }
 
 // UsedPlugins names the plugins this configuration runs: the sources of
 // BACKUP_SOURCES, the target BACKUP_TARGET and the notifiers
 // BACKUP_NOTIFIERS, sorted, each once.
 func (r *Runner) UsedPlugins() ([]string, error) {
-	set := map[string]bool{r.Cfg.GetDefault("BACKUP_TARGET", DefaultTarget): true}
+	set := map[string]bool{r.Cfg.GetDefault("BACKUP_TARGET", config.DefaultTarget): true}
 	_, sources, err := r.SourceMap()
 	if err != nil {
 		return nil, err
@@ -198,17 +193,17 @@ func (r *Runner) Start(ctx context.Context, name, instance string) (*Plugin, err
 
 // SourceMap returns component → source plugin name, in order.
 func (r *Runner) SourceMap() ([]string, map[string]string, error) {
-	spec := r.Cfg.GetDefault("BACKUP_SOURCES", DefaultSources)
+	spec := r.Cfg.GetDefault("BACKUP_SOURCES", config.DefaultSources)
 	m := map[string]string{}
 	var order []string
 	for _, kv := range strings.Split(spec, ",") {
 		comp, name, ok := strings.Cut(kv, "=")
 		comp, name = strings.TrimSpace(comp), strings.TrimSpace(name) // "uploads = source-volume" (found by FuzzSourceMap)
 		if !ok || comp == "" || name == "" {
-			return nil, nil, Configf("BACKUP_SOURCES=%q: each entry must be component=plugin, e.g. %s", spec, DefaultSources)
+			return nil, nil, config.Configf("BACKUP_SOURCES=%q: each entry must be component=plugin, e.g. %s", spec, config.DefaultSources)
 		}
 		if _, dup := m[comp]; dup {
-			return nil, nil, Configf("BACKUP_SOURCES names component %q twice", comp)
+			return nil, nil, config.Configf("BACKUP_SOURCES names component %q twice", comp)
 		}
 		m[comp] = name
 		order = append(order, comp)
@@ -230,7 +225,7 @@ func (r *Runner) Hostname() string {
 func (r *Runner) ChecksumAlgorithm() (string, error) {
 	a := r.Cfg.GetDefault("BACKUP_CHECKSUM", sdk.DefaultChecksum)
 	if _, err := sdk.NewChecksum(a); err != nil {
-		return "", Configf("BACKUP_CHECKSUM=%q: use %s or %s", a, sdk.ChecksumXXH3, sdk.ChecksumSHA256)
+		return "", config.Configf("BACKUP_CHECKSUM=%q: use %s or %s", a, sdk.ChecksumXXH3, sdk.ChecksumSHA256)
 	}
 	return a, nil
 }
@@ -305,7 +300,7 @@ func (r *Runner) Backup(ctx context.Context, opts BackupOptions) (*BackupReport,
 	// before any stream starts.
 	starting := r.startSources(ctx, comps, sources)
 	defer starting.wait() // none is left starting when Backup returns
-	targetName := r.Cfg.GetDefault("BACKUP_TARGET", DefaultTarget)
+	targetName := r.Cfg.GetDefault("BACKUP_TARGET", config.DefaultTarget)
 	local, err := r.Start(ctx, targetName, Local)
 	if err != nil {
 		return nil, err
@@ -329,7 +324,7 @@ func (r *Runner) Backup(ctx context.Context, opts BackupOptions) (*BackupReport,
 			cancel()
 		}
 		if err != nil {
-			if errors.Is(err, ErrConfig) {
+			if errors.Is(err, config.ErrConfig) {
 				return nil, err
 			}
 			rep.OffsiteErr = fmt.Errorf("offsite repository: %w", err)
@@ -472,7 +467,7 @@ func InitRepository(ctx context.Context, log hclog.Logger, t *Plugin, opensNext 
 	}
 	resp, err := t.Client.Target.Init(ctx, req)
 	if err != nil {
-		return false, sdk.FromStatus(err)
+		return false, wire.FromStatus(err)
 	}
 	if resp.Created {
 		log.Info("repository created", "target", t.Name, "instance", t.Instance)
@@ -495,7 +490,7 @@ func (r *Runner) duration(key string, def time.Duration) (time.Duration, error) 
 	}
 	d, err := time.ParseDuration(v)
 	if err != nil || d < 0 {
-		return 0, Configf("%s=%q is not a duration: use e.g. 5m or 90s", key, v)
+		return 0, config.Configf("%s=%q is not a duration: use e.g. 5m or 90s", key, v)
 	}
 	return d, nil
 }
@@ -572,7 +567,7 @@ func (r *Runner) Restore(ctx context.Context, run *Run, t *Plugin, opts RestoreO
 	rep := &RestoreReport{Run: run}
 	for _, c := range comps {
 		if _, ok := sources[c]; !ok {
-			return rep, Configf("no source plugin for component %q in BACKUP_SOURCES", c)
+			return rep, config.Configf("no source plugin for component %q in BACKUP_SOURCES", c)
 		}
 	}
 	// Every source starts (and declares its components) before the first

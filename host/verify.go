@@ -18,15 +18,10 @@ import (
 	"time"
 
 	pb "github.com/timetiles/timetiles-backup/gen/timetiles/backup/v1"
+	"github.com/timetiles/timetiles-backup/host/config"
 	"github.com/timetiles/timetiles-backup/host/stream"
+	"github.com/timetiles/timetiles-backup/internal/wire"
 	"github.com/timetiles/timetiles-backup/sdk"
-)
-
-// EnvVerifySubset is the default share of pack data `backup verify` reads
-// (restic check --read-data-subset).
-const (
-	EnvVerifySubset     = "BACKUP_VERIFY_READ_DATA_SUBSET"
-	DefaultVerifySubset = "5%"
 )
 
 // restic's --read-data-subset forms: "n/t", "x%" (x may have decimals) and
@@ -129,14 +124,14 @@ func (v *VerifyReport) Err() error { return errors.Join(v.Failures()...) }
 func (r *Runner) VerifySubset(opt string) (string, error) {
 	v, from := strings.TrimSpace(opt), "--read-data-subset"
 	if v == "" {
-		v, from = strings.TrimSpace(r.Cfg.Get(EnvVerifySubset)), EnvVerifySubset
+		v, from = strings.TrimSpace(r.Cfg.Get(config.EnvVerifySubset)), config.EnvVerifySubset
 	}
 	if v == "" {
-		return DefaultVerifySubset, nil
+		return config.DefaultVerifySubset, nil
 	}
 	s, ok := ParseSubset(v)
 	if !ok {
-		return "", Configf("%s=%q: use a percentage (5%%), a fraction (1/10), a size (500M), or none", from, v)
+		return "", config.Configf("%s=%q: use a percentage (5%%), a fraction (1/10), a size (500M), or none", from, v)
 	}
 	return s, nil
 }
@@ -189,9 +184,9 @@ func (r *Runner) Verify(ctx context.Context, opts VerifyOptions) (*VerifyReport,
 
 func (r *Runner) verifyRepository(ctx context.Context, inst, subset string) (*RepositoryCheck, *Plugin, *Run, *Manifest, error) {
 	rc := &RepositoryCheck{Instance: inst}
-	t, err := r.Start(ctx, r.Cfg.GetDefault("BACKUP_TARGET", DefaultTarget), inst)
+	t, err := r.Start(ctx, r.Cfg.GetDefault("BACKUP_TARGET", config.DefaultTarget), inst)
 	if err != nil {
-		if errors.Is(err, ErrConfig) || errors.Is(err, sdk.ErrInvalidConfig) {
+		if errors.Is(err, config.ErrConfig) || errors.Is(err, sdk.ErrInvalidConfig) {
 			return nil, nil, nil, nil, err
 		}
 		rc.Err = err
@@ -200,7 +195,7 @@ func (r *Runner) verifyRepository(ctx context.Context, inst, subset string) (*Re
 	r.Log.Info("checking repository", "repository", inst, "read_data_subset", subset)
 	resp, err := t.Client.Target.Verify(ctx, &pb.VerifyRequest{ReadDataSubset: subset})
 	if err != nil {
-		err = sdk.FromStatus(err)
+		err = wire.FromStatus(err)
 		if inst == Offsite && IsPermission(err) {
 			rc.Skipped = "the offsite key may not read the repository (write-only key): offsite verify skipped; verify it with full-access credentials"
 			return rc, t, nil, nil, nil

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/timetiles/timetiles-backup/host"
+	"github.com/timetiles/timetiles-backup/host/config"
 	"github.com/timetiles/timetiles-backup/internal/restic"
 	"github.com/timetiles/timetiles-backup/internal/testenv"
 )
@@ -159,7 +160,7 @@ func TestFaultHostSIGTERMMidBackup(t *testing.T) {
 	assertAlert(t, alerts(), 1, "Backup Failed", "interrupted by a signal", "nothing of this run was committed")
 
 	// The run lock went with the process.
-	lockFile := host.NewRunner(host.NewConfig(map[string]string{host.EnvStateDir: e.vars[host.EnvStateDir], "RESTIC_REPOSITORY": e.repo}), nil, "").LockPath()
+	lockFile := host.NewRunner(config.NewConfig(map[string]string{config.EnvStateDir: e.vars[config.EnvStateDir], "RESTIC_REPOSITORY": e.repo}), nil, "").LockPath()
 	if b, _ := os.ReadFile(lockFile); strings.Contains(string(b), strconv.Itoa(hostPID)) {
 		t.Errorf("the lock file still names the interrupted run: %s", b)
 	}

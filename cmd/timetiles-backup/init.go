@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/timetiles/timetiles-backup/host"
+	"github.com/timetiles/timetiles-backup/host/config"
 	"github.com/timetiles/timetiles-backup/internal/restic"
 )
 
@@ -44,7 +45,7 @@ Usage: timetiles-backup init [options]
        RESTIC_OFFSITE_REPOSITORY is set.
 
   The env file is --env-file, $TIMETILES_ENV_FILE or
-  ` + host.DefaultEnvFile + `; with --env-file it is created when missing.
+  ` + config.DefaultEnvFile + `; with --env-file it is created when missing.
 
   Example:
     sudo timetiles-backup init
@@ -95,7 +96,7 @@ func (c *InitCommand) run(args []string) error {
 	c.UI.Output("Checking this server:")
 	// restic: the target plugin checks it too, but the operator wants to
 	// see which restic and why it is refused.
-	if r.Cfg.GetDefault("BACKUP_TARGET", host.DefaultTarget) == host.DefaultTarget {
+	if r.Cfg.GetDefault("BACKUP_TARGET", config.DefaultTarget) == config.DefaultTarget {
 		bin := r.Cfg.GetDefault("BACKUP_RESTIC_BIN", "restic")
 		v, err := (&restic.Repo{Binary: bin}).Version(c.Ctx)
 		if err == nil {
@@ -140,12 +141,12 @@ func (c *InitCommand) run(args []string) error {
 	case pwOrigin == "environment":
 		fail("password", errors.New("RESTIC_PASSWORD is set but empty in the environment, which wins over the env file: unset it"))
 	case r.Cfg.EnvFile == "":
-		fail("password", fmt.Errorf("RESTIC_PASSWORD is empty and there is no env file to write it to: pass --env-file %s", host.DefaultEnvFile))
+		fail("password", fmt.Errorf("RESTIC_PASSWORD is empty and there is no env file to write it to: pass --env-file %s", config.DefaultEnvFile))
 	default:
 		pw, err := newPassword()
 		var changed bool
 		if err == nil {
-			changed, err = host.SetEnvIfEmpty(r.Cfg.EnvFile, "RESTIC_PASSWORD", pw)
+			changed, err = config.SetEnvIfEmpty(r.Cfg.EnvFile, "RESTIC_PASSWORD", pw)
 		}
 		switch {
 		case err != nil:
@@ -178,9 +179,9 @@ func (c *InitCommand) run(args []string) error {
 		}
 	}
 	c.UI.Output("Repositories:")
-	target := r.Cfg.GetDefault("BACKUP_TARGET", host.DefaultTarget)
+	target := r.Cfg.GetDefault("BACKUP_TARGET", config.DefaultTarget)
 	insts := []string{host.Local}
-	if target != host.DefaultTarget || r.Cfg.Get("RESTIC_OFFSITE_REPOSITORY") != "" {
+	if target != config.DefaultTarget || r.Cfg.Get("RESTIC_OFFSITE_REPOSITORY") != "" {
 		insts = append(insts, host.Offsite)
 	}
 	for _, inst := range insts {
@@ -219,8 +220,8 @@ func newPassword() (string, error) {
 	return base64.RawURLEncoding.EncodeToString(b), nil
 }
 
-func repoName(cfg *host.Config, target, inst string) string {
-	if target != host.DefaultTarget {
+func repoName(cfg *config.Config, target, inst string) string {
+	if target != config.DefaultTarget {
 		return ""
 	}
 	if inst == host.Offsite {
@@ -243,7 +244,7 @@ var directKeys = []string{"BACKUP_DATABASE_URL", "PGHOST", "PGPORT", "PGUSER", "
 
 // checkPostgres checks that the PostgreSQL client tools the source plugin
 // will run exist: in the container (container mode) or on this host.
-func checkPostgres(ctx context.Context, cfg *host.Config) (string, error) {
+func checkPostgres(ctx context.Context, cfg *config.Config) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	direct := false
@@ -300,7 +301,7 @@ func where(dir string) string {
 
 // checkUploads checks the uploads directory (or Docker volume) the volume
 // source will read, resolved the way the plugin resolves it.
-func checkUploads(ctx context.Context, cfg *host.Config) (string, error) {
+func checkUploads(ctx context.Context, cfg *config.Config) (string, error) {
 	if vol := cfg.Get("BACKUP_UPLOADS_VOLUME"); vol != "" {
 		out, err := exec.CommandContext(ctx, cfg.GetDefault("BACKUP_DOCKER", "docker"), "volume", "inspect", "--format", "{{.Mountpoint}}", "--", vol).Output()
 		if err != nil {

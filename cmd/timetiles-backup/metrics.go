@@ -6,13 +6,14 @@ import (
 	"time"
 
 	"github.com/timetiles/timetiles-backup/host"
+	"github.com/timetiles/timetiles-backup/host/config"
 )
 
 // writeMetrics writes BACKUP_METRICS_FILE (when set) after a backup run,
 // whatever its outcome; it is deferred by BackupCommand.backup with
 // pointers to the report and the error (the exit code) it fills in.
 func (c *BackupCommand) writeMetrics(r *host.Runner, rep **host.BackupReport, ret *error, offsite bool, start time.Time) {
-	path := r.Cfg.Get(host.EnvMetricsFile)
+	path := r.Cfg.Get(config.EnvMetricsFile)
 	if path == "" {
 		return
 	}

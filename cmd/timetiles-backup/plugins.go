@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/timetiles/timetiles-backup/host"
+	"github.com/timetiles/timetiles-backup/host/config"
 )
 
 // PluginsCommand is `timetiles-backup plugins`.
@@ -120,7 +121,7 @@ func (c *PluginsCommand) run(args []string) error {
 		if err != nil {
 			bad++
 			what := "skipped"
-			if errors.Is(err, host.ErrConfig) {
+			if errors.Is(err, config.ErrConfig) {
 				refused++
 				what = "refused"
 			}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/timetiles/timetiles-backup/host"
+	"github.com/timetiles/timetiles-backup/host/config"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -61,28 +62,28 @@ func scratchComponents(run *host.Run, o host.RestoreOptions, inPlace []string) [
 }
 
 // confirmText names what a restore overwrites and what happens around it.
-func confirmText(what string, inPlace []string, safety bool, cfg *host.Config) string {
+func confirmText(what string, inPlace []string, safety bool, cfg *config.Config) string {
 	lines := []string{"This OVERWRITES " + what + "."}
 	if len(inPlace) == 0 {
 		lines = []string{"This writes " + what + "; production data is not touched."}
 	}
-	if len(inPlace) > 0 && cfg.Get(host.EnvPreRestoreCommand) != "" {
-		lines = append(lines, "First: "+cfg.Get(host.EnvPreRestoreCommand))
+	if len(inPlace) > 0 && cfg.Get(config.EnvPreRestoreCommand) != "" {
+		lines = append(lines, "First: "+cfg.Get(config.EnvPreRestoreCommand))
 	}
 	if safety {
 		lines = append(lines, "A safety backup of "+strings.Join(inPlace, " and ")+" is taken before anything is overwritten.")
 	} else if len(inPlace) > 0 {
 		lines = append(lines, "NO safety backup is taken (--no-safety-backup): there is no way back.")
 	}
-	if len(inPlace) > 0 && cfg.Get(host.EnvPostRestoreCommand) != "" {
-		lines = append(lines, "Afterwards: "+cfg.Get(host.EnvPostRestoreCommand))
+	if len(inPlace) > 0 && cfg.Get(config.EnvPostRestoreCommand) != "" {
+		lines = append(lines, "Afterwards: "+cfg.Get(config.EnvPostRestoreCommand))
 	}
 	return strings.Join(lines, "\n")
 }
 
 // runHook runs an operator's command with /bin/sh, in TIMETILES_DIR when
 // that exists, its output going to the operator's stderr.
-func (c *RestoreCommand) runHook(ctx context.Context, cfg *host.Config, key string, env []string) error {
+func (c *RestoreCommand) runHook(ctx context.Context, cfg *config.Config, key string, env []string) error {
 	cmdline := cfg.Get(key)
 	c.UI.Output("Running " + key + ": " + cmdline)
 	ctx, cancel := context.WithTimeout(ctx, hookTimeout)
@@ -119,9 +120,9 @@ func (c *RestoreCommand) execute(r *host.Runner, run *host.Run, t *host.Plugin, 
 	started := false // the in-place part began: the post command is due
 	var postErr error
 	post := func(result string) {
-		if started && r.Cfg.Get(host.EnvPostRestoreCommand) != "" {
+		if started && r.Cfg.Get(config.EnvPostRestoreCommand) != "" {
 			// Runs even after an interrupt: the application must come back.
-			postErr = c.runHook(context.Background(), r.Cfg, host.EnvPostRestoreCommand, append(hookEnv, "TIMETILES_RESTORE_RESULT="+result))
+			postErr = c.runHook(context.Background(), r.Cfg, config.EnvPostRestoreCommand, append(hookEnv, "TIMETILES_RESTORE_RESULT="+result))
 			if postErr != nil {
 				c.UI.Error("Error: " + postErr.Error() + ": start TimeTiles by hand (cd /opt/timetiles && docker compose up -d)")
 			}
@@ -156,8 +157,8 @@ func (c *RestoreCommand) execute(r *host.Runner, run *host.Run, t *host.Plugin, 
 		opts.Components = inPlace
 	}
 	started = hooks
-	if hooks && r.Cfg.Get(host.EnvPreRestoreCommand) != "" {
-		if err := c.runHook(c.Ctx, r.Cfg, host.EnvPreRestoreCommand, hookEnv); err != nil {
+	if hooks && r.Cfg.Get(config.EnvPreRestoreCommand) != "" {
+		if err := c.runHook(c.Ctx, r.Cfg, config.EnvPreRestoreCommand, hookEnv); err != nil {
 			return fail(fmt.Errorf("%w: nothing was restored", err))
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/dustin/go-humanize"
 
 	"github.com/timetiles/timetiles-backup/host"
+	"github.com/timetiles/timetiles-backup/host/config"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -212,10 +213,10 @@ func (c *StatusCommand) run(args []string) error {
 		return c.fail(err, "")
 	}
 	defer r.Close()
-	v := r.Cfg.GetDefault(host.EnvMaxAge, host.DefaultMaxAge)
+	v := r.Cfg.GetDefault(config.EnvMaxAge, config.DefaultMaxAge)
 	maxAge, err := time.ParseDuration(v)
 	if err != nil || maxAge <= 0 {
-		return c.fail(host.Configf("%s=%q is not a duration: use e.g. 26h, 90m or 8h30m", host.EnvMaxAge, v), "")
+		return c.fail(config.Configf("%s=%q is not a duration: use e.g. 26h, 90m or 8h30m", config.EnvMaxAge, v), "")
 	}
 	order, _, err := r.SourceMap()
 	if err != nil {
@@ -225,7 +226,7 @@ func (c *StatusCommand) run(args []string) error {
 	if err != nil {
 		return c.fail(r.ScrubError(err), "")
 	}
-	if path := r.Cfg.Get(host.EnvMetricsFile); path != "" {
+	if path := r.Cfg.Get(config.EnvMetricsFile); path != "" {
 		if err := host.UpdateStatusMetrics(path, rep.state, rep.metrics()); err != nil {
 			c.UI.Warn("Warning: " + err.Error())
 		}
@@ -263,8 +264,8 @@ func (c *StatusCommand) gather(r *host.Runner, order []string, maxAge time.Durat
 	}
 	rep.state = st
 	insts := []string{host.Local}
-	target := r.Cfg.GetDefault("BACKUP_TARGET", host.DefaultTarget)
-	if target != host.DefaultTarget || r.Cfg.Get("RESTIC_OFFSITE_REPOSITORY") != "" {
+	target := r.Cfg.GetDefault("BACKUP_TARGET", config.DefaultTarget)
+	if target != config.DefaultTarget || r.Cfg.Get("RESTIC_OFFSITE_REPOSITORY") != "" {
 		insts = append(insts, host.Offsite)
 	}
 	runsOf := map[string][]*host.Run{}
@@ -320,7 +321,7 @@ func (c *StatusCommand) gather(r *host.Runner, order []string, maxAge time.Durat
 			if now.Sub(newest.Time) > maxAge {
 				sc.Stale = true
 				rep.Problems = append(rep.Problems, fmt.Sprintf("%s: the newest complete run in the %s repository (%s) is %s old, more than %s=%s",
-					comp, inst, newest.ID, ago(now, newest.Time), host.EnvMaxAge, shortDuration(maxAge)))
+					comp, inst, newest.ID, ago(now, newest.Time), config.EnvMaxAge, shortDuration(maxAge)))
 			}
 		}
 	}

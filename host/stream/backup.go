@@ -12,6 +12,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	pb "github.com/timetiles/timetiles-backup/gen/timetiles/backup/v1"
+	"github.com/timetiles/timetiles-backup/internal/wire"
+	"github.com/timetiles/timetiles-backup/internal/wire/convert"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -114,14 +116,14 @@ func Backup(ctx context.Context, src *Endpoint, sinks []Sink, spec Spec) *Result
 		first, err = bs.Recv()
 	}
 	if err != nil {
-		res.SourceErr = fmt.Errorf("source %s: %w", src.Name, sdk.FromStatus(err))
+		res.SourceErr = fmt.Errorf("source %s: %w", src.Name, wire.FromStatus(err))
 		return res
 	}
 	hdr := first.GetMessage().GetHeader()
 	if hdr == nil {
 		if t := first.GetMessage().GetTrailer(); t != nil {
 			res.Trailer = trailerFromPB(t)
-			res.SourceErr = sdk.TrailerError(t)
+			res.SourceErr = wire.TrailerError(t)
 			if res.SourceErr == nil {
 				res.SourceErr = errors.New("sent no header")
 			}
@@ -136,7 +138,7 @@ func Backup(ctx context.Context, src *Endpoint, sinks []Sink, spec Spec) *Result
 		return res
 	}
 	tr = afterHeader(tr, hdr)
-	res.Header, res.Transport = sdk.HeaderFromPB(hdr), tr.Name()
+	res.Header, res.Transport = convert.HeaderFromPB(hdr), tr.Name()
 
 	// Open one Write call per sink and send it the header.
 	for _, s := range ss {

@@ -8,7 +8,7 @@ import (
 	"io"
 
 	pb "github.com/timetiles/timetiles-backup/gen/timetiles/backup/v1"
-	"github.com/timetiles/timetiles-backup/sdk"
+	"github.com/timetiles/timetiles-backup/internal/wire"
 )
 
 // ReadTo reads a stored stream through target t into w, never holding it
@@ -30,7 +30,7 @@ func ReadTo(ctx context.Context, t *Endpoint, snapshotID, algo string, w io.Writ
 	}
 	rs, err := t.Target.Read(ctx, &pb.ReadRequest{SnapshotId: snapshotID, FdToken: tr.token(), ChecksumAlgorithm: algo})
 	if err != nil {
-		return fail(sdk.FromStatus(err))
+		return fail(wire.FromStatus(err))
 	}
 	recv := func() (*pb.StreamMessage, error) {
 		m, err := rs.Recv()
@@ -53,7 +53,7 @@ func ReadInto(ctx context.Context, t *Endpoint, snapshotID, dir string) error {
 	defer cancel()
 	rs, err := t.Target.Read(ctx, &pb.ReadRequest{SnapshotId: snapshotID, LocalPath: dir})
 	if err != nil {
-		return sdk.FromStatus(err)
+		return wire.FromStatus(err)
 	}
 	recv := func() (*pb.StreamMessage, error) {
 		m, err := rs.Recv()

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	pb "github.com/timetiles/timetiles-backup/gen/timetiles/backup/v1"
+	"github.com/timetiles/timetiles-backup/internal/wire"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -242,7 +243,7 @@ func (r *Reader) receiveTrailer() error {
 		return fmt.Errorf("protocol error: %T on a stream whose bytes take a pipe: %w", m.GetMsg(), sdk.ErrAborted)
 	}
 	r.trailer = t
-	if err := sdk.TrailerError(t); err != nil {
+	if err := wire.TrailerError(t); err != nil {
 		return err
 	}
 	return r.ended()
@@ -251,7 +252,7 @@ func (r *Reader) receiveTrailer() error {
 // end checks a trailer that came on the call (chunk and trailer-only
 // modes).
 func (r *Reader) end() error {
-	if err := sdk.TrailerError(r.trailer); err != nil {
+	if err := wire.TrailerError(r.trailer); err != nil {
 		return err
 	}
 	if err := r.ended(); err != nil {
@@ -274,7 +275,7 @@ func (r *Reader) ended() error {
 	case err == io.EOF:
 		return nil
 	case err != nil:
-		return fmt.Errorf("stream did not end after its trailer: %v: %w", sdk.FromStatus(err), sdk.ErrAborted)
+		return fmt.Errorf("stream did not end after its trailer: %v: %w", wire.FromStatus(err), sdk.ErrAborted)
 	}
 	return fmt.Errorf("protocol error: %T after the trailer: %w", m.GetMsg(), sdk.ErrAborted)
 }
@@ -313,7 +314,7 @@ func cut(err error) error {
 	if err == io.EOF {
 		return fmt.Errorf("stream ended without a trailer: %w", sdk.ErrAborted)
 	}
-	return cutError{sdk.FromStatus(err)}
+	return cutError{wire.FromStatus(err)}
 }
 
 // cutError is a call that failed mid-stream: it matches both its own kind

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	pb "github.com/timetiles/timetiles-backup/gen/timetiles/backup/v1"
+	"github.com/timetiles/timetiles-backup/internal/wire"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -74,11 +75,11 @@ func Restore(ctx context.Context, t, src *Endpoint, snapshotID, algo string, opt
 		first, err = rs.Recv()
 	}
 	if err != nil {
-		return fmt.Errorf("reading snapshot %s: %w", snapshotID, sdk.FromStatus(err))
+		return fmt.Errorf("reading snapshot %s: %w", snapshotID, wire.FromStatus(err))
 	}
 	hdr := first.GetMessage().GetHeader()
 	if hdr == nil {
-		return fmt.Errorf("reading snapshot %s: %w", snapshotID, sdk.TrailerError(first.GetMessage().GetTrailer()))
+		return fmt.Errorf("reading snapshot %s: %w", snapshotID, wire.TrailerError(first.GetMessage().GetTrailer()))
 	}
 	hdr = proto.Clone(hdr).(*pb.StreamHeader)
 	hdr.Component, hdr.FdToken, hdr.LocalPath = opts.Component, tr.token(), ""
@@ -93,7 +94,7 @@ func Restore(ctx context.Context, t, src *Endpoint, snapshotID, algo string, opt
 		err = w.Header(hdr)
 	}
 	if err != nil {
-		return fmt.Errorf("source %s: %w", src.Name, sdk.FromStatus(err))
+		return fmt.Errorf("source %s: %w", src.Name, wire.FromStatus(err))
 	}
 	// The host counts what it forwards; the source verifies the checksum.
 	rd := tr.reader(func() (*pb.StreamMessage, error) {
@@ -108,7 +109,7 @@ func Restore(ctx context.Context, t, src *Endpoint, snapshotID, algo string, opt
 			break
 		}
 		if _, err := w.Write(b); err != nil {
-			readErr = fmt.Errorf("source %s: %w", src.Name, sdk.FromStatus(err))
+			readErr = fmt.Errorf("source %s: %w", src.Name, wire.FromStatus(err))
 			sourceGone = true // it ended the call: CloseAndRecv says why
 		}
 	}
@@ -129,7 +130,7 @@ func Restore(ctx context.Context, t, src *Endpoint, snapshotID, algo string, opt
 	_, err = rst.CloseAndRecv()
 	var srcErr error
 	if err != nil {
-		srcErr = fmt.Errorf("source %s: %w", src.Name, sdk.FromStatus(err))
+		srcErr = fmt.Errorf("source %s: %w", src.Name, wire.FromStatus(err))
 	}
 	return restoreCause(readErr, srcErr, sourceGone)
 }
@@ -196,7 +197,7 @@ func consumerGone(err error) bool {
 func RestorePath(ctx context.Context, t, src *Endpoint, snapshotID string, opts RestoreOptions) error {
 	resp, err := src.Source.RestorePath(ctx, &pb.RestorePathRequest{Options: opts.pb(), StagingAllowed: true})
 	if err != nil {
-		return fmt.Errorf("source %s: %w", src.Name, sdk.FromStatus(err))
+		return fmt.Errorf("source %s: %w", src.Name, wire.FromStatus(err))
 	}
 	rerr := ReadInto(ctx, t, snapshotID, resp.Path)
 	if !resp.Staged {
@@ -219,7 +220,7 @@ func RestorePath(ctx context.Context, t, src *Endpoint, snapshotID string, opts 
 		return fmt.Errorf("%w; %s", rerr, fin.GetSummary())
 	}
 	if ferr != nil {
-		ferr = fmt.Errorf("source %s: %w", src.Name, sdk.FromStatus(ferr))
+		ferr = fmt.Errorf("source %s: %w", src.Name, wire.FromStatus(ferr))
 		if rerr != nil {
 			return fmt.Errorf("%w (removing the staging directory %s also failed: %v)", rerr, resp.Path, ferr)
 		}

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	pb "github.com/timetiles/timetiles-backup/gen/timetiles/backup/v1"
+	"github.com/timetiles/timetiles-backup/internal/wire"
+	"github.com/timetiles/timetiles-backup/internal/wire/convert"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -63,7 +65,7 @@ func (s *sink) begin(ctx context.Context, h *pb.StreamHeader) {
 		err = s.w.Header(h)
 	}
 	if err != nil {
-		s.fail(fmt.Errorf("target %s: %w", s.Name, sdk.FromStatus(err)))
+		s.fail(fmt.Errorf("target %s: %w", s.Name, wire.FromStatus(err)))
 		cancel()
 		return
 	}
@@ -128,7 +130,7 @@ func (s *sink) startSending() {
 			if _, err := s.w.Write(b); err != nil {
 				// deliver also waits on s.done: closing it (deferred) lets
 				// the producer go on without this loop draining s.ch.
-				s.fail(fmt.Errorf("target %s: %w", s.Name, sdk.FromStatus(err)))
+				s.fail(fmt.Errorf("target %s: %w", s.Name, wire.FromStatus(err)))
 				return
 			}
 		}
@@ -204,14 +206,14 @@ func (s *sink) finish(t *Trailer, why error) SinkResult {
 		err = s.w.Abort(why)
 	}
 	if err != nil && err != io.EOF && s.failed() == nil {
-		s.fail(fmt.Errorf("target %s: %w", s.Name, sdk.FromStatus(err)))
+		s.fail(fmt.Errorf("target %s: %w", s.Name, wire.FromStatus(err)))
 	}
 	resp, err := s.ws.CloseAndRecv()
 	s.mu.Lock()
 	stopped := s.stopped
 	s.mu.Unlock()
 	if stopped && err != nil {
-		r.Err = fmt.Errorf("target %s: %w", s.Name, sdk.FromStatus(err))
+		r.Err = fmt.Errorf("target %s: %w", s.Name, wire.FromStatus(err))
 		return r
 	}
 	if prior := s.failed(); prior != nil {
@@ -222,14 +224,14 @@ func (s *sink) finish(t *Trailer, why error) SinkResult {
 		return r
 	}
 	if err != nil {
-		r.Err = fmt.Errorf("target %s: %w", s.Name, sdk.FromStatus(err))
+		r.Err = fmt.Errorf("target %s: %w", s.Name, wire.FromStatus(err))
 		return r
 	}
 	if t == nil {
 		r.Err = fmt.Errorf("target %s reported success for an aborted stream", s.Name)
 		return r
 	}
-	r.Snapshot = sdk.SnapshotFromPB(resp.GetSnapshot())
+	r.Snapshot = convert.SnapshotFromPB(resp.GetSnapshot())
 	r.BytesAdded = resp.GetBytesAdded()
 	return r
 }

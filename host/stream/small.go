@@ -10,6 +10,8 @@ import (
 	"sync"
 
 	pb "github.com/timetiles/timetiles-backup/gen/timetiles/backup/v1"
+	"github.com/timetiles/timetiles-backup/internal/wire"
+	"github.com/timetiles/timetiles-backup/internal/wire/convert"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -43,7 +45,7 @@ func BeginWrite(ctx context.Context, t *Endpoint, h sdk.Header) (*Pending, error
 	ws, err := t.Target.Write(ctx)
 	if err != nil {
 		cancel()
-		return nil, sdk.FromStatus(err)
+		return nil, wire.FromStatus(err)
 	}
 	w := NewWriter(func(m *pb.StreamMessage) error { return ws.Send(&pb.WriteRequest{Message: m}) }, sdk.DefaultChecksum)
 	ph := headerToPB(h)
@@ -53,7 +55,7 @@ func BeginWrite(ctx context.Context, t *Endpoint, h sdk.Header) (*Pending, error
 			err = rerr // the target's own error, not the call's io.EOF
 		}
 		cancel()
-		return nil, sdk.FromStatus(err)
+		return nil, wire.FromStatus(err)
 	}
 	return &Pending{ws: ws, w: w, cancel: cancel}, nil
 }
@@ -102,9 +104,9 @@ func (p *Pending) finish(data []byte, why error) (sdk.Snapshot, error) {
 		return sdk.Snapshot{}, why
 	}
 	if err != nil {
-		return sdk.Snapshot{}, sdk.FromStatus(err)
+		return sdk.Snapshot{}, wire.FromStatus(err)
 	}
-	return sdk.SnapshotFromPB(resp.GetSnapshot()), nil
+	return convert.SnapshotFromPB(resp.GetSnapshot()), nil
 }
 
 // WriteBytes stores a whole small stream at once.
@@ -124,7 +126,7 @@ func ReadBytes(ctx context.Context, t *Endpoint, snapshotID string, limit int) (
 	defer cancel()
 	rs, err := t.Target.Read(ctx, &pb.ReadRequest{SnapshotId: snapshotID, ChecksumAlgorithm: sdk.DefaultChecksum})
 	if err != nil {
-		return nil, sdk.FromStatus(err)
+		return nil, wire.FromStatus(err)
 	}
 	recv := func() (*pb.StreamMessage, error) {
 		m, err := rs.Recv()
@@ -149,10 +151,10 @@ func ReadBytes(ctx context.Context, t *Endpoint, snapshotID string, limit int) (
 func skipHeader(recv func() (*pb.StreamMessage, error)) error {
 	m, err := recv()
 	if err != nil {
-		return sdk.FromStatus(err)
+		return wire.FromStatus(err)
 	}
 	if m.GetHeader() == nil {
-		if err := sdk.TrailerError(m.GetTrailer()); err != nil {
+		if err := wire.TrailerError(m.GetTrailer()); err != nil {
 			return err
 		}
 		return fmt.Errorf("protocol error: the stream did not start with a header: %w", sdk.ErrAborted)

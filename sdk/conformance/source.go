@@ -14,6 +14,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	pb "github.com/timetiles/timetiles-backup/gen/timetiles/backup/v1"
+	"github.com/timetiles/timetiles-backup/internal/wire"
+	"github.com/timetiles/timetiles-backup/internal/wire/convert"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -124,7 +126,7 @@ func RunSource(t *testing.T, f SourceFixture) {
 		}
 		reportFraming(t, s)
 		if s.trailer == nil || !s.trailer.Success {
-			t.Fatalf("the backup failed: %v", sdk.TrailerError(s.trailer))
+			t.Fatalf("the backup failed: %v", wire.TrailerError(s.trailer))
 		}
 		if s.header.LocalPath != "" {
 			if fi, err := os.Stat(s.header.LocalPath); err != nil || !fi.IsDir() || !filepath.IsAbs(s.header.LocalPath) {
@@ -195,7 +197,7 @@ func RunSource(t *testing.T, f SourceFixture) {
 			opts := &pb.RestoreOptions{Component: c, ToDatabase: req.ToDatabase, ToDirectory: req.ToDirectory}
 			hdr := proto.Clone(s.header).(*pb.StreamHeader)
 			hdr.Component, hdr.FdToken = c, ""
-			req.Header = sdk.HeaderFromPB(hdr)
+			req.Header = convert.HeaderFromPB(hdr)
 			if err, _ := restore(in, opts, sendStream{header: hdr, data: s.data, fd: fd, end: endSuccess}); err != nil {
 				t.Fatalf("contract: restore must accept what backup produced (%d bytes): %v", len(s.data), err)
 			}
@@ -268,14 +270,14 @@ func checkCancel(t *testing.T, in *instance, component string, children []string
 	before := descendants(in.pid)
 	bs, err := in.c.Source.Backup(ctx, req)
 	if err != nil {
-		t.Fatalf("Backup: %v", sdk.FromStatus(err))
+		t.Fatalf("Backup: %v", wire.FromStatus(err))
 	}
 	m, err := bs.Recv()
 	if err != nil {
-		t.Fatalf("Backup: %v", sdk.FromStatus(err))
+		t.Fatalf("Backup: %v", wire.FromStatus(err))
 	}
 	if m.GetMessage().GetHeader() == nil {
-		t.Fatalf("the backup with Config did not start with a header: %v", sdk.TrailerError(m.GetMessage().GetTrailer()))
+		t.Fatalf("the backup with Config did not start with a header: %v", wire.TrailerError(m.GetMessage().GetTrailer()))
 	}
 	if in.fd {
 		// The kit never reads the pipe: once it is full the producer is

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-package host
+package rootonly
 
 import (
 	"os"
@@ -8,7 +8,7 @@ import (
 	"testing"
 )
 
-// checkRootOnly follows symbolic links (relative, absolute, chained) and
+// Check follows symbolic links (relative, absolute, chained) and
 // checks every element of the way; a sticky directory others can write is
 // accepted on the way, never as the last element.
 func TestCheckRootOnlyWalk(t *testing.T) {
@@ -43,7 +43,7 @@ func TestCheckRootOnlyWalk(t *testing.T) {
 		{filepath.Join(good, "abs"), theirs},
 		{filepath.Join(good, "..", "theirs", "inner"), theirs},
 	} {
-		u, err := checkRootOnly(tc.path)
+		u, err := Check(tc.path)
 		if err != nil {
 			t.Fatalf("%s: %v", tc.path, err)
 		}

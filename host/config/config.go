@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 
-// Package host is the core of timetiles-backup: configuration, plugin
-// discovery and launch, and the pipelines that stream a source's bytes into
-// one or more targets and back.
-package host
+// Package config is the host's configuration: the env file (parsed and
+// written: envparse.go, envfile.go), the effective Config (the process
+// environment over the env file over defaults), the variables the host
+// knows (keys.go), which of them name programs root would run
+// (executables.go) and which are secret, and the scrubbing of secrets from
+// text (secrets.go).
+package config
 
 import (
 	"errors"
@@ -11,6 +14,8 @@ import (
 	"os"
 	"sort"
 	"strings"
+
+	"github.com/timetiles/timetiles-backup/internal/rootonly"
 )
 
 // DefaultEnvFile is TimeTiles' production env file, read when it exists.
@@ -33,7 +38,7 @@ type Config struct {
 	EnvFile string
 	// fileProblem, run as root, says why EnvFile is not root's alone
 	// (CheckExecutable).
-	fileProblem *notRootOnly
+	fileProblem *rootonly.Problem
 }
 
 // LoadConfig reads the env file (explicit path, then TIMETILES_ENV_FILE,
@@ -82,7 +87,7 @@ func LoadConfig(envFile string, environ []string) (*Config, error) {
 		c.values[k], c.origins[k] = v, "environment"
 	}
 	// Run as root, a program or command named in an env file that others
-	// could change is refused before anything runs (trust.go).
+	// could change is refused before anything runs (executables.go).
 	if err := c.CheckExecutable(ExecutableKeys); err != nil {
 		return nil, err
 	}
@@ -137,37 +142,4 @@ func (c *Config) Keys() []string {
 	}
 	sort.Strings(keys)
 	return keys
-}
-
-// Secrets returns the non-empty values of keys that are secret, so that
-// they can be scrubbed from any text shown to the operator.
-func (c *Config) Secrets(isSecret func(string) bool) []string {
-	var out []string
-	for k, v := range c.values {
-		if v != "" && len(v) >= 4 && isSecret(k) {
-			out = append(out, v)
-		}
-	}
-	return out
-}
-
-// IsSecretKey reports whether a variable name denotes a secret.
-func IsSecretKey(k string) bool {
-	u := strings.ToUpper(k)
-	for _, s := range []string{"PASSWORD", "SECRET", "_PASS", "TOKEN", "DATABASE_URL", "PRIVATE"} {
-		if strings.Contains(u, s) {
-			return true
-		}
-	}
-	return false
-}
-
-// Scrub replaces every secret in s with "***".
-func Scrub(s string, secrets []string) string {
-	for _, sec := range secrets {
-		if sec != "" {
-			s = strings.ReplaceAll(s, sec, "***")
-		}
-	}
-	return s
 }

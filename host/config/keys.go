@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 
-package host
+package config
 
 import (
 	"sort"
@@ -21,6 +21,49 @@ const (
 	EnvSystemdDir         = "BACKUP_SYSTEMD_DIR"
 	EnvMaxAge             = "BACKUP_MAX_AGE"
 )
+
+// EnvPluginDir names the plugin directory searched first.
+const EnvPluginDir = "TIMETILES_BACKUP_PLUGIN_DIR"
+
+// EnvSearchPath, set to 1 (or true, yes), makes a run as root search
+// $PATH for plugins too. Users other than root always search $PATH; root
+// does not by default, because a directory on root's $PATH that another
+// user can write would let that user plant a plugin (which receives
+// RESTIC_PASSWORD). Even then, as root, a plugin found there runs only if
+// nobody but root can change it (host/trust.go).
+const EnvSearchPath = "TIMETILES_BACKUP_SEARCH_PATH"
+
+// Defaults for the plugin wiring; operators and third parties change them
+// with BACKUP_SOURCES, BACKUP_TARGET and BACKUP_NOTIFIERS.
+const (
+	DefaultSources   = "db=source-postgres,uploads=source-volume"
+	DefaultTarget    = "target-restic"
+	DefaultNotifiers = "notify-alert"
+)
+
+// Retention variables and their defaults (the design's 7/4/12).
+const (
+	EnvKeepDaily   = "BACKUP_KEEP_DAILY"
+	EnvKeepWeekly  = "BACKUP_KEEP_WEEKLY"
+	EnvKeepMonthly = "BACKUP_KEEP_MONTHLY"
+)
+
+// EnvVerifySubset is the default share of pack data `backup verify` reads
+// (restic check --read-data-subset).
+const (
+	EnvVerifySubset     = "BACKUP_VERIFY_READ_DATA_SUBSET"
+	DefaultVerifySubset = "5%"
+)
+
+// DefaultStateDir holds the run lock files.
+const DefaultStateDir = "/var/lib/timetiles-backup"
+
+// EnvStateDir overrides DefaultStateDir.
+const EnvStateDir = "BACKUP_STATE_DIR"
+
+// EnvHealthcheckURL is the dead-man's switch: a healthchecks.io-compatible
+// check URL pinged by backup, prune and verify.
+const EnvHealthcheckURL = "BACKUP_HEALTHCHECK_URL"
 
 // HostKeys describes every variable the host reads (not the plugins').
 // A test (cmd/timetiles-backup/envexample_test.go) finds every such name in

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 
-package host
+package config
 
 import (
 	"errors"
@@ -59,20 +59,6 @@ func TestConfigFileSelection(t *testing.T) {
 	os.WriteFile(f, []byte("A='unterminated\n"), 0o600)
 	if _, err := LoadConfig(f, nil); !errors.Is(err, ErrConfig) {
 		t.Fatalf("broken env file: %v", err)
-	}
-}
-
-func TestSourceMapValidation(t *testing.T) {
-	r := &Runner{Cfg: NewConfig(map[string]string{"BACKUP_SOURCES": "db=source-postgres,mysql=source-mysql"})}
-	order, m, err := r.SourceMap()
-	if err != nil || len(order) != 2 || m["mysql"] != "source-mysql" {
-		t.Fatalf("%v %v %v", order, m, err)
-	}
-	for _, bad := range []string{"db", "db=", "=x", "db=a,db=b"} {
-		r := &Runner{Cfg: NewConfig(map[string]string{"BACKUP_SOURCES": bad})}
-		if _, _, err := r.SourceMap(); !errors.Is(err, ErrConfig) {
-			t.Errorf("BACKUP_SOURCES=%q accepted", bad)
-		}
 	}
 }
 
