@@ -11,7 +11,7 @@
 // target fed from the source's pipe (fan-out), or gRPC chunks; which one is
 // decided in one place (choose) from what the parties declare. Whatever the
 // transport, nothing is committed unless the writer's trailer is successful,
-// and the Reader (reader.go) returns io.EOF only after such a trailer.
+// and the one reader (streamReader, reader.go) returns io.EOF only after such a trailer.
 //
 // The package knows a running plugin only as an Endpoint: it imports neither
 // package host nor host/plugin.

@@ -39,7 +39,7 @@ func failedTrailer(why error) *pb.StreamTrailer {
 	return &pb.StreamTrailer{Success: false, Error: why.Error()}
 }
 
-// Reader reads one stream after its header: the bytes and then the trailer.
+// streamReader reads one stream after its header: the bytes and then the trailer.
 // It is the only place the host decides that a stream ended well: Read (and
 // Next) return io.EOF only after a successful trailer, whose size — and,
 // when the reader hashes, checksum — match the bytes that came, followed by
@@ -49,13 +49,13 @@ func failedTrailer(why error) *pb.StreamTrailer {
 // returned together with an error.
 //
 // The bytes come one of three ways:
-//   - as gRPC chunks on the call itself (NewChunkReader);
+//   - as gRPC chunks on the call itself (newChunkReader);
 //   - through an OS pipe the host reads (newPipeReader); the trailer is
 //     received meanwhile, and a failed one stops a Read that waits;
 //   - past the host (a pipe between two plugins, a directory): only the
 //     trailer is read (newTrailerReader), and the size is checked against
 //     what the host moved when it moved the bytes itself (fan-out).
-type Reader struct {
+type streamReader struct {
 	recv func() (*pb.StreamMessage, error)
 	// chunk mode
 	chunks bool
@@ -75,17 +75,17 @@ type Reader struct {
 	err     error
 }
 
-// NewChunkReader reads a stream whose bytes come as chunks from recv. algo
+// newChunkReader reads a stream whose bytes come as chunks from recv. algo
 // names the checksum to verify ("" verifies the size only: a host that
 // forwards the chunks to a plugin which verifies them itself).
-func NewChunkReader(recv func() (*pb.StreamMessage, error), algo string) *Reader {
-	return &Reader{recv: recv, chunks: true, algo: algo, hash: newHash(algo)}
+func newChunkReader(recv func() (*pb.StreamMessage, error), algo string) *streamReader {
+	return &streamReader{recv: recv, chunks: true, algo: algo, hash: newHash(algo)}
 }
 
 // newPipeReader reads a stream whose bytes come through pipe (the host's
 // read end, which it closes when done) while recv brings the trailer.
-func newPipeReader(recv func() (*pb.StreamMessage, error), pipe io.Reader, algo string) *Reader {
-	r := &Reader{recv: recv, pipe: pipe, algo: algo, hash: newHash(algo), pending: make(chan struct{})}
+func newPipeReader(recv func() (*pb.StreamMessage, error), pipe io.Reader, algo string) *streamReader {
+	r := &streamReader{recv: recv, pipe: pipe, algo: algo, hash: newHash(algo), pending: make(chan struct{})}
 	go func() {
 		defer close(r.pending)
 		err := r.receiveTrailer()
@@ -104,8 +104,8 @@ func newPipeReader(recv func() (*pb.StreamMessage, error), pipe io.Reader, algo 
 // newTrailerReader reads a stream whose bytes do not pass the host, or
 // pass it outside the call: only the trailer comes on recv. moved, when
 // set, waits until the host has moved the bytes and says how many.
-func newTrailerReader(recv func() (*pb.StreamMessage, error), moved func() (uint64, error)) *Reader {
-	return &Reader{recv: recv, moved: moved}
+func newTrailerReader(recv func() (*pb.StreamMessage, error), moved func() (uint64, error)) *streamReader {
+	return &streamReader{recv: recv, moved: moved}
 }
 
 func newHash(algo string) hash.Hash {
@@ -121,17 +121,13 @@ func newHash(algo string) hash.Hash {
 
 // Trailer returns the trailer that came (also a failed one), and whether
 // one came.
-func (r *Reader) Trailer() (Trailer, bool) {
+func (r *streamReader) Trailer() (Trailer, bool) {
 	return trailerFromPB(r.trailer), r.trailer != nil
 }
 
-// Size is the count of bytes the reader saw (chunks or pipe) or that the
-// host moved (fan-out).
-func (r *Reader) Size() uint64 { return r.size }
-
 // Sum returns the reader's own checksum of the bytes (nil when it does not
 // hash).
-func (r *Reader) Sum() []byte {
+func (r *streamReader) Sum() []byte {
 	if r.hash == nil {
 		return nil
 	}
@@ -139,7 +135,7 @@ func (r *Reader) Sum() []byte {
 }
 
 // Read implements io.Reader over the stream's bytes.
-func (r *Reader) Read(p []byte) (int, error) {
+func (r *streamReader) Read(p []byte) (int, error) {
 	if r.pipe != nil {
 		return r.readPipe(p)
 	}
@@ -158,7 +154,7 @@ func (r *Reader) Read(p []byte) (int, error) {
 // Next returns the next chunk as it came (the caller must not keep it
 // past the next call), or the stream's end: io.EOF after a good trailer,
 // else the error. Not for pipe readers.
-func (r *Reader) Next() ([]byte, error) {
+func (r *streamReader) Next() ([]byte, error) {
 	for r.err == nil {
 		m, err := r.recv()
 		if err != nil {
@@ -189,7 +185,7 @@ func (r *Reader) Next() ([]byte, error) {
 	return nil, r.err
 }
 
-func (r *Reader) readPipe(p []byte) (int, error) {
+func (r *streamReader) readPipe(p []byte) (int, error) {
 	if r.err != nil {
 		return 0, r.err
 	}
@@ -233,7 +229,7 @@ func (r *Reader) readPipe(p []byte) (int, error) {
 
 // receiveTrailer is the pipe reader's message side: one trailer, then the
 // end of the call.
-func (r *Reader) receiveTrailer() error {
+func (r *streamReader) receiveTrailer() error {
 	m, err := r.recv()
 	if err != nil {
 		return cut(err)
@@ -251,7 +247,7 @@ func (r *Reader) receiveTrailer() error {
 
 // end checks a trailer that came on the call (chunk and trailer-only
 // modes).
-func (r *Reader) end() error {
+func (r *streamReader) end() error {
 	if err := wire.TrailerError(r.trailer); err != nil {
 		return err
 	}
@@ -269,7 +265,7 @@ func (r *Reader) end() error {
 }
 
 // ended checks that the trailer was the call's last message.
-func (r *Reader) ended() error {
+func (r *streamReader) ended() error {
 	m, err := r.recv()
 	switch {
 	case err == io.EOF:
@@ -281,7 +277,7 @@ func (r *Reader) ended() error {
 }
 
 // check compares a successful trailer with what came.
-func (r *Reader) check() error {
+func (r *streamReader) check() error {
 	t := r.trailer
 	if !r.counts() {
 		return io.EOF
@@ -296,10 +292,10 @@ func (r *Reader) check() error {
 }
 
 // counts reports whether the reader saw the bytes (or their count).
-func (r *Reader) counts() bool { return r.chunks || r.pipe != nil || r.moved != nil }
+func (r *streamReader) counts() bool { return r.chunks || r.pipe != nil || r.moved != nil }
 
 // Err is the stream's final state once it ended: nil after a good trailer.
-func (r *Reader) Err() error {
+func (r *streamReader) Err() error {
 	if r.err == io.EOF {
 		return nil
 	}
@@ -326,7 +322,7 @@ func (e cutError) Error() string   { return "stopped mid-stream: " + e.err.Error
 func (e cutError) Unwrap() []error { return []error{e.err, sdk.ErrAborted} }
 
 // drain reads the stream to its end and returns its final state.
-func (r *Reader) drain() error {
+func (r *streamReader) drain() error {
 	for {
 		if _, err := r.Next(); err != nil {
 			return r.Err()
@@ -335,4 +331,4 @@ func (r *Reader) drain() error {
 }
 
 // failedTrailer reports whether the stream ended with a failed trailer.
-func (r *Reader) failedTrailer() bool { return r.trailer != nil && !r.trailer.Success }
+func (r *streamReader) failedTrailer() bool { return r.trailer != nil && !r.trailer.Success }

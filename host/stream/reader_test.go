@@ -70,7 +70,7 @@ func readAll(t *testing.T, r io.Reader) ([]byte, error) {
 var data = []byte("the bytes of a small stream, in three chunks")
 
 func TestReaderGoodStream(t *testing.T) {
-	r := NewChunkReader(messages(nil, chunk(data[:10]), chunk(data[10:20]), chunk(data[20:]), trailer(goodTrailer(data))), sdk.ChecksumXXH3)
+	r := newChunkReader(messages(nil, chunk(data[:10]), chunk(data[10:20]), chunk(data[20:]), trailer(goodTrailer(data))), sdk.ChecksumXXH3)
 	got, err := readAll(t, r)
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("got %q, %v; want the bytes and io.EOF", got, err)
@@ -105,7 +105,7 @@ func TestReaderRefusesABadStream(t *testing.T) {
 		{"header inside the stream", messages(nil, &pb.StreamMessage{Msg: &pb.StreamMessage_Header{Header: &pb.StreamHeader{}}}), "inside a stream"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := NewChunkReader(tc.recv, sdk.ChecksumXXH3)
+			r := newChunkReader(tc.recv, sdk.ChecksumXXH3)
 			_, err := readAll(t, r)
 			if err == nil || !errors.Is(err, sdk.ErrAborted) || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v, want an abort naming %q", err, tc.want)

@@ -87,7 +87,7 @@ func Restore(ctx context.Context, t, src *Endpoint, snapshotID, algo string, opt
 	if err == nil {
 		err = rst.Send(&pb.RestoreRequest{Msg: &pb.RestoreRequest_Options{Options: opts.pb()}})
 	}
-	w := NewWriter(func(m *pb.StreamMessage) error {
+	w := newWriter(func(m *pb.StreamMessage) error {
 		return rst.Send(&pb.RestoreRequest{Msg: &pb.RestoreRequest_Stream{Stream: m}})
 	}, "")
 	if err == nil {

@@ -39,7 +39,7 @@ type sink struct {
 	Sink
 	to     *Endpoint
 	ws     pb.TargetService_WriteClient
-	w      *Writer
+	w      *streamWriter
 	cancel context.CancelFunc
 	ch     chan []byte // chunk transport: chunks for sendLoop
 	done   chan struct{}
@@ -61,7 +61,7 @@ func (s *sink) begin(ctx context.Context, h *pb.StreamHeader) {
 	s.cancel = cancel
 	ws, err := s.to.Target.Write(sctx)
 	if err == nil {
-		s.w = NewWriter(func(m *pb.StreamMessage) error { return ws.Send(&pb.WriteRequest{Message: m}) }, "")
+		s.w = newWriter(func(m *pb.StreamMessage) error { return ws.Send(&pb.WriteRequest{Message: m}) }, "")
 		err = s.w.Header(h)
 	}
 	if err != nil {

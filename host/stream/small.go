@@ -28,7 +28,7 @@ import (
 // end of the run (docs/performance.md, P1 and P5).
 type Pending struct {
 	ws     pb.TargetService_WriteClient
-	w      *Writer
+	w      *streamWriter
 	cancel context.CancelFunc
 	once   sync.Once
 	snap   sdk.Snapshot
@@ -47,7 +47,7 @@ func BeginWrite(ctx context.Context, t *Endpoint, h sdk.Header) (*Pending, error
 		cancel()
 		return nil, wire.FromStatus(err)
 	}
-	w := NewWriter(func(m *pb.StreamMessage) error { return ws.Send(&pb.WriteRequest{Message: m}) }, sdk.DefaultChecksum)
+	w := newWriter(func(m *pb.StreamMessage) error { return ws.Send(&pb.WriteRequest{Message: m}) }, sdk.DefaultChecksum)
 	ph := headerToPB(h)
 	ph.LocalPath, ph.ChecksumAlgorithm = "", sdk.DefaultChecksum
 	if err := w.Header(ph); err != nil {
@@ -135,7 +135,7 @@ func ReadBytes(ctx context.Context, t *Endpoint, snapshotID string, limit int) (
 	if err := skipHeader(recv); err != nil {
 		return nil, err
 	}
-	rd := NewChunkReader(recv, sdk.DefaultChecksum)
+	rd := newChunkReader(recv, sdk.DefaultChecksum)
 	b, err := io.ReadAll(io.LimitReader(rd, int64(limit)+1))
 	if err != nil {
 		return nil, err

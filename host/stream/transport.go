@@ -37,7 +37,7 @@ type transport interface {
 	// reader is the host's reader of the writer's call: what it checks
 	// at the end depends on what passed the host. algo names the checksum
 	// the host verifies when the bytes pass it ("": the size only).
-	reader(recv func() (*pb.StreamMessage, error), algo string) *Reader
+	reader(recv func() (*pb.StreamMessage, error), algo string) *streamReader
 	// forward reports whether the host forwards chunks to the readers.
 	forward() bool
 	// hostCopied counts the bytes that passed through the host's memory
@@ -90,7 +90,7 @@ func (pathTransport) acceptPath() bool              { return true }
 func (pathTransport) forward() bool                 { return false }
 func (pathTransport) hostCopied() uint64            { return 0 }
 func (pathTransport) close()                        {}
-func (pathTransport) reader(recv func() (*pb.StreamMessage, error), _ string) *Reader {
+func (pathTransport) reader(recv func() (*pb.StreamMessage, error), _ string) *streamReader {
 	return newTrailerReader(recv, nil)
 }
 
@@ -105,8 +105,8 @@ func (chunkTransport) acceptPath() bool              { return false }
 func (chunkTransport) forward() bool                 { return true }
 func (chunkTransport) hostCopied() uint64            { return 0 }
 func (chunkTransport) close()                        {}
-func (chunkTransport) reader(recv func() (*pb.StreamMessage, error), algo string) *Reader {
-	return NewChunkReader(recv, algo)
+func (chunkTransport) reader(recv func() (*pb.StreamMessage, error), algo string) *streamReader {
+	return newChunkReader(recv, algo)
 }
 
 // pipeTransport: one OS pipe from the writer straight to the reader; the
@@ -114,7 +114,7 @@ func (chunkTransport) reader(recv func() (*pb.StreamMessage, error), algo string
 // duplicate of the write end (its guard), so the read end reaches end of
 // file only when the reader's SDK closes the guard after a successful
 // trailer — never because the writer died. With no reader the host keeps
-// the read end and reads the bytes itself (no guard: the Reader checks the
+// the read end and reads the bytes itself (no guard: the streamReader checks the
 // trailer before it reports the end).
 type pipeTransport struct {
 	tok  string
@@ -127,7 +127,7 @@ func (t *pipeTransport) acceptPath() bool   { return false }
 func (t *pipeTransport) forward() bool      { return false }
 func (t *pipeTransport) hostCopied() uint64 { return 0 }
 
-func (t *pipeTransport) reader(recv func() (*pb.StreamMessage, error), algo string) *Reader {
+func (t *pipeTransport) reader(recv func() (*pb.StreamMessage, error), algo string) *streamReader {
 	if t.host != nil {
 		return newPipeReader(recv, t.host, algo)
 	}
@@ -206,7 +206,7 @@ func (t *fanOutTransport) open(writer *Endpoint, readers []*sink) error {
 
 // reader starts moving the bytes; the trailer's size is checked against
 // what was moved, once the writer's end of the pipe closed.
-func (t *fanOutTransport) reader(recv func() (*pb.StreamMessage, error), _ string) *Reader {
+func (t *fanOutTransport) reader(recv func() (*pb.StreamMessage, error), _ string) *streamReader {
 	t.done = make(chan struct{})
 	go func() {
 		defer close(t.done)

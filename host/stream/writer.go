@@ -9,10 +9,10 @@ import (
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
-// Writer writes one stream on a call: the header, the bytes as chunks of
+// streamWriter writes one stream on a call: the header, the bytes as chunks of
 // at most sdk.ChunkSize, and the trailer — the one the writer computed
 // (Close), one it forwards (Finish) or a failed one (Abort).
-type Writer struct {
+type streamWriter struct {
 	send  func(*pb.StreamMessage) error
 	algo  string
 	hash  hash.Hash // nil: the trailer is forwarded, not computed
@@ -21,22 +21,22 @@ type Writer struct {
 	chunk pb.StreamMessage_Chunk
 }
 
-// NewWriter writes through send. algo names the checksum Close puts in
+// newWriter writes through send. algo names the checksum Close puts in
 // the trailer; "" for a writer that only forwards (Finish, Abort).
-func NewWriter(send func(*pb.StreamMessage) error, algo string) *Writer {
-	w := &Writer{send: send, algo: algo, hash: newHash(algo)}
+func newWriter(send func(*pb.StreamMessage) error, algo string) *streamWriter {
+	w := &streamWriter{send: send, algo: algo, hash: newHash(algo)}
 	w.msg.Msg = &w.chunk
 	return w
 }
 
 // Header sends the stream's header.
-func (w *Writer) Header(h *pb.StreamHeader) error {
+func (w *streamWriter) Header(h *pb.StreamHeader) error {
 	return w.send(&pb.StreamMessage{Msg: &pb.StreamMessage_Header{Header: h}})
 }
 
 // Write sends p as chunks. The message is reused: send must be done with
 // it when it returns (gRPC's SendMsg is).
-func (w *Writer) Write(p []byte) (int, error) {
+func (w *streamWriter) Write(p []byte) (int, error) {
 	n := len(p)
 	for len(p) > 0 {
 		k := min(len(p), sdk.ChunkSize)
@@ -56,7 +56,7 @@ func (w *Writer) Write(p []byte) (int, error) {
 }
 
 // Close sends the successful trailer of what was written.
-func (w *Writer) Close() error {
+func (w *streamWriter) Close() error {
 	t := Trailer{Size: w.size, ChecksumAlgorithm: w.algo}
 	if w.hash != nil {
 		t.Checksum = w.hash.Sum(nil)
@@ -65,11 +65,11 @@ func (w *Writer) Close() error {
 }
 
 // Finish sends a successful trailer t (forwarded from the stream's writer).
-func (w *Writer) Finish(t Trailer) error {
+func (w *streamWriter) Finish(t Trailer) error {
 	return w.send(&pb.StreamMessage{Msg: &pb.StreamMessage_Trailer{Trailer: t.pb()}})
 }
 
 // Abort sends a failed trailer naming why: the receiver discards.
-func (w *Writer) Abort(why error) error {
+func (w *streamWriter) Abort(why error) error {
 	return w.send(&pb.StreamMessage{Msg: &pb.StreamMessage_Trailer{Trailer: failedTrailer(why)}})
 }
