@@ -21,22 +21,26 @@ import (
 //     (stream.Pending): the target starts on it at once (target-restic:
 //     restic starts, derives the key, takes its lock) and waits, so the
 //     manifest adds no restic start-up at the end of the run;
-//   - add records each component a sink stored;
-//   - commit stores a sink's manifest once every component succeeded
-//     there; abort discards it (a failed source aborts every sink's at
-//     once, an interrupted run all of them at the end).
+//   - add records each component a sink stored, fail the first that
+//     failed there (the sink takes no further component: live);
+//   - end commits the manifest of every sink where every component
+//     succeeded and discards the others'; abort discards them early (a
+//     failed source aborts every sink's at once, an interrupted run all
+//     of them when Backup returns).
 type runManifests struct {
 	log     func(msg string, args ...any)
 	sinks   []stream.Sink
 	byName  map[string]*Manifest
 	pending map[string]*stream.Pending
+	failed  map[string]error // the first failure, by sink
 }
 
 // beginManifests starts the run manifest m in every sink. A sink whose
 // write does not open gets none: its manifest is then written whole at the
 // end.
 func (r *Runner) beginManifests(ctx context.Context, sinks []stream.Sink, m Manifest) *runManifests {
-	rm := &runManifests{log: r.Log.Debug, sinks: sinks, byName: map[string]*Manifest{}, pending: map[string]*stream.Pending{}}
+	rm := &runManifests{log: r.Log.Debug, sinks: sinks, byName: map[string]*Manifest{}, pending: map[string]*stream.Pending{},
+		failed: map[string]error{}}
 	for _, s := range sinks {
 		mm := m
 		mm.Components = map[string]ManifestComponent{}
@@ -64,6 +68,44 @@ func (rm *runManifests) add(sink, c, plugin string, res *stream.Result) Manifest
 	}
 	rm.byName[sink].Components[c] = mc
 	return mc
+}
+
+// live returns the sinks where no component failed so far.
+func (rm *runManifests) live() []stream.Sink {
+	var out []stream.Sink
+	for _, s := range rm.sinks {
+		if rm.failed[s.Name] == nil {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// fail records that component c failed in sink: the run is incomplete
+// there, and its manifest will be discarded naming this failure.
+func (rm *runManifests) fail(sink, c string, err error) {
+	if rm.failed[sink] == nil {
+		rm.failed[sink] = fmt.Errorf("%s: %w", c, err)
+	}
+}
+
+// end commits, one sink after the other, the manifest of every sink where
+// every component succeeded (each within the sink's stall timeout) and
+// discards the others'. It returns the IDs of the manifests it committed
+// (an empty ID when the commit failed) and each sink's error.
+func (rm *runManifests) end(ctx context.Context) (ids map[string]string, errs map[string]error) {
+	ids, errs = map[string]string{}, map[string]error{}
+	for _, s := range rm.sinks {
+		if err := rm.failed[s.Name]; err != nil {
+			rm.abort(ctx, s.Name, err)
+			errs[s.Name] = err
+			continue
+		}
+		mctx, cancel := withTimeout(ctx, s.StallTimeout)
+		ids[s.Name], errs[s.Name] = rm.commit(mctx, s)
+		cancel()
+	}
+	return ids, errs
 }
 
 // commit stores sink's manifest — through its pending write, or with a

@@ -349,10 +349,6 @@ func (r *Runner) Backup(ctx context.Context, opts BackupOptions) (*BackupReport,
 	// directories its rows refer to are snapshotted.
 	comps = orderComponents(comps, srcs)
 	host := r.Hostname()
-	okBy := map[string]bool{}
-	for _, s := range sinks {
-		okBy[s.Name] = true
-	}
 	// Every target starts on the run manifest now, while the components
 	// stream, and stores it only when it is committed at the end
 	// (runmanifest.go): the manifest adds no restic start-up to the run.
@@ -363,12 +359,7 @@ func (r *Runner) Backup(ctx context.Context, opts BackupOptions) (*BackupReport,
 			rep.LocalErr = fmt.Errorf("interrupted: %w", err)
 			return rep, rep.LocalErr
 		}
-		live := sinks[:0:0]
-		for _, s := range sinks {
-			if okBy[s.Name] {
-				live = append(live, s)
-			}
-		}
+		live := manifests.live()
 		log.Info("backing up", "component", c, "source", sources[c], "targets", len(live))
 		res := stream.Backup(ctx, srcs[c].Endpoint(), live, stream.Spec{
 			Component: c, RunID: rep.RunID, Host: host, Time: now, Checksum: algo,
@@ -380,7 +371,7 @@ func (r *Runner) Backup(ctx context.Context, opts BackupOptions) (*BackupReport,
 		for _, s := range live {
 			err := res.Err(s.Name)
 			if err != nil {
-				okBy[s.Name] = false
+				manifests.fail(s.Name, c, err)
 				log.Error("component failed", "component", c, "target", s.Name, "error", err)
 				continue
 			}
@@ -393,18 +384,12 @@ func (r *Runner) Backup(ctx context.Context, opts BackupOptions) (*BackupReport,
 			break
 		}
 	}
+	ids, errs := manifests.end(ctx)
 	for _, s := range sinks {
-		var err error
-		if !okBy[s.Name] {
-			err = firstErr(rep, s.Name)
-			manifests.abort(ctx, s.Name, err)
-		} else {
-			var id string
-			mctx, cancel := withTimeout(ctx, s.StallTimeout)
-			id, err = manifests.commit(mctx, s)
-			cancel()
+		if id, ok := ids[s.Name]; ok {
 			rep.Manifests[s.Name] = id
 		}
+		err := errs[s.Name]
 		if err == nil {
 			continue
 		}
@@ -440,15 +425,6 @@ func (r *Runner) Backup(ctx context.Context, opts BackupOptions) (*BackupReport,
 	}
 	r.writeCatchUpState(state)
 	return rep, nil
-}
-
-func firstErr(rep *BackupReport, sink string) error {
-	for _, c := range rep.Components {
-		if err := c.Result.Err(sink); err != nil {
-			return fmt.Errorf("%s: %w", c.Component, err)
-		}
-	}
-	return errors.New("run incomplete")
 }
 
 func (r *Runner) initTarget(ctx context.Context, t *Plugin) (bool, error) {
