@@ -238,11 +238,11 @@ func TestChecksumRecordedInManifest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runs, tgt, err := r.ListRuns(context.Background(), Local)
-	if err != nil || len(runs) != 1 {
-		t.Fatalf("runs %v err %v", runs, err)
+	all, tgt, err := r.ListRuns(context.Background(), Local)
+	if err != nil || len(all) != 1 {
+		t.Fatalf("runs %v err %v", all, err)
 	}
-	m, err := ReadManifest(context.Background(), tgt, runs[0])
+	m, err := ReadManifest(context.Background(), tgt, all[0])
 	if err != nil {
 		t.Fatal(err)
 	}

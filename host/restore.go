@@ -5,6 +5,7 @@ package host
 import (
 	"context"
 
+	"github.com/timetiles/timetiles-backup/host/runs"
 	"github.com/timetiles/timetiles-backup/host/stream"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
@@ -15,7 +16,7 @@ import (
 // manifest recorded the stream's size and checksum, the bytes read back
 // must match them or the source is told to abort (it then rolls back), so
 // a corrupted or wrong snapshot is never restored.
-func StreamRestore(ctx context.Context, t, src *Plugin, snap sdk.Snapshot, mc *ManifestComponent, opts stream.RestoreOptions) error {
+func StreamRestore(ctx context.Context, t, src *Plugin, snap sdk.Snapshot, mc *runs.ManifestComponent, opts stream.RestoreOptions) error {
 	dir := bothRestorePaths(t, src)
 	if mc != nil {
 		dir = mc.Directory
@@ -27,7 +28,7 @@ func StreamRestore(ctx context.Context, t, src *Plugin, snap sdk.Snapshot, mc *M
 	if mc != nil {
 		algo = mc.ChecksumAlgorithm
 	}
-	return restoreStream(ctx, t, src, snap, algo, func() (*ManifestComponent, error) { return mc, nil }, opts)
+	return restoreStream(ctx, t, src, snap, algo, func() (*runs.ManifestComponent, error) { return mc, nil }, opts)
 }
 
 // bothRestorePaths reports whether t and src could both restore a directory
@@ -40,12 +41,30 @@ func bothRestorePaths(t, src *Plugin) bool { return src.Has(sdk.CapPath) && t.Ha
 // what the backup recorded (restore does not wait for the manifest before
 // starting). A record naming another algorithm fails with
 // stream.ChecksumGuessError.
-func restoreStream(ctx context.Context, t, src *Plugin, snap sdk.Snapshot, algo string, manifest func() (*ManifestComponent, error), opts stream.RestoreOptions) error {
-	return stream.Restore(ctx, t.Endpoint(), src.Endpoint(), snap.ID, algo, opts, func() (*stream.Expect, error) {
+func restoreStream(ctx context.Context, t, src *Plugin, snap sdk.Snapshot, algo string, manifest func() (*runs.ManifestComponent, error), opts stream.RestoreOptions) error {
+	notes, err := stream.Restore(ctx, t.Endpoint(), src.Endpoint(), snap.ID, algo, opts, func() (*stream.Expect, error) {
 		mc, err := manifest()
 		if err != nil || mc == nil {
 			return nil, err
 		}
 		return &stream.Expect{Size: mc.Size, ChecksumAlgorithm: mc.ChecksumAlgorithm, Checksum: mc.Checksum}, nil
 	})
+	addRestoreNotes(ctx, notes)
+	return err
+}
+
+// Runner.Restore collects the notes a source sends with its restore's
+// response (sdk.RestoreNote: e.g. the undo database it kept) through the
+// restore's context, whichever way the stream took.
+type restoreNotesKey struct{}
+
+func withRestoreNotes(ctx context.Context) (context.Context, *[]string) {
+	var notes []string
+	return context.WithValue(ctx, restoreNotesKey{}, &notes), &notes
+}
+
+func addRestoreNotes(ctx context.Context, notes []string) {
+	if p, ok := ctx.Value(restoreNotesKey{}).(*[]string); ok {
+		*p = append(*p, notes...)
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/timetiles/timetiles-backup/host/runs"
 	"github.com/timetiles/timetiles-backup/host/stream"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
@@ -30,7 +31,7 @@ import (
 type runManifests struct {
 	log     func(msg string, args ...any)
 	sinks   []stream.Sink
-	byName  map[string]*Manifest
+	byName  map[string]*runs.Manifest
 	pending map[string]*stream.Pending
 	failed  map[string]error // the first failure, by sink
 }
@@ -38,12 +39,12 @@ type runManifests struct {
 // beginManifests starts the run manifest m in every sink. A sink whose
 // write does not open gets none: its manifest is then written whole at the
 // end.
-func (r *Runner) beginManifests(ctx context.Context, sinks []stream.Sink, m Manifest) *runManifests {
-	rm := &runManifests{log: r.Log.Debug, sinks: sinks, byName: map[string]*Manifest{}, pending: map[string]*stream.Pending{},
+func (r *Runner) beginManifests(ctx context.Context, sinks []stream.Sink, m runs.Manifest) *runManifests {
+	rm := &runManifests{log: r.Log.Debug, sinks: sinks, byName: map[string]*runs.Manifest{}, pending: map[string]*stream.Pending{},
 		failed: map[string]error{}}
 	for _, s := range sinks {
 		mm := m
-		mm.Components = map[string]ManifestComponent{}
+		mm.Components = map[string]runs.ManifestComponent{}
 		rm.byName[s.Name] = &mm
 		p, err := stream.BeginWrite(ctx, s.Target, manifestHeader(&mm))
 		if err != nil {
@@ -57,9 +58,9 @@ func (r *Runner) beginManifests(ctx context.Context, sinks []stream.Sink, m Mani
 
 // add records in sink's manifest the component c that res stored there,
 // streamed by source plugin plugin, and returns the record.
-func (rm *runManifests) add(sink, c, plugin string, res *stream.Result) ManifestComponent {
+func (rm *runManifests) add(sink, c, plugin string, res *stream.Result) runs.ManifestComponent {
 	sr := res.Sink(sink)
-	mc := ManifestComponent{Snapshot: sr.Snapshot.ID, Plugin: plugin, FileName: res.Header.FileName,
+	mc := runs.ManifestComponent{Snapshot: sr.Snapshot.ID, Plugin: plugin, FileName: res.Header.FileName,
 		MediaType: res.Header.MediaType, Directory: res.Header.LocalPath != "",
 		Size: res.Size(sr), BytesAdded: sr.BytesAdded}
 	if !mc.Directory {
@@ -160,7 +161,7 @@ func (rm *runManifests) abort(ctx context.Context, sink string, why error) {
 }
 
 // writeManifest stores a run manifest in one write.
-func writeManifest(ctx context.Context, t *stream.Endpoint, m *Manifest) (string, error) {
+func writeManifest(ctx context.Context, t *stream.Endpoint, m *runs.Manifest) (string, error) {
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return "", err
@@ -170,16 +171,16 @@ func writeManifest(ctx context.Context, t *stream.Endpoint, m *Manifest) (string
 }
 
 // manifestHeader is the stream header of a run's manifest snapshot.
-func manifestHeader(m *Manifest) sdk.Header {
+func manifestHeader(m *runs.Manifest) sdk.Header {
 	return sdk.Header{
-		Component: ManifestName, FileName: "manifest.json", MediaType: "application/json",
+		Component: runs.ManifestName, FileName: "manifest.json", MediaType: "application/json",
 		RunID: m.RunID, Host: m.Host, Time: m.Time,
-		Tags: append([]string{ToolTag, ManifestTag, RunTagPrefix + m.RunID}, m.Tags...),
+		Tags: append([]string{runs.ToolTag, runs.ManifestTag, runs.RunTagPrefix + m.RunID}, m.Tags...),
 	}
 }
 
 // ReadManifest fetches and decodes a run's manifest.
-func ReadManifest(ctx context.Context, t *Plugin, run *Run) (*Manifest, error) {
+func ReadManifest(ctx context.Context, t *Plugin, run *runs.Run) (*runs.Manifest, error) {
 	if run.Manifest == nil {
 		return nil, nil
 	}
@@ -187,5 +188,5 @@ func ReadManifest(ctx context.Context, t *Plugin, run *Run) (*Manifest, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading manifest of run %s: %w", run.ID, err)
 	}
-	return ParseManifest(b)
+	return runs.ParseManifest(b)
 }

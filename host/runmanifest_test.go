@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/timetiles/timetiles-backup/host/config"
+	"github.com/timetiles/timetiles-backup/host/runs"
 	"github.com/timetiles/timetiles-backup/host/stream"
 	"github.com/timetiles/timetiles-backup/internal/testenv"
 )
@@ -85,7 +86,7 @@ func TestPendingWriteCommit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := &Manifest{Tool: ToolTag, RunID: "20240101T000000Z-abcd", Host: "h", Time: time.Unix(1700000000, 0)}
+	m := &runs.Manifest{Tool: runs.ToolTag, RunID: "20240101T000000Z-abcd", Host: "h", Time: time.Unix(1700000000, 0)}
 	p, err := stream.BeginWrite(context.Background(), tgt.Endpoint(), manifestHeader(m))
 	if err != nil {
 		t.Fatal(err)
@@ -104,7 +105,7 @@ func TestPendingWriteCommit(t *testing.T) {
 	}
 	var meta struct{ Tags []string }
 	b, _ := os.ReadFile(filepath.Join(dir, snap.ID+".json"))
-	if err := json.Unmarshal(b, &meta); err != nil || len(meta.Tags) != 3 || meta.Tags[1] != ManifestTag {
+	if err := json.Unmarshal(b, &meta); err != nil || len(meta.Tags) != 3 || meta.Tags[1] != runs.ManifestTag {
 		t.Fatalf("manifest snapshot tags %v (%v)", meta.Tags, err)
 	}
 }

@@ -14,12 +14,12 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	pb "github.com/timetiles/timetiles-backup/gen/timetiles/backup/v1"
 	"github.com/timetiles/timetiles-backup/host/config"
+	"github.com/timetiles/timetiles-backup/host/retention"
+	"github.com/timetiles/timetiles-backup/host/runs"
 	"github.com/timetiles/timetiles-backup/host/stream"
 	"github.com/timetiles/timetiles-backup/internal/rootonly"
 	"github.com/timetiles/timetiles-backup/internal/version"
-	"github.com/timetiles/timetiles-backup/internal/wire"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -70,7 +70,7 @@ func (r *Runner) SearchDirs() []string {
 }
 
 // pathEnv is $PATH when it is searched for plugins: always for users
-// other than root, for root only when EnvSearchPath asks for it.
+// other than root, for root only when config.EnvSearchPath asks for it.
 func (r *Runner) pathEnv() string {
 	if on, _ := r.searchPath(); on || !rootonly.Applies() {
 		return os.Getenv("PATH")
@@ -99,7 +99,7 @@ func (r *Runner) PathNote() string {
 }
 
 // CheckDiscovery checks what plugin discovery relies on, before any plugin
-// runs: the value of EnvSearchPath; as root, that nobody but root can
+// runs: the value of config.EnvSearchPath; as root, that nobody but root can
 // change the explicit plugin directory; and that every checksum pin names
 // a plugin that was found (a misspelled pin would pin nothing). Every
 // error is a configuration error.
@@ -285,7 +285,7 @@ func (r *Runner) Backup(ctx context.Context, opts BackupOptions) (*BackupReport,
 		return nil, err
 	}
 	if opts.Offsite {
-		if _, err := r.KeepPolicy(); err != nil { // the catch-up applies it
+		if _, err := retention.PolicyFrom(r.Cfg); err != nil { // the catch-up applies it
 			return nil, err
 		}
 	}
@@ -293,7 +293,7 @@ func (r *Runner) Backup(ctx context.Context, opts BackupOptions) (*BackupReport,
 	if now.IsZero() {
 		now = time.Now()
 	}
-	rep := &BackupReport{RunID: NewRunID(now), Time: now, Manifests: map[string]string{}}
+	rep := &BackupReport{RunID: runs.NewRunID(now), Time: now, Manifests: map[string]string{}}
 	log := r.Log.With("run", rep.RunID)
 
 	// The sources start meanwhile; a missing one still fails the run
@@ -352,7 +352,7 @@ func (r *Runner) Backup(ctx context.Context, opts BackupOptions) (*BackupReport,
 	// Every target starts on the run manifest now, while the components
 	// stream, and stores it only when it is committed at the end
 	// (runmanifest.go): the manifest adds no restic start-up to the run.
-	manifests := r.beginManifests(ctx, sinks, Manifest{Tool: ToolTag, Version: Version, RunID: rep.RunID, Host: host, Time: now, Tags: opts.Tags})
+	manifests := r.beginManifests(ctx, sinks, runs.Manifest{Tool: runs.ToolTag, Version: Version, RunID: rep.RunID, Host: host, Time: now, Tags: opts.Tags})
 	defer manifests.abort(ctx, "", errors.New("the backup run did not complete"))
 	for _, c := range comps {
 		if err := ctx.Err(); err != nil {
@@ -363,7 +363,7 @@ func (r *Runner) Backup(ctx context.Context, opts BackupOptions) (*BackupReport,
 		log.Info("backing up", "component", c, "source", sources[c], "targets", len(live))
 		res := stream.Backup(ctx, srcs[c].Endpoint(), live, stream.Spec{
 			Component: c, RunID: rep.RunID, Host: host, Time: now, Checksum: algo,
-			Tags:         append([]string{ToolTag, c, RunTagPrefix + rep.RunID}, opts.Tags...),
+			Tags:         append([]string{runs.ToolTag, c, runs.RunTagPrefix + rep.RunID}, opts.Tags...),
 			SourceFailed: func(err error) { go manifests.abort(ctx, "", err) },
 		})
 		rep.Components = append(rep.Components, ComponentReport{Component: c, Plugin: sources[c], Result: res})
@@ -437,18 +437,20 @@ func (r *Runner) initTarget(ctx context.Context, t *Plugin) (bool, error) {
 // catch-up copies deduplicate with the others; opensNext as in
 // InitRequest.
 func InitRepository(ctx context.Context, log hclog.Logger, t *Plugin, opensNext bool) (bool, error) {
-	req := &pb.InitRequest{OpensNext: opensNext}
+	if opensNext {
+		ctx = sdk.WithInitOpensNext(ctx)
+	}
 	if t.Instance == Offsite {
-		req.ParamsFrom = Local
+		ctx = sdk.WithInitParamsFrom(ctx, Local)
 	}
-	resp, err := t.Client.Target.Init(ctx, req)
+	created, err := t.Target().Init(ctx)
 	if err != nil {
-		return false, wire.FromStatus(err)
+		return false, err
 	}
-	if resp.Created {
+	if created {
 		log.Info("repository created", "target", t.Name, "instance", t.Instance)
 	}
-	return resp.Created, nil
+	return created, nil
 }
 
 // withTimeout bounds ctx by d; d ≤ 0 means no bound.
@@ -472,12 +474,12 @@ func (r *Runner) duration(key string, def time.Duration) (time.Duration, error) 
 }
 
 // ListRuns lists the restore points of a target instance, newest first.
-func (r *Runner) ListRuns(ctx context.Context, instance string) ([]*Run, *Plugin, error) {
+func (r *Runner) ListRuns(ctx context.Context, instance string) ([]*runs.Run, *Plugin, error) {
 	snaps, t, err := r.listSnapshots(ctx, instance)
 	if err != nil {
 		return nil, t, err
 	}
-	return GroupRuns(snaps), t, nil
+	return runs.GroupRuns(snaps), t, nil
 }
 
 // RestoreOptions selects what a restore does.
@@ -494,18 +496,21 @@ type RestoreOptions struct {
 
 // RestoreReport says what was restored.
 type RestoreReport struct {
-	Run      *Run
+	Run      *runs.Run
 	Restored []string
+	// Notes: what the operator must know or do after the restore, from
+	// the sources (sdk.RestoreNote), each "component: note".
+	Notes []string
 }
 
 // ResolveRestore finds the run a restore selects. The returned error wraps
 // sdk.ErrNotFound when nothing matches.
-func (r *Runner) ResolveRestore(ctx context.Context, opts RestoreOptions) (*Run, []*Run, *Plugin, error) {
+func (r *Runner) ResolveRestore(ctx context.Context, opts RestoreOptions) (*runs.Run, []*runs.Run, *Plugin, error) {
 	order, _, err := r.SourceMap()
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	runs, t, err := r.ListRuns(ctx, opts.Instance)
+	all, t, err := r.ListRuns(ctx, opts.Instance)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -513,12 +518,12 @@ func (r *Runner) ResolveRestore(ctx context.Context, opts RestoreOptions) (*Run,
 	if len(want) == 0 && (opts.Selector == "" || opts.Selector == "latest") {
 		want = order
 	}
-	run, err := SelectRun(runs, opts.Selector, want)
-	return run, runs, t, err
+	run, err := runs.SelectRun(all, opts.Selector, want)
+	return run, all, t, err
 }
 
 // Restore restores the components of a run.
-func (r *Runner) Restore(ctx context.Context, run *Run, t *Plugin, opts RestoreOptions) (*RestoreReport, error) {
+func (r *Runner) Restore(ctx context.Context, run *runs.Run, t *Plugin, opts RestoreOptions) (*RestoreReport, error) {
 	_, sources, err := r.SourceMap()
 	if err != nil {
 		return nil, err
@@ -527,7 +532,7 @@ func (r *Runner) Restore(ctx context.Context, run *Run, t *Plugin, opts RestoreO
 	// read while the first component already streams: it is needed only
 	// to check the stream's size and checksum at its end, before the
 	// source sees end of file (docs/performance.md, P7).
-	manifest := sync.OnceValues(func() (*Manifest, error) { return ReadManifest(ctx, t, run) })
+	manifest := sync.OnceValues(func() (*runs.Manifest, error) { return ReadManifest(ctx, t, run) })
 	ready := make(chan struct{})
 	go func() { defer close(ready); _, _ = manifest() }()
 	defer func() { <-ready }()
@@ -555,7 +560,7 @@ func (r *Runner) Restore(ctx context.Context, run *Run, t *Plugin, opts RestoreO
 	comps = orderComponents(comps, srcs)
 	for _, c := range comps {
 		src := srcs[c]
-		component := func() (*ManifestComponent, error) {
+		component := func() (*runs.ManifestComponent, error) {
 			man, err := manifest()
 			if err != nil || man == nil {
 				return nil, err
@@ -567,6 +572,7 @@ func (r *Runner) Restore(ctx context.Context, run *Run, t *Plugin, opts RestoreO
 		}
 		snap := run.Components[c]
 		r.Log.Info("restoring", "component", c, "snapshot", snap.ID, "run", run.ID)
+		ctx, notes := withRestoreNotes(ctx)
 		ropts := stream.RestoreOptions{Component: c, ToDatabase: opts.ToDatabase, ToDirectory: opts.ToDir, ReplaceDatabase: opts.ReplaceDatabase}
 		if bothRestorePaths(t, src) {
 			// The manifest says which way the backup took: read it first.
@@ -589,6 +595,9 @@ func (r *Runner) Restore(ctx context.Context, run *Run, t *Plugin, opts RestoreO
 			return rep, fmt.Errorf("restoring %s from snapshot %s: %w", c, snap.ID, err)
 		}
 		rep.Restored = append(rep.Restored, c)
+		for _, n := range *notes {
+			rep.Notes = append(rep.Notes, c+": "+n)
+		}
 	}
 	return rep, nil
 }

@@ -17,10 +17,9 @@ import (
 	"strings"
 	"time"
 
-	pb "github.com/timetiles/timetiles-backup/gen/timetiles/backup/v1"
 	"github.com/timetiles/timetiles-backup/host/config"
+	"github.com/timetiles/timetiles-backup/host/runs"
 	"github.com/timetiles/timetiles-backup/host/stream"
-	"github.com/timetiles/timetiles-backup/internal/wire"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -182,7 +181,7 @@ func (r *Runner) Verify(ctx context.Context, opts VerifyOptions) (*VerifyReport,
 	return rep, nil
 }
 
-func (r *Runner) verifyRepository(ctx context.Context, inst, subset string) (*RepositoryCheck, *Plugin, *Run, *Manifest, error) {
+func (r *Runner) verifyRepository(ctx context.Context, inst, subset string) (*RepositoryCheck, *Plugin, *runs.Run, *runs.Manifest, error) {
 	rc := &RepositoryCheck{Instance: inst}
 	t, err := r.Start(ctx, r.Cfg.GetDefault("BACKUP_TARGET", config.DefaultTarget), inst)
 	if err != nil {
@@ -193,25 +192,24 @@ func (r *Runner) verifyRepository(ctx context.Context, inst, subset string) (*Re
 		return rc, nil, nil, nil, nil
 	}
 	r.Log.Info("checking repository", "repository", inst, "read_data_subset", subset)
-	resp, err := t.Client.Target.Verify(ctx, &pb.VerifyRequest{ReadDataSubset: subset})
+	summary, err := t.Target().Verify(ctx, sdk.VerifyRequest{ReadDataSubset: subset})
 	if err != nil {
-		err = wire.FromStatus(err)
 		if inst == Offsite && IsPermission(err) {
 			rc.Skipped = "the offsite key may not read the repository (write-only key): offsite verify skipped; verify it with full-access credentials"
 			return rc, t, nil, nil, nil
 		}
 		rc.CheckErr = err
 	} else {
-		rc.Check = resp.GetSummary()
+		rc.Check = summary
 	}
 	snaps, err := listWith(ctx, t, inst)
 	if err != nil {
 		rc.Err = err
 		return rc, t, nil, nil, nil
 	}
-	var run *Run
+	var run *runs.Run
 	legacy := false
-	for _, x := range GroupRuns(snaps) {
+	for _, x := range runs.GroupRuns(snaps) {
 		legacy = legacy || x.Legacy
 		if x.Regular() && x.Manifest != nil { // the newest real backup: not a safety or drill run
 			run = x
@@ -316,7 +314,7 @@ func readBackDirectory(ctx context.Context, t *Plugin, snapshotID string) (uint6
 
 // restoreTests restores each component of run whose source supports
 // restore tests into a scratch database that is dropped again.
-func (r *Runner) restoreTests(ctx context.Context, t *Plugin, run *Run, man *Manifest, sources map[string]string) []RestoreTestResult {
+func (r *Runner) restoreTests(ctx context.Context, t *Plugin, run *runs.Run, man *runs.Manifest, sources map[string]string) []RestoreTestResult {
 	if t == nil || run == nil || man == nil {
 		return []RestoreTestResult{{Err: errors.New("no complete backup run to restore from")}}
 	}

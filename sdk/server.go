@@ -169,6 +169,7 @@ func (s *sourceServer) Restore(stream pb.SourceService_RestoreServer) (err error
 	}()
 	req := RestoreRequest{Component: opts.Component, ToDatabase: opts.ToDatabase, ToDirectory: opts.ToDirectory,
 		Scratch: opts.GetScratch(), ReplaceDatabase: opts.GetReplaceDatabase(), Header: headerFromPB(h)}
+	ctx, restoreNotes := withNotes(ctx)
 	rerr := s.impl.Restore(ctx, req, r)
 	ferr := finished()
 	if rerr == nil && ferr != nil {
@@ -177,7 +178,7 @@ func (s *sourceServer) Restore(stream pb.SourceService_RestoreServer) (err error
 	if rerr != nil {
 		return wire.ToStatus(rerr)
 	}
-	return stream.SendAndClose(&pb.RestoreResponse{Summary: "restored " + h.GetFileName()})
+	return stream.SendAndClose(&pb.RestoreResponse{Summary: "restored " + h.GetFileName(), Notes: restoreNotes()})
 }
 
 func (s *sourceServer) RestorePath(ctx context.Context, req *pb.RestorePathRequest) (resp *pb.RestorePathResponse, err error) {

@@ -28,6 +28,7 @@ import (
 
 	"github.com/timetiles/timetiles-backup/host"
 	"github.com/timetiles/timetiles-backup/host/config"
+	"github.com/timetiles/timetiles-backup/host/runs"
 	"github.com/timetiles/timetiles-backup/internal/restic"
 	"github.com/timetiles/timetiles-backup/internal/testenv"
 )
@@ -440,7 +441,7 @@ func TestFaultRestoreFailsHalfwayLeavesDatabase(t *testing.T) {
 	// run tagged safety); everything else is as before.
 	var safety []restic.Snapshot
 	for _, s := range e.snapshots() {
-		if slices.Contains(s.Tags, host.SafetyTag) {
+		if slices.Contains(s.Tags, runs.SafetyTag) {
 			safety = append(safety, s)
 		}
 	}

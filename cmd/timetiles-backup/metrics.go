@@ -7,6 +7,7 @@ import (
 
 	"github.com/timetiles/timetiles-backup/host"
 	"github.com/timetiles/timetiles-backup/host/config"
+	"github.com/timetiles/timetiles-backup/host/metrics"
 )
 
 // writeMetrics writes BACKUP_METRICS_FILE (when set) after a backup run,
@@ -17,7 +18,7 @@ func (c *BackupCommand) writeMetrics(r *host.Runner, rep **host.BackupReport, re
 	if path == "" {
 		return
 	}
-	err := host.WriteMetrics(path, host.RunMetrics{Start: start, Duration: time.Since(start), ExitStatus: c.ExitCode(*ret), Report: *rep, Offsite: offsite})
+	err := metrics.WriteMetrics(path, metrics.RunMetrics{Start: start, Duration: time.Since(start), ExitStatus: c.ExitCode(*ret), Report: *rep, Offsite: offsite})
 	if err != nil {
 		c.UI.Warn("Warning: " + err.Error())
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/timetiles/timetiles-backup/host"
 	"github.com/timetiles/timetiles-backup/host/config"
+	"github.com/timetiles/timetiles-backup/host/runs"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -23,7 +24,7 @@ import (
 const hookTimeout = 10 * time.Minute
 
 // restoreComponents are the components a restore of run with o works on.
-func restoreComponents(run *host.Run, o host.RestoreOptions) []string {
+func restoreComponents(run *runs.Run, o host.RestoreOptions) []string {
 	if len(o.Components) > 0 {
 		return o.Components
 	}
@@ -33,7 +34,7 @@ func restoreComponents(run *host.Run, o host.RestoreOptions) []string {
 // inPlaceComponents are the components of a restore that overwrite
 // production data: as their sources declare them, a database unless
 // --to-database, a directory or stream unless --to.
-func inPlaceComponents(run *host.Run, o host.RestoreOptions, specs map[string]sdk.ComponentSpec) []string {
+func inPlaceComponents(run *runs.Run, o host.RestoreOptions, specs map[string]sdk.ComponentSpec) []string {
 	var out []string
 	for _, c := range restoreComponents(run, o) {
 		db := specs[c].Restore == sdk.RestoreDatabase
@@ -47,7 +48,7 @@ func inPlaceComponents(run *host.Run, o host.RestoreOptions, specs map[string]sd
 
 // scratchComponents are the components of a restore written beside
 // production: those not in inPlace.
-func scratchComponents(run *host.Run, o host.RestoreOptions, inPlace []string) []string {
+func scratchComponents(run *runs.Run, o host.RestoreOptions, inPlace []string) []string {
 	comps := run.ComponentNames()
 	if len(o.Components) > 0 {
 		comps = o.Components
@@ -114,7 +115,7 @@ func dirExists(p string) bool {
 
 // execute carries out a confirmed restore: pre command, safety backup,
 // restore, post command (always, once the pre command was started).
-func (c *RestoreCommand) execute(r *host.Runner, run *host.Run, t *host.Plugin, opts host.RestoreOptions, inPlace []string, safety bool) error {
+func (c *RestoreCommand) execute(r *host.Runner, run *runs.Run, t *host.Plugin, opts host.RestoreOptions, inPlace []string, safety bool) error {
 	hookEnv := []string{"TIMETILES_RESTORE_RUN=" + run.ID, "TIMETILES_RESTORE_COMPONENTS=" + strings.Join(inPlace, ",")}
 	hooks := len(inPlace) > 0
 	started := false // the in-place part began: the post command is due
@@ -144,7 +145,7 @@ func (c *RestoreCommand) execute(r *host.Runner, run *host.Run, t *host.Plugin, 
 	// first: one that is refused (a non-empty database, the production
 	// name) stops the restore before any hook ran or anything in place was
 	// touched.
-	var done []string
+	var done, notes []string
 	if scratch := scratchComponents(run, opts, inPlace); len(scratch) > 0 && hooks {
 		sopts := opts
 		sopts.Components = scratch
@@ -154,6 +155,7 @@ func (c *RestoreCommand) execute(r *host.Runner, run *host.Run, t *host.Plugin, 
 			return fail(fmt.Errorf("%w: nothing in place was touched", err))
 		}
 		done = rep.Restored
+		notes = rep.Notes
 		opts.Components = inPlace
 	}
 	started = hooks
@@ -165,7 +167,7 @@ func (c *RestoreCommand) execute(r *host.Runner, run *host.Run, t *host.Plugin, 
 	safetyID := ""
 	if safety {
 		c.UI.Output("Taking a safety backup of the current " + strings.Join(inPlace, " and ") + " before overwriting…")
-		rep, err := r.Backup(c.Ctx, host.BackupOptions{Components: inPlace, Tags: []string{host.SafetyTag}})
+		rep, err := r.Backup(c.Ctx, host.BackupOptions{Components: inPlace, Tags: []string{runs.SafetyTag}})
 		if rep != nil {
 			(&BackupCommand{Meta: c.Meta}).report(r, rep, false, 0)
 		}
@@ -187,6 +189,11 @@ func (c *RestoreCommand) execute(r *host.Runner, run *host.Run, t *host.Plugin, 
 		return fail(err)
 	}
 	c.UI.Output(fmt.Sprintf("Restored %s from %s.", strings.Join(append(done, rep.Restored...), " and "), runDescription(run)))
+	// What the sources ask the operator to know or do (e.g. the undo
+	// database an in-place database restore kept, and how to drop it).
+	for _, n := range append(notes, rep.Notes...) {
+		c.UI.Output(n)
+	}
 	post("success")
 	if safetyID != "" {
 		c.UI.Output("If this was the wrong restore point, undo with: timetiles-backup restore " + safetyID)
@@ -200,7 +207,7 @@ func (c *RestoreCommand) execute(r *host.Runner, run *host.Run, t *host.Plugin, 
 // runDescription names a restore point and when it was taken, e.g. "run
 // 20261125T020000Z-3f9a (taken 2026-11-25 03:00:00 CET, 2h0m0s ago)"; a
 // safety or drill run says so.
-func runDescription(run *host.Run) string {
+func runDescription(run *runs.Run) string {
 	kind := "run "
 	if p := run.Purpose(); p != "" {
 		kind = p + " run "

@@ -9,6 +9,7 @@ import (
 
 	"github.com/timetiles/timetiles-backup/host"
 	"github.com/timetiles/timetiles-backup/host/config"
+	"github.com/timetiles/timetiles-backup/host/metrics"
 )
 
 // recordBackup records the outcome of a backup in the state file
@@ -86,7 +87,7 @@ func (c *VerifyCommand) recordVerify(r *host.Runner, rep *host.VerifyReport, err
 		}
 	})
 	if path := r.Cfg.Get(config.EnvMetricsFile); path != "" {
-		if err := host.UpdateVerifyMetrics(path, st); err != nil {
+		if err := metrics.UpdateVerifyMetrics(path, st); err != nil {
 			c.UI.Warn("Warning: " + err.Error())
 		}
 	}

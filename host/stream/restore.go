@@ -59,15 +59,16 @@ func (e ChecksumGuessError) Error() string {
 // arrived, returns what the backup recorded (nil: nothing), possibly read
 // meanwhile by another goroutine — the source sees the end of the stream
 // only after the check. Bytes that differ from the record are never
-// committed: the source is told to abort (it then rolls back). The error
-// returned is the real cause, once (restoreCause).
-func Restore(ctx context.Context, t, src *Endpoint, snapshotID, algo string, opts RestoreOptions, expect func() (*Expect, error)) error {
+// committed: the source is told to abort (it then rolls back). It returns
+// the notes the source sent with its answer (sdk.RestoreNote), or the real
+// cause of the failure, once (restoreCause).
+func Restore(ctx context.Context, t, src *Endpoint, snapshotID, algo string, opts RestoreOptions, expect func() (*Expect, error)) ([]string, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	tr := choose(t, []*Endpoint{src}, false) // a directory is restored by RestorePath
 	defer tr.close()
 	if err := tr.open(t, []*sink{{to: src}}); err != nil {
-		return err
+		return nil, err
 	}
 	rs, err := t.Target.Read(ctx, &pb.ReadRequest{SnapshotId: snapshotID, FdToken: tr.token(), ChecksumAlgorithm: algo})
 	var first *pb.ReadResponse
@@ -75,11 +76,11 @@ func Restore(ctx context.Context, t, src *Endpoint, snapshotID, algo string, opt
 		first, err = rs.Recv()
 	}
 	if err != nil {
-		return fmt.Errorf("reading snapshot %s: %w", snapshotID, wire.FromStatus(err))
+		return nil, fmt.Errorf("reading snapshot %s: %w", snapshotID, wire.FromStatus(err))
 	}
 	hdr := first.GetMessage().GetHeader()
 	if hdr == nil {
-		return fmt.Errorf("reading snapshot %s: %w", snapshotID, wire.TrailerError(first.GetMessage().GetTrailer()))
+		return nil, fmt.Errorf("reading snapshot %s: %w", snapshotID, wire.TrailerError(first.GetMessage().GetTrailer()))
 	}
 	hdr = proto.Clone(hdr).(*pb.StreamHeader)
 	hdr.Component, hdr.FdToken, hdr.LocalPath = opts.Component, tr.token(), ""
@@ -94,7 +95,7 @@ func Restore(ctx context.Context, t, src *Endpoint, snapshotID, algo string, opt
 		err = w.Header(hdr)
 	}
 	if err != nil {
-		return fmt.Errorf("source %s: %w", src.Name, wire.FromStatus(err))
+		return nil, fmt.Errorf("source %s: %w", src.Name, wire.FromStatus(err))
 	}
 	// The host counts what it forwards; the source verifies the checksum.
 	rd := tr.reader(func() (*pb.StreamMessage, error) {
@@ -127,12 +128,15 @@ func Restore(ctx context.Context, t, src *Endpoint, snapshotID, algo string, opt
 	} else {
 		_ = w.Finish(trailer)
 	}
-	_, err = rst.CloseAndRecv()
+	resp, err := rst.CloseAndRecv()
 	var srcErr error
 	if err != nil {
 		srcErr = fmt.Errorf("source %s: %w", src.Name, wire.FromStatus(err))
 	}
-	return restoreCause(readErr, srcErr, sourceGone)
+	if err := restoreCause(readErr, srcErr, sourceGone); err != nil {
+		return nil, err
+	}
+	return resp.GetNotes(), nil
 }
 
 // checkExpected compares the trailer of the bytes read back with what the

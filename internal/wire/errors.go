@@ -116,11 +116,13 @@ func TrailerError(t *pb.StreamTrailer) error {
 		return fmt.Errorf("stream ended without a trailer: %w", ErrAborted)
 	}
 	if !t.Success {
-		msg := t.Error
-		if msg == "" {
-			msg = "source reported failure"
+		if t.Error == "" {
+			return fmt.Errorf("source reported failure: %w", ErrAborted)
 		}
-		return fmt.Errorf("%s: %w", msg, ErrAborted)
+		// The sender's own words are the cause: the error is an abort
+		// (errors.Is ErrAborted) without saying "stream aborted" after it,
+		// which the operator would read once per hop the trailer crossed.
+		return &remoteError{msg: t.Error, kind: ErrAborted}
 	}
 	return nil
 }

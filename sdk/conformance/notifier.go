@@ -74,6 +74,13 @@ func RunNotifier(t *testing.T, f NotifierFixture) {
 		checkDeclared(t, in.info, f.FailingConfig(t))
 	})
 
+	t.Run("Check", func(t *testing.T) {
+		in := subj.start(t, GRPC, "", f.Config(t))
+		if fs, ok := runCheck(t, in); ok && hasError(fs) {
+			t.Errorf("contract: under the fixture's working Config, Check reports an error")
+		}
+	})
+
 	t.Run("Deliver", func(t *testing.T) {
 		in := subj.start(t, GRPC, "", f.Config(t))
 		for _, e := range testEvents() {

@@ -100,6 +100,17 @@ func RunSource(t *testing.T, f SourceFixture) {
 		checkDeclared(t, in.info, f.FailingConfig(t))
 	})
 
+	t.Run("Check", func(t *testing.T) {
+		in, _ := start(t, Pipe, f.Config(t))
+		if fs, ok := runCheck(t, in); ok && hasError(fs) {
+			t.Errorf("contract: under the fixture's working Config, Check reports an error")
+		}
+		in, _ = start(t, Pipe, f.FailingConfig(t))
+		if fs, ok := runCheck(t, in); ok && !hasError(fs) {
+			t.Errorf("contract: under FailingConfig (Backup fails), Check must report the problem as an error finding; it found none")
+		}
+	})
+
 	for _, tr := range transports {
 		fd := tr == Pipe
 		t.Run("Backup/"+tr, func(t *testing.T) {

@@ -89,6 +89,13 @@ func RunTarget(t *testing.T, f TargetFixture) {
 		checkDeclared(t, in.info, f.Config(t))
 	})
 
+	t.Run("Check", func(t *testing.T) {
+		in := subj.start(t, Pipe, "local", f.Config(t))
+		if fs, ok := runCheck(t, in); ok && hasError(fs) {
+			t.Errorf("contract: under the fixture's working Config, Check reports an error")
+		}
+	})
+
 	t.Run("Init", func(t *testing.T) {
 		in := subj.start(t, Pipe, "local", f.Config(t))
 		if _, err := in.c.Target.Init(ctxTimeout(t), &pb.InitRequest{}); err != nil {

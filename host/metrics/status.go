@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 
-package host
+package metrics
 
 import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/timetiles/timetiles-backup/host"
 )
 
 // Metrics of verify, restore drills and `status`, written into the same
@@ -38,7 +39,7 @@ type StatusMetrics struct {
 
 // registerVerify adds the verify and restore drill families, from the
 // state file (which holds the last result of each repository).
-func registerVerify(reg *prometheus.Registry, st *State) {
+func registerVerify(reg *prometheus.Registry, st *host.State) {
 	when := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: MetricLastVerify, Help: "Time of the last backup verify of the repository (Unix time)."}, []string{"repository"})
 	ok := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: MetricVerifySuccess, Help: "1 when the last backup verify of the repository passed, else 0."}, []string{"repository"})
 	reg.MustRegister(when, ok)
@@ -64,7 +65,7 @@ func b2f(b bool) float64 {
 
 // UpdateVerifyMetrics writes the verify and restore drill metrics (from
 // the state file) into the metrics file, keeping the other families.
-func UpdateVerifyMetrics(path string, st *State) error {
+func UpdateVerifyMetrics(path string, st *host.State) error {
 	reg := prometheus.NewRegistry()
 	registerVerify(reg, st)
 	return writeTextfile(path, reg, verifyFamilies)
@@ -72,7 +73,7 @@ func UpdateVerifyMetrics(path string, st *State) error {
 
 // UpdateStatusMetrics writes what status found, and the verify metrics
 // from the state file, into the metrics file, keeping the backup's.
-func UpdateStatusMetrics(path string, st *State, m StatusMetrics) error {
+func UpdateStatusMetrics(path string, st *host.State, m StatusMetrics) error {
 	reg := prometheus.NewRegistry()
 	registerVerify(reg, st)
 	gauge := func(name, help string) prometheus.Gauge {

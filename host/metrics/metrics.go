@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 
-package host
+// Package metrics writes the Prometheus textfile (BACKUP_METRICS_FILE) that
+// node_exporter's textfile collector reads: a backup run's metrics
+// (metrics.go) and what verify and status found (status.go), each owning
+// its families and keeping the others'.
+package metrics
 
 import (
 	"errors"
@@ -12,6 +16,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"github.com/timetiles/timetiles-backup/host"
 )
 
 // Metrics of a backup run, for node_exporter's textfile collector
@@ -36,7 +41,7 @@ type RunMetrics struct {
 	// ExitStatus is the command's exit code.
 	ExitStatus int
 	// Report may be nil (the run failed before it started).
-	Report *BackupReport
+	Report *host.BackupReport
 	// Offsite says whether the offsite repository was part of the run.
 	Offsite bool
 }
@@ -66,13 +71,13 @@ func WriteMetrics(path string, m RunMetrics) error {
 	added := vec(MetricBytesAdded, "Bytes the last run added to the repository (after deduplication) per component.", "component", "repository")
 	compDur := vec(MetricCompDuration, "Duration of each component's stream in the last run.", "component")
 
-	repos := []string{Local}
+	repos := []string{host.Local}
 	if m.Offsite {
-		repos = append(repos, Offsite)
+		repos = append(repos, host.Offsite)
 	}
 	for _, repo := range repos {
 		ok := m.Report != nil && m.Report.Manifests[repo] != ""
-		if repo == Local {
+		if repo == host.Local {
 			ok = ok && m.Report.LocalErr == nil && m.ExitStatus == 0
 		}
 		if ok {

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 
-package host
+package retention
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/timetiles/timetiles-backup/host/config"
+	"github.com/timetiles/timetiles-backup/host/runs"
 	"github.com/timetiles/timetiles-backup/internal/restic"
 	"github.com/timetiles/timetiles-backup/internal/testenv"
 	"github.com/timetiles/timetiles-backup/sdk"
@@ -29,10 +30,10 @@ type fixture struct {
 
 func (f *fixture) run(host, id string, at time.Time, complete bool, comps ...string) {
 	for _, c := range comps {
-		f.add(host, at, ToolTag, c, RunTagPrefix+id)
+		f.add(host, at, runs.ToolTag, c, runs.RunTagPrefix+id)
 	}
 	if complete {
-		f.add(host, at, ToolTag, ManifestTag, RunTagPrefix+id)
+		f.add(host, at, runs.ToolTag, runs.ManifestTag, runs.RunTagPrefix+id)
 	}
 }
 
@@ -46,7 +47,7 @@ func (f *fixture) add(host string, at time.Time, tags ...string) string {
 func (f *fixture) idsOf(runID string) []string {
 	var out []string
 	for _, s := range f.snaps {
-		if slices.Contains(s.Tags, RunTagPrefix+runID) {
+		if slices.Contains(s.Tags, runs.RunTagPrefix+runID) {
 			out = append(out, s.ID)
 		}
 	}
@@ -56,7 +57,7 @@ func (f *fixture) idsOf(runID string) []string {
 
 func day(d, hour int) time.Time { return time.Date(2026, 3, d, hour, 0, 0, 0, time.UTC) }
 
-func decisionOf(t *testing.T, p *RetentionPlan, runID string) RunDecision {
+func decisionOf(t *testing.T, p *Plan, runID string) RunDecision {
 	t.Helper()
 	for _, d := range p.Runs {
 		if d.Run.ID == runID {
@@ -67,7 +68,7 @@ func decisionOf(t *testing.T, p *RetentionPlan, runID string) RunDecision {
 	return RunDecision{}
 }
 
-func keptIDs(p *RetentionPlan) []string {
+func keptIDs(p *Plan) []string {
 	var out []string
 	for _, d := range p.Kept() {
 		out = append(out, d.Run.ID)
@@ -87,7 +88,7 @@ func TestRetentionKeepsRunsWholeAndComponentsIndependent(t *testing.T) {
 	f.run("h", "full-d2", day(2, 2), true, "db", "uploads")
 	f.run("h", "db-d2-noon", day(2, 12), true, "db")
 	f.run("h", "full-d1", day(1, 2), true, "db", "uploads")
-	p := PlanRetention(f.snaps, "h", sdk.KeepPolicy{Daily: 2}, time.UTC)
+	p := Decide(f.snaps, "h", sdk.KeepPolicy{Daily: 2}, time.UTC)
 
 	// db: newest per day for 2 days → db-d3-eve, db-d2-noon.
 	// uploads: newest per day for 2 days → full-d3, full-d2.
@@ -126,7 +127,7 @@ func TestRetentionIncompleteRuns(t *testing.T) {
 	f.run("h", "failed-old", day(1, 5), false, "db")         // older than a complete run: removed
 	f.run("h", "complete", day(2, 2), true, "db", "uploads") // the newest restore point
 	f.run("h", "running", day(2, 3), false, "db")            // newer: may be in progress
-	p := PlanRetention(f.snaps, "h", sdk.KeepPolicy{Daily: 7}, time.UTC)
+	p := Decide(f.snaps, "h", sdk.KeepPolicy{Daily: 7}, time.UTC)
 	if got, want := keptIDs(p), []string{"complete", "running"}; !slices.Equal(got, want) {
 		t.Fatalf("kept %v, want %v", got, want)
 	}
@@ -140,7 +141,7 @@ func TestRetentionIncompleteRuns(t *testing.T) {
 	f2.run("h", "complete-morning", day(5, 2), true, "db")
 	f2.run("h", "failed-evening", day(5, 20), false, "db")
 	f2.run("h", "complete-next", day(6, 2), true, "db")
-	p2 := PlanRetention(f2.snaps, "h", sdk.KeepPolicy{Daily: 2}, time.UTC)
+	p2 := Decide(f2.snaps, "h", sdk.KeepPolicy{Daily: 2}, time.UTC)
 	if got, want := keptIDs(p2), []string{"complete-morning", "complete-next"}; !slices.Equal(got, want) {
 		t.Fatalf("kept %v, want %v", got, want)
 	}
@@ -155,11 +156,11 @@ func TestRetentionSafetyRunsNeverDisplaceBackups(t *testing.T) {
 	for d := 3; d >= 1; d-- {
 		f.run("h", fmt.Sprintf("full-d%d", d), day(d, 2), true, "db", "uploads")
 		id := fmt.Sprintf("safety-d%d", d)
-		for _, c := range []string{"db", "uploads", ManifestTag} {
-			f.add("h", day(d, 12), ToolTag, c, RunTagPrefix+id, SafetyTag)
+		for _, c := range []string{"db", "uploads", runs.ManifestTag} {
+			f.add("h", day(d, 12), runs.ToolTag, c, runs.RunTagPrefix+id, runs.SafetyTag)
 		}
 	}
-	p := PlanRetention(f.snaps, "h", sdk.KeepPolicy{Daily: 2}, time.UTC)
+	p := Decide(f.snaps, "h", sdk.KeepPolicy{Daily: 2}, time.UTC)
 	want := []string{"full-d2", "full-d3", "safety-d2", "safety-d3"}
 	if got := keptIDs(p); !slices.Equal(got, want) {
 		t.Fatalf("kept %v, want %v", got, want)
@@ -179,7 +180,7 @@ func TestRetentionTouchesOnlyThisHostsBackups(t *testing.T) {
 	f.run("other", "x1", day(1, 2), true, "db")
 	f.add("h", day(1, 3), "something-else") // not this tool's, no component
 	legacy := f.add("h", day(1, 4), "db")   // TimeTiles' shell tool
-	p := PlanRetention(f.snaps, "h", sdk.KeepPolicy{Daily: 1}, time.UTC)
+	p := Decide(f.snaps, "h", sdk.KeepPolicy{Daily: 1}, time.UTC)
 	forget := p.ForgetIDs()
 	sort.Strings(forget)
 	want := append(f.idsOf("r1"), legacy)
@@ -198,26 +199,23 @@ func TestRetentionTouchesOnlyThisHostsBackups(t *testing.T) {
 }
 
 func TestKeepPolicyConfiguration(t *testing.T) {
-	r := &Runner{Cfg: config.NewConfig(map[string]string{})}
-	k, err := r.KeepPolicy()
+	k, err := PolicyFrom(config.NewConfig(map[string]string{}))
 	if err != nil || k != (sdk.KeepPolicy{Daily: 7, Weekly: 4, Monthly: 12}) {
 		t.Fatalf("defaults: %+v %v", k, err)
 	}
 	for _, tc := range []struct{ key, val string }{
 		{config.EnvKeepDaily, "seven"}, {config.EnvKeepWeekly, "-1"}, {config.EnvKeepMonthly, "1.5"},
 	} {
-		r := &Runner{Cfg: config.NewConfig(map[string]string{tc.key: tc.val})}
-		if _, err := r.KeepPolicy(); err == nil || !strings.Contains(err.Error(), tc.key) || !strings.Contains(err.Error(), config.ErrConfig.Error()) {
+		if _, err := PolicyFrom(config.NewConfig(map[string]string{tc.key: tc.val})); err == nil || !strings.Contains(err.Error(), tc.key) || !strings.Contains(err.Error(), config.ErrConfig.Error()) {
 			t.Errorf("%s=%s: %v", tc.key, tc.val, err)
 		}
 	}
-	r = &Runner{Cfg: config.NewConfig(map[string]string{config.EnvKeepDaily: "0", config.EnvKeepWeekly: "0", config.EnvKeepMonthly: "0"})}
-	if _, err := r.KeepPolicy(); err == nil {
+	if _, err := PolicyFrom(config.NewConfig(map[string]string{config.EnvKeepDaily: "0", config.EnvKeepWeekly: "0", config.EnvKeepMonthly: "0"})); err == nil {
 		t.Error("a policy keeping nothing was accepted")
 	}
 }
 
-// The rules PlanRetention applies per component are restic's own: for a
+// The rules Decide applies per component are restic's own: for a
 // history of single-component restore points (TimeTiles' shell-tool
 // snapshots, tag "db") it removes exactly what `restic forget --dry-run`
 // removes with the same --keep-* values.
@@ -281,11 +279,11 @@ func TestRetentionMatchesResticForget(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := res.Removed()
-		got := PlanRetention(snaps, "h", k, nil).ForgetIDs()
+		got := Decide(snaps, "h", k, nil).ForgetIDs()
 		sort.Strings(want)
 		sort.Strings(got)
 		if !slices.Equal(got, want) {
-			t.Errorf("policy %+v: PlanRetention removes %v, restic forget removes %v", k, got, want)
+			t.Errorf("policy %+v: Decide removes %v, restic forget removes %v", k, got, want)
 		}
 	}
 	if _, err := os.Stat(filepath.Join(dir, "repo", "config")); err != nil {

@@ -1,10 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 
-package host
+// Package runs turns a repository's snapshots into runs: a run is the
+// snapshots of one backup invocation, tagged with its run ID, complete
+// when its manifest (manifest.go) is stored. It groups snapshots into runs
+// (GroupRuns), picks a restore point (SelectRun) and reads a run's tags.
+// Writing a run's manifest is the backup pipeline's job (host/).
+package runs
 
 import (
 	"crypto/rand"
-	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -41,48 +45,6 @@ func NewRunID(t time.Time) string {
 	b := make([]byte, 2)
 	_, _ = rand.Read(b)
 	return fmt.Sprintf("%s-%x", t.UTC().Format("20060102T150405Z"), b)
-}
-
-// Manifest is written as the last snapshot of a run, into each repository
-// where every component of the run succeeded. A run with a manifest is
-// complete; `restore latest` only ever picks complete runs.
-type Manifest struct {
-	Tool       string                       `json:"tool"`
-	Version    string                       `json:"version"`
-	RunID      string                       `json:"run_id"`
-	Host       string                       `json:"host"`
-	Time       time.Time                    `json:"time"`
-	Components map[string]ManifestComponent `json:"components"`
-	// Tags are the run's extra tags (BackupOptions.Tags), e.g. SafetyTag.
-	Tags []string `json:"tags,omitempty"`
-	// CopiedFrom names the repository (instance) the run was copied from
-	// by the offsite catch-up; empty for a run backed up directly.
-	CopiedFrom string `json:"copied_from,omitempty"`
-}
-
-// ManifestComponent records one component of a run.
-type ManifestComponent struct {
-	Snapshot          string `json:"snapshot"`
-	Plugin            string `json:"plugin"`
-	FileName          string `json:"file_name"`
-	MediaType         string `json:"media_type,omitempty"`
-	Directory         bool   `json:"directory,omitempty"`
-	Size              uint64 `json:"size"`
-	ChecksumAlgorithm string `json:"checksum_algorithm,omitempty"`
-	Checksum          string `json:"checksum,omitempty"`
-	BytesAdded        uint64 `json:"bytes_added"`
-}
-
-// ParseManifest decodes a manifest.
-func ParseManifest(b []byte) (*Manifest, error) {
-	var m Manifest
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("run manifest: %w", err)
-	}
-	if m.RunID == "" || len(m.Components) == 0 {
-		return nil, fmt.Errorf("run manifest: no run ID or components")
-	}
-	return &m, nil
 }
 
 // HasTag reports whether any snapshot of the run carries tag.
@@ -142,6 +104,15 @@ func (r *Run) ComponentNames() []string {
 	return out
 }
 
+// RunIDOf returns the run a snapshot belongs to (its run ID, or its run:
+// tag), or "" for a snapshot of no run (the shell tool's).
+func RunIDOf(s sdk.Snapshot) string {
+	if s.RunID != "" {
+		return s.RunID
+	}
+	return tagValue(s.Tags, RunTagPrefix)
+}
+
 func tagValue(tags []string, prefix string) string {
 	for _, t := range tags {
 		if strings.HasPrefix(t, prefix) {
@@ -190,10 +161,7 @@ func GroupRuns(snaps []sdk.Snapshot) []*Run {
 	byID := map[string]*Run{}
 	var runs []*Run
 	for _, s := range snaps {
-		runID := s.RunID
-		if runID == "" {
-			runID = tagValue(s.Tags, RunTagPrefix)
-		}
+		runID := RunIDOf(s)
 		comp := s.Component
 		if comp == "" {
 			comp = componentOf(s.Tags)
