@@ -16,12 +16,13 @@ import (
 	"github.com/timetiles/timetiles-backup/host"
 	"github.com/timetiles/timetiles-backup/host/config"
 	"github.com/timetiles/timetiles-backup/host/plugin"
+	"github.com/timetiles/timetiles-backup/host/stream"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
 // TransportPath is one way bytes can take from a source to its targets.
 type TransportPath struct {
-	// Name is what host.StreamResult.Transport reports, plus "-fanout" for
+	// Name is what stream.Result.Transport reports, plus "-fanout" for
 	// the gRPC path with two targets.
 	Name string
 	// Transport is plugin.Manager.Transport: "" (fd channel) or "grpc".
@@ -44,7 +45,8 @@ type TransportRig struct {
 	Size    int64
 	manager *plugin.Manager
 	src     *plugin.Plugin
-	sinks   []host.Sink
+	targets []*plugin.Plugin
+	sinks   []stream.Sink
 }
 
 // BuildTestPlugins builds the synthetic source and the files target into
@@ -87,7 +89,8 @@ func StartTransport(ctx context.Context, pluginDir string, p TransportPath, size
 			m.Close()
 			return nil, err
 		}
-		rig.sinks = append(rig.sinks, host.Sink{Name: name, P: t})
+		rig.sinks = append(rig.sinks, stream.Sink{Name: name, Target: t.Endpoint()})
+		rig.targets = append(rig.targets, t)
 	}
 	return rig, nil
 }
@@ -98,15 +101,15 @@ func (r *TransportRig) Close() { r.manager.Close() }
 // Pids returns the plugin processes: the source first, then the targets.
 func (r *TransportRig) Pids() []int {
 	pids := []int{r.src.Pid()}
-	for _, s := range r.sinks {
-		pids = append(pids, s.P.Pid())
+	for _, t := range r.targets {
+		pids = append(pids, t.Pid())
 	}
 	return pids
 }
 
 // Stream moves Size bytes once and checks that every target got them all.
 func (r *TransportRig) Stream(ctx context.Context) error {
-	res := host.StreamBackup(ctx, r.src, r.sinks, host.StreamSpec{
+	res := stream.Backup(ctx, r.src.Endpoint(), r.sinks, stream.Spec{
 		Component: "synthetic", RunID: "bench", Host: "bench", Time: time.Now(),
 	})
 	if res.SourceErr != nil {
@@ -116,7 +119,7 @@ func (r *TransportRig) Stream(ctx context.Context) error {
 	if res.Transport != want {
 		return fmt.Errorf("bytes took %q, want %q", res.Transport, want)
 	}
-	if got := res.Trailer.GetSize(); got != uint64(r.Size) {
+	if got := res.Trailer.Size; got != uint64(r.Size) {
 		return fmt.Errorf("trailer says %d bytes, want %d", got, r.Size)
 	}
 	for _, s := range res.Sinks {

@@ -131,11 +131,7 @@ func (r *Runner) CatchUp(ctx context.Context, local, offsite *plugin.Plugin, ski
 			mc.Snapshot = dst.ID
 			man.Components[c] = mc
 		}
-		b, err := json.MarshalIndent(&man, "", "  ")
-		if err != nil {
-			return rep, err
-		}
-		if _, err := WriteBytes(ctx, offsite, manifestHeader(&man), b); err != nil {
+		if _, err := writeManifest(ctx, offsite.Endpoint(), &man); err != nil {
 			return rep, fmt.Errorf("run %s: writing its manifest offsite: %w", m.Run.ID, err)
 		}
 		rep.Copied = append(rep.Copied, m.Run.ID)

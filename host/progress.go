@@ -7,6 +7,7 @@ import (
 
 	"github.com/timetiles/timetiles-backup/host/plugin"
 	"github.com/timetiles/timetiles-backup/host/runs"
+	"github.com/timetiles/timetiles-backup/host/stream"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -34,7 +35,7 @@ func watchProgress(ctx context.Context, t *plugin.Plugin, sink string, fn func(P
 // reportDone sends the final figures of a stream that was stored (its
 // exact size), so a progress display ends at the true total however far
 // the target's last report lagged.
-func reportDone(fn func(ProgressEvent), runID string, res *StreamResult) {
+func reportDone(fn func(ProgressEvent), runID string, res *stream.Result) {
 	if fn == nil {
 		return
 	}
@@ -42,10 +43,7 @@ func reportDone(fn func(ProgressEvent), runID string, res *StreamResult) {
 		if res.Err(s.Sink) != nil {
 			continue
 		}
-		size := res.Trailer.GetSize()
-		if res.Header.GetLocalPath() != "" {
-			size = s.Snapshot.Size
-		}
+		size := res.Size(s)
 		fn(ProgressEvent{Sink: s.Sink, Done: true, Progress: sdk.Progress{Component: res.Component, RunID: runID,
 			BytesDone: size, TotalBytes: size, Elapsed: res.Duration}})
 	}
