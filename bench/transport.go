@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/timetiles/timetiles-backup/host"
+	"github.com/timetiles/timetiles-backup/host/config"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -63,7 +64,7 @@ func BuildTestPlugins(root, dir string) error {
 func StartTransport(ctx context.Context, pluginDir string, p TransportPath, size int64) (*TransportRig, error) {
 	m := &host.Manager{Logger: hclog.NewNullLogger(), Transport: p.Transport}
 	rig := &TransportRig{Path: p, Size: size, manager: m}
-	cfg := host.NewConfig(map[string]string{
+	cfg := config.NewConfig(map[string]string{
 		"SYNTH_SIZE": strconv.FormatInt(size, 10), "SYNTH_PATTERN": "repeat", "TARGET_DISCARD": "1",
 	})
 	start := func(name, kind, instance string) (*host.Plugin, error) {

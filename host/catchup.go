@@ -11,11 +11,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
-	pb "github.com/timetiles/timetiles-backup/gen/timetiles/backup/v1"
+	"github.com/timetiles/timetiles-backup/host/config"
+	"github.com/timetiles/timetiles-backup/host/retention"
+	"github.com/timetiles/timetiles-backup/host/runs"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -36,71 +37,6 @@ import (
 // (`backup verify --offsite` checks them); it records where it was copied
 // from (CopiedFrom).
 
-// CatchUpRun is one local run the offsite repository lacks.
-type CatchUpRun struct {
-	Run *Run
-	// Have are the run's components already in the offsite repository (a
-	// run whose offsite side failed after some components were stored, or
-	// a catch-up interrupted before its manifest): they are not copied
-	// again.
-	Have map[string]sdk.Snapshot
-}
-
-// MissingRuns returns, oldest first, the complete runs of host in the local
-// snapshots that are not complete in the offsite snapshots and that the
-// retention policy keeps. Runs with a purpose tag (the safety backup a
-// restore takes) and the shell tool's legacy snapshots are not copied, nor
-// is run skip (tonight's, which the fan-out wrote).
-func MissingRuns(local, offsite []sdk.Snapshot, host string, keep sdk.KeepPolicy, skip string) []CatchUpRun {
-	offRuns := map[string]*Run{}
-	for _, r := range GroupRuns(offsite) {
-		if !r.Legacy && r.Host == host {
-			offRuns[r.ID] = r
-		}
-	}
-	var out []CatchUpRun
-	for _, d := range PlanRetention(local, host, keep, nil).Kept() {
-		r := d.Run
-		if !r.Complete || r.Legacy || r.Manifest == nil || r.ID == skip || hasPurpose(r) {
-			continue
-		}
-		cu := CatchUpRun{Run: r, Have: map[string]sdk.Snapshot{}}
-		if o, ok := offRuns[r.ID]; ok {
-			if o.Complete {
-				continue
-			}
-			for c, s := range o.Components {
-				if _, want := r.Components[c]; want {
-					cu.Have[c] = s
-				}
-			}
-		}
-		out = append(out, cu)
-	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Run.Time.Before(out[j].Run.Time) })
-	return out
-}
-
-func hasPurpose(r *Run) bool {
-	has := func(tags []string) bool {
-		for _, t := range tags {
-			if strings.HasPrefix(t, "purpose:") {
-				return true
-			}
-		}
-		return false
-	}
-	if r.Manifest != nil && has(r.Manifest.Tags) {
-		return true
-	}
-	for _, s := range r.Components {
-		if has(s.Tags) {
-			return true
-		}
-	}
-	return false
-}
-
 // CatchUpReport is what a catch-up did.
 type CatchUpReport struct {
 	// Copied are the runs now complete offsite, oldest first.
@@ -115,14 +51,14 @@ type CatchUpReport struct {
 	Skipped string
 }
 
-// CatchUp copies the runs the offsite repository lacks (MissingRuns) from
+// CatchUp copies the runs the offsite repository lacks (retention.MissingRuns) from
 // local into offsite. skip is tonight's run. An error leaves every run
 // copied so far complete; the next night goes on from there.
 func (r *Runner) CatchUp(ctx context.Context, local, offsite *Plugin, skip string) (*CatchUpReport, error) {
 	start := time.Now()
 	rep := &CatchUpReport{}
 	defer func() { rep.Duration = time.Since(start) }()
-	keep, err := r.KeepPolicy()
+	keep, err := retention.PolicyFrom(r.Cfg)
 	if err != nil {
 		return rep, err
 	}
@@ -138,7 +74,7 @@ func (r *Runner) CatchUp(ctx context.Context, local, offsite *Plugin, skip strin
 	if err != nil {
 		return rep, err
 	}
-	missing := MissingRuns(localSnaps, offSnaps, r.Hostname(), keep, skip)
+	missing := retention.MissingRuns(localSnaps, offSnaps, r.Hostname(), keep, skip)
 	rep.Missing = len(missing)
 	if len(missing) == 0 {
 		return rep, nil
@@ -149,7 +85,7 @@ func (r *Runner) CatchUp(ctx context.Context, local, offsite *Plugin, skip strin
 	// Read the local manifests (sizes, checksums) and collect the snapshots
 	// to copy; one Copy call copies them all (restic opens both
 	// repositories once).
-	manifests := make([]*Manifest, len(missing))
+	manifests := make([]*runs.Manifest, len(missing))
 	var ids []string
 	for i, m := range missing {
 		man, err := ReadManifest(ctx, local, m.Run)
@@ -165,23 +101,20 @@ func (r *Runner) CatchUp(ctx context.Context, local, offsite *Plugin, skip strin
 	}
 	copied := map[string]sdk.Snapshot{}
 	if len(ids) > 0 {
-		resp, err := offsite.Client.Target.Copy(ctx, &pb.CopyRequest{FromInstance: Local, SnapshotIds: ids})
+		res, err := offsite.Target().Copy(ctx, sdk.CopyRequest{FromInstance: Local, SnapshotIDs: ids})
 		if err != nil {
-			err = sdk.FromStatus(err)
 			if errors.Is(err, sdk.ErrUnimplemented) {
 				rep.Skipped = fmt.Sprintf("the target plugin %s cannot copy runs between repositories: %d run(s) stay missing offsite", offsite.Name, len(missing))
 				return rep, nil
 			}
 			return rep, fmt.Errorf("copying %d snapshot(s) of %d run(s): %w", len(ids), len(missing), err)
 		}
-		rep.Warning = resp.Warning
-		for _, c := range resp.Copied {
-			copied[c.FromId] = sdk.SnapshotFromPB(c.Snapshot)
-		}
+		rep.Warning = res.Warning
+		copied = res.Copied
 	}
 	for i, m := range missing {
 		man := *manifests[i]
-		man.Components = map[string]ManifestComponent{}
+		man.Components = map[string]runs.ManifestComponent{}
 		man.CopiedFrom = Local
 		for c, s := range m.Run.Components {
 			mc, ok := manifests[i].Components[c]
@@ -228,7 +161,7 @@ type catchUpState struct {
 }
 
 func (r *Runner) catchUpStatePath() string {
-	target := r.Cfg.GetDefault("BACKUP_TARGET", DefaultTarget)
+	target := r.Cfg.GetDefault("BACKUP_TARGET", config.DefaultTarget)
 	key := strings.Join([]string{target, r.Cfg.Get("RESTIC_REPOSITORY"), r.Cfg.Get("RESTIC_OFFSITE_REPOSITORY"), r.Cfg.Get("AWS_ENDPOINT_URL")}, "\x00")
 	sum := sha256.Sum256([]byte(key))
 	return filepath.Join(r.StateDir(), "offsite-sync-"+hex.EncodeToString(sum[:8])+".json")

@@ -60,7 +60,7 @@ func (r *Runner) ComponentSpecs(ctx context.Context, comps []string) (map[string
 				errs[i] = err
 				return
 			}
-			infos[i] = sdk.InfoFromPB(p.Info)
+			infos[i] = p.Info
 		}()
 	}
 	wg.Wait()

@@ -8,62 +8,24 @@ package host
 
 import (
 	"encoding/hex"
-	"encoding/json"
 	"errors"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/timetiles/timetiles-backup/sdk"
+	"github.com/timetiles/timetiles-backup/host/config"
+	"github.com/timetiles/timetiles-backup/host/retention"
 )
 
 func fuzzRunner(values map[string]string) *Runner {
-	return NewRunner(NewConfig(values), hclog.NewNullLogger(), "")
-}
-
-// An env file, whatever it holds: LoadConfig fails only with a
-// configuration error, and that error never repeats the file's values
-// (godotenv's own messages quote them: passwords included).
-func FuzzEnvFile(f *testing.F) {
-	f.Add("RESTIC_PASSWORD=\"p@ss+w0rd!Zq\nB=1\n")
-	f.Add("export A=1\n# comment\nB='x y'\nC=\"multi\nline\"\n")
-	f.Add("BAD LINE k3y^secret!7\n")
-	f.Add("A=${B:-d}\nDB_PASSWORD='s3cr&t!99\n")
-	f.Add("=v@lue!12345\n")
-	f.Add("A=1\r\nB=\"2\r\n")
-	f.Fuzz(func(t *testing.T, content string) {
-		p := filepath.Join(t.TempDir(), "env")
-		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		_, err := LoadConfig(p, nil)
-		if err == nil {
-			return
-		}
-		if !errors.Is(err, ErrConfig) {
-			t.Fatalf("not a configuration error: %v", err)
-		}
-		msg := strings.ReplaceAll(err.Error(), p, "")
-		for _, line := range strings.Split(content, "\n") {
-			_, v, ok := strings.Cut(line, "=")
-			v = strings.Trim(strings.TrimSpace(v), `"'`)
-			if !ok || len(v) < 8 || !strings.ContainsAny(v, "!@%^&*+~") {
-				continue // only values that look like secrets: the message's own words could match others
-			}
-			if strings.Contains(msg, v) {
-				t.Fatalf("the error repeats a value of the file: %q in %q", v, msg)
-			}
-		}
-	})
+	return NewRunner(config.NewConfig(values), hclog.NewNullLogger(), "")
 }
 
 // BACKUP_SOURCES: a valid spec maps every component to a plugin, once.
 func FuzzSourceMap(f *testing.F) {
-	f.Add(DefaultSources)
+	f.Add(config.DefaultSources)
 	f.Add("db=source-postgres, uploads = source-volume")
 	f.Add("db=source-postgres,db=source-volume")
 	f.Add("=x,y=")
@@ -71,7 +33,7 @@ func FuzzSourceMap(f *testing.F) {
 	f.Fuzz(func(t *testing.T, spec string) {
 		order, m, err := fuzzRunner(map[string]string{"BACKUP_SOURCES": spec}).SourceMap()
 		if err != nil {
-			if !errors.Is(err, ErrConfig) {
+			if !errors.Is(err, config.ErrConfig) {
 				t.Fatalf("not a configuration error: %v", err)
 			}
 			return
@@ -99,7 +61,7 @@ func FuzzPluginChecksums(f *testing.F) {
 	f.Fuzz(func(t *testing.T, spec string) {
 		pins, err := ParsePluginChecksums(spec)
 		if err != nil {
-			if !errors.Is(err, ErrConfig) {
+			if !errors.Is(err, config.ErrConfig) {
 				t.Fatalf("not a configuration error: %v", err)
 			}
 			return
@@ -129,11 +91,11 @@ func FuzzKeepAndDurations(f *testing.F) {
 	f.Add(" 3 ", "", "x", "90")
 	f.Add("99999999999999999999", "1", "1", "9999999999h")
 	f.Fuzz(func(t *testing.T, daily, weekly, monthly, dur string) {
-		r := fuzzRunner(map[string]string{EnvKeepDaily: daily, EnvKeepWeekly: weekly, EnvKeepMonthly: monthly,
+		r := fuzzRunner(map[string]string{config.EnvKeepDaily: daily, config.EnvKeepWeekly: weekly, config.EnvKeepMonthly: monthly,
 			"BACKUP_OFFSITE_STALL_TIMEOUT": dur})
-		k, err := r.KeepPolicy()
+		k, err := retention.PolicyFrom(r.Cfg)
 		if err != nil {
-			if !errors.Is(err, ErrConfig) {
+			if !errors.Is(err, config.ErrConfig) {
 				t.Fatalf("not a configuration error: %v", err)
 			}
 		} else if k.Daily < 0 || k.Weekly < 0 || k.Monthly < 0 || k.Daily+k.Weekly+k.Monthly == 0 {
@@ -141,82 +103,11 @@ func FuzzKeepAndDurations(f *testing.F) {
 		}
 		d, err := r.duration("BACKUP_OFFSITE_STALL_TIMEOUT", time.Minute)
 		if err != nil {
-			if !errors.Is(err, ErrConfig) {
+			if !errors.Is(err, config.ErrConfig) {
 				t.Fatalf("not a configuration error: %v", err)
 			}
 		} else if d < 0 {
 			t.Fatalf("negative duration %v from %q", d, dur)
-		}
-	})
-}
-
-// A run manifest read back from a repository.
-func FuzzParseManifest(f *testing.F) {
-	m := Manifest{Tool: ToolTag, Version: "1", RunID: "20260102T030405Z-abcd", Host: "h", Time: time.Unix(1700000000, 0).UTC(),
-		Components: map[string]ManifestComponent{"db": {Snapshot: "0123", Size: 5, ChecksumAlgorithm: "xxh3", Checksum: "00ff"}}}
-	b, _ := json.Marshal(m)
-	f.Add(b)
-	f.Add([]byte(`{"components":{"":{}}}`))
-	f.Add([]byte(`null`))
-	f.Add([]byte(`{"run_id":1}`))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		m, err := ParseManifest(b)
-		if err != nil || m == nil {
-			return
-		}
-		again, err := json.Marshal(m)
-		if err != nil {
-			t.Fatalf("a parsed manifest does not marshal: %v", err)
-		}
-		if _, err := ParseManifest(again); err != nil {
-			t.Fatalf("a manifest does not parse back: %v\n%s", err, again)
-		}
-	})
-}
-
-// Restore selectors against a fixed set of runs: a result is always one
-// of the runs (or one snapshot of one), errors are "not found" or a
-// configuration error.
-func FuzzSelectRun(f *testing.F) {
-	at := func(h int) time.Time { return time.Date(2026, 1, 1, h, 0, 0, 0, time.UTC) }
-	snaps := []sdk.Snapshot{
-		{ID: "aaaa1111", Time: at(1), Tags: []string{ToolTag, "db", RunTagPrefix + "run-1"}},
-		{ID: "aaaa2222", Time: at(1), Tags: []string{ToolTag, "uploads", RunTagPrefix + "run-1"}},
-		{ID: "bbbb3333", Time: at(1), Tags: []string{ToolTag, ManifestTag, RunTagPrefix + "run-1"}},
-		{ID: "cccc4444", Time: at(2), Tags: []string{ToolTag, "db", RunTagPrefix + "run-2"}},
-		{ID: "dddd5555", Time: at(0), Tags: []string{"db"}},
-		{ID: "eeee6666", Time: at(0), Tags: []string{"uploads"}},
-	}
-	runs := GroupRuns(snaps)
-	ids := map[string]bool{}
-	for _, s := range snaps {
-		ids[s.ID] = true
-	}
-	f.Add("latest", "db,uploads")
-	f.Add("run-2", "")
-	f.Add("aaaa", "")
-	f.Add("cccc4", "db")
-	f.Add("", "nothing")
-	f.Add("dddd5555", "")
-	f.Fuzz(func(t *testing.T, sel, want string) {
-		var comps []string
-		if want != "" {
-			comps = strings.Split(want, ",")
-		}
-		run, err := SelectRun(runs, sel, comps)
-		if err != nil {
-			if !errors.Is(err, sdk.ErrNotFound) && !errors.Is(err, ErrConfig) {
-				t.Fatalf("SelectRun(%q, %q): %v", sel, want, err)
-			}
-			return
-		}
-		if run == nil || len(run.Components) == 0 {
-			t.Fatalf("SelectRun(%q, %q) = %+v", sel, want, run)
-		}
-		for _, s := range run.Components {
-			if !ids[s.ID] {
-				t.Fatalf("SelectRun(%q) returned an unknown snapshot %q", sel, s.ID)
-			}
 		}
 	})
 }

@@ -14,14 +14,13 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/timetiles/timetiles-backup/host/config"
+
 	// go-retryablehttp (HashiCorp, MPL-2.0), as in notify-alert's webhook:
 	// the retry loop with backoff, a rewound body and Retry-After.
 	"github.com/hashicorp/go-retryablehttp"
 )
-
-// EnvHealthcheckURL is the dead-man's switch: a healthchecks.io-compatible
-// check URL pinged by backup, prune and verify.
-const EnvHealthcheckURL = "BACKUP_HEALTHCHECK_URL"
 
 // Healthcheck pings a healthchecks.io-compatible check (the hosted service,
 // a self-hosted Healthchecks, or anything speaking the same protocol):
@@ -56,15 +55,15 @@ const (
 // NewHealthcheck reads BACKUP_HEALTHCHECK_URL: nil when it is not set, a
 // configuration error when it is not an http(s) URL. scrub removes secrets
 // from the bodies.
-func NewHealthcheck(cfg *Config, log hclog.Logger, scrub func(string) string) (*Healthcheck, error) {
-	raw := strings.TrimSpace(cfg.Get(EnvHealthcheckURL))
+func NewHealthcheck(cfg *config.Config, log hclog.Logger, scrub func(string) string) (*Healthcheck, error) {
+	raw := strings.TrimSpace(cfg.Get(config.EnvHealthcheckURL))
 	if raw == "" {
 		return nil, nil
 	}
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Fragment != "" {
 		// Not quoting the value: it is a credential of sorts.
-		return nil, Configf("%s is not an http(s) URL: use the check's ping URL, e.g. https://hc-ping.com/<uuid>", EnvHealthcheckURL)
+		return nil, config.Configf("%s is not an http(s) URL: use the check's ping URL, e.g. https://hc-ping.com/<uuid>", config.EnvHealthcheckURL)
 	}
 	if log == nil {
 		log = hclog.NewNullLogger()

@@ -22,13 +22,9 @@ import (
 	// the holder exits however it exits (SIGKILL included), so a lock of a
 	// dead process is taken over without any staleness heuristics.
 	"github.com/gofrs/flock"
+
+	"github.com/timetiles/timetiles-backup/host/config"
 )
-
-// DefaultStateDir holds the run lock files.
-const DefaultStateDir = "/var/lib/timetiles-backup"
-
-// EnvStateDir overrides DefaultStateDir.
-const EnvStateDir = "BACKUP_STATE_DIR"
 
 // LockHolder is what a run writes into its lock file, so that a second run
 // can name it.
@@ -73,7 +69,7 @@ var ErrRunLocked = errors.New("another run holds the lock")
 
 // StateDir is the directory of lock files and other small state.
 func (r *Runner) StateDir() string {
-	return r.Cfg.GetDefault(EnvStateDir, DefaultStateDir)
+	return r.Cfg.GetDefault(config.EnvStateDir, config.DefaultStateDir)
 }
 
 // repositorySet names what a run lock protects: the target plugin and its
@@ -88,12 +84,12 @@ func (r *Runner) StateDir() string {
 // of one repository (a symlink, "local:", "..", a trailing slash) share one
 // lock.
 func (r *Runner) repositorySet() (key, display string) {
-	target := r.Cfg.GetDefault("BACKUP_TARGET", DefaultTarget)
+	target := r.Cfg.GetDefault("BACKUP_TARGET", config.DefaultTarget)
 	repo := r.Cfg.Get("RESTIC_REPOSITORY")
 	display = repo
 	if display == "" {
 		display = "(default of " + target + ")"
-		if target == DefaultTarget {
+		if target == config.DefaultTarget {
 			// The same repository as when it is named explicitly.
 			repo = DefaultResticRepository
 		}
@@ -157,7 +153,7 @@ func (r *Runner) Lock(ctx context.Context) (unlock func(), err error) {
 	}
 	dir := r.StateDir()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, Configf("cannot create the state directory %s (%v): create it, or set %s to a directory this user may write", dir, err, EnvStateDir)
+		return nil, config.Configf("cannot create the state directory %s (%v): create it, or set %s to a directory this user may write", dir, err, config.EnvStateDir)
 	}
 	path := r.LockPath()
 	_, display := r.repositorySet()
@@ -168,17 +164,17 @@ func (r *Runner) Lock(ctx context.Context) (unlock func(), err error) {
 	fl := flock.New(path, flock.SetFlag(os.O_CREATE|os.O_RDWR|syscall.O_NOFOLLOW), flock.SetPermissions(0o600))
 	ok, err := fl.TryLock()
 	if errors.Is(err, syscall.ELOOP) {
-		return nil, Configf("lock file %s is a symbolic link, which a run never follows: remove it (rm %s) and keep %s writable by this user only (chmod 700 %s), or set %s", path, path, dir, dir, EnvStateDir)
+		return nil, config.Configf("lock file %s is a symbolic link, which a run never follows: remove it (rm %s) and keep %s writable by this user only (chmod 700 %s), or set %s", path, path, dir, dir, config.EnvStateDir)
 	}
 	if err != nil {
-		return nil, Configf("cannot lock %s (%v): make %s writable for this user, or set %s", path, err, dir, EnvStateDir)
+		return nil, config.Configf("cannot lock %s (%v): make %s writable for this user, or set %s", path, err, dir, config.EnvStateDir)
 	}
 	if !ok {
 		return nil, &LockedError{Path: path, Repository: display, Holder: readHolder(path)}
 	}
 	if err := checkOwnFile(fl, path); err != nil {
 		_ = fl.Unlock()
-		return nil, Configf("%v: remove it (rm %s) and keep %s writable by this user only (chmod 700 %s), or set %s", err, path, dir, dir, EnvStateDir)
+		return nil, config.Configf("%v: remove it (rm %s) and keep %s writable by this user only (chmod 700 %s), or set %s", err, path, dir, dir, config.EnvStateDir)
 	}
 	h := LockHolder{PID: os.Getpid(), Started: time.Now().UTC().Truncate(time.Second), Command: commandLine(),
 		Host: r.Hostname(), Repository: display}

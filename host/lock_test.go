@@ -12,11 +12,13 @@ import (
 	"testing"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/timetiles/timetiles-backup/host/config"
 )
 
 func lockRunner(t *testing.T, state, repo string) *Runner {
 	t.Helper()
-	return NewRunner(NewConfig(map[string]string{EnvStateDir: state, "RESTIC_REPOSITORY": repo}), hclog.NewNullLogger(), "")
+	return NewRunner(config.NewConfig(map[string]string{config.EnvStateDir: state, "RESTIC_REPOSITORY": repo}), hclog.NewNullLogger(), "")
 }
 
 func TestRunLock(t *testing.T) {
@@ -50,7 +52,7 @@ func TestRunLock(t *testing.T) {
 			t.Errorf("message %q lacks %q", msg, want)
 		}
 	}
-	if errors.Is(err, ErrConfig) {
+	if errors.Is(err, config.ErrConfig) {
 		t.Errorf("a lock conflict is a failure, not a configuration error")
 	}
 
@@ -86,8 +88,8 @@ func TestRunLockStateDirErrors(t *testing.T) {
 	os.WriteFile(file, nil, 0o600)
 	r := lockRunner(t, filepath.Join(file, "sub"), "/srv/r")
 	_, err := r.Lock(context.Background())
-	if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), EnvStateDir) {
-		t.Fatalf("want a configuration error naming %s, got %v", EnvStateDir, err)
+	if !errors.Is(err, config.ErrConfig) || !strings.Contains(err.Error(), config.EnvStateDir) {
+		t.Fatalf("want a configuration error naming %s, got %v", config.EnvStateDir, err)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/timetiles/timetiles-backup/host/config"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -62,7 +63,7 @@ func (r *Runner) NewEvent(kind, component, runID string, err error) sdk.Event {
 // Scrub removes configured secrets from a text: the values of keys whose
 // names denote secrets, and of keys a started plugin declared secret.
 func (r *Runner) Scrub(s string) string {
-	return Scrub(s, r.Cfg.Secrets(func(k string) bool { return IsSecretKey(k) || r.Manager.DeclaredSecret(k) }))
+	return config.Scrub(s, r.Cfg.Secrets(func(k string) bool { return config.IsSecretKey(k) || r.Manager.DeclaredSecret(k) }))
 }
 
 // ScrubError returns err with configured secrets removed from its text; it
@@ -97,7 +98,7 @@ type NotifierResult struct {
 // timetiles-backup-notify-<name> that the discovery finds can be listed: a
 // third-party notifier needs no change here.
 func (r *Runner) Notifiers() []string {
-	spec := r.Cfg.GetDefault("BACKUP_NOTIFIERS", DefaultNotifiers)
+	spec := r.Cfg.GetDefault("BACKUP_NOTIFIERS", config.DefaultNotifiers)
 	if strings.TrimSpace(spec) == "none" {
 		return nil
 	}
@@ -141,7 +142,7 @@ func (r *Runner) notifyEach(ctx context.Context, e sdk.Event, success bool) []No
 		if success && !p.Has(sdk.CapSuccessEvents) {
 			continue
 		}
-		res.Delivered, err = p.Client.Notify(ctx, e)
+		res.Delivered, err = p.Notifier().Notify(ctx, e)
 		if err != nil {
 			r.Log.Error("notifier failed", "notifier", name, "error", r.Scrub(err.Error()), "subject", e.Subject)
 			res.Err = r.ScrubError(err)

@@ -13,6 +13,9 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	pb "github.com/timetiles/timetiles-backup/gen/timetiles/backup/v1"
+	"github.com/timetiles/timetiles-backup/host/runs"
+	"github.com/timetiles/timetiles-backup/internal/wire"
+	"github.com/timetiles/timetiles-backup/internal/wire/convert"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -44,7 +47,7 @@ func BeginWrite(ctx context.Context, t *Plugin, h *pb.StreamHeader) (*PendingWri
 	ws, err := t.Client.Target.Write(ctx)
 	if err != nil {
 		cancel()
-		return nil, sdk.FromStatus(err)
+		return nil, wire.FromStatus(err)
 	}
 	h = proto.Clone(h).(*pb.StreamHeader)
 	h.FdToken, h.LocalPath, h.ChecksumAlgorithm = "", "", sdk.DefaultChecksum
@@ -53,7 +56,7 @@ func BeginWrite(ctx context.Context, t *Plugin, h *pb.StreamHeader) (*PendingWri
 			err = rerr // the target's own error, not the stream's io.EOF
 		}
 		cancel()
-		return nil, sdk.FromStatus(err)
+		return nil, wire.FromStatus(err)
 	}
 	return &PendingWrite{ws: ws, cancel: cancel}, nil
 }
@@ -116,9 +119,9 @@ func (p *PendingWrite) finish(data []byte, why error) (sdk.Snapshot, error) {
 		return sdk.Snapshot{}, why
 	}
 	if err != nil {
-		return sdk.Snapshot{}, sdk.FromStatus(err)
+		return sdk.Snapshot{}, wire.FromStatus(err)
 	}
-	return sdk.SnapshotFromPB(resp.GetSnapshot()), nil
+	return convert.SnapshotFromPB(resp.GetSnapshot()), nil
 }
 
 // runManifests are the run manifest writes of a backup run, opened before
@@ -127,7 +130,7 @@ type runManifests map[string]*PendingWrite
 
 // beginManifests opens each sink's manifest write. A sink whose write does
 // not open gets none: its manifest is then written at the end as before.
-func (r *Runner) beginManifests(ctx context.Context, sinks []Sink, m *Manifest) runManifests {
+func (r *Runner) beginManifests(ctx context.Context, sinks []Sink, m *runs.Manifest) runManifests {
 	out := runManifests{}
 	for _, s := range sinks {
 		p, err := BeginWrite(ctx, s.P, manifestHeader(m))
@@ -142,7 +145,7 @@ func (r *Runner) beginManifests(ctx context.Context, sinks []Sink, m *Manifest) 
 
 // commit stores sink's manifest: through its pending write, or with a
 // write of its own when there is none.
-func (pm runManifests) commit(ctx context.Context, r *Runner, s Sink, m *Manifest) (string, error) {
+func (pm runManifests) commit(ctx context.Context, r *Runner, s Sink, m *runs.Manifest) (string, error) {
 	p, ok := pm[s.Name]
 	if !ok {
 		return r.writeManifest(ctx, s.P, m)
@@ -185,10 +188,10 @@ func (pm runManifests) abort(ctx context.Context, sinks []Sink, sink string, why
 }
 
 // manifestHeader is the stream header of a run's manifest snapshot.
-func manifestHeader(m *Manifest) *pb.StreamHeader {
+func manifestHeader(m *runs.Manifest) *pb.StreamHeader {
 	return &pb.StreamHeader{
-		Component: ManifestName, FileName: "manifest.json", MediaType: "application/json",
+		Component: runs.ManifestName, FileName: "manifest.json", MediaType: "application/json",
 		RunId: m.RunID, Host: m.Host, TimeUnix: m.Time.Unix(),
-		Tags: append([]string{ToolTag, ManifestTag, RunTagPrefix + m.RunID}, m.Tags...),
+		Tags: append([]string{runs.ToolTag, runs.ManifestTag, runs.RunTagPrefix + m.RunID}, m.Tags...),
 	}
 }

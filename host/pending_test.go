@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/timetiles/timetiles-backup/host/config"
+	"github.com/timetiles/timetiles-backup/host/runs"
 	"github.com/timetiles/timetiles-backup/internal/testenv"
 )
 
@@ -83,7 +85,7 @@ func TestPendingWriteCommit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := &Manifest{Tool: ToolTag, RunID: "20240101T000000Z-abcd", Host: "h", Time: time.Unix(1700000000, 0)}
+	m := &runs.Manifest{Tool: runs.ToolTag, RunID: "20240101T000000Z-abcd", Host: "h", Time: time.Unix(1700000000, 0)}
 	p, err := BeginWrite(context.Background(), tgt, manifestHeader(m))
 	if err != nil {
 		t.Fatal(err)
@@ -102,7 +104,7 @@ func TestPendingWriteCommit(t *testing.T) {
 	}
 	var meta struct{ Tags []string }
 	b, _ := os.ReadFile(filepath.Join(dir, snap.ID+".json"))
-	if err := json.Unmarshal(b, &meta); err != nil || len(meta.Tags) != 3 || meta.Tags[1] != ManifestTag {
+	if err := json.Unmarshal(b, &meta); err != nil || len(meta.Tags) != 3 || meta.Tags[1] != runs.ManifestTag {
 		t.Fatalf("manifest snapshot tags %v (%v)", meta.Tags, err)
 	}
 }
@@ -116,7 +118,7 @@ func TestMissingSourceFailsBeforeAnyStream(t *testing.T) {
 		"BACKUP_SOURCES": "synthetic=source-synthetic,other=source-missing,third=source-synthetic",
 	})
 	_, err := r.Backup(context.Background(), BackupOptions{})
-	if err == nil || !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "source-missing") {
+	if err == nil || !errors.Is(err, config.ErrConfig) || !strings.Contains(err.Error(), "source-missing") {
 		t.Fatalf("err = %v, want a configuration error naming source-missing", err)
 	}
 	if n := len(storedFiles(t, dir)); n != 0 {

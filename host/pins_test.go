@@ -7,6 +7,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/timetiles/timetiles-backup/host/config"
 )
 
 const sumA = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
@@ -24,7 +26,7 @@ func TestParsePluginChecksums(t *testing.T) {
 		{"target-dir=" + sumA + ",target-dir=" + sumA, "pins plugin target-dir twice"},
 	} {
 		_, err := ParsePluginChecksums(tc.spec)
-		if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), tc.want) {
+		if !errors.Is(err, config.ErrConfig) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: err = %v, want a configuration error saying %q", tc.spec, err, tc.want)
 		}
 	}
@@ -33,11 +35,11 @@ func TestParsePluginChecksums(t *testing.T) {
 // A pin list that cannot be read fails closed: no plugin starts, pinned or
 // not, rather than one running unpinned.
 func TestMalformedPinsRefuseEveryPlugin(t *testing.T) {
-	r := NewRunner(NewConfig(map[string]string{EnvPluginChecksums: "target-files"}), nil, testPlugins(t))
+	r := NewRunner(config.NewConfig(map[string]string{EnvPluginChecksums: "target-files"}), nil, testPlugins(t))
 	defer r.Close()
 	for _, name := range []string{"target-files", "source-synthetic"} {
 		_, err := r.Start(context.Background(), name, "local")
-		if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), EnvPluginChecksums) {
+		if !errors.Is(err, config.ErrConfig) || !strings.Contains(err.Error(), EnvPluginChecksums) {
 			t.Errorf("start %s with a malformed pin list: %v", name, err)
 		}
 	}

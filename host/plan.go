@@ -8,7 +8,8 @@ import (
 	"fmt"
 	"strings"
 
-	pb "github.com/timetiles/timetiles-backup/gen/timetiles/backup/v1"
+	"github.com/timetiles/timetiles-backup/host/config"
+	"github.com/timetiles/timetiles-backup/host/runs"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -25,7 +26,7 @@ func (r *Runner) Components(named []string) ([]string, map[string]string, error)
 	}
 	for _, c := range comps {
 		if _, ok := sources[c]; !ok {
-			return nil, nil, Configf("unknown component %q: known components are %s (BACKUP_SOURCES)", c, strings.Join(order, ", "))
+			return nil, nil, config.Configf("unknown component %q: known components are %s (BACKUP_SOURCES)", c, strings.Join(order, ", "))
 		}
 	}
 	return comps, sources, nil
@@ -72,7 +73,7 @@ func (p *Plan) Err() error {
 		if t.Instance == Local && t.Err != nil {
 			return fmt.Errorf("local repository: %w", t.Err)
 		}
-		if t.Err != nil && errors.Is(t.Err, ErrConfig) {
+		if t.Err != nil && errors.Is(t.Err, config.ErrConfig) {
 			// Backup refuses to start on an offsite configuration error too.
 			return fmt.Errorf("%s repository: %w", t.Instance, t.Err)
 		}
@@ -104,22 +105,17 @@ func (r *Runner) Plan(ctx context.Context, opts BackupOptions) (*Plan, error) {
 	if opts.Offsite {
 		insts = append(insts, Offsite)
 	}
-	targetName := r.Cfg.GetDefault("BACKUP_TARGET", DefaultTarget)
+	targetName := r.Cfg.GetDefault("BACKUP_TARGET", config.DefaultTarget)
 	for _, inst := range insts {
 		pt := PlanTarget{Instance: inst, Plugin: targetName}
 		t, err := r.Start(ctx, targetName, inst)
 		if err == nil {
-			var resp *pb.ListResponse
-			resp, err = t.Client.Target.List(ctx, &pb.ListRequest{})
-			err = sdk.FromStatus(err)
+			var snaps []sdk.Snapshot
+			snaps, err = t.Target().List(ctx, nil)
 			switch {
 			case err == nil:
 				pt.Exists = true
-				var snaps []sdk.Snapshot
-				for _, s := range resp.Snapshots {
-					snaps = append(snaps, sdk.SnapshotFromPB(s))
-				}
-				pt.Runs = len(GroupRuns(snaps))
+				pt.Runs = len(runs.GroupRuns(snaps))
 			case errors.Is(err, sdk.ErrNotFound):
 				err = nil
 			case inst == Offsite && IsPermission(err):
@@ -136,7 +132,7 @@ func (r *Runner) Plan(ctx context.Context, opts BackupOptions) (*Plan, error) {
 		pc := PlanComponent{Component: c, Plugin: sources[c]}
 		s, err := r.Start(ctx, sources[c], c)
 		if err == nil {
-			pc.Version = s.Info.PluginVersion
+			pc.Version = s.Info.Version
 			srcs[c] = s
 		}
 		pc.Err = err
@@ -150,7 +146,7 @@ func (r *Runner) Plan(ctx context.Context, opts BackupOptions) (*Plan, error) {
 	for i, c := range orderComponents(comps, srcs) {
 		p.Components[i] = byName[c]
 	}
-	for _, n := range strings.Split(r.Cfg.GetDefault("BACKUP_NOTIFIERS", DefaultNotifiers), ",") {
+	for _, n := range strings.Split(r.Cfg.GetDefault("BACKUP_NOTIFIERS", config.DefaultNotifiers), ",") {
 		if n = strings.TrimSpace(n); n != "" {
 			p.Notifiers = append(p.Notifiers, n)
 		}

@@ -6,290 +6,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
-	"strconv"
-	"strings"
-	"time"
 
-	pb "github.com/timetiles/timetiles-backup/gen/timetiles/backup/v1"
+	"github.com/timetiles/timetiles-backup/host/config"
+	"github.com/timetiles/timetiles-backup/host/retention"
+	"github.com/timetiles/timetiles-backup/host/runs"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
-// Retention (`backup prune`) works on backup runs, not on single snapshots.
-//
-// A run is the snapshots of one backup invocation: one per component plus
-// the manifest that marks it complete. Applying restic's policy to each
-// component's snapshots on its own (forget --group-by tags) would break runs
-// apart: when `backup db` runs more often than a full backup, the db policy
-// keeps the db-only runs and removes the full run's db snapshot while the
-// uploads policy keeps that run's uploads — a manifest naming a snapshot
-// that is gone. So the host decides per run and tells the target exactly
-// which snapshots to forget (PruneRequest.forget):
-//
-//   - Restore points are the complete runs (with a manifest) and the legacy
-//     snapshots of TimeTiles' shell tool. For every component, the restore
-//     points holding it are ranked newest first and restic's rules are
-//     applied to them — keep the newest of each of the last N days
-//     (BACKUP_KEEP_DAILY), ISO weeks (WEEKLY) and months (MONTHLY), counting
-//     only periods that have a backup, in local time — so db and uploads
-//     are kept independently: frequent db-only runs never push the last
-//     full backups out.
-//   - Safety runs (taken by in-place restores) and drill runs are ranked
-//     apart from the regular backups, each purpose by the same rules among
-//     its own: a safety run taken at noon never takes the day's slot from
-//     that night's backup, and old safety runs still expire.
-//   - A run is kept when any of its components is kept, and then it is kept
-//     whole (components and manifest); otherwise it is removed whole.
-//   - Incomplete runs (a component failed, or the run is still being
-//     written) never count as restore points: one newer than every complete
-//     run is kept (it may be running right now); older ones are removed.
-//   - Only snapshots of this host (BACKUP_HOSTNAME, the fixed --host every
-//     backup records) are considered, so a container's changing hostname
-//     cannot split groups; snapshots of other hosts and snapshots this tool
-//     did not write are never touched.
-//
-// The rules match restic's forget --keep-daily/--keep-weekly/--keep-monthly
-// (its ApplyPolicy: a snapshot is kept for a rule when its day, week or
-// month differs from the last one kept for that rule and the rule's count
-// is not used up; since restic 0.17 the oldest snapshot is also kept while
-// a rule has counts left), applied to runs. restic's policy code is internal to
-// restic and cannot be imported; prune_test.go checks these rules against
-// restic's own forget --dry-run.
-
-// Retention variables and their defaults (the design's 7/4/12).
-const (
-	EnvKeepDaily   = "BACKUP_KEEP_DAILY"
-	EnvKeepWeekly  = "BACKUP_KEEP_WEEKLY"
-	EnvKeepMonthly = "BACKUP_KEEP_MONTHLY"
-)
-
-// KeepPolicy reads the retention policy. A value that is not a whole number
-// ≥ 0, or a policy that keeps nothing, is a configuration error naming the
-// variable.
-func (r *Runner) KeepPolicy() (sdk.KeepPolicy, error) {
-	var k sdk.KeepPolicy
-	for _, v := range []struct {
-		key string
-		def int
-		dst *int
-	}{{EnvKeepDaily, 7, &k.Daily}, {EnvKeepWeekly, 4, &k.Weekly}, {EnvKeepMonthly, 12, &k.Monthly}} {
-		raw := strings.TrimSpace(r.Cfg.Get(v.key))
-		if raw == "" {
-			*v.dst = v.def
-			continue
-		}
-		n, err := strconv.Atoi(raw)
-		if err != nil || n < 0 || n > 100000 {
-			return k, Configf("%s=%q is not a number of backups to keep: use a whole number ≥ 0 (default %d; 0 turns that rule off)", v.key, raw, v.def)
-		}
-		*v.dst = n
-	}
-	if k.Daily == 0 && k.Weekly == 0 && k.Monthly == 0 {
-		return k, Configf("%s, %s and %s are all 0: that would remove every backup; keep at least one", EnvKeepDaily, EnvKeepWeekly, EnvKeepMonthly)
-	}
-	return k, nil
-}
-
-// RunDecision is what retention decided for one run.
-type RunDecision struct {
-	Run  *Run
-	Keep bool
-	// Reasons, e.g. "daily db", "monthly uploads", "newest incomplete run".
-	Reasons []string
-	// Snapshots are the IDs of all of the run's snapshots.
-	Snapshots []string
-}
-
-// RetentionPlan is the outcome of the policy for one repository.
-type RetentionPlan struct {
-	Host   string
-	Policy sdk.KeepPolicy
-	// Runs of Host, newest first.
-	Runs []RunDecision
-	// Untouched counts the snapshots left alone: other hosts, not this
-	// tool's.
-	Untouched int
-}
-
-// Removed returns the runs to remove.
-func (p *RetentionPlan) Removed() []RunDecision {
-	var out []RunDecision
-	for _, d := range p.Runs {
-		if !d.Keep {
-			out = append(out, d)
-		}
-	}
-	return out
-}
-
-// Kept returns the runs to keep.
-func (p *RetentionPlan) Kept() []RunDecision {
-	var out []RunDecision
-	for _, d := range p.Runs {
-		if d.Keep {
-			out = append(out, d)
-		}
-	}
-	return out
-}
-
-// ForgetIDs returns the IDs of every snapshot of the removed runs.
-func (p *RetentionPlan) ForgetIDs() []string {
-	var ids []string
-	for _, d := range p.Removed() {
-		ids = append(ids, d.Snapshots...)
-	}
-	return ids
-}
-
-type keepRule struct {
-	name   string
-	count  int
-	bucket func(time.Time) int
-}
-
-func keepRules(k sdk.KeepPolicy) []keepRule {
-	return []keepRule{
-		{"daily", k.Daily, func(t time.Time) int { return t.Year()*10000 + int(t.Month())*100 + t.Day() }},
-		{"weekly", k.Weekly, func(t time.Time) int { y, w := t.ISOWeek(); return y*100 + w }},
-		{"monthly", k.Monthly, func(t time.Time) int { return t.Year()*100 + int(t.Month()) }},
-	}
-}
-
-// PlanRetention applies the policy to a repository's snapshots (see the
-// comment at the top of this file). Times are bucketed in loc (nil: local
-// time, as restic does).
-func PlanRetention(snaps []sdk.Snapshot, host string, keep sdk.KeepPolicy, loc *time.Location) *RetentionPlan {
-	if loc == nil {
-		loc = time.Local
-	}
-	p := &RetentionPlan{Host: host, Policy: keep}
-	var mine []sdk.Snapshot
-	for _, s := range snaps {
-		if s.Host == host {
-			mine = append(mine, s)
-		} else {
-			p.Untouched++
-		}
-	}
-	runs := GroupRuns(mine)
-	// Every snapshot ID of each run, duplicates of a component included.
-	ids := map[string][]string{}
-	grouped := 0
-	for _, s := range mine {
-		id := s.RunID
-		if id == "" {
-			id = tagValue(s.Tags, RunTagPrefix)
-		}
-		if id == "" {
-			id = s.ID // legacy: a run of one snapshot, or not ours at all
-		}
-		ids[id] = append(ids[id], s.ID)
-	}
-	decisions := map[*Run]*RunDecision{}
-	for _, run := range runs {
-		d := &RunDecision{Run: run, Snapshots: ids[run.ID]}
-		grouped += len(d.Snapshots)
-		decisions[run] = d
-	}
-	p.Untouched += len(mine) - grouped
-
-	isPoint := func(r *Run) bool { return r.Complete && (r.Legacy || r.Manifest != nil) }
-	var newestPoint time.Time
-	comps := map[string]bool{}
-	for _, r := range runs {
-		if !isPoint(r) {
-			continue
-		}
-		if r.Time.After(newestPoint) {
-			newestPoint = r.Time
-		}
-		for c := range r.Components {
-			comps[c] = true
-		}
-	}
-	var names []string
-	for c := range comps {
-		names = append(names, c)
-	}
-	sort.Strings(names)
-	// Runs taken for a purpose (the safety backups of in-place restores,
-	// restore-drill runs) are ranked apart from the regular backups, each
-	// purpose with the same policy among its own: a restore at noon must not
-	// take the day's slot from that night's backup (which `restore latest`
-	// and the offsite catch-up use), and old safety runs still expire.
-	purposes := map[string]bool{}
-	for _, r := range runs {
-		if isPoint(r) {
-			purposes[r.Purpose()] = true
-		}
-	}
-	var classes []string
-	for pu := range purposes {
-		classes = append(classes, pu)
-	}
-	sort.Strings(classes) // "" (regular backups) first
-	for _, c := range names {
-		for _, purpose := range classes {
-			planComponent(runs, decisions, isPoint, keep, loc, c, purpose)
-		}
-	}
-	for _, r := range runs {
-		d := decisions[r]
-		if !isPoint(r) {
-			if newestPoint.IsZero() || r.Time.After(newestPoint) {
-				d.Keep = true
-				d.Reasons = append(d.Reasons, "incomplete, newer than every complete run (may be running)")
-			} else {
-				d.Reasons = append(d.Reasons, "incomplete, superseded by a newer complete run")
-			}
-		}
-		p.Runs = append(p.Runs, *d)
-	}
-	return p
-}
-
-// planComponent applies the rules to the restore points holding component
-// c that were taken for purpose ("" for the regular backups), newest first.
-func planComponent(runs []*Run, decisions map[*Run]*RunDecision, isPoint func(*Run) bool, keep sdk.KeepPolicy, loc *time.Location, c, purpose string) {
-	rules := keepRules(keep)
-	last := make([]int, len(rules))
-	for i := range last {
-		last[i] = -1
-	}
-	var points []*Run
-	for _, r := range runs { // newest first
-		if _, ok := r.Components[c]; ok && isPoint(r) && r.Purpose() == purpose {
-			points = append(points, r)
-		}
-	}
-	suffix := ""
-	if purpose != "" {
-		suffix = " (" + purpose + " runs)"
-	}
-	for n, r := range points {
-		d := decisions[r]
-		t := r.Time.In(loc)
-		for i := range rules {
-			if rules[i].count == 0 {
-				continue
-			}
-			// Like restic ≥ 0.17, a rule with counts left also keeps
-			// the oldest restore point: the longest history possible.
-			oldest := n == len(points)-1
-			if b := rules[i].bucket(t); b != last[i] || oldest {
-				reason := rules[i].name + " " + c + suffix
-				if b == last[i] {
-					reason = "oldest " + reason
-				}
-				last[i] = b
-				rules[i].count--
-				d.Keep = true
-				d.Reasons = append(d.Reasons, reason)
-			}
-		}
-	}
-}
+// Prune (`backup prune`) applies the retention policy — which runs to keep
+// is decided in host/retention — and asks the target to forget the
+// snapshots of the runs removed.
 
 // PruneOptions select what `backup prune` does.
 type PruneOptions struct {
@@ -300,7 +26,7 @@ type PruneOptions struct {
 // PruneReport is the outcome of retention in one repository.
 type PruneReport struct {
 	Instance string
-	Plan     *RetentionPlan
+	Plan     *retention.Plan
 	// Forgotten counts the snapshots removed (0 with DryRun).
 	Forgotten int
 	// Skipped explains why this repository was left alone: its key may
@@ -313,7 +39,7 @@ type PruneReport struct {
 // Offsite, to the offsite one. The returned error is the local failure (or
 // a configuration error); offsite outcomes are in the reports.
 func (r *Runner) Prune(ctx context.Context, opts PruneOptions) ([]*PruneReport, error) {
-	keep, err := r.KeepPolicy()
+	keep, err := retention.PolicyFrom(r.Cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -326,8 +52,8 @@ func (r *Runner) Prune(ctx context.Context, opts PruneOptions) ([]*PruneReport, 
 	targets := map[string]*Plugin{}
 	startErrs := map[string]error{}
 	for _, inst := range insts {
-		t, err := r.Start(ctx, r.Cfg.GetDefault("BACKUP_TARGET", DefaultTarget), inst)
-		if err != nil && (errors.Is(err, ErrConfig) || errors.Is(err, sdk.ErrInvalidConfig)) {
+		t, err := r.Start(ctx, r.Cfg.GetDefault("BACKUP_TARGET", config.DefaultTarget), inst)
+		if err != nil && (errors.Is(err, config.ErrConfig) || errors.Is(err, sdk.ErrInvalidConfig)) {
 			return nil, fmt.Errorf("%s repository: %w", inst, err)
 		}
 		targets[inst], startErrs[inst] = t, err
@@ -364,18 +90,14 @@ func (r *Runner) pruneOne(ctx context.Context, inst string, t *Plugin, keep sdk.
 		return rep
 	}
 	host := r.Hostname()
-	rep.Plan = PlanRetention(snaps, host, keep, nil)
+	rep.Plan = retention.Decide(snaps, host, keep, nil)
 	ids := rep.Plan.ForgetIDs()
 	if dryRun || len(ids) == 0 {
 		return rep
 	}
 	r.Log.Info("pruning", "repository", inst, "runs", len(rep.Plan.Removed()), "snapshots", len(ids))
-	_, err = t.Client.Target.Prune(ctx, &pb.PruneRequest{
-		Keep: &pb.KeepPolicy{Daily: uint32(keep.Daily), Weekly: uint32(keep.Weekly), Monthly: uint32(keep.Monthly)},
-		Host: host, Tags: []string{ToolTag}, Forget: ids,
-	})
+	_, err = t.Target().Prune(ctx, sdk.PruneRequest{Keep: keep, Host: host, Tags: []string{runs.ToolTag}, Forget: ids})
 	if err != nil {
-		err = sdk.FromStatus(err)
 		if inst == Offsite && IsPermission(err) {
 			rep.Skipped = "the offsite key may not delete (write-only key): nothing removed offsite; prune it with full-access credentials or let S3 lifecycle rules handle it"
 			return rep
@@ -389,7 +111,7 @@ func (r *Runner) pruneOne(ctx context.Context, inst string, t *Plugin, keep sdk.
 
 // listSnapshots starts the target instance and lists its snapshots.
 func (r *Runner) listSnapshots(ctx context.Context, instance string) ([]sdk.Snapshot, *Plugin, error) {
-	t, err := r.Start(ctx, r.Cfg.GetDefault("BACKUP_TARGET", DefaultTarget), instance)
+	t, err := r.Start(ctx, r.Cfg.GetDefault("BACKUP_TARGET", config.DefaultTarget), instance)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -399,13 +121,9 @@ func (r *Runner) listSnapshots(ctx context.Context, instance string) ([]sdk.Snap
 
 // listWith lists the snapshots of a started target instance.
 func listWith(ctx context.Context, t *Plugin, instance string) ([]sdk.Snapshot, error) {
-	resp, err := t.Client.Target.List(ctx, &pb.ListRequest{})
+	snaps, err := t.Target().List(ctx, nil)
 	if err != nil {
-		return nil, fmt.Errorf("listing %s snapshots: %w", instance, sdk.FromStatus(err))
-	}
-	snaps := make([]sdk.Snapshot, 0, len(resp.Snapshots))
-	for _, s := range resp.Snapshots {
-		snaps = append(snaps, sdk.SnapshotFromPB(s))
+		return nil, fmt.Errorf("listing %s snapshots: %w", instance, err)
 	}
 	return snaps, nil
 }

@@ -17,6 +17,10 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	pb "github.com/timetiles/timetiles-backup/gen/timetiles/backup/v1"
+	"github.com/timetiles/timetiles-backup/host/config"
+	"github.com/timetiles/timetiles-backup/host/retention"
+	"github.com/timetiles/timetiles-backup/host/runs"
+	"github.com/timetiles/timetiles-backup/internal/rootonly"
 	"github.com/timetiles/timetiles-backup/internal/version"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
@@ -24,14 +28,6 @@ import (
 // Version of timetiles-backup: internal/version's, set at build time from
 // the git tags (scripts/version.sh).
 var Version = version.Version
-
-// Defaults for the plugin wiring; operators and third parties change them
-// with BACKUP_SOURCES, BACKUP_TARGET and BACKUP_NOTIFIERS.
-const (
-	DefaultSources   = "db=source-postgres,uploads=source-volume"
-	DefaultTarget    = "target-restic"
-	DefaultNotifiers = "notify-alert"
-)
 
 // Instances of the target plugin.
 const (
@@ -42,7 +38,7 @@ const (
 // Runner carries out commands: it launches the plugins a command needs,
 // wires them and reports.
 type Runner struct {
-	Cfg        *Config
+	Cfg        *config.Config
 	Log        hclog.Logger
 	PluginDir  string
 	Manager    *Manager
@@ -50,9 +46,9 @@ type Runner struct {
 }
 
 // NewRunner prepares a runner; call Close when done.
-func NewRunner(cfg *Config, log hclog.Logger, pluginDir string) *Runner {
+func NewRunner(cfg *config.Config, log hclog.Logger, pluginDir string) *Runner {
 	if pluginDir == "" {
-		pluginDir = cfg.Get(EnvPluginDir)
+		pluginDir = cfg.Get(config.EnvPluginDir)
 	}
 	m := &Manager{Logger: log, Transport: cfg.Get("TIMETILES_BACKUP_TRANSPORT")}
 	m.Checksums, m.ChecksumsErr = ParsePluginChecksums(cfg.Get(EnvPluginChecksums))
@@ -76,22 +72,22 @@ func (r *Runner) SearchDirs() []string {
 }
 
 // pathEnv is $PATH when it is searched for plugins: always for users
-// other than root, for root only when EnvSearchPath asks for it.
+// other than root, for root only when config.EnvSearchPath asks for it.
 func (r *Runner) pathEnv() string {
-	if on, _ := r.searchPath(); on || !runningAsRoot() {
+	if on, _ := r.searchPath(); on || !rootonly.Applies() {
 		return os.Getenv("PATH")
 	}
 	return ""
 }
 
 func (r *Runner) searchPath() (bool, error) {
-	switch v := strings.ToLower(strings.TrimSpace(r.Cfg.Get(EnvSearchPath))); v {
+	switch v := strings.ToLower(strings.TrimSpace(r.Cfg.Get(config.EnvSearchPath))); v {
 	case "", "0", "false", "no", "off":
 		return false, nil
 	case "1", "true", "yes", "on":
 		return true, nil
 	default:
-		return false, Configf("%s=%q: set 1 to search $PATH for plugins when run as root, or leave it unset", EnvSearchPath, v)
+		return false, config.Configf("%s=%q: set 1 to search $PATH for plugins when run as root, or leave it unset", config.EnvSearchPath, v)
 	}
 }
 
@@ -99,13 +95,13 @@ func (r *Runner) searchPath() (bool, error) {
 // $PATH was one of them.
 func (r *Runner) PathNote() string {
 	if r.pathEnv() == "" {
-		return " ($PATH is not searched when run as root; set " + EnvSearchPath + "=1 to search it)"
+		return " ($PATH is not searched when run as root; set " + config.EnvSearchPath + "=1 to search it)"
 	}
 	return ""
 }
 
 // CheckDiscovery checks what plugin discovery relies on, before any plugin
-// runs: the value of EnvSearchPath; as root, that nobody but root can
+// runs: the value of config.EnvSearchPath; as root, that nobody but root can
 // change the explicit plugin directory; and that every checksum pin names
 // a plugin that was found (a misspelled pin would pin nothing). Every
 // error is a configuration error.
@@ -138,7 +134,7 @@ func (r *Runner) CheckDiscovery() error {
 			if list == "" {
 				list = "none"
 			}
-			return Configf("%s pins plugin %s, but no plugin of that name was found (plugins found: %s; searched %s%s): correct the name or remove the pin",
+			return config.Configf("%s pins plugin %s, but no plugin of that name was found (plugins found: %s; searched %s%s): correct the name or remove the pin",
 				EnvPluginChecksums, name, list, strings.Join(r.SearchDirs(), ", "), r.PathNote())
 		}
 	}
@@ -155,14 +151,14 @@ func (r *Runner) find(name string) (Candidate, error) {
 		}
 	}
 	return Candidate{}, fmt.Errorf("%w: plugin %q not found: looked for %s%s in %s%s; install it there or set %s",
-		ErrConfig, name, BinaryPrefix, name, strings.Join(r.SearchDirs(), ", "), r.PathNote(), EnvPluginDir)
+		config.ErrConfig, name, BinaryPrefix, name, strings.Join(r.SearchDirs(), ", "), r.PathNote(), config.EnvPluginDir)
 }
 
 // UsedPlugins names the plugins this configuration runs: the sources of
 // BACKUP_SOURCES, the target BACKUP_TARGET and the notifiers
 // BACKUP_NOTIFIERS, sorted, each once.
 func (r *Runner) UsedPlugins() ([]string, error) {
-	set := map[string]bool{r.Cfg.GetDefault("BACKUP_TARGET", DefaultTarget): true}
+	set := map[string]bool{r.Cfg.GetDefault("BACKUP_TARGET", config.DefaultTarget): true}
 	_, sources, err := r.SourceMap()
 	if err != nil {
 		return nil, err
@@ -199,17 +195,17 @@ func (r *Runner) Start(ctx context.Context, name, instance string) (*Plugin, err
 
 // SourceMap returns component → source plugin name, in order.
 func (r *Runner) SourceMap() ([]string, map[string]string, error) {
-	spec := r.Cfg.GetDefault("BACKUP_SOURCES", DefaultSources)
+	spec := r.Cfg.GetDefault("BACKUP_SOURCES", config.DefaultSources)
 	m := map[string]string{}
 	var order []string
 	for _, kv := range strings.Split(spec, ",") {
 		comp, name, ok := strings.Cut(kv, "=")
 		comp, name = strings.TrimSpace(comp), strings.TrimSpace(name) // "uploads = source-volume" (found by FuzzSourceMap)
 		if !ok || comp == "" || name == "" {
-			return nil, nil, Configf("BACKUP_SOURCES=%q: each entry must be component=plugin, e.g. %s", spec, DefaultSources)
+			return nil, nil, config.Configf("BACKUP_SOURCES=%q: each entry must be component=plugin, e.g. %s", spec, config.DefaultSources)
 		}
 		if _, dup := m[comp]; dup {
-			return nil, nil, Configf("BACKUP_SOURCES names component %q twice", comp)
+			return nil, nil, config.Configf("BACKUP_SOURCES names component %q twice", comp)
 		}
 		m[comp] = name
 		order = append(order, comp)
@@ -231,7 +227,7 @@ func (r *Runner) Hostname() string {
 func (r *Runner) ChecksumAlgorithm() (string, error) {
 	a := r.Cfg.GetDefault("BACKUP_CHECKSUM", sdk.DefaultChecksum)
 	if _, err := sdk.NewChecksum(a); err != nil {
-		return "", Configf("BACKUP_CHECKSUM=%q: use %s or %s", a, sdk.ChecksumXXH3, sdk.ChecksumSHA256)
+		return "", config.Configf("BACKUP_CHECKSUM=%q: use %s or %s", a, sdk.ChecksumXXH3, sdk.ChecksumSHA256)
 	}
 	return a, nil
 }
@@ -291,7 +287,7 @@ func (r *Runner) Backup(ctx context.Context, opts BackupOptions) (*BackupReport,
 		return nil, err
 	}
 	if opts.Offsite {
-		if _, err := r.KeepPolicy(); err != nil { // the catch-up applies it
+		if _, err := retention.PolicyFrom(r.Cfg); err != nil { // the catch-up applies it
 			return nil, err
 		}
 	}
@@ -299,14 +295,14 @@ func (r *Runner) Backup(ctx context.Context, opts BackupOptions) (*BackupReport,
 	if now.IsZero() {
 		now = time.Now()
 	}
-	rep := &BackupReport{RunID: NewRunID(now), Time: now, Manifests: map[string]string{}}
+	rep := &BackupReport{RunID: runs.NewRunID(now), Time: now, Manifests: map[string]string{}}
 	log := r.Log.With("run", rep.RunID)
 
 	// The sources start meanwhile; a missing one still fails the run
 	// before any stream starts.
 	starting := r.startSources(ctx, comps, sources)
 	defer starting.wait() // none is left starting when Backup returns
-	targetName := r.Cfg.GetDefault("BACKUP_TARGET", DefaultTarget)
+	targetName := r.Cfg.GetDefault("BACKUP_TARGET", config.DefaultTarget)
 	local, err := r.Start(ctx, targetName, Local)
 	if err != nil {
 		return nil, err
@@ -329,7 +325,7 @@ func (r *Runner) Backup(ctx context.Context, opts BackupOptions) (*BackupReport,
 			cancel()
 		}
 		if err != nil {
-			if errors.Is(err, ErrConfig) {
+			if errors.Is(err, config.ErrConfig) {
 				return nil, err
 			}
 			rep.OffsiteErr = fmt.Errorf("offsite repository: %w", err)
@@ -357,9 +353,9 @@ func (r *Runner) Backup(ctx context.Context, opts BackupOptions) (*BackupReport,
 	for _, s := range sinks {
 		okBy[s.Name] = true
 	}
-	manifests := map[string]*Manifest{}
+	manifests := map[string]*runs.Manifest{}
 	for _, s := range sinks {
-		manifests[s.Name] = &Manifest{Tool: ToolTag, Version: Version, RunID: rep.RunID, Host: host, Time: now, Components: map[string]ManifestComponent{}, Tags: opts.Tags}
+		manifests[s.Name] = &runs.Manifest{Tool: runs.ToolTag, Version: Version, RunID: rep.RunID, Host: host, Time: now, Components: map[string]runs.ManifestComponent{}, Tags: opts.Tags}
 	}
 	// Every target starts on the run manifest now, while the components
 	// stream, and stores it only when it is committed at the end
@@ -380,7 +376,7 @@ func (r *Runner) Backup(ctx context.Context, opts BackupOptions) (*BackupReport,
 		log.Info("backing up", "component", c, "source", sources[c], "targets", len(live))
 		res := StreamBackup(ctx, srcs[c], live, StreamSpec{
 			Component: c, RunID: rep.RunID, Host: host, Time: now, Checksum: algo,
-			Tags:         append([]string{ToolTag, c, RunTagPrefix + rep.RunID}, opts.Tags...),
+			Tags:         append([]string{runs.ToolTag, c, runs.RunTagPrefix + rep.RunID}, opts.Tags...),
 			SourceFailed: func(err error) { go pending.abort(ctx, sinks, "", err) },
 		})
 		rep.Components = append(rep.Components, ComponentReport{Component: c, Plugin: sources[c], Result: res})
@@ -393,7 +389,7 @@ func (r *Runner) Backup(ctx context.Context, opts BackupOptions) (*BackupReport,
 				continue
 			}
 			sr := sinkResult(res, s.Name)
-			mc := ManifestComponent{Snapshot: sr.Snapshot.ID, Plugin: sources[c], FileName: res.Header.GetFileName(),
+			mc := runs.ManifestComponent{Snapshot: sr.Snapshot.ID, Plugin: sources[c], FileName: res.Header.GetFileName(),
 				MediaType: res.Header.GetMediaType(), Directory: res.Header.GetLocalPath() != "",
 				Size: res.Trailer.GetSize(), BytesAdded: sr.BytesAdded}
 			if mc.Directory {
@@ -479,7 +475,7 @@ func firstErr(rep *BackupReport, sink string) error {
 	return errors.New("run incomplete")
 }
 
-func (r *Runner) writeManifest(ctx context.Context, t *Plugin, m *Manifest) (string, error) {
+func (r *Runner) writeManifest(ctx context.Context, t *Plugin, m *runs.Manifest) (string, error) {
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return "", err
@@ -501,18 +497,20 @@ func (r *Runner) initTarget(ctx context.Context, t *Plugin) (bool, error) {
 // catch-up copies deduplicate with the others; opensNext as in
 // InitRequest.
 func InitRepository(ctx context.Context, log hclog.Logger, t *Plugin, opensNext bool) (bool, error) {
-	req := &pb.InitRequest{OpensNext: opensNext}
+	if opensNext {
+		ctx = sdk.WithInitOpensNext(ctx)
+	}
 	if t.Instance == Offsite {
-		req.ParamsFrom = Local
+		ctx = sdk.WithInitParamsFrom(ctx, Local)
 	}
-	resp, err := t.Client.Target.Init(ctx, req)
+	created, err := t.Target().Init(ctx)
 	if err != nil {
-		return false, sdk.FromStatus(err)
+		return false, err
 	}
-	if resp.Created {
+	if created {
 		log.Info("repository created", "target", t.Name, "instance", t.Instance)
 	}
-	return resp.Created, nil
+	return created, nil
 }
 
 // withTimeout bounds ctx by d; d ≤ 0 means no bound.
@@ -530,22 +528,22 @@ func (r *Runner) duration(key string, def time.Duration) (time.Duration, error) 
 	}
 	d, err := time.ParseDuration(v)
 	if err != nil || d < 0 {
-		return 0, Configf("%s=%q is not a duration: use e.g. 5m or 90s", key, v)
+		return 0, config.Configf("%s=%q is not a duration: use e.g. 5m or 90s", key, v)
 	}
 	return d, nil
 }
 
 // ListRuns lists the restore points of a target instance, newest first.
-func (r *Runner) ListRuns(ctx context.Context, instance string) ([]*Run, *Plugin, error) {
+func (r *Runner) ListRuns(ctx context.Context, instance string) ([]*runs.Run, *Plugin, error) {
 	snaps, t, err := r.listSnapshots(ctx, instance)
 	if err != nil {
 		return nil, t, err
 	}
-	return GroupRuns(snaps), t, nil
+	return runs.GroupRuns(snaps), t, nil
 }
 
 // ReadManifest fetches and decodes a run's manifest.
-func ReadManifest(ctx context.Context, t *Plugin, run *Run) (*Manifest, error) {
+func ReadManifest(ctx context.Context, t *Plugin, run *runs.Run) (*runs.Manifest, error) {
 	if run.Manifest == nil {
 		return nil, nil
 	}
@@ -553,7 +551,7 @@ func ReadManifest(ctx context.Context, t *Plugin, run *Run) (*Manifest, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading manifest of run %s: %w", run.ID, err)
 	}
-	return ParseManifest(b)
+	return runs.ParseManifest(b)
 }
 
 // RestoreOptions selects what a restore does.
@@ -570,18 +568,21 @@ type RestoreOptions struct {
 
 // RestoreReport says what was restored.
 type RestoreReport struct {
-	Run      *Run
+	Run      *runs.Run
 	Restored []string
+	// Notes: what the operator must know or do after the restore, from
+	// the sources (sdk.RestoreNote), each "component: note".
+	Notes []string
 }
 
 // ResolveRestore finds the run a restore selects. The returned error wraps
 // sdk.ErrNotFound when nothing matches.
-func (r *Runner) ResolveRestore(ctx context.Context, opts RestoreOptions) (*Run, []*Run, *Plugin, error) {
+func (r *Runner) ResolveRestore(ctx context.Context, opts RestoreOptions) (*runs.Run, []*runs.Run, *Plugin, error) {
 	order, _, err := r.SourceMap()
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	runs, t, err := r.ListRuns(ctx, opts.Instance)
+	all, t, err := r.ListRuns(ctx, opts.Instance)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -589,12 +590,12 @@ func (r *Runner) ResolveRestore(ctx context.Context, opts RestoreOptions) (*Run,
 	if len(want) == 0 && (opts.Selector == "" || opts.Selector == "latest") {
 		want = order
 	}
-	run, err := SelectRun(runs, opts.Selector, want)
-	return run, runs, t, err
+	run, err := runs.SelectRun(all, opts.Selector, want)
+	return run, all, t, err
 }
 
 // Restore restores the components of a run.
-func (r *Runner) Restore(ctx context.Context, run *Run, t *Plugin, opts RestoreOptions) (*RestoreReport, error) {
+func (r *Runner) Restore(ctx context.Context, run *runs.Run, t *Plugin, opts RestoreOptions) (*RestoreReport, error) {
 	_, sources, err := r.SourceMap()
 	if err != nil {
 		return nil, err
@@ -603,7 +604,7 @@ func (r *Runner) Restore(ctx context.Context, run *Run, t *Plugin, opts RestoreO
 	// read while the first component already streams: it is needed only
 	// to check the stream's size and checksum at its end, before the
 	// source sees end of file (docs/performance.md, P7).
-	manifest := sync.OnceValues(func() (*Manifest, error) { return ReadManifest(ctx, t, run) })
+	manifest := sync.OnceValues(func() (*runs.Manifest, error) { return ReadManifest(ctx, t, run) })
 	ready := make(chan struct{})
 	go func() { defer close(ready); _, _ = manifest() }()
 	defer func() { <-ready }()
@@ -619,7 +620,7 @@ func (r *Runner) Restore(ctx context.Context, run *Run, t *Plugin, opts RestoreO
 	rep := &RestoreReport{Run: run}
 	for _, c := range comps {
 		if _, ok := sources[c]; !ok {
-			return rep, Configf("no source plugin for component %q in BACKUP_SOURCES", c)
+			return rep, config.Configf("no source plugin for component %q in BACKUP_SOURCES", c)
 		}
 	}
 	// Every source starts (and declares its components) before the first
@@ -631,7 +632,7 @@ func (r *Runner) Restore(ctx context.Context, run *Run, t *Plugin, opts RestoreO
 	comps = orderComponents(comps, srcs)
 	for _, c := range comps {
 		src := srcs[c]
-		component := func() (*ManifestComponent, error) {
+		component := func() (*runs.ManifestComponent, error) {
 			man, err := manifest()
 			if err != nil || man == nil {
 				return nil, err
@@ -643,6 +644,7 @@ func (r *Runner) Restore(ctx context.Context, run *Run, t *Plugin, opts RestoreO
 		}
 		snap := run.Components[c]
 		r.Log.Info("restoring", "component", c, "snapshot", snap.ID, "run", run.ID)
+		ctx, notes := withRestoreNotes(ctx)
 		ropts := &pb.RestoreOptions{Component: c, ToDatabase: opts.ToDatabase, ToDirectory: opts.ToDir, ReplaceDatabase: opts.ReplaceDatabase}
 		if bothRestorePaths(t, src) {
 			// The manifest says which way the backup took: read it first.
@@ -665,6 +667,9 @@ func (r *Runner) Restore(ctx context.Context, run *Run, t *Plugin, opts RestoreO
 			return rep, fmt.Errorf("restoring %s from snapshot %s: %w", c, snap.ID, err)
 		}
 		rep.Restored = append(rep.Restored, c)
+		for _, n := range *notes {
+			rep.Notes = append(rep.Notes, c+": "+n)
+		}
 	}
 	return rep, nil
 }

@@ -4,12 +4,14 @@ package host
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/timetiles/timetiles-backup/host/config"
 	"github.com/timetiles/timetiles-backup/internal/testenv"
 )
 
@@ -38,10 +40,10 @@ func main() { sdk.ServeNotifier(n{}) }
 		t.Fatal(string(out))
 	}
 	const secret = "mx-access-9Qe4"
-	if IsSecretKey("MATRIX_ACCESS_KEY") {
+	if config.IsSecretKey("MATRIX_ACCESS_KEY") {
 		t.Fatal("the test needs a key name the host does not take for a secret by itself")
 	}
-	r := NewRunner(NewConfig(map[string]string{"MATRIX_ACCESS_KEY": secret}), nil, bin)
+	r := NewRunner(config.NewConfig(map[string]string{"MATRIX_ACCESS_KEY": secret}), nil, bin)
 	defer r.Close()
 	_, err := r.Start(context.Background(), "notify-matrix", "")
 	if err == nil || !strings.Contains(err.Error(), secret) {
@@ -49,5 +51,19 @@ func main() { sdk.ServeNotifier(n{}) }
 	}
 	if got := r.ScrubError(err).Error(); strings.Contains(got, secret) || !strings.Contains(got, "homeserver refused key ***") {
 		t.Fatalf("scrubbed error = %q: the declared secret must be masked", got)
+	}
+}
+
+// The operator's error text loses a short password where it stands alone
+// and keeps ordinary words that contain it (host/config/secrets.go): a
+// password "ab" once turned "table" into "t***le" — or, under four
+// characters, was not scrubbed at all.
+func TestRunnerScrubsAShortPasswordWholeOnly(t *testing.T) {
+	r := NewRunner(config.NewConfig(map[string]string{"DB_PASSWORD": "ab", "RESTIC_PASSWORD": "able"}), nil, "")
+	defer r.Close()
+	in := `pg_dump: connection to "postgresql://tt:ab@db/tt" failed: table unreadable; password able`
+	want := `pg_dump: connection to "postgresql://tt:***@db/tt" failed: table unreadable; password ***`
+	if got := r.ScrubError(errors.New(in)).Error(); got != want {
+		t.Fatalf("scrubbed = %q\nwant       %q", got, want)
 	}
 }

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/gofrs/flock"
+
+	"github.com/timetiles/timetiles-backup/host/config"
 )
 
 // State is what `timetiles-backup status` cannot read from the
@@ -95,7 +97,7 @@ func (r *Runner) UpdateState(change func(*State)) *State {
 	b, err := json.MarshalIndent(st, "", "  ")
 	if err == nil {
 		if err = os.MkdirAll(r.StateDir(), 0o700); err == nil {
-			err = WriteFileAtomic(r.StatePath(), append(b, '\n'), 0o600)
+			err = config.WriteFileAtomic(r.StatePath(), append(b, '\n'), 0o600)
 		}
 	}
 	if err != nil {

@@ -18,14 +18,10 @@ import (
 	"time"
 
 	pb "github.com/timetiles/timetiles-backup/gen/timetiles/backup/v1"
+	"github.com/timetiles/timetiles-backup/host/config"
+	"github.com/timetiles/timetiles-backup/host/runs"
+	"github.com/timetiles/timetiles-backup/internal/wire"
 	"github.com/timetiles/timetiles-backup/sdk"
-)
-
-// EnvVerifySubset is the default share of pack data `backup verify` reads
-// (restic check --read-data-subset).
-const (
-	EnvVerifySubset     = "BACKUP_VERIFY_READ_DATA_SUBSET"
-	DefaultVerifySubset = "5%"
 )
 
 // restic's --read-data-subset forms: "n/t", "x%" (x may have decimals) and
@@ -128,14 +124,14 @@ func (v *VerifyReport) Err() error { return errors.Join(v.Failures()...) }
 func (r *Runner) VerifySubset(opt string) (string, error) {
 	v, from := strings.TrimSpace(opt), "--read-data-subset"
 	if v == "" {
-		v, from = strings.TrimSpace(r.Cfg.Get(EnvVerifySubset)), EnvVerifySubset
+		v, from = strings.TrimSpace(r.Cfg.Get(config.EnvVerifySubset)), config.EnvVerifySubset
 	}
 	if v == "" {
-		return DefaultVerifySubset, nil
+		return config.DefaultVerifySubset, nil
 	}
 	s, ok := ParseSubset(v)
 	if !ok {
-		return "", Configf("%s=%q: use a percentage (5%%), a fraction (1/10), a size (500M), or none", from, v)
+		return "", config.Configf("%s=%q: use a percentage (5%%), a fraction (1/10), a size (500M), or none", from, v)
 	}
 	return s, nil
 }
@@ -186,36 +182,35 @@ func (r *Runner) Verify(ctx context.Context, opts VerifyOptions) (*VerifyReport,
 	return rep, nil
 }
 
-func (r *Runner) verifyRepository(ctx context.Context, inst, subset string) (*RepositoryCheck, *Plugin, *Run, *Manifest, error) {
+func (r *Runner) verifyRepository(ctx context.Context, inst, subset string) (*RepositoryCheck, *Plugin, *runs.Run, *runs.Manifest, error) {
 	rc := &RepositoryCheck{Instance: inst}
-	t, err := r.Start(ctx, r.Cfg.GetDefault("BACKUP_TARGET", DefaultTarget), inst)
+	t, err := r.Start(ctx, r.Cfg.GetDefault("BACKUP_TARGET", config.DefaultTarget), inst)
 	if err != nil {
-		if errors.Is(err, ErrConfig) || errors.Is(err, sdk.ErrInvalidConfig) {
+		if errors.Is(err, config.ErrConfig) || errors.Is(err, sdk.ErrInvalidConfig) {
 			return nil, nil, nil, nil, err
 		}
 		rc.Err = err
 		return rc, nil, nil, nil, nil
 	}
 	r.Log.Info("checking repository", "repository", inst, "read_data_subset", subset)
-	resp, err := t.Client.Target.Verify(ctx, &pb.VerifyRequest{ReadDataSubset: subset})
+	summary, err := t.Target().Verify(ctx, sdk.VerifyRequest{ReadDataSubset: subset})
 	if err != nil {
-		err = sdk.FromStatus(err)
 		if inst == Offsite && IsPermission(err) {
 			rc.Skipped = "the offsite key may not read the repository (write-only key): offsite verify skipped; verify it with full-access credentials"
 			return rc, t, nil, nil, nil
 		}
 		rc.CheckErr = err
 	} else {
-		rc.Check = resp.GetSummary()
+		rc.Check = summary
 	}
 	snaps, err := listWith(ctx, t, inst)
 	if err != nil {
 		rc.Err = err
 		return rc, t, nil, nil, nil
 	}
-	var run *Run
+	var run *runs.Run
 	legacy := false
-	for _, x := range GroupRuns(snaps) {
+	for _, x := range runs.GroupRuns(snaps) {
 		legacy = legacy || x.Legacy
 		if x.Regular() && x.Manifest != nil { // the newest real backup: not a safety or drill run
 			run = x
@@ -317,7 +312,7 @@ func ReadStream(ctx context.Context, t *Plugin, snapshotID, algo string, w io.Wr
 	}
 	rs, err := t.Client.Target.Read(ctx, &pb.ReadRequest{SnapshotId: snapshotID, FdToken: token, ChecksumAlgorithm: algo})
 	if err != nil {
-		return nil, 0, fmt.Errorf("reading snapshot %s: %w", snapshotID, sdk.FromStatus(err))
+		return nil, 0, fmt.Errorf("reading snapshot %s: %w", snapshotID, wire.FromStatus(err))
 	}
 	var n uint64
 	copied := make(chan error, 1)
@@ -333,7 +328,7 @@ func ReadStream(ctx context.Context, t *Plugin, snapshotID, algo string, w io.Wr
 	for trailer == nil && rerr == nil {
 		m, err := rs.Recv()
 		if err != nil {
-			rerr = fmt.Errorf("reading snapshot %s: %w", snapshotID, sdk.FromStatus(err))
+			rerr = fmt.Errorf("reading snapshot %s: %w", snapshotID, wire.FromStatus(err))
 			break
 		}
 		switch v := m.GetMessage().GetMsg().(type) {
@@ -362,7 +357,7 @@ func ReadStream(ctx context.Context, t *Plugin, snapshotID, algo string, w io.Wr
 	if rerr != nil {
 		return trailer, n, rerr
 	}
-	if err := sdk.TrailerError(trailer); err != nil {
+	if err := wire.TrailerError(trailer); err != nil {
 		return trailer, n, fmt.Errorf("reading snapshot %s: %w", snapshotID, err)
 	}
 	return trailer, n, nil
@@ -401,22 +396,22 @@ func readBackDirectory(ctx context.Context, t *Plugin, snapshotID string) (uint6
 func ReadInto(ctx context.Context, t *Plugin, snapshotID, dir string) error {
 	rs, err := t.Client.Target.Read(ctx, &pb.ReadRequest{SnapshotId: snapshotID, LocalPath: dir})
 	if err != nil {
-		return sdk.FromStatus(err)
+		return wire.FromStatus(err)
 	}
 	for {
 		m, err := rs.Recv()
 		if err != nil {
-			return fmt.Errorf("restoring snapshot %s into %s: %w", snapshotID, dir, sdk.FromStatus(err))
+			return fmt.Errorf("restoring snapshot %s into %s: %w", snapshotID, dir, wire.FromStatus(err))
 		}
 		if tr := m.GetMessage().GetTrailer(); tr != nil {
-			return sdk.TrailerError(tr)
+			return wire.TrailerError(tr)
 		}
 	}
 }
 
 // restoreTests restores each component of run whose source supports
 // restore tests into a scratch database that is dropped again.
-func (r *Runner) restoreTests(ctx context.Context, t *Plugin, run *Run, man *Manifest, sources map[string]string) []RestoreTestResult {
+func (r *Runner) restoreTests(ctx context.Context, t *Plugin, run *runs.Run, man *runs.Manifest, sources map[string]string) []RestoreTestResult {
 	if t == nil || run == nil || man == nil {
 		return []RestoreTestResult{{Err: errors.New("no complete backup run to restore from")}}
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/timetiles/timetiles-backup/host"
+	"github.com/timetiles/timetiles-backup/host/config"
 )
 
 // Alerting rules, the same for every command that alerts (backup, restore,
@@ -65,8 +66,8 @@ func (m *Meta) interrupted(err error) error {
 // configOrEnvironment is the full configuration, or the process
 // environment alone when the env file cannot be read: what alerts and
 // health check pings still go by when a command cannot start.
-func (m *Meta) configOrEnvironment() *host.Config {
-	cfg, err := host.LoadConfig(m.envFile, os.Environ())
+func (m *Meta) configOrEnvironment() *config.Config {
+	cfg, err := config.LoadConfig(m.envFile, os.Environ())
 	if err != nil {
 		env := map[string]string{}
 		for _, kv := range os.Environ() {
@@ -74,7 +75,7 @@ func (m *Meta) configOrEnvironment() *host.Config {
 				env[k] = v
 			}
 		}
-		cfg = host.NewConfig(env)
+		cfg = config.NewConfig(env)
 	}
 	return cfg
 }

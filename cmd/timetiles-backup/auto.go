@@ -12,7 +12,7 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/timetiles/timetiles-backup/host"
+	"github.com/timetiles/timetiles-backup/host/config"
 )
 
 // AutoCommand is `timetiles-backup backup auto`.
@@ -44,14 +44,14 @@ Usage: timetiles-backup backup auto [options]
   then success or fail), and alerts on failure like any run. The jobs'
   command lines name the env file and hold no secret.
 
-  As root the jobs go to ` + host.DefaultCronFile + ` (BACKUP_CRON_FILE or
+  As root the jobs go to ` + config.DefaultCronFile + ` (BACKUP_CRON_FILE or
   --cron-file); as another user into that user's crontab, between marker
   lines, leaving the rest of it alone. Cron jobs append their output to
-  BACKUP_LOG_FILE (default ` + host.DefaultLogFile + `; for a non-root user
+  BACKUP_LOG_FILE (default ` + config.DefaultLogFile + `; for a non-root user
   ~/.local/state/timetiles-backup/backup.log). With --systemd they are
   systemd services and timers instead (timetiles-backup.service/.timer,
   timetiles-backup-prune, -verify and -restore-test, in BACKUP_SYSTEMD_DIR,
-  default ` + host.DefaultSystemdDir + `), logging to the journal
+  default ` + config.DefaultSystemdDir + `), logging to the journal
   (journalctl -u 'timetiles-backup*'), enabled when systemd runs.
 
   One schedule only: --systemd removes the cron jobs it installed, and
@@ -72,9 +72,9 @@ Options:
   --systemd           Write systemd services and timers instead of cron.
   --disable           Remove the jobs (cron file, crontab block, units).
   --cron-file=PATH    Cron file written as root (default: $BACKUP_CRON_FILE,
-                      then ` + host.DefaultCronFile + `).
+                      then ` + config.DefaultCronFile + `).
   --unit-dir=DIR      Directory of the systemd units (default:
-                      $BACKUP_SYSTEMD_DIR, then ` + host.DefaultSystemdDir + `).
+                      $BACKUP_SYSTEMD_DIR, then ` + config.DefaultSystemdDir + `).
 
 ` + commonFlagsHelp + "\n\n" + exitCodesHelp)
 }
@@ -274,10 +274,10 @@ func (c *AutoCommand) run(args []string) error {
 	}
 	root := os.Geteuid() == 0
 	if cronFile == "" {
-		cronFile = cfg.GetDefault(host.EnvCronFile, host.DefaultCronFile)
+		cronFile = cfg.GetDefault(config.EnvCronFile, config.DefaultCronFile)
 	}
 	if unitDir == "" {
-		unitDir = cfg.GetDefault(host.EnvSystemdDir, host.DefaultSystemdDir)
+		unitDir = cfg.GetDefault(config.EnvSystemdDir, config.DefaultSystemdDir)
 	}
 	if disable {
 		return c.disable(root, cronFile, unitDir)
@@ -307,17 +307,17 @@ func (c *AutoCommand) run(args []string) error {
 		home, _ := os.UserHomeDir()
 		userState = filepath.Join(home, ".local", "state", "timetiles-backup")
 	}
-	job.logFile = cfg.Get(host.EnvLogFile)
+	job.logFile = cfg.Get(config.EnvLogFile)
 	if job.logFile == "" {
-		job.logFile = host.DefaultLogFile
+		job.logFile = config.DefaultLogFile
 		if !root {
 			job.logFile = filepath.Join(userState, "backup.log")
 		}
 	}
 	job.logFile, _ = filepath.Abs(job.logFile)
-	stateDir := cfg.Get(host.EnvStateDir)
+	stateDir := cfg.Get(config.EnvStateDir)
 	if stateDir == "" {
-		stateDir = host.DefaultStateDir
+		stateDir = config.DefaultStateDir
 		if !root {
 			stateDir = userState
 		}
@@ -328,13 +328,13 @@ func (c *AutoCommand) run(args []string) error {
 		return c.fail(errors.New("flock is not installed: the scheduled jobs use it to run one at a time; install util-linux (apt install util-linux)"), "")
 	}
 	if job.envFile == "" {
-		c.UI.Warn("Warning: no env file was found; the jobs will read only their own environment. Pass --env-file " + host.DefaultEnvFile + " to name one.")
+		c.UI.Warn("Warning: no env file was found; the jobs will read only their own environment. Pass --env-file " + config.DefaultEnvFile + " to name one.")
 	}
 	if err := os.MkdirAll(filepath.Dir(job.logFile), 0o750); err != nil {
 		return c.fail(fmt.Errorf("log directory for %s: %w: set BACKUP_LOG_FILE to a writable path", job.logFile, err), "")
 	}
 	if err := os.MkdirAll(stateDir, 0o700); err != nil {
-		return c.fail(fmt.Errorf("state directory %s (the jobs' lock file): %w: set %s to a writable directory", stateDir, err, host.EnvStateDir), "")
+		return c.fail(fmt.Errorf("state directory %s (the jobs' lock file): %w: set %s to a writable directory", stateDir, err, config.EnvStateDir), "")
 	}
 
 	var changed bool
@@ -408,7 +408,7 @@ func writeIfChanged(path string, data []byte, perm os.FileMode) (bool, error) {
 			return false, nil
 		}
 	}
-	if err := host.WriteFileAtomic(path, data, perm); err != nil {
+	if err := config.WriteFileAtomic(path, data, perm); err != nil {
 		return false, err
 	}
 	return true, nil
@@ -532,7 +532,7 @@ func (c *AutoCommand) installSystemd(job autoJob, dir string) (bool, error) {
 // systemdRunning reports whether units in dir are managed by a running
 // systemd (the system unit directory on a systemd host).
 func systemdRunning(dir string) bool {
-	if filepath.Clean(dir) != host.DefaultSystemdDir {
+	if filepath.Clean(dir) != config.DefaultSystemdDir {
 		return false
 	}
 	_, err := os.Stat("/run/systemd/system")

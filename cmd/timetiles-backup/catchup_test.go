@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/timetiles/timetiles-backup/host"
+	"github.com/timetiles/timetiles-backup/host/runs"
 	"github.com/timetiles/timetiles-backup/internal/testenv"
 )
 
@@ -74,7 +74,7 @@ func TestOffsiteCatchUpAfterAnOutage(t *testing.T) {
 	if completeRuns(local) != 4 || completeRuns(off) != 4 {
 		t.Fatalf("complete runs: local %d, offsite %d, want 4 and 4", completeRuns(local), completeRuns(off))
 	}
-	offByID := map[string]*host.Run{}
+	offByID := map[string]*runs.Run{}
 	for _, o := range off {
 		offByID[o.ID] = o
 	}

@@ -13,6 +13,8 @@ import (
 	"text/tabwriter"
 
 	"github.com/timetiles/timetiles-backup/host"
+	"github.com/timetiles/timetiles-backup/host/config"
+	"github.com/timetiles/timetiles-backup/internal/wire"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -89,13 +91,13 @@ func (c *ConfigCommand) run(args []string) error {
 	infos, names, perr, refused := pluginInfos(c.Meta, r)
 	out := configJSON{SchemaVersion: jsonSchemaVersion, EnvFile: r.Cfg.EnvFile, Plugins: names, Errors: perr}
 	known := map[string]bool{}
-	for _, k := range host.KnownKeys(infos) {
+	for _, k := range config.KnownKeys(infos) {
 		known[k.Name] = true
 		v, set := r.Cfg.Lookup(k.Name)
 		if !set && k.Default == "" && !all {
 			continue
 		}
-		e := configEntry{Name: k.Name, Set: set, Secret: k.Secret || host.IsSecretKey(k.Name), Origin: r.Cfg.Origin(k.Name),
+		e := configEntry{Name: k.Name, Set: set, Secret: k.Secret || config.IsSecretKey(k.Name), Origin: r.Cfg.Origin(k.Name),
 			Default: k.Default, UsedBy: k.UsedBy}
 		switch {
 		case set && e.Secret && v != "":
@@ -108,11 +110,11 @@ func (c *ConfigCommand) run(args []string) error {
 		out.Entries = append(out.Entries, e)
 	}
 	for _, k := range r.Cfg.Keys() {
-		if known[k] || !ourKey.MatchString(k) || k == sdk.EnvFDChannel {
+		if known[k] || !ourKey.MatchString(k) || k == wire.EnvFDChannel {
 			continue
 		}
 		v, _ := r.Cfg.Lookup(k)
-		e := configEntry{Name: k, Set: true, Secret: host.IsSecretKey(k), Origin: r.Cfg.Origin(k), Unknown: true, UsedBy: []string{}}
+		e := configEntry{Name: k, Set: true, Secret: config.IsSecretKey(k), Origin: r.Cfg.Origin(k), Unknown: true, UsedBy: []string{}}
 		e.Value = maskURL(v)
 		if e.Secret && v != "" {
 			e.Value = "********"
@@ -141,7 +143,7 @@ var ourKey = regexp.MustCompile(`^(BACKUP|RESTIC|TIMETILES_BACKUP)_`)
 func (c *ConfigCommand) print(out configJSON) {
 	file := out.EnvFile
 	if file == "" {
-		file = "none (set --env-file or " + host.EnvEnvFile + ")"
+		file = "none (set --env-file or " + config.EnvEnvFile + ")"
 	}
 	c.UI.Output("Env file: " + file)
 	c.UI.Output("Plugins:  " + strings.Join(out.Plugins, ", "))
@@ -238,7 +240,7 @@ func pluginInfos(m *Meta, r *host.Runner) ([]sdk.Info, []string, []string, bool)
 				errs[i] = err
 				return
 			}
-			infos[i] = sdk.InfoFromPB(p.Info)
+			infos[i] = p.Info
 			p.Close()
 		}()
 	}
@@ -247,7 +249,7 @@ func pluginInfos(m *Meta, r *host.Runner) ([]sdk.Info, []string, []string, bool)
 	var names []string
 	for i, cand := range cands {
 		if errs[i] != nil {
-			refused = refused || errors.Is(errs[i], host.ErrConfig)
+			refused = refused || errors.Is(errs[i], config.ErrConfig)
 			bad = append(bad, fmt.Sprintf("plugin %s: %s", cand.Name, oneLine(r.Scrub(errs[i].Error()))))
 			continue
 		}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -19,7 +20,9 @@ import (
 	"github.com/joho/godotenv"
 
 	"github.com/timetiles/timetiles-backup/host"
+	"github.com/timetiles/timetiles-backup/host/config"
 	"github.com/timetiles/timetiles-backup/internal/testenv"
+	"github.com/timetiles/timetiles-backup/internal/wire"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -41,23 +44,30 @@ func bundledInfos(t *testing.T) []sdk.Info {
 		if err != nil {
 			t.Fatalf("plugin %s: %v", name, err)
 		}
-		infos = append(infos, sdk.InfoFromPB(p.Info))
+		infos = append(infos, p.Info)
 	}
 	return infos
 }
 
 // internalKeys are names the code uses that are not configuration: the
 // fd channel and go-plugin's handshake cookie, set by the host for plugins.
-var internalKeys = map[string]bool{sdk.EnvFDChannel: true, sdk.Handshake.MagicCookieKey: true}
+var internalKeys = map[string]bool{wire.EnvFDChannel: true, wire.Handshake.MagicCookieKey: true}
 
 var keyLiteral = regexp.MustCompile(`^(BACKUP|TIMETILES|RESTIC)_[A-Z0-9_]+$`)
 
-// codeKeys finds every variable-name string literal in the host's, the
-// CLI's and the SDK's code (tests excluded).
+// codeKeys finds every variable-name string literal in the host's (its
+// subpackages included), the CLI's and the SDK's code (tests excluded).
 func codeKeys(t *testing.T) map[string]string {
 	t.Helper()
 	out := map[string]string{}
-	for _, dir := range []string{"host", "cmd/timetiles-backup", "sdk"} {
+	dirs := []string{"host", "cmd/timetiles-backup", "sdk"}
+	subs, _ := filepath.Glob(filepath.Join(testenv.RepoRoot(), "host", "*", "*.go"))
+	for _, f := range subs {
+		if d, _ := filepath.Rel(testenv.RepoRoot(), filepath.Dir(f)); !slices.Contains(dirs, d) {
+			dirs = append(dirs, d)
+		}
+	}
+	for _, dir := range dirs {
 		forEachGoFile(t, filepath.Join(testenv.RepoRoot(), dir), func(f string, af *ast.File) {
 			ast.Inspect(af, func(n ast.Node) bool {
 				if lit, ok := n.(*ast.BasicLit); ok && lit.Kind == token.STRING {
@@ -94,13 +104,13 @@ func forEachGoFile(t *testing.T, dir string, fn func(path string, f *ast.File)) 
 // its code names.
 func TestEnvExampleInSync(t *testing.T) {
 	t.Parallel() // shares nothing with other tests: own directories, cluster, repository, ports
-	known := map[string]host.KnownKey{}
-	for _, k := range host.KnownKeys(bundledInfos(t)) {
+	known := map[string]config.KnownKey{}
+	for _, k := range config.KnownKeys(bundledInfos(t)) {
 		known[k.Name] = k
 	}
 	for k, file := range codeKeys(t) {
 		if _, ok := known[k]; !ok {
-			t.Errorf("%s (named in %s) is read but declared nowhere: add it to host.HostKeys (host/keys.go) and to examples/env.production.example", k, file)
+			t.Errorf("%s (named in %s) is read but declared nowhere: add it to config.HostKeys (host/config/keys.go) and to examples/env.production.example", k, file)
 		}
 	}
 

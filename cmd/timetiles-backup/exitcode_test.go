@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/timetiles/timetiles-backup/host"
+	"github.com/timetiles/timetiles-backup/host/config"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -28,7 +28,7 @@ func TestExitCodeFromErrors(t *testing.T) {
 		{"success", nil, 0, 0},
 		{"usage error", usageError("unknown flag"), 2, 2},
 		{"usage error, wrapped and reported", reported(fmt.Errorf("x: %w", usageError("bad"))), 2, 2},
-		{"configuration error", host.Configf("bad value"), 2, 2},
+		{"configuration error", config.Configf("bad value"), 2, 2},
 		{"configuration refused by a plugin", fmt.Errorf("plugin: %w", sdk.ErrInvalidConfig), 2, 2},
 		{"failure", plain, 1, 130},
 		{"failure, reported", reported(plain), 1, 130},

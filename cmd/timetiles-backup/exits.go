@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/timetiles/timetiles-backup/host"
+	"github.com/timetiles/timetiles-backup/host/config"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -25,7 +25,7 @@ const (
 //
 //   - nil: success, 0;
 //   - a usage error (usageError: a wrong flag or argument) or a
-//     configuration error (host.ErrConfig, sdk.ErrInvalidConfig): 2;
+//     configuration error (config.ErrConfig, sdk.ErrInvalidConfig): 2;
 //   - errFailed (the command printed why it failed): 1;
 //   - any other error once SIGINT/SIGTERM cancelled the work: 130;
 //   - any other error, including errCancelled (the operator left a prompt
@@ -35,7 +35,7 @@ func exitCode(ctx context.Context, err error) int {
 	switch {
 	case err == nil:
 		return ExitOK
-	case errors.As(err, &ue), errors.Is(err, host.ErrConfig), errors.Is(err, sdk.ErrInvalidConfig):
+	case errors.As(err, &ue), errors.Is(err, config.ErrConfig), errors.Is(err, sdk.ErrInvalidConfig):
 		return ExitUsage
 	case errors.Is(err, errFailed):
 		return ExitFailure

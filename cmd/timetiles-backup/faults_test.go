@@ -27,6 +27,8 @@ import (
 	"time"
 
 	"github.com/timetiles/timetiles-backup/host"
+	"github.com/timetiles/timetiles-backup/host/config"
+	"github.com/timetiles/timetiles-backup/host/runs"
 	"github.com/timetiles/timetiles-backup/internal/restic"
 	"github.com/timetiles/timetiles-backup/internal/testenv"
 )
@@ -159,7 +161,7 @@ func TestFaultHostSIGTERMMidBackup(t *testing.T) {
 	assertAlert(t, alerts(), 1, "Backup Failed", "interrupted by a signal", "nothing of this run was committed")
 
 	// The run lock went with the process.
-	lockFile := host.NewRunner(host.NewConfig(map[string]string{host.EnvStateDir: e.vars[host.EnvStateDir], "RESTIC_REPOSITORY": e.repo}), nil, "").LockPath()
+	lockFile := host.NewRunner(config.NewConfig(map[string]string{config.EnvStateDir: e.vars[config.EnvStateDir], "RESTIC_REPOSITORY": e.repo}), nil, "").LockPath()
 	if b, _ := os.ReadFile(lockFile); strings.Contains(string(b), strconv.Itoa(hostPID)) {
 		t.Errorf("the lock file still names the interrupted run: %s", b)
 	}
@@ -439,7 +441,7 @@ func TestFaultRestoreFailsHalfwayLeavesDatabase(t *testing.T) {
 	// run tagged safety); everything else is as before.
 	var safety []restic.Snapshot
 	for _, s := range e.snapshots() {
-		if slices.Contains(s.Tags, host.SafetyTag) {
+		if slices.Contains(s.Tags, runs.SafetyTag) {
 			safety = append(safety, s)
 		}
 	}

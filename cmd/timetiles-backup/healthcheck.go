@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/timetiles/timetiles-backup/host"
+	"github.com/timetiles/timetiles-backup/host/config"
 )
 
 // The dead-man's switch (BACKUP_HEALTHCHECK_URL, host.Healthcheck): backup,
@@ -43,9 +44,9 @@ func (m *Meta) healthcheck() *host.Healthcheck {
 	cfg := m.configOrEnvironment()
 	log := hclog.New(&hclog.LoggerOptions{Name: "timetiles-backup", Output: m.Stderr, Level: hclog.Info})
 	secrets := cfg.Secrets(func(k string) bool {
-		return host.IsSecretKey(k) || k == host.EnvHealthcheckURL || k == "AWS_SECRET_ACCESS_KEY"
+		return config.IsSecretKey(k) || k == config.EnvHealthcheckURL || k == "AWS_SECRET_ACCESS_KEY"
 	})
-	hc, err := host.NewHealthcheck(cfg, log, func(s string) string { return host.Scrub(s, secrets) })
+	hc, err := host.NewHealthcheck(cfg, log, func(s string) string { return config.Scrub(s, secrets) })
 	if err != nil {
 		m.UI.Warn("Warning: " + err.Error() + "; no health check ping is sent")
 		return nil

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/timetiles/timetiles-backup/host"
+	"github.com/timetiles/timetiles-backup/host/config"
 )
 
 type ping struct{ method, path, body string }
@@ -58,7 +59,7 @@ func TestHealthcheckPings(t *testing.T) {
 	const check = "/ping/0b5c4e7a-2f1d-4c3e-9a8b-hc-secret-uuid"
 	e := newEnv(t, false)
 	e.synthetic("300000")
-	e.vars[host.EnvHealthcheckURL] = srv.URL + check
+	e.vars[config.EnvHealthcheckURL] = srv.URL + check
 
 	expect := func(what string, r result, ok bool, bodyHas string) {
 		t.Helper()
@@ -122,7 +123,7 @@ func TestHealthcheckUnavailableDoesNotFailTheJob(t *testing.T) {
 	srv := newPingServer(t, http.StatusInternalServerError)
 	e := newEnv(t, false)
 	e.synthetic("100000")
-	e.vars[host.EnvHealthcheckURL] = srv.URL + "/secret-uuid-xyz"
+	e.vars[config.EnvHealthcheckURL] = srv.URL + "/secret-uuid-xyz"
 	r := mustRun(t, e.run("backup"), 0, "backup with the health check service failing")
 	got := srv.take()
 	if len(got) != 2*host.HealthcheckAttempts {

@@ -13,6 +13,7 @@ import (
 	"github.com/dustin/go-humanize"
 
 	"github.com/timetiles/timetiles-backup/host"
+	"github.com/timetiles/timetiles-backup/host/runs"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -93,16 +94,16 @@ func (c *ListCommand) run(args []string) error {
 		return c.fail(err, "")
 	}
 	defer r.Close()
-	runs, _, err := r.ListRuns(c.Ctx, host.Local)
+	all, _, err := r.ListRuns(c.Ctx, host.Local)
 	if err != nil && offsite && errors.Is(err, sdk.ErrNotFound) {
 		// A new server after a disaster: only the offsite copy exists.
 		c.UI.Warn("The local repository does not exist (yet): listing the offsite one.")
-		runs, err = nil, nil
+		all, err = nil, nil
 	}
 	if err != nil {
 		return c.fail(r.ScrubError(err), "")
 	}
-	merged := mergeRuns(runs, host.Local, nil)
+	merged := mergeRuns(all, host.Local, nil)
 	repos := []string{host.Local}
 	if offsite {
 		off, _, err := r.ListRuns(c.Ctx, host.Offsite)
@@ -122,22 +123,22 @@ func (c *ListCommand) run(args []string) error {
 
 // listedRun is one run as found in each repository listed.
 type listedRun struct {
-	*host.Run
-	in map[string]*host.Run
+	*runs.Run
+	in map[string]*runs.Run
 }
 
 // mergeRuns adds a repository's runs to a listing, newest first.
-func mergeRuns(runs []*host.Run, repo string, into []*listedRun) []*listedRun {
+func mergeRuns(all []*runs.Run, repo string, into []*listedRun) []*listedRun {
 	byID := map[string]*listedRun{}
 	for _, l := range into {
 		byID[l.ID] = l
 	}
-	for _, r := range runs {
+	for _, r := range all {
 		if l, ok := byID[r.ID]; ok {
 			l.in[repo] = r
 			continue
 		}
-		l := &listedRun{Run: r, in: map[string]*host.Run{repo: r}}
+		l := &listedRun{Run: r, in: map[string]*runs.Run{repo: r}}
 		byID[r.ID] = l
 		into = append(into, l)
 	}
@@ -150,7 +151,7 @@ func mergeRuns(runs []*host.Run, repo string, into []*listedRun) []*listedRun {
 	return into
 }
 
-func runSize(r *host.Run) uint64 {
+func runSize(r *runs.Run) uint64 {
 	var n uint64
 	for _, s := range r.Components {
 		n += s.Size
@@ -158,13 +159,13 @@ func runSize(r *host.Run) uint64 {
 	return n
 }
 
-func (c *ListCommand) print(runs []*listedRun, repos []string, asJSON bool) {
+func (c *ListCommand) print(all []*listedRun, repos []string, asJSON bool) {
 	if asJSON {
 		out := listJSON{SchemaVersion: jsonSchemaVersion, Runs: []runJSON{}}
-		for _, l := range runs {
+		for _, l := range all {
 			r := l.Run
 			rj := runJSON{RunID: r.ID, Time: jsonTime(r.Time), Host: r.Host,
-				Complete: r.Complete, Legacy: r.Legacy, Safety: r.HasTag(host.SafetyTag), Purpose: r.Purpose(), SizeBytes: runSize(r),
+				Complete: r.Complete, Legacy: r.Legacy, Safety: r.HasTag(runs.SafetyTag), Purpose: r.Purpose(), SizeBytes: runSize(r),
 				Components: map[string]string{}, Repositories: map[string]*repoRunJSON{}}
 			for n, s := range r.Components {
 				rj.Components[n] = s.ID
@@ -181,13 +182,13 @@ func (c *ListCommand) print(runs []*listedRun, repos []string, asJSON bool) {
 		c.outputJSON(out)
 		return
 	}
-	if len(runs) == 0 {
+	if len(all) == 0 {
 		c.UI.Output("No backups yet.")
 		return
 	}
 	if len(repos) == 1 {
-		plain := make([]*host.Run, len(runs))
-		for i, l := range runs {
+		plain := make([]*runs.Run, len(all))
+		for i, l := range all {
 			plain[i] = l.Run
 		}
 		c.UI.Output(formatRuns(plain))
@@ -196,7 +197,7 @@ func (c *ListCommand) print(runs []*listedRun, repos []string, asJSON bool) {
 	var b strings.Builder
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "RUN\tTIME\tHOST\tLOCAL\tOFFSITE\tSIZE\tCOMPONENTS")
-	for _, l := range runs {
+	for _, l := range all {
 		states := make([]string, len(repos))
 		for i, repo := range repos {
 			states[i] = "-"
@@ -211,7 +212,7 @@ func (c *ListCommand) print(runs []*listedRun, repos []string, asJSON bool) {
 	c.UI.Output(strings.TrimRight(b.String(), "\n"))
 }
 
-func runState(r *host.Run) string {
+func runState(r *runs.Run) string {
 	switch {
 	case r.Legacy:
 		return "legacy"
@@ -223,14 +224,14 @@ func runState(r *host.Run) string {
 	return "complete"
 }
 
-func sizeText(r *host.Run) string {
+func sizeText(r *runs.Run) string {
 	if n := runSize(r); n > 0 {
 		return humanize.IBytes(n)
 	}
 	return "-"
 }
 
-func componentsText(r *host.Run) string {
+func componentsText(r *runs.Run) string {
 	var comps []string
 	for _, n := range r.ComponentNames() {
 		comps = append(comps, n+"="+short(r.Components[n].ID))
@@ -238,11 +239,11 @@ func componentsText(r *host.Run) string {
 	return strings.Join(comps, " ")
 }
 
-func formatRuns(runs []*host.Run) string {
+func formatRuns(all []*runs.Run) string {
 	var b strings.Builder
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "RUN\tTIME\tHOST\tSTATE\tSIZE\tCOMPONENTS")
-	for _, r := range runs {
+	for _, r := range all {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", displayID(r), listTime(r.Time), r.Host, runState(r), sizeText(r), componentsText(r))
 	}
 	tw.Flush()
@@ -256,7 +257,7 @@ func listTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 U
 // displayID is a run's ID as the lists show it. A run of the shell tool has
 // no run ID: its ID is its snapshot's, shown short like every snapshot ID
 // (`restore` takes the short form: a snapshot ID prefix).
-func displayID(r *host.Run) string {
+func displayID(r *runs.Run) string {
 	if r.Legacy {
 		return short(r.ID)
 	}

@@ -5,7 +5,7 @@ package main
 import (
 	"os"
 
-	"github.com/timetiles/timetiles-backup/host"
+	"github.com/timetiles/timetiles-backup/host/config"
 )
 
 // envModeWarned keeps the env file warning to once per process.
@@ -13,12 +13,12 @@ var envModeWarned bool
 
 // LoadConfig reads the effective configuration (env file + environment) and
 // warns, on every command, when the env file may be read by other users.
-func (m *Meta) LoadConfig() (*host.Config, error) {
-	cfg, err := host.LoadConfig(m.envFile, os.Environ())
+func (m *Meta) LoadConfig() (*config.Config, error) {
+	cfg, err := config.LoadConfig(m.envFile, os.Environ())
 	if err != nil {
 		return nil, err
 	}
-	if w := host.EnvFileModeWarning(cfg.EnvFile); w != "" && !envModeWarned {
+	if w := config.EnvFileModeWarning(cfg.EnvFile); w != "" && !envModeWarned {
 		envModeWarned = true
 		m.UI.Warn("Warning: " + w)
 	}

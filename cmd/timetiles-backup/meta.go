@@ -14,6 +14,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/timetiles/timetiles-backup/host"
+	"github.com/timetiles/timetiles-backup/host/config"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -83,7 +84,7 @@ func (m *Meta) Runner() (*host.Runner, error) {
 		level = cfg.GetDefault(sdk.EnvLogLevel, "info")
 	}
 	if hclog.LevelFromString(level) == hclog.NoLevel {
-		return nil, host.Configf("log level %q: use trace, debug, info, warn or error", level)
+		return nil, config.Configf("log level %q: use trace, debug, info, warn or error", level)
 	}
 	os.Setenv(sdk.EnvLogLevel, level) // plugins inherit it
 	log := hclog.New(&hclog.LoggerOptions{

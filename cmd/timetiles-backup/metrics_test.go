@@ -9,8 +9,7 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
-
-	"github.com/timetiles/timetiles-backup/host"
+	"github.com/timetiles/timetiles-backup/host/metrics"
 )
 
 func readMetrics(t *testing.T, path string) map[string]*dto.MetricFamily {
@@ -20,7 +19,7 @@ func readMetrics(t *testing.T, path string) map[string]*dto.MetricFamily {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	fams, err := host.ParseMetrics(f) // the Prometheus text parser (expfmt)
+	fams, err := metrics.ParseMetrics(f) // the Prometheus text parser (expfmt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,24 +69,24 @@ func TestMetricsFile(t *testing.T) {
 	}
 	fams := readMetrics(t, prom)
 	for _, repo := range []string{"local", "offsite"} {
-		if v, ok := metric(t, fams, host.MetricBytes, "component", "synthetic", "repository", repo); !ok || v != 3000000 {
+		if v, ok := metric(t, fams, metrics.MetricBytes, "component", "synthetic", "repository", repo); !ok || v != 3000000 {
 			t.Errorf("bytes processed %s = %v (%v), want 3000000", repo, v, ok)
 		}
-		if v, ok := metric(t, fams, host.MetricBytesAdded, "component", "synthetic", "repository", repo); !ok || v < 1e6 {
+		if v, ok := metric(t, fams, metrics.MetricBytesAdded, "component", "synthetic", "repository", repo); !ok || v < 1e6 {
 			t.Errorf("bytes added %s = %v (%v): random data adds about its size", repo, v, ok)
 		}
-		if v, _ := metric(t, fams, host.MetricSuccess, "repository", repo); v != 1 {
+		if v, _ := metric(t, fams, metrics.MetricSuccess, "repository", repo); v != 1 {
 			t.Errorf("success %s = %v", repo, v)
 		}
 	}
-	success, ok := metric(t, fams, host.MetricLastSuccess, "repository", "local")
+	success, ok := metric(t, fams, metrics.MetricLastSuccess, "repository", "local")
 	if !ok || success < float64(before.Unix()) || success > float64(time.Now().Unix()) {
 		t.Fatalf("last success %v, want about now", success)
 	}
-	if v, _ := metric(t, fams, host.MetricExitStatus); v != 0 {
+	if v, _ := metric(t, fams, metrics.MetricExitStatus); v != 0 {
 		t.Errorf("exit status %v", v)
 	}
-	if v, ok := metric(t, fams, host.MetricDuration); !ok || v <= 0 || v > 120 {
+	if v, ok := metric(t, fams, metrics.MetricDuration); !ok || v <= 0 || v > 120 {
 		t.Errorf("duration %v", v)
 	}
 
@@ -98,21 +97,21 @@ func TestMetricsFile(t *testing.T) {
 		t.Fatalf("failing backup: exit %d", r.code)
 	}
 	fams = readMetrics(t, prom)
-	if v, _ := metric(t, fams, host.MetricExitStatus); v != 1 {
+	if v, _ := metric(t, fams, metrics.MetricExitStatus); v != 1 {
 		t.Errorf("exit status after a failure %v, want 1", v)
 	}
-	if v, _ := metric(t, fams, host.MetricSuccess, "repository", "local"); v != 0 {
+	if v, _ := metric(t, fams, metrics.MetricSuccess, "repository", "local"); v != 0 {
 		t.Errorf("success after a failure %v, want 0", v)
 	}
 	for _, repo := range []string{"local", "offsite"} {
-		if v, _ := metric(t, fams, host.MetricLastSuccess, "repository", repo); v != success {
+		if v, _ := metric(t, fams, metrics.MetricLastSuccess, "repository", repo); v != success {
 			t.Errorf("last success %s after a failure = %v, want the earlier %v", repo, v, success)
 		}
 	}
-	if v, _ := metric(t, fams, host.MetricLastRun); v <= success {
+	if v, _ := metric(t, fams, metrics.MetricLastRun); v <= success {
 		t.Errorf("last run %v not after the last success %v", v, success)
 	}
-	if _, ok := metric(t, fams, host.MetricBytes, "component", "synthetic", "repository", "local"); ok {
+	if _, ok := metric(t, fams, metrics.MetricBytes, "component", "synthetic", "repository", "local"); ok {
 		t.Error("a failed stream reported bytes stored")
 	}
 }

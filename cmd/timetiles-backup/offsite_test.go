@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/timetiles/timetiles-backup/host"
+	"github.com/timetiles/timetiles-backup/host/runs"
 	"github.com/timetiles/timetiles-backup/internal/restic"
 	"github.com/timetiles/timetiles-backup/internal/testenv"
 	"github.com/timetiles/timetiles-backup/sdk"
@@ -52,7 +52,7 @@ func (e *env) s3Admin(g *testenv.VersityGW, prefix string) *restic.Repo {
 }
 
 // runsOf groups a repository's snapshots into runs (what `backup list` shows).
-func runsOf(t *testing.T, repo *restic.Repo) []*host.Run {
+func runsOf(t *testing.T, repo *restic.Repo) []*runs.Run {
 	t.Helper()
 	list, err := repo.Snapshots(context.Background(), restic.SnapshotFilter{})
 	if err != nil {
@@ -62,10 +62,10 @@ func runsOf(t *testing.T, repo *restic.Repo) []*host.Run {
 	for _, s := range list {
 		snaps = append(snaps, sdk.Snapshot{ID: s.ID, Time: s.Time, Host: s.Hostname, Tags: s.Tags, Paths: s.Paths})
 	}
-	return host.GroupRuns(snaps)
+	return runs.GroupRuns(snaps)
 }
 
-func completeRuns(runs []*host.Run) int {
+func completeRuns(runs []*runs.Run) int {
 	n := 0
 	for _, r := range runs {
 		if r.Complete && !r.Legacy {
@@ -76,7 +76,7 @@ func completeRuns(runs []*host.Run) int {
 }
 
 // manifestOf reads a run's manifest with restic itself.
-func manifestOf(t *testing.T, repo *restic.Repo, run *host.Run) *host.Manifest {
+func manifestOf(t *testing.T, repo *restic.Repo, run *runs.Run) *runs.Manifest {
 	t.Helper()
 	if run.Manifest == nil {
 		t.Fatalf("run %s has no manifest", run.ID)
@@ -85,7 +85,7 @@ func manifestOf(t *testing.T, repo *restic.Repo, run *host.Run) *host.Manifest {
 	if err := repo.Dump(context.Background(), run.Manifest.ID, "/manifest.json", &b); err != nil {
 		t.Fatal(err)
 	}
-	m, err := host.ParseManifest(b.Bytes())
+	m, err := runs.ParseManifest(b.Bytes())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +106,7 @@ func dumpSum(t *testing.T, repo *restic.Repo, snap sdk.Snapshot) (string, int) {
 // checkLocal asserts the local repository is intact: restic check reading
 // all data, no lock left, and the latest run complete with every
 // component's bytes matching its manifest.
-func (e *env) checkLocal(wantRuns int) *host.Run {
+func (e *env) checkLocal(wantRuns int) *runs.Run {
 	e.t.Helper()
 	if err := e.restic().Check(context.Background(), "100%"); err != nil {
 		e.t.Fatalf("local restic check: %v", err)

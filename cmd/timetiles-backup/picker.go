@@ -18,6 +18,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/timetiles/timetiles-backup/host"
+	"github.com/timetiles/timetiles-backup/host/runs"
 )
 
 // The interactive prompts use charmbracelet/huh: a maintained terminal
@@ -30,11 +31,11 @@ const pickerLimit = 30
 
 // runSizes returns each run's component sizes: from the snapshot list when
 // the target recorded them (restic ≥ 0.17), else from the run manifest.
-func runSizes(ctx context.Context, t *host.Plugin, runs []*host.Run) []map[string]uint64 {
-	out := make([]map[string]uint64, len(runs))
+func runSizes(ctx context.Context, t *host.Plugin, all []*runs.Run) []map[string]uint64 {
+	out := make([]map[string]uint64, len(all))
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 4)
-	for i, run := range runs {
+	for i, run := range all {
 		sizes := map[string]uint64{}
 		missing := false
 		for name, s := range run.Components {
@@ -67,7 +68,7 @@ func runSizes(ctx context.Context, t *host.Plugin, runs []*host.Run) []map[strin
 
 // runLabel is one line of the picker: time, run, components with sizes,
 // state, repository.
-func runLabel(run *host.Run, sizes map[string]uint64, repo string) string {
+func runLabel(run *runs.Run, sizes map[string]uint64, repo string) string {
 	var comps []string
 	var total uint64
 	for _, n := range run.ComponentNames() {
@@ -97,29 +98,38 @@ func accessible() bool {
 	return os.Getenv("TERM") == "dumb" || os.Getenv("ACCESSIBLE") != ""
 }
 
+var askTerminalOnce sync.Once
+
 // askTerminal lets the prompts' styles follow the terminal they are drawn
 // on (stderr): its colour profile and whether its background is dark. The
-// prompts are the one place that asks the terminal (termenv's query, bounded
-// by its own timeout); nothing else does, not even at start-up
-// (internal/quietterm).
+// prompts are the one place that asks the terminal, once per process (the
+// picker and the confirmation share the answer), and only a terminal that
+// answers a cheap probe within termProbeTimeout (terminalAnswers); one that
+// does not gets the colour profile its environment names and the default
+// (dark background) styles. Nothing else asks, not even at start-up
+// (internal/quietterm). TestPickerOnSilentTerminal holds this to account.
 func askTerminal() {
 	if accessible() {
 		return
 	}
-	out := termenv.NewOutput(os.Stderr)
-	lipgloss.SetColorProfile(out.EnvColorProfile())
-	lipgloss.SetHasDarkBackground(out.HasDarkBackground())
+	askTerminalOnce.Do(func() {
+		out := termenv.NewOutput(os.Stderr)
+		lipgloss.SetColorProfile(out.EnvColorProfile())
+		if terminalAnswers(os.Stderr, termProbeTimeout) {
+			lipgloss.SetHasDarkBackground(out.HasDarkBackground())
+		}
+	})
 }
 
 // pickRun asks the operator to choose a restore point.
-func (c *RestoreCommand) pickRun(runs []*host.Run, t *host.Plugin, repo string) (*host.Run, error) {
-	if len(runs) > pickerLimit {
-		runs = runs[:pickerLimit]
+func (c *RestoreCommand) pickRun(all []*runs.Run, t *host.Plugin, repo string) (*runs.Run, error) {
+	if len(all) > pickerLimit {
+		all = all[:pickerLimit]
 	}
-	runs = backupsFirst(runs)
-	sizes := runSizes(c.Ctx, t, runs)
-	opts := make([]huh.Option[int], len(runs))
-	for i, run := range runs {
+	all = backupsFirst(all)
+	sizes := runSizes(c.Ctx, t, all)
+	opts := make([]huh.Option[int], len(all))
+	for i, run := range all {
 		opts[i] = huh.NewOption(runLabel(run, sizes[i], repo), i)
 	}
 	// The default (the first line) is the newest real backup, as for
@@ -137,7 +147,7 @@ func (c *RestoreCommand) pickRun(runs []*host.Run, t *host.Plugin, repo string) 
 	if err := form.RunWithContext(c.Ctx); err != nil {
 		return nil, err
 	}
-	return runs[choice], nil
+	return all[choice], nil
 }
 
 // confirm asks for a yes before overwriting; default no.
@@ -183,14 +193,14 @@ func cancelled(err error) bool {
 // safety and drill runs (newest first), so that the preselected first line
 // is the newest real backup. (Preselecting a later line would scroll the
 // lines above it out of huh's view.)
-func backupsFirst(runs []*host.Run) []*host.Run {
-	out := make([]*host.Run, 0, len(runs))
-	for _, r := range runs {
+func backupsFirst(all []*runs.Run) []*runs.Run {
+	out := make([]*runs.Run, 0, len(all))
+	for _, r := range all {
 		if r.Purpose() == "" {
 			out = append(out, r)
 		}
 	}
-	for _, r := range runs {
+	for _, r := range all {
 		if r.Purpose() != "" {
 			out = append(out, r)
 		}

@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/timetiles/timetiles-backup/host"
+	"github.com/timetiles/timetiles-backup/host/retention"
 )
 
 // PruneCommand is `timetiles-backup backup prune`.
@@ -116,7 +117,7 @@ func (c *PruneCommand) prune(offsite, dryRun, asJSON bool) error {
 		}
 		defer unlock()
 	}
-	keep, err := r.KeepPolicy()
+	keep, err := retention.PolicyFrom(r.Cfg)
 	if err != nil {
 		return c.fail(err, "")
 	}

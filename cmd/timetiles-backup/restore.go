@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/timetiles/timetiles-backup/host"
+	"github.com/timetiles/timetiles-backup/host/runs"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -150,7 +151,7 @@ func (c *RestoreCommand) run(args []string) error {
 		// rather than hidden behind the question.
 		// What is written, from the flags and BACKUP_SOURCES (the run is
 		// not resolved yet): a restore beside production says so.
-		planned := &host.Run{Components: map[string]sdk.Snapshot{}}
+		planned := &runs.Run{Components: map[string]sdk.Snapshot{}}
 		if order, _, err := r.SourceMap(); err == nil {
 			for _, n := range order {
 				planned.Components[n] = sdk.Snapshot{}
@@ -182,8 +183,8 @@ func (c *RestoreCommand) run(args []string) error {
 		inst = host.Offsite
 	}
 	opts := host.RestoreOptions{Components: splitList(comps), Instance: inst, ToDatabase: toDB, ToDir: toDir, ReplaceDatabase: replaceDB}
-	var run *host.Run
-	var runs []*host.Run
+	var run *runs.Run
+	var runs []*runs.Run
 	var t *host.Plugin
 	listed := false // the repository answered: a "not found" is then the selector's
 	if len(rest) == 0 {
@@ -214,8 +215,14 @@ func (c *RestoreCommand) run(args []string) error {
 		}
 		if errors.Is(err, sdk.ErrNotFound) && listed {
 			// The repository answered, the selector matched nothing: the
-			// operator's typo, not a failure to alert on.
-			c.UI.Error("Error: " + err.Error())
+			// operator's typo, not a failure to alert on. Exit 1, as the
+			// design says ("snapshot not found → list available, exit 1").
+			list := "timetiles-backup backup list"
+			if offsite {
+				list += " --offsite"
+			}
+			c.UI.Error(fmt.Sprintf("Error: %s in the %s repository: restore `latest`, a run ID or a snapshot ID that `%s` shows",
+				strings.TrimPrefix(err.Error(), sdk.ErrNotFound.Error()+": "), inst, list))
 			if len(runs) > 0 {
 				c.UI.Error("Available restore points:\n" + formatRuns(runs))
 			} else {
@@ -262,7 +269,7 @@ func (c *RestoreCommand) run(args []string) error {
 	return c.execute(r, run, t, opts, inPlace, safety)
 }
 
-func describeRestore(run *host.Run, o host.RestoreOptions, specs map[string]sdk.ComponentSpec) string {
+func describeRestore(run *runs.Run, o host.RestoreOptions, specs map[string]sdk.ComponentSpec) string {
 	var parts []string
 	for _, c := range restoreComponents(run, o) {
 		kind := specs[c].Restore

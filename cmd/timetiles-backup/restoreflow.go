@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/timetiles/timetiles-backup/host"
+	"github.com/timetiles/timetiles-backup/host/config"
+	"github.com/timetiles/timetiles-backup/host/runs"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -22,7 +24,7 @@ import (
 const hookTimeout = 10 * time.Minute
 
 // restoreComponents are the components a restore of run with o works on.
-func restoreComponents(run *host.Run, o host.RestoreOptions) []string {
+func restoreComponents(run *runs.Run, o host.RestoreOptions) []string {
 	if len(o.Components) > 0 {
 		return o.Components
 	}
@@ -32,7 +34,7 @@ func restoreComponents(run *host.Run, o host.RestoreOptions) []string {
 // inPlaceComponents are the components of a restore that overwrite
 // production data: as their sources declare them, a database unless
 // --to-database, a directory or stream unless --to.
-func inPlaceComponents(run *host.Run, o host.RestoreOptions, specs map[string]sdk.ComponentSpec) []string {
+func inPlaceComponents(run *runs.Run, o host.RestoreOptions, specs map[string]sdk.ComponentSpec) []string {
 	var out []string
 	for _, c := range restoreComponents(run, o) {
 		db := specs[c].Restore == sdk.RestoreDatabase
@@ -46,7 +48,7 @@ func inPlaceComponents(run *host.Run, o host.RestoreOptions, specs map[string]sd
 
 // scratchComponents are the components of a restore written beside
 // production: those not in inPlace.
-func scratchComponents(run *host.Run, o host.RestoreOptions, inPlace []string) []string {
+func scratchComponents(run *runs.Run, o host.RestoreOptions, inPlace []string) []string {
 	comps := run.ComponentNames()
 	if len(o.Components) > 0 {
 		comps = o.Components
@@ -61,28 +63,28 @@ func scratchComponents(run *host.Run, o host.RestoreOptions, inPlace []string) [
 }
 
 // confirmText names what a restore overwrites and what happens around it.
-func confirmText(what string, inPlace []string, safety bool, cfg *host.Config) string {
+func confirmText(what string, inPlace []string, safety bool, cfg *config.Config) string {
 	lines := []string{"This OVERWRITES " + what + "."}
 	if len(inPlace) == 0 {
 		lines = []string{"This writes " + what + "; production data is not touched."}
 	}
-	if len(inPlace) > 0 && cfg.Get(host.EnvPreRestoreCommand) != "" {
-		lines = append(lines, "First: "+cfg.Get(host.EnvPreRestoreCommand))
+	if len(inPlace) > 0 && cfg.Get(config.EnvPreRestoreCommand) != "" {
+		lines = append(lines, "First: "+cfg.Get(config.EnvPreRestoreCommand))
 	}
 	if safety {
 		lines = append(lines, "A safety backup of "+strings.Join(inPlace, " and ")+" is taken before anything is overwritten.")
 	} else if len(inPlace) > 0 {
 		lines = append(lines, "NO safety backup is taken (--no-safety-backup): there is no way back.")
 	}
-	if len(inPlace) > 0 && cfg.Get(host.EnvPostRestoreCommand) != "" {
-		lines = append(lines, "Afterwards: "+cfg.Get(host.EnvPostRestoreCommand))
+	if len(inPlace) > 0 && cfg.Get(config.EnvPostRestoreCommand) != "" {
+		lines = append(lines, "Afterwards: "+cfg.Get(config.EnvPostRestoreCommand))
 	}
 	return strings.Join(lines, "\n")
 }
 
 // runHook runs an operator's command with /bin/sh, in TIMETILES_DIR when
 // that exists, its output going to the operator's stderr.
-func (c *RestoreCommand) runHook(ctx context.Context, cfg *host.Config, key string, env []string) error {
+func (c *RestoreCommand) runHook(ctx context.Context, cfg *config.Config, key string, env []string) error {
 	cmdline := cfg.Get(key)
 	c.UI.Output("Running " + key + ": " + cmdline)
 	ctx, cancel := context.WithTimeout(ctx, hookTimeout)
@@ -113,15 +115,15 @@ func dirExists(p string) bool {
 
 // execute carries out a confirmed restore: pre command, safety backup,
 // restore, post command (always, once the pre command was started).
-func (c *RestoreCommand) execute(r *host.Runner, run *host.Run, t *host.Plugin, opts host.RestoreOptions, inPlace []string, safety bool) error {
+func (c *RestoreCommand) execute(r *host.Runner, run *runs.Run, t *host.Plugin, opts host.RestoreOptions, inPlace []string, safety bool) error {
 	hookEnv := []string{"TIMETILES_RESTORE_RUN=" + run.ID, "TIMETILES_RESTORE_COMPONENTS=" + strings.Join(inPlace, ",")}
 	hooks := len(inPlace) > 0
 	started := false // the in-place part began: the post command is due
 	var postErr error
 	post := func(result string) {
-		if started && r.Cfg.Get(host.EnvPostRestoreCommand) != "" {
+		if started && r.Cfg.Get(config.EnvPostRestoreCommand) != "" {
 			// Runs even after an interrupt: the application must come back.
-			postErr = c.runHook(context.Background(), r.Cfg, host.EnvPostRestoreCommand, append(hookEnv, "TIMETILES_RESTORE_RESULT="+result))
+			postErr = c.runHook(context.Background(), r.Cfg, config.EnvPostRestoreCommand, append(hookEnv, "TIMETILES_RESTORE_RESULT="+result))
 			if postErr != nil {
 				c.UI.Error("Error: " + postErr.Error() + ": start TimeTiles by hand (cd /opt/timetiles && docker compose up -d)")
 			}
@@ -143,7 +145,7 @@ func (c *RestoreCommand) execute(r *host.Runner, run *host.Run, t *host.Plugin, 
 	// first: one that is refused (a non-empty database, the production
 	// name) stops the restore before any hook ran or anything in place was
 	// touched.
-	var done []string
+	var done, notes []string
 	if scratch := scratchComponents(run, opts, inPlace); len(scratch) > 0 && hooks {
 		sopts := opts
 		sopts.Components = scratch
@@ -153,18 +155,19 @@ func (c *RestoreCommand) execute(r *host.Runner, run *host.Run, t *host.Plugin, 
 			return fail(fmt.Errorf("%w: nothing in place was touched", err))
 		}
 		done = rep.Restored
+		notes = rep.Notes
 		opts.Components = inPlace
 	}
 	started = hooks
-	if hooks && r.Cfg.Get(host.EnvPreRestoreCommand) != "" {
-		if err := c.runHook(c.Ctx, r.Cfg, host.EnvPreRestoreCommand, hookEnv); err != nil {
+	if hooks && r.Cfg.Get(config.EnvPreRestoreCommand) != "" {
+		if err := c.runHook(c.Ctx, r.Cfg, config.EnvPreRestoreCommand, hookEnv); err != nil {
 			return fail(fmt.Errorf("%w: nothing was restored", err))
 		}
 	}
 	safetyID := ""
 	if safety {
 		c.UI.Output("Taking a safety backup of the current " + strings.Join(inPlace, " and ") + " before overwriting…")
-		rep, err := r.Backup(c.Ctx, host.BackupOptions{Components: inPlace, Tags: []string{host.SafetyTag}})
+		rep, err := r.Backup(c.Ctx, host.BackupOptions{Components: inPlace, Tags: []string{runs.SafetyTag}})
 		if rep != nil {
 			(&BackupCommand{Meta: c.Meta}).report(r, rep, false, 0)
 		}
@@ -186,6 +189,11 @@ func (c *RestoreCommand) execute(r *host.Runner, run *host.Run, t *host.Plugin, 
 		return fail(err)
 	}
 	c.UI.Output(fmt.Sprintf("Restored %s from %s.", strings.Join(append(done, rep.Restored...), " and "), runDescription(run)))
+	// What the sources ask the operator to know or do (e.g. the undo
+	// database an in-place database restore kept, and how to drop it).
+	for _, n := range append(notes, rep.Notes...) {
+		c.UI.Output(n)
+	}
 	post("success")
 	if safetyID != "" {
 		c.UI.Output("If this was the wrong restore point, undo with: timetiles-backup restore " + safetyID)
@@ -199,7 +207,7 @@ func (c *RestoreCommand) execute(r *host.Runner, run *host.Run, t *host.Plugin, 
 // runDescription names a restore point and when it was taken, e.g. "run
 // 20261125T020000Z-3f9a (taken 2026-11-25 03:00:00 CET, 2h0m0s ago)"; a
 // safety or drill run says so.
-func runDescription(run *host.Run) string {
+func runDescription(run *runs.Run) string {
 	kind := "run "
 	if p := run.Purpose(); p != "" {
 		kind = p + " run "

@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/timetiles/timetiles-backup/host"
+	"github.com/timetiles/timetiles-backup/host/config"
 )
 
 // A restore with --to writes beside production, never over anything: the
@@ -80,7 +80,7 @@ func localRepoPath(repo string) string {
 // uploadsDir resolves the production uploads directory as source-volume
 // does (UPLOAD_HOST_DIR, default ./uploads against TIMETILES_DIR, or the
 // mountpoint of BACKUP_UPLOADS_VOLUME); "" when it cannot be told.
-func uploadsDir(ctx context.Context, cfg *host.Config) (string, string) {
+func uploadsDir(ctx context.Context, cfg *config.Config) (string, string) {
 	if vol := cfg.Get("BACKUP_UPLOADS_VOLUME"); vol != "" {
 		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
@@ -98,7 +98,7 @@ func uploadsDir(ctx context.Context, cfg *host.Config) (string, string) {
 }
 
 // protectedDirs lists what a --to restore must stay out of.
-func protectedDirs(ctx context.Context, cfg *host.Config) []protectedDir {
+func protectedDirs(ctx context.Context, cfg *config.Config) []protectedDir {
 	var out []protectedDir
 	add := func(p, what string, uploads bool) {
 		if p != "" {
@@ -110,7 +110,7 @@ func protectedDirs(ctx context.Context, cfg *host.Config) []protectedDir {
 	}
 	add(localRepoPath(cfg.Get("RESTIC_REPOSITORY")), "the local restic repository (RESTIC_REPOSITORY)", false)
 	add(localRepoPath(cfg.Get("RESTIC_OFFSITE_REPOSITORY")), "the offsite restic repository (RESTIC_OFFSITE_REPOSITORY)", false)
-	add(cfg.GetDefault(host.EnvStateDir, host.DefaultStateDir), "the state directory ("+host.EnvStateDir+")", false)
+	add(cfg.GetDefault(config.EnvStateDir, config.DefaultStateDir), "the state directory ("+config.EnvStateDir+")", false)
 	if cfg.EnvFile != "" {
 		add(filepath.Dir(cfg.EnvFile), "the directory of the env file "+cfg.EnvFile, false)
 	}
@@ -121,7 +121,7 @@ func protectedDirs(ctx context.Context, cfg *host.Config) []protectedDir {
 // exists and is not an empty directory, or that is, contains or lies
 // inside a protected directory. The error is a usage error (exit 2) naming
 // the fix.
-func checkRestoreDir(ctx context.Context, cfg *host.Config, to, selector string) error {
+func checkRestoreDir(ctx context.Context, cfg *config.Config, to, selector string) error {
 	if selector == "" {
 		selector = "RUN-ID"
 	}

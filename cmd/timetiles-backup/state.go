@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/timetiles/timetiles-backup/host"
+	"github.com/timetiles/timetiles-backup/host/config"
+	"github.com/timetiles/timetiles-backup/host/metrics"
 )
 
 // recordBackup records the outcome of a backup in the state file
@@ -84,8 +86,8 @@ func (c *VerifyCommand) recordVerify(r *host.Runner, rep *host.VerifyReport, err
 			s.LastRestoreTest = rec
 		}
 	})
-	if path := r.Cfg.Get(host.EnvMetricsFile); path != "" {
-		if err := host.UpdateVerifyMetrics(path, st); err != nil {
+	if path := r.Cfg.Get(config.EnvMetricsFile); path != "" {
+		if err := metrics.UpdateVerifyMetrics(path, st); err != nil {
 			c.UI.Warn("Warning: " + err.Error())
 		}
 	}

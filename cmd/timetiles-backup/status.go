@@ -14,6 +14,10 @@ import (
 	"github.com/dustin/go-humanize"
 
 	"github.com/timetiles/timetiles-backup/host"
+	"github.com/timetiles/timetiles-backup/host/config"
+	"github.com/timetiles/timetiles-backup/host/metrics"
+	"github.com/timetiles/timetiles-backup/host/retention"
+	"github.com/timetiles/timetiles-backup/host/runs"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -212,10 +216,10 @@ func (c *StatusCommand) run(args []string) error {
 		return c.fail(err, "")
 	}
 	defer r.Close()
-	v := r.Cfg.GetDefault(host.EnvMaxAge, host.DefaultMaxAge)
+	v := r.Cfg.GetDefault(config.EnvMaxAge, config.DefaultMaxAge)
 	maxAge, err := time.ParseDuration(v)
 	if err != nil || maxAge <= 0 {
-		return c.fail(host.Configf("%s=%q is not a duration: use e.g. 26h, 90m or 8h30m", host.EnvMaxAge, v), "")
+		return c.fail(config.Configf("%s=%q is not a duration: use e.g. 26h, 90m or 8h30m", config.EnvMaxAge, v), "")
 	}
 	order, _, err := r.SourceMap()
 	if err != nil {
@@ -225,8 +229,8 @@ func (c *StatusCommand) run(args []string) error {
 	if err != nil {
 		return c.fail(r.ScrubError(err), "")
 	}
-	if path := r.Cfg.Get(host.EnvMetricsFile); path != "" {
-		if err := host.UpdateStatusMetrics(path, rep.state, rep.metrics()); err != nil {
+	if path := r.Cfg.Get(config.EnvMetricsFile); path != "" {
+		if err := metrics.UpdateStatusMetrics(path, rep.state, rep.metrics()); err != nil {
 			c.UI.Warn("Warning: " + err.Error())
 		}
 	}
@@ -263,11 +267,11 @@ func (c *StatusCommand) gather(r *host.Runner, order []string, maxAge time.Durat
 	}
 	rep.state = st
 	insts := []string{host.Local}
-	target := r.Cfg.GetDefault("BACKUP_TARGET", host.DefaultTarget)
-	if target != host.DefaultTarget || r.Cfg.Get("RESTIC_OFFSITE_REPOSITORY") != "" {
+	target := r.Cfg.GetDefault("BACKUP_TARGET", config.DefaultTarget)
+	if target != config.DefaultTarget || r.Cfg.Get("RESTIC_OFFSITE_REPOSITORY") != "" {
 		insts = append(insts, host.Offsite)
 	}
-	runsOf := map[string][]*host.Run{}
+	runsOf := map[string][]*runs.Run{}
 	for _, inst := range insts {
 		sr := &statusRepo{Name: inst, Components: []*statusComponent{}}
 		rep.Repositories = append(rep.Repositories, sr)
@@ -277,7 +281,7 @@ func (c *StatusCommand) gather(r *host.Runner, order []string, maxAge time.Durat
 				rep.Warnings = append(rep.Warnings, fmt.Sprintf("the last verify of the %s repository (%s ago) failed: %s", inst, ago(now, v.Time), v.Error))
 			}
 		}
-		runs, _, err := r.ListRuns(c.Ctx, inst)
+		all, _, err := r.ListRuns(c.Ctx, inst)
 		if err != nil && c.ExitCode(err) != ExitFailure {
 			// A plugin that is not there, a setting that is wrong, or an
 			// interrupt: not a verdict on the backups.
@@ -292,15 +296,17 @@ func (c *StatusCommand) gather(r *host.Runner, order []string, maxAge time.Durat
 			case inst == host.Offsite:
 				rep.Warnings = append(rep.Warnings, "offsite repository cannot be read: "+sr.Error)
 			case errors.Is(err, sdk.ErrNotFound):
-				rep.Problems = append(rep.Problems, "the local repository does not exist: run `timetiles-backup init`, then a backup")
+				// The target's own words, as `backup list` and `backup
+				// verify` print them: one message and one fix everywhere.
+				rep.Problems = append(rep.Problems, "local repository: "+sr.Error)
 			default:
 				rep.Problems = append(rep.Problems, "the local repository cannot be read: "+sr.Error)
 			}
 			continue
 		}
 		sr.Available = true
-		runsOf[inst] = runs
-		for _, run := range runs {
+		runsOf[inst] = all
+		for _, run := range all {
 			if isRestorePoint(run) {
 				sr.CompleteRuns++
 			}
@@ -308,7 +314,7 @@ func (c *StatusCommand) gather(r *host.Runner, order []string, maxAge time.Durat
 		for _, comp := range order {
 			sc := &statusComponent{Component: comp}
 			sr.Components = append(sr.Components, sc)
-			newest := newestWith(runs, comp)
+			newest := newestWith(all, comp)
 			if newest == nil {
 				sc.Stale = true
 				rep.Problems = append(rep.Problems, fmt.Sprintf("%s: no complete backup run of %s in the %s repository", comp, comp, inst))
@@ -320,7 +326,7 @@ func (c *StatusCommand) gather(r *host.Runner, order []string, maxAge time.Durat
 			if now.Sub(newest.Time) > maxAge {
 				sc.Stale = true
 				rep.Problems = append(rep.Problems, fmt.Sprintf("%s: the newest complete run in the %s repository (%s) is %s old, more than %s=%s",
-					comp, inst, newest.ID, ago(now, newest.Time), host.EnvMaxAge, shortDuration(maxAge)))
+					comp, inst, newest.ID, ago(now, newest.Time), config.EnvMaxAge, shortDuration(maxAge)))
 			}
 		}
 	}
@@ -382,13 +388,13 @@ func (c *StatusCommand) gather(r *host.Runner, order []string, maxAge time.Durat
 
 // isRestorePoint: a run `status` counts as a backup — complete, and not a
 // safety backup taken by restore.
-func isRestorePoint(r *host.Run) bool {
-	return r.Complete && !r.HasTag(host.SafetyTag)
+func isRestorePoint(r *runs.Run) bool {
+	return r.Complete && !r.HasTag(runs.SafetyTag)
 }
 
 // newestWith returns the newest complete run holding comp.
-func newestWith(runs []*host.Run, comp string) *host.Run {
-	for _, r := range runs { // newest first
+func newestWith(all []*runs.Run, comp string) *runs.Run {
+	for _, r := range all { // newest first
 		if _, ok := r.Components[comp]; ok && isRestorePoint(r) {
 			return r
 		}
@@ -399,7 +405,7 @@ func newestWith(runs []*host.Run, comp string) *host.Run {
 // offsiteLag lists the local restore points the offsite repository lacks
 // (or holds incomplete) among those the retention policy keeps (older ones
 // are pruned anyway, and not copied by the catch-up).
-func offsiteLag(r *host.Runner, local, off []*host.Run) *statusLag {
+func offsiteLag(r *host.Runner, local, off []*runs.Run) *statusLag {
 	lag := &statusLag{MissingRuns: []string{}}
 	there := map[string]bool{}
 	var newestOff time.Time
@@ -412,7 +418,7 @@ func offsiteLag(r *host.Runner, local, off []*host.Run) *statusLag {
 		}
 	}
 	kept := map[string]bool{}
-	if keep, err := r.KeepPolicy(); err == nil {
+	if keep, err := retention.PolicyFrom(r.Cfg); err == nil {
 		var snaps []sdk.Snapshot
 		for _, run := range local {
 			for _, s := range run.Components {
@@ -422,7 +428,7 @@ func offsiteLag(r *host.Runner, local, off []*host.Run) *statusLag {
 				snaps = append(snaps, *run.Manifest)
 			}
 		}
-		for _, d := range host.PlanRetention(snaps, r.Hostname(), keep, nil).Kept() {
+		for _, d := range retention.Decide(snaps, r.Hostname(), keep, nil).Kept() {
 			kept[d.Run.ID] = true
 		}
 	}
@@ -461,19 +467,19 @@ func offsiteLag(r *host.Runner, local, off []*host.Run) *statusLag {
 }
 
 // statusRuns merges the runs of every repository listed, newest first.
-func statusRuns(runsOf map[string][]*host.Run, insts []string, now time.Time) []*statusRun {
+func statusRuns(runsOf map[string][]*runs.Run, insts []string, now time.Time) []*statusRun {
 	byID := map[string]*statusRun{}
 	out := []*statusRun{}
 	for _, inst := range insts {
-		runs, ok := runsOf[inst]
+		all, ok := runsOf[inst]
 		if !ok {
 			continue
 		}
-		for _, run := range runs {
+		for _, run := range all {
 			sr, seen := byID[run.ID]
 			if !seen {
 				sr = &statusRun{RunID: run.ID, Time: rfc3339(run.Time), AgeSeconds: ageOf(now, run.Time), Legacy: run.Legacy,
-					Safety: run.HasTag(host.SafetyTag), Repositories: map[string]string{}, Components: []*statusRunComp{}, at: run.Time}
+					Safety: run.HasTag(runs.SafetyTag), Repositories: map[string]string{}, Components: []*statusRunComp{}, at: run.Time}
 				for _, n := range run.ComponentNames() {
 					s := run.Components[n]
 					sr.Components = append(sr.Components, &statusRunComp{Component: n, Snapshot: s.ID, SizeBytes: s.Size, BytesAdded: s.BytesAdded})
@@ -656,8 +662,8 @@ func (rep *statusReport) text() string {
 }
 
 // metrics is what status adds to the metrics file.
-func (rep *statusReport) metrics() host.StatusMetrics {
-	m := host.StatusMetrics{Time: parseRFC3339(rep.GeneratedAt), Healthy: rep.Healthy, Newest: map[[2]string]time.Time{}}
+func (rep *statusReport) metrics() metrics.StatusMetrics {
+	m := metrics.StatusMetrics{Time: parseRFC3339(rep.GeneratedAt), Healthy: rep.Healthy, Newest: map[[2]string]time.Time{}}
 	for _, sr := range rep.Repositories {
 		for _, sc := range sr.Components {
 			if sc.Newest != nil {

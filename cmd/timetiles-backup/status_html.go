@@ -14,6 +14,7 @@ import (
 	"github.com/dustin/go-humanize"
 
 	"github.com/timetiles/timetiles-backup/host"
+	"github.com/timetiles/timetiles-backup/host/config"
 )
 
 // The HTML report of `status --html`: one static file, no external assets
@@ -222,5 +223,5 @@ func writeStatusHTML(path string, rep *statusReport) error {
 	if err := statusTmpl.Execute(&buf, data); err != nil {
 		return err
 	}
-	return host.WriteFileAtomic(path, buf.Bytes(), 0o644)
+	return config.WriteFileAtomic(path, buf.Bytes(), 0o644)
 }

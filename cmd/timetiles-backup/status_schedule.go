@@ -19,8 +19,7 @@ import (
 	// cron job. systemd calendar expressions are left to systemd itself
 	// (systemd-analyze calendar).
 	"github.com/robfig/cron/v3"
-
-	"github.com/timetiles/timetiles-backup/host"
+	"github.com/timetiles/timetiles-backup/host/config"
 )
 
 // scheduledJob is one job `backup auto` installed: where, when, what.
@@ -41,9 +40,9 @@ type scheduledJob struct {
 // scheduledJobs finds the jobs `backup auto` installed: the cron file
 // (BACKUP_CRON_FILE), the marked block of this user's crontab and the
 // timetiles-backup*.timer units in BACKUP_SYSTEMD_DIR.
-func scheduledJobs(cfg *host.Config, now time.Time) []scheduledJob {
+func scheduledJobs(cfg *config.Config, now time.Time) []scheduledJob {
 	var jobs []scheduledJob
-	cronFile := cfg.GetDefault(host.EnvCronFile, host.DefaultCronFile)
+	cronFile := cfg.GetDefault(config.EnvCronFile, config.DefaultCronFile)
 	if b, err := os.ReadFile(cronFile); err == nil {
 		jobs = append(jobs, cronJobs(string(b), "cron", cronFile, true, now)...)
 	}
@@ -54,7 +53,7 @@ func scheduledJobs(cfg *host.Config, now time.Time) []scheduledJob {
 			}
 		}
 	}
-	jobs = append(jobs, systemdJobs(cfg.GetDefault(host.EnvSystemdDir, host.DefaultSystemdDir), now)...)
+	jobs = append(jobs, systemdJobs(cfg.GetDefault(config.EnvSystemdDir, config.DefaultSystemdDir), now)...)
 	return jobs
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/timetiles/timetiles-backup/host"
+	"github.com/timetiles/timetiles-backup/host/metrics"
 	"github.com/timetiles/timetiles-backup/internal/testenv"
 )
 
@@ -109,7 +110,7 @@ func TestStatusFreshnessLagFailureAndExitCodes(t *testing.T) {
 
 	// Nothing backed up: the repository does not exist.
 	rep := e.status(t, schema, 1)
-	if !rep.hasProblem("the local repository does not exist") || rep.repo(t, "local").Available {
+	if !rep.hasProblem("no repository at "+e.repo+": run `timetiles-backup backup` (creates it)") || rep.repo(t, "local").Available {
 		t.Fatalf("status before any backup: problems %q", rep.Problems)
 	}
 
@@ -148,19 +149,19 @@ func TestStatusFreshnessLagFailureAndExitCodes(t *testing.T) {
 		t.Fatalf("lock %+v, runs %+v", rep.Lock, rep.Runs)
 	}
 	fams := readMetrics(t, prom)
-	if v, _ := metric(t, fams, host.MetricHealthy); v != 1 {
+	if v, _ := metric(t, fams, metrics.MetricHealthy); v != 1 {
 		t.Errorf("metrics: healthy %v after a fresh status", v)
 	}
-	if v, ok := metric(t, fams, host.MetricOffsiteMissing); !ok || v != 0 {
+	if v, ok := metric(t, fams, metrics.MetricOffsiteMissing); !ok || v != 0 {
 		t.Errorf("metrics: offsite missing runs %v (%v), want 0", v, ok)
 	}
-	if _, ok := metric(t, fams, host.MetricBytes, "component", "synthetic", "repository", "local"); !ok {
+	if _, ok := metric(t, fams, metrics.MetricBytes, "component", "synthetic", "repository", "local"); !ok {
 		t.Error("status dropped the backup's metrics from the textfile")
 	}
 
 	// A night without the offsite: the lag names the run it lacks.
 	second := e.backupRunID(t)
-	if _, ok := metric(t, readMetrics(t, prom), host.MetricHealthy); !ok {
+	if _, ok := metric(t, readMetrics(t, prom), metrics.MetricHealthy); !ok {
 		t.Error("a backup dropped status' metrics from the textfile")
 	}
 	rep = e.status(t, schema, 0)
@@ -171,10 +172,10 @@ func TestStatusFreshnessLagFailureAndExitCodes(t *testing.T) {
 		t.Fatalf("newest runs: local %s, offsite %s", rep.repo(t, "local").Components[0].Newest.RunID, rep.repo(t, "offsite").Components[0].Newest.RunID)
 	}
 	fams = readMetrics(t, prom)
-	if v, _ := metric(t, fams, host.MetricOffsiteMissing); v != 1 {
+	if v, _ := metric(t, fams, metrics.MetricOffsiteMissing); v != 1 {
 		t.Errorf("metrics: offsite missing runs %v, want 1", v)
 	}
-	if v, _ := metric(t, fams, host.MetricOffsiteLag); v != float64(rep.OffsiteLag.LagSeconds) {
+	if v, _ := metric(t, fams, metrics.MetricOffsiteLag); v != float64(rep.OffsiteLag.LagSeconds) {
 		t.Errorf("metrics: offsite lag %v, want the %d s status printed", v, rep.OffsiteLag.LagSeconds)
 	}
 
@@ -191,7 +192,7 @@ func TestStatusFreshnessLagFailureAndExitCodes(t *testing.T) {
 	if text.code != 1 || !strings.HasPrefix(text.stdout, "PROBLEM: ") || !strings.Contains(strings.SplitN(text.stdout, "\n", 2)[0], "failed") {
 		t.Fatalf("status text after a failed run: exit %d, first line %q", text.code, strings.SplitN(text.stdout, "\n", 2)[0])
 	}
-	if v, _ := metric(t, readMetrics(t, prom), host.MetricHealthy); v != 0 {
+	if v, _ := metric(t, readMetrics(t, prom), metrics.MetricHealthy); v != 0 {
 		t.Errorf("metrics: healthy %v after a failed run", v)
 	}
 	delete(e.vars, "SYNTH_FAIL_AFTER")
@@ -285,13 +286,13 @@ func TestStatusVerifyScheduleAndLock(t *testing.T) {
 	// Verify itself wrote its metrics (before any status), next to the
 	// backup's.
 	fams := readMetrics(t, prom)
-	if ok, _ := metric(t, fams, host.MetricVerifySuccess, "repository", "local"); ok != 1 {
+	if ok, _ := metric(t, fams, metrics.MetricVerifySuccess, "repository", "local"); ok != 1 {
 		t.Errorf("metrics: verify success %v", ok)
 	}
-	if at, _ := metric(t, fams, host.MetricLastVerify, "repository", "local"); at < float64(before.Unix()) {
+	if at, _ := metric(t, fams, metrics.MetricLastVerify, "repository", "local"); at < float64(before.Unix()) {
 		t.Errorf("metrics: last verify %v, want after %d", at, before.Unix())
 	}
-	if _, ok := metric(t, fams, host.MetricBytes, "component", "synthetic", "repository", "local"); !ok {
+	if _, ok := metric(t, fams, metrics.MetricBytes, "component", "synthetic", "repository", "local"); !ok {
 		t.Error("verify dropped the backup's metrics from the textfile")
 	}
 	rep = e.status(t, schema, 0)
@@ -305,7 +306,7 @@ func TestStatusVerifyScheduleAndLock(t *testing.T) {
 	if r := e.run("backup", "verify", "--restore-test"); r.code != 1 {
 		t.Fatalf("verify --restore-test without a database source: exit %d", r.code)
 	}
-	if v, ok := metric(t, readMetrics(t, prom), host.MetricRestoreTestSuccess); !ok || v != 0 {
+	if v, ok := metric(t, readMetrics(t, prom), metrics.MetricRestoreTestSuccess); !ok || v != 0 {
 		t.Errorf("metrics: restore drill success %v (%v) after a failed drill", v, ok)
 	}
 	rep = e.status(t, schema, 0)
@@ -421,10 +422,10 @@ func TestStatusRestoreDrill(t *testing.T) {
 		t.Fatalf("verify --restore-test: %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	fams := readMetrics(t, prom)
-	if v, _ := metric(t, fams, host.MetricRestoreTestSuccess); v != 1 {
+	if v, _ := metric(t, fams, metrics.MetricRestoreTestSuccess); v != 1 {
 		t.Errorf("metrics: restore drill success %v", v)
 	}
-	if at, _ := metric(t, fams, host.MetricLastRestoreTest); at < float64(before) {
+	if at, _ := metric(t, fams, metrics.MetricLastRestoreTest); at < float64(before) {
 		t.Errorf("metrics: last restore drill %v, want after %d", at, before)
 	}
 	rep := e.status(t, schema, 0)
@@ -534,5 +535,21 @@ func TestStatusPutOnlyOffsiteKey(t *testing.T) {
 	}
 	if n := rep.repo(t, "local").Components[0].Newest; n == nil || rep.repo(t, "local").Components[0].Stale {
 		t.Fatalf("local: %+v", rep.repo(t, "local").Components[0])
+	}
+}
+
+// TestMissingRepositoryOneMessage: `backup list`, `status` and `backup
+// verify` against a repository that does not exist give one message with
+// one fix, the target's.
+func TestMissingRepositoryOneMessage(t *testing.T) {
+	e := newEnv(t, false)
+	want := "no repository at " + e.repo + ": run `timetiles-backup backup` (creates it) or check RESTIC_REPOSITORY"
+	for _, args := range [][]string{{"backup", "list"}, {"status"}, {"backup", "verify"}} {
+		r := e.run(args...)
+		out := r.stdout + r.stderr
+		t.Logf("%v: %s", args, out)
+		if r.code != 1 || !strings.Contains(out, want) || strings.Contains(out, "timetiles-backup init") {
+			t.Errorf("%v: exit %d (want 1), output lacks %q or gives another fix:\n%s", args, r.code, want, out)
+		}
 	}
 }

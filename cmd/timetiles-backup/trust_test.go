@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/timetiles/timetiles-backup/host"
+	"github.com/timetiles/timetiles-backup/host/config"
 	"github.com/timetiles/timetiles-backup/internal/restic"
 )
 
@@ -82,7 +83,7 @@ func TestLockFileNeverFollowsLinks(t *testing.T) {
 	if err := os.MkdirAll(state, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	lockPath := host.NewRunner(host.NewConfig(e.vars), hclog.NewNullLogger(), "").LockPath()
+	lockPath := host.NewRunner(config.NewConfig(e.vars), hclog.NewNullLogger(), "").LockPath()
 	victim := filepath.Join(e.dir, "precious")
 	const content = "root's precious file\n"
 	for _, plant := range []struct {
@@ -460,12 +461,12 @@ func TestRootRefusesProgramsFromEnvFileOthersCanChange(t *testing.T) {
 	}
 }
 
-// host.ExecutableKeys (checked when the configuration is loaded, before
+// config.ExecutableKeys (checked when the configuration is loaded, before
 // any plugin starts) is exactly the set of keys the host and the bundled
 // plugins declare Executable.
 func TestExecutableKeysInSync(t *testing.T) {
 	declared := map[string]bool{}
-	for _, k := range host.HostKeys {
+	for _, k := range config.HostKeys {
 		if k.Executable {
 			declared[k.Name] = true
 		}
@@ -478,15 +479,15 @@ func TestExecutableKeysInSync(t *testing.T) {
 		}
 	}
 	listed := map[string]bool{}
-	for _, k := range host.ExecutableKeys {
+	for _, k := range config.ExecutableKeys {
 		listed[k] = true
 		if !declared[k] {
-			t.Errorf("host.ExecutableKeys lists %s, which neither the host nor a bundled plugin declares Executable", k)
+			t.Errorf("config.ExecutableKeys lists %s, which neither the host nor a bundled plugin declares Executable", k)
 		}
 	}
 	for k := range declared {
 		if !listed[k] {
-			t.Errorf("%s is declared Executable but missing from host.ExecutableKeys", k)
+			t.Errorf("%s is declared Executable but missing from config.ExecutableKeys", k)
 		}
 	}
 }
@@ -496,7 +497,7 @@ func TestDefaultResticRepositoryInSync(t *testing.T) {
 	found := false
 	for _, info := range bundledInfos(t) {
 		for _, k := range info.ConfigKeys {
-			if info.Name == host.DefaultTarget && k.Name == "RESTIC_REPOSITORY" {
+			if info.Name == config.DefaultTarget && k.Name == "RESTIC_REPOSITORY" {
 				found = true
 				if k.Default != host.DefaultResticRepository {
 					t.Errorf("%s declares RESTIC_REPOSITORY default %q, host.DefaultResticRepository is %q", info.Name, k.Default, host.DefaultResticRepository)
@@ -505,6 +506,6 @@ func TestDefaultResticRepositoryInSync(t *testing.T) {
 		}
 	}
 	if !found {
-		t.Fatalf("%s declares no RESTIC_REPOSITORY", host.DefaultTarget)
+		t.Fatalf("%s declares no RESTIC_REPOSITORY", config.DefaultTarget)
 	}
 }

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/timetiles/timetiles-backup/host"
+	"github.com/timetiles/timetiles-backup/host/config"
 	"github.com/timetiles/timetiles-backup/internal/testenv"
 )
 
@@ -52,7 +52,7 @@ func TestEnvFileQuotingAgrees(t *testing.T) {
 				composeV = v
 			}
 		}
-		hc, err := host.LoadConfig(env, nil)
+		hc, err := config.LoadConfig(env, nil)
 		if err != nil {
 			t.Fatalf("%s: %v", c.line, err)
 		}

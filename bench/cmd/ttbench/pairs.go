@@ -18,6 +18,7 @@ import (
 
 	"github.com/timetiles/timetiles-backup/bench"
 	"github.com/timetiles/timetiles-backup/host"
+	"github.com/timetiles/timetiles-backup/host/config"
 )
 
 type pair struct {
@@ -430,7 +431,7 @@ func p8(w *world) []row {
 	// Four plugins launched and configured in one process, as a backup
 	// with its notifier does: the host's side of start-up.
 	names := [][2]string{{"source-postgres", "db"}, {"source-volume", "uploads"}, {"target-restic", host.Local}, {"notify-alert", "alert"}}
-	cfg := host.NewConfig(w.vars)
+	cfg := config.NewConfig(w.vars)
 	per := map[string][]float64{}
 	var totals []float64
 	for r := 0; r < reps+1; r++ {
