@@ -119,8 +119,9 @@ test_rc=0
 {
   rc=0
   # Three test binaries at a time on two cores: cmd/timetiles-backup, the
-  # longest, starts first and takes one slot; the others share two, and
-  # all of them wait on processes much of the time (docs/testing.md, Speed).
+  # longest (it sorts before most packages, so it starts among the first),
+  # holds one slot; the others share two. All of them wait on processes
+  # much of the time (docs/testing.md, Speed).
   go test -p 3 -json -count=1 -timeout 20m ./... "$@" 2>&1 || rc=$?
   for mod in examples/*/go.mod; do
     [ -f "$mod" ] || continue
