@@ -17,13 +17,15 @@
 #
 # Arguments are passed to the main `go test` (e.g. -run TestX).
 # FUZZTIME (default 3s) is how long each fuzz target runs; FUZZTIME=0 skips.
+# The benchmarks, the harness and the fuzz targets run beside `go test` at
+# nice 19 (SIDE=before: first, one after the other).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
 scripts/install-deps.sh
 scripts/docker-env.sh # Docker engine, local images, compose plugin (the Docker end-to-end tests)
-scripts/tools.sh restic restic-floor rest-server versitygw buf protoc-gen-go protoc-gen-go-grpc nfpm staticcheck
+scripts/tools.sh restic restic-floor restic-lowkdf rest-server versitygw buf protoc-gen-go protoc-gen-go-grpc nfpm staticcheck
 export PATH="$root/.tools/bin:$PATH"
 module=$(go list -m)
 # Each step says when it starts and how long the run has taken so far.
@@ -67,35 +69,73 @@ if ! diff -r -q -x buf.gen.yaml gen "$gen" >/dev/null; then
   exit 1
 fi
 
-step "transport benchmarks, once with 32 MiB (proves they run; no timing is judged)"
-go test -count=1 -run '^$' -bench . -benchtime 1x ./bench -args -size 33554432
-step "side-by-side harness (bench/run.sh), every pair once at a tiny scale (proves it runs; no figure is judged)"
-go run ./bench/cmd/ttbench -scale 1 -reps 1 -p3-size 16MiB -p4-sizes 16MiB,32MiB -p4-reps 1 >/dev/null
+# The side steps: the transport benchmarks, the side-by-side harness and
+# the fuzz targets. They run beside `go test`, at the lowest CPU priority
+# (nice 19): the end-to-end tests wait on processes (PostgreSQL, restic,
+# the plugins) and leave a core free for long stretches, which the side
+# steps use; their output goes to a log printed after the tests, and a
+# failure of theirs fails the run there. SIDE=before runs them first, one
+# after the other (the old order), e.g. to see one's output at once.
+side_steps() {
+  step "transport benchmarks, once with 32 MiB (proves they run; no timing is judged)"
+  go test -count=1 -run '^$' -bench . -benchtime 1x ./bench -args -size 33554432 || return
+  step "side-by-side harness (bench/run.sh), every pair once at a tiny scale (proves it runs; no figure is judged)"
+  go run ./bench/cmd/ttbench -scale 1 -reps 1 -p3-size 16MiB -p4-sizes 16MiB,32MiB -p4-reps 1 >/dev/null || return
 
-fuzztime=${FUZZTIME:-3s}
-if [ "$fuzztime" != 0 ]; then
-  step "fuzz targets, $fuzztime each (seed corpus and testdata/fuzz first; a failing input is saved there)"
-  # Every Fuzz function of every package, found anew each run.
-  go test -list '^Fuzz' ./... | awk '/^Fuzz/ {t[n++]=$1} /^(ok|FAIL)[ \t]/ {for (i=0;i<n;i++) print $2, t[i]; n=0}' > "$work/fuzz"
-  while read -r pkg target; do
-    echo "-- $pkg $target"
-    go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "$pkg" | grep -v '^fuzz: elapsed' || { echo "fuzz target $target of $pkg failed" >&2; exit 1; }
-  done < "$work/fuzz"
+  fuzztime=${FUZZTIME:-3s}
+  if [ "$fuzztime" != 0 ]; then
+    step "fuzz targets, $fuzztime each (seed corpus and testdata/fuzz first; a failing input is saved there)"
+    # Every Fuzz function of every package, found anew each run.
+    go test -list '^Fuzz' ./... | awk '/^Fuzz/ {t[n++]=$1} /^(ok|FAIL)[ \t]/ {for (i=0;i<n;i++) print $2, t[i]; n=0}' > "$work/fuzz" || return
+    while read -r pkg target; do
+      echo "-- $pkg $target"
+      go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "$pkg" | grep -v '^fuzz: elapsed' || { echo "fuzz target $target of $pkg failed" >&2; return 1; }
+    done < "$work/fuzz"
+  fi
+  step "side steps done"
+}
+
+side_rc=0
+side_pid=
+if [ "${SIDE:-beside}" = before ]; then
+  side_steps || side_rc=$?
+  [ "$side_rc" = 0 ] || exit "$side_rc"
+else
+  # Its own process group (set -m), so an early exit ends all of it.
+  set -m
+  (renice -n 19 -p "$BASHPID" >/dev/null && side_steps) > "$work/side.log" 2>&1 < /dev/null &
+  side_pid=$!
+  set +m
+  trap 'kill -TERM -- "-$side_pid" 2>/dev/null; rm -rf "$work"' EXIT
 fi
 
-step "go test"
+step "go test${side_pid:+ (benchmarks, harness and fuzz targets beside it, at nice 19)}"
 go build -o "$work/testreport" ./internal/testreport
 json=${TEST_JSON:-$root/test-results/go-test.json}
 mkdir -p "$(dirname "$json")"
 # The module's packages, then each example module (a module of its own),
 # read as one stream: one summary, one verdict.
+test_rc=0
 {
   rc=0
-  go test -json -count=1 -timeout 20m ./... "$@" 2>&1 || rc=$?
+  # Three test binaries at a time on two cores: cmd/timetiles-backup, the
+  # longest (it sorts before most packages, so it starts among the first),
+  # holds one slot; the others share two. All of them wait on processes
+  # much of the time (docs/testing.md, Speed).
+  go test -p 3 -json -count=1 -timeout 20m ./... "$@" 2>&1 || rc=$?
   for mod in examples/*/go.mod; do
     [ -f "$mod" ] || continue
     (cd "$(dirname "$mod")" && go test -json -count=1 -timeout 10m ./... 2>&1) || rc=$?
   done
   exit $rc
-} | "$work/testreport" -module "$module" -allow scripts/skip-allowlist.txt -json-out "$json"
+} | "$work/testreport" -module "$module" -allow scripts/skip-allowlist.txt -json-out "$json" || test_rc=$?
+if [ -n "$side_pid" ]; then
+  step "waiting for the side steps"
+  wait "$side_pid" || side_rc=$?
+  trap 'rm -rf "$work"' EXIT
+  sed 's/^/  | /' "$work/side.log"
+  if [ "$side_rc" != 0 ]; then echo "the side steps failed (log above)" >&2; fi
+fi
+[ "$test_rc" = 0 ] || exit "$test_rc"
+[ "$side_rc" = 0 ] || exit "$side_rc"
 step "all passed"

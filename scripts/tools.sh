@@ -54,6 +54,23 @@ restic_floor() { # restic 0.16.4 (Ubuntu 24.04's version): its go.mod has replac
   link restic "$dir" restic-0.16
 }
 
+# restic-lowkdf: the pinned restic built with its "profile" build tag, which
+# adds restic's --insecure-kdf flag (cmd/restic/global_debug.go in restic's
+# source: scrypt N=128, r=1, p=1, the parameters of restic's own tests).
+# The tests create repositories with it (testenv.NewRepo); the key file
+# stores its KDF parameters, so the pinned release restic, which does
+# everything else, opens such a repository without the ~0.4 CPU-s key
+# derivation of a calibrated key. Never used outside the tests.
+restic_lowkdf() {
+  local dir="$tools/restic-lowkdf-$RESTIC_VERSION"
+  if [ ! -x "$dir/restic" ]; then
+    log "building restic $RESTIC_VERSION with --insecure-kdf (test repositories)"
+    mkdir -p "$dir"
+    GOBIN="$dir" GOFLAGS=-mod=mod go install -tags profile "github.com/restic/restic/cmd/restic@$RESTIC_VERSION"
+  fi
+  link restic "$dir" restic-lowkdf
+}
+
 rest_server() {
   local dir="$tools/rest-server-$REST_SERVER_VERSION"
   if [ ! -x "$dir/rest-server" ]; then
@@ -70,11 +87,12 @@ rest_server() {
 }
 
 want=("$@")
-[ ${#want[@]} -gt 0 ] || want=(restic restic-floor rest-server versitygw)
+[ ${#want[@]} -gt 0 ] || want=(restic restic-floor restic-lowkdf rest-server versitygw)
 for t in "${want[@]}"; do
   case "$t" in
     restic) go_install restic "$RESTIC_VERSION" github.com/restic/restic/cmd/restic ;;
     restic-floor) restic_floor ;;
+    restic-lowkdf) restic_lowkdf ;;
     rest-server) rest_server ;;
     versitygw) go_install versitygw "$VERSITYGW_VERSION" github.com/versity/versitygw/cmd/versitygw ;;
     buf) go_install buf "$BUF_VERSION" github.com/bufbuild/buf/cmd/buf ;;

@@ -80,6 +80,7 @@ func findModuleRoot(dir string) (string, bool) {
 var toolBins = map[string]string{
 	"restic":             "restic",
 	"restic-floor":       "restic-0.16",
+	"restic-lowkdf":      "restic-lowkdf",
 	"rest-server":        "rest-server",
 	"versitygw":          "versitygw",
 	"buf":                "buf",
@@ -95,7 +96,8 @@ var (
 
 // Tool returns the absolute path of a pinned tool in .tools/bin, building it
 // with scripts/tools.sh first if it is missing (that can take a minute).
-// Names: restic, restic-floor (restic 0.16.4), rest-server, versitygw.
+// Names: restic, restic-floor (restic 0.16.4), restic-lowkdf (NewRepo),
+// rest-server, versitygw.
 func Tool(t testing.TB, name string) string {
 	t.Helper()
 	bin, ok := toolBins[name]
