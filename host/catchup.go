@@ -18,6 +18,8 @@ import (
 	"github.com/timetiles/timetiles-backup/host/config"
 	"github.com/timetiles/timetiles-backup/host/retention"
 	"github.com/timetiles/timetiles-backup/host/runs"
+	"github.com/timetiles/timetiles-backup/internal/wire"
+	"github.com/timetiles/timetiles-backup/internal/wire/convert"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -104,7 +106,7 @@ func (r *Runner) CatchUp(ctx context.Context, local, offsite *Plugin, skip strin
 	if len(ids) > 0 {
 		resp, err := offsite.Client.Target.Copy(ctx, &pb.CopyRequest{FromInstance: Local, SnapshotIds: ids})
 		if err != nil {
-			err = sdk.FromStatus(err)
+			err = wire.FromStatus(err)
 			if errors.Is(err, sdk.ErrUnimplemented) {
 				rep.Skipped = fmt.Sprintf("the target plugin %s cannot copy runs between repositories: %d run(s) stay missing offsite", offsite.Name, len(missing))
 				return rep, nil
@@ -113,7 +115,7 @@ func (r *Runner) CatchUp(ctx context.Context, local, offsite *Plugin, skip strin
 		}
 		rep.Warning = resp.Warning
 		for _, c := range resp.Copied {
-			copied[c.FromId] = sdk.SnapshotFromPB(c.Snapshot)
+			copied[c.FromId] = convert.SnapshotFromPB(c.Snapshot)
 		}
 	}
 	for i, m := range missing {

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/timetiles/timetiles-backup/internal/wire/convert"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -60,7 +61,7 @@ func (r *Runner) ComponentSpecs(ctx context.Context, comps []string) (map[string
 				errs[i] = err
 				return
 			}
-			infos[i] = sdk.InfoFromPB(p.Info)
+			infos[i] = convert.InfoFromPB(p.Info)
 		}()
 	}
 	wg.Wait()

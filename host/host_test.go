@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/timetiles/timetiles-backup/host/config"
 	"github.com/timetiles/timetiles-backup/internal/testenv"
+	"github.com/timetiles/timetiles-backup/internal/wire"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -361,15 +363,17 @@ func main() { sdk.ServeSource(s{}) }
 func TestOtherHandshakeProtocolRefused(t *testing.T) {
 	dir := t.TempDir()
 	src := filepath.Join(dir, "main.go")
-	os.WriteFile(src, []byte(`package main
-import ("context";"io";"github.com/timetiles/timetiles-backup/sdk")
-type s struct{}
-func (s) Info() sdk.Info { return sdk.Info{Name: "source-oldproto", Version: "0.0.1"} }
-func (s) Configure(context.Context, sdk.Config) error { return nil }
-func (s) Backup(context.Context, sdk.BackupRequest, sdk.BackupStream) error { return nil }
-func (s) Restore(context.Context, sdk.RestoreRequest, io.Reader) error { return nil }
-func main() { sdk.Handshake.ProtocolVersion = 2; sdk.ServeSource(s{}) }
-`), 0o644)
+	// A plugin speaking the next go-plugin protocol, with our cookie.
+	os.WriteFile(src, []byte(fmt.Sprintf(`package main
+import ("context";"github.com/hashicorp/go-plugin";"google.golang.org/grpc")
+type p struct{ plugin.NetRPCUnsupportedPlugin }
+func (p) GRPCServer(*plugin.GRPCBroker, *grpc.Server) error { return nil }
+func (p) GRPCClient(context.Context, *plugin.GRPCBroker, *grpc.ClientConn) (interface{}, error) { return nil, nil }
+func main() {
+	plugin.Serve(&plugin.ServeConfig{GRPCServer: plugin.DefaultGRPCServer, Plugins: plugin.PluginSet{"source": p{}},
+		HandshakeConfig: plugin.HandshakeConfig{ProtocolVersion: %d, MagicCookieKey: %q, MagicCookieValue: %q}})
+}
+`, wire.Handshake.ProtocolVersion+1, wire.Handshake.MagicCookieKey, wire.Handshake.MagicCookieValue)), 0o644)
 	bin := filepath.Join(dir, "bin")
 	os.Mkdir(bin, 0o755)
 	cmd := exec.Command("go", "build", "-o", filepath.Join(bin, BinaryPrefix+"source-oldproto"), src)

@@ -18,6 +18,8 @@ import (
 
 	pb "github.com/timetiles/timetiles-backup/gen/timetiles/backup/v1"
 	"github.com/timetiles/timetiles-backup/host/config"
+	"github.com/timetiles/timetiles-backup/internal/wire"
+	"github.com/timetiles/timetiles-backup/internal/wire/convert"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -32,7 +34,7 @@ type Plugin struct {
 	Candidate
 	Info       *pb.PluginInfo
 	APIVersion uint32
-	Client     *sdk.Client
+	Client     *wire.Client
 	// Instance the plugin was configured as, e.g. "local" or "offsite".
 	Instance string
 	raw      *plugin.Client
@@ -49,7 +51,7 @@ func (p *Plugin) Spec(c string) sdk.ComponentSpec {
 	if p == nil || p.Info == nil {
 		return sdk.ComponentSpec{Name: c}
 	}
-	return sdk.InfoFromPB(p.Info).Spec(c)
+	return convert.InfoFromPB(p.Info).Spec(c)
 }
 
 // Manager launches plugins and stops them all on Close.
@@ -100,7 +102,7 @@ func (m *Manager) Launch(ctx context.Context, c Candidate) (*Plugin, error) {
 		}
 		if strings.Contains(strings.ToLower(err.Error()), "incompatible api version") || strings.Contains(err.Error(), "protocol version") {
 			return nil, fmt.Errorf("%w: plugin %s at %s speaks another plugin protocol than this timetiles-backup (protocol %d): %v; install matching versions",
-				ErrIncompatible, c.Name, c.Path, sdk.ProtocolVersion, err)
+				ErrIncompatible, c.Name, c.Path, wire.ProtocolVersion, err)
 		}
 		return nil, fmt.Errorf("starting plugin %s (%s): %w", c.Name, c.Path, err)
 	}
@@ -187,7 +189,7 @@ func (m *Manager) Configure(ctx context.Context, p *Plugin, cfg *config.Config, 
 		vals[k] = v
 	}
 	p.Instance = instance
-	err := p.Client.Configure(ctx, sdk.Config{Instance: instance, Values: vals, APIVersion: p.APIVersion})
+	err := p.Client.Configure(ctx, convert.ConfigToPB(sdk.Config{Instance: instance, Values: vals, APIVersion: p.APIVersion}))
 	if err != nil {
 		if errors.Is(err, sdk.ErrInvalidConfig) {
 			// "configuration error" says it once: not again in the

@@ -14,6 +14,8 @@ import (
 
 	pb "github.com/timetiles/timetiles-backup/gen/timetiles/backup/v1"
 	"github.com/timetiles/timetiles-backup/host/runs"
+	"github.com/timetiles/timetiles-backup/internal/wire"
+	"github.com/timetiles/timetiles-backup/internal/wire/convert"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -45,7 +47,7 @@ func BeginWrite(ctx context.Context, t *Plugin, h *pb.StreamHeader) (*PendingWri
 	ws, err := t.Client.Target.Write(ctx)
 	if err != nil {
 		cancel()
-		return nil, sdk.FromStatus(err)
+		return nil, wire.FromStatus(err)
 	}
 	h = proto.Clone(h).(*pb.StreamHeader)
 	h.FdToken, h.LocalPath, h.ChecksumAlgorithm = "", "", sdk.DefaultChecksum
@@ -54,7 +56,7 @@ func BeginWrite(ctx context.Context, t *Plugin, h *pb.StreamHeader) (*PendingWri
 			err = rerr // the target's own error, not the stream's io.EOF
 		}
 		cancel()
-		return nil, sdk.FromStatus(err)
+		return nil, wire.FromStatus(err)
 	}
 	return &PendingWrite{ws: ws, cancel: cancel}, nil
 }
@@ -117,9 +119,9 @@ func (p *PendingWrite) finish(data []byte, why error) (sdk.Snapshot, error) {
 		return sdk.Snapshot{}, why
 	}
 	if err != nil {
-		return sdk.Snapshot{}, sdk.FromStatus(err)
+		return sdk.Snapshot{}, wire.FromStatus(err)
 	}
-	return sdk.SnapshotFromPB(resp.GetSnapshot()), nil
+	return convert.SnapshotFromPB(resp.GetSnapshot()), nil
 }
 
 // runManifests are the run manifest writes of a backup run, opened before

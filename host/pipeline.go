@@ -20,6 +20,8 @@ import (
 
 	pb "github.com/timetiles/timetiles-backup/gen/timetiles/backup/v1"
 	"github.com/timetiles/timetiles-backup/internal/pipes"
+	"github.com/timetiles/timetiles-backup/internal/wire"
+	"github.com/timetiles/timetiles-backup/internal/wire/convert"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -189,14 +191,14 @@ func StreamBackup(ctx context.Context, src *Plugin, sinks []Sink, spec StreamSpe
 		first, err = bs.Recv()
 	}
 	if err != nil {
-		res.SourceErr = fmt.Errorf("source %s: %w", src.Name, sdk.FromStatus(err))
+		res.SourceErr = fmt.Errorf("source %s: %w", src.Name, wire.FromStatus(err))
 		return res
 	}
 	hdr := first.GetMessage().GetHeader()
 	if hdr == nil {
 		if t := first.GetMessage().GetTrailer(); t != nil {
 			res.Trailer = t
-			res.SourceErr = fmt.Errorf("source %s: %w", src.Name, sdk.TrailerError(t))
+			res.SourceErr = fmt.Errorf("source %s: %w", src.Name, wire.TrailerError(t))
 			if res.SourceErr == nil {
 				res.SourceErr = fmt.Errorf("source %s sent no header", src.Name)
 			}
@@ -237,7 +239,7 @@ func StreamBackup(ctx context.Context, src *Plugin, sinks []Sink, spec StreamSpe
 			err = ws.Send(&pb.WriteRequest{Message: &pb.StreamMessage{Msg: &pb.StreamMessage_Header{Header: th}}})
 		}
 		if err != nil {
-			st.fail(fmt.Errorf("target %s: %w", st.sink.Name, sdk.FromStatus(err)))
+			st.fail(fmt.Errorf("target %s: %w", st.sink.Name, wire.FromStatus(err)))
 			scancel()
 			continue
 		}
@@ -272,7 +274,7 @@ func StreamBackup(ctx context.Context, src *Plugin, sinks []Sink, spec StreamSpe
 	for trailer == nil && srcErr == nil {
 		m, err := bs.Recv()
 		if err != nil {
-			srcErr = fmt.Errorf("source %s stopped mid-stream: %w", src.Name, sdk.FromStatus(err))
+			srcErr = fmt.Errorf("source %s stopped mid-stream: %w", src.Name, wire.FromStatus(err))
 			break
 		}
 		switch v := m.GetMessage().GetMsg().(type) {
@@ -299,7 +301,7 @@ func StreamBackup(ctx context.Context, src *Plugin, sinks []Sink, spec StreamSpe
 	}
 	res.Trailer = trailer
 	if srcErr == nil {
-		srcErr = sdk.TrailerError(trailer)
+		srcErr = wire.TrailerError(trailer)
 		if srcErr != nil {
 			srcErr = fmt.Errorf("source %s: %w", src.Name, srcErr)
 		}
@@ -608,7 +610,7 @@ func (s *sinkStream) sendLoop() {
 		if err := s.ws.Send(&pb.WriteRequest{Message: m}); err != nil {
 			// deliver also waits on s.done: closing it (deferred) lets
 			// every producer go on without this loop draining s.ch.
-			s.fail(fmt.Errorf("target %s: %w", s.sink.Name, sdk.FromStatus(err)))
+			s.fail(fmt.Errorf("target %s: %w", s.sink.Name, wire.FromStatus(err)))
 			return
 		}
 	}
@@ -644,7 +646,7 @@ func (s *sinkStream) finish(t *pb.StreamTrailer) SinkResult {
 	}
 	if err := s.ws.Send(&pb.WriteRequest{Message: &pb.StreamMessage{Msg: &pb.StreamMessage_Trailer{Trailer: t}}}); err != nil && err != io.EOF {
 		if e := s.failed(); e == nil {
-			s.fail(fmt.Errorf("target %s: %w", s.sink.Name, sdk.FromStatus(err)))
+			s.fail(fmt.Errorf("target %s: %w", s.sink.Name, wire.FromStatus(err)))
 		}
 	}
 	resp, err := s.ws.CloseAndRecv()
@@ -652,7 +654,7 @@ func (s *sinkStream) finish(t *pb.StreamTrailer) SinkResult {
 	stopped := s.stopped
 	s.mu.Unlock()
 	if stopped && err != nil {
-		r.Err = fmt.Errorf("target %s: %w", s.sink.Name, sdk.FromStatus(err))
+		r.Err = fmt.Errorf("target %s: %w", s.sink.Name, wire.FromStatus(err))
 		return r
 	}
 	if prior := s.failed(); prior != nil {
@@ -663,14 +665,14 @@ func (s *sinkStream) finish(t *pb.StreamTrailer) SinkResult {
 		return r
 	}
 	if err != nil {
-		r.Err = fmt.Errorf("target %s: %w", s.sink.Name, sdk.FromStatus(err))
+		r.Err = fmt.Errorf("target %s: %w", s.sink.Name, wire.FromStatus(err))
 		return r
 	}
 	if !t.Success {
 		r.Err = fmt.Errorf("target %s reported success for an aborted stream", s.sink.Name)
 		return r
 	}
-	r.Snapshot = sdk.SnapshotFromPB(resp.GetSnapshot())
+	r.Snapshot = convert.SnapshotFromPB(resp.GetSnapshot())
 	r.BytesAdded = resp.GetBytesAdded()
 	return r
 }
@@ -689,13 +691,13 @@ func WriteBytes(ctx context.Context, t *Plugin, h *pb.StreamHeader, data []byte)
 func ReadBytes(ctx context.Context, t *Plugin, snapshotID string, limit int) ([]byte, error) {
 	rs, err := t.Client.Target.Read(ctx, &pb.ReadRequest{SnapshotId: snapshotID})
 	if err != nil {
-		return nil, sdk.FromStatus(err)
+		return nil, wire.FromStatus(err)
 	}
 	var buf bytes.Buffer
 	for {
 		m, err := rs.Recv()
 		if err != nil {
-			return nil, sdk.FromStatus(err)
+			return nil, wire.FromStatus(err)
 		}
 		switch v := m.GetMessage().GetMsg().(type) {
 		case *pb.StreamMessage_Chunk:
@@ -704,7 +706,7 @@ func ReadBytes(ctx context.Context, t *Plugin, snapshotID string, limit int) ([]
 			}
 			buf.Write(v.Chunk)
 		case *pb.StreamMessage_Trailer:
-			if err := sdk.TrailerError(v.Trailer); err != nil {
+			if err := wire.TrailerError(v.Trailer); err != nil {
 				return nil, err
 			}
 			return buf.Bytes(), nil

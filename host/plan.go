@@ -11,6 +11,8 @@ import (
 	pb "github.com/timetiles/timetiles-backup/gen/timetiles/backup/v1"
 	"github.com/timetiles/timetiles-backup/host/config"
 	"github.com/timetiles/timetiles-backup/host/runs"
+	"github.com/timetiles/timetiles-backup/internal/wire"
+	"github.com/timetiles/timetiles-backup/internal/wire/convert"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -113,13 +115,13 @@ func (r *Runner) Plan(ctx context.Context, opts BackupOptions) (*Plan, error) {
 		if err == nil {
 			var resp *pb.ListResponse
 			resp, err = t.Client.Target.List(ctx, &pb.ListRequest{})
-			err = sdk.FromStatus(err)
+			err = wire.FromStatus(err)
 			switch {
 			case err == nil:
 				pt.Exists = true
 				var snaps []sdk.Snapshot
 				for _, s := range resp.Snapshots {
-					snaps = append(snaps, sdk.SnapshotFromPB(s))
+					snaps = append(snaps, convert.SnapshotFromPB(s))
 				}
 				pt.Runs = len(runs.GroupRuns(snaps))
 			case errors.Is(err, sdk.ErrNotFound):

@@ -7,6 +7,7 @@ import (
 
 	pb "github.com/timetiles/timetiles-backup/gen/timetiles/backup/v1"
 	"github.com/timetiles/timetiles-backup/host/runs"
+	"github.com/timetiles/timetiles-backup/internal/wire/convert"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -36,7 +37,7 @@ func watchProgress(ctx context.Context, t *Plugin, sink string, fn func(Progress
 			if m.GetComponent() == runs.ManifestName {
 				continue // the run manifest: a few bytes, not the operator's data
 			}
-			fn(ProgressEvent{Sink: sink, Progress: sdk.ProgressFromPB(m)})
+			fn(ProgressEvent{Sink: sink, Progress: convert.ProgressFromPB(m)})
 		}
 	}()
 }

@@ -11,6 +11,8 @@ import (
 	"github.com/timetiles/timetiles-backup/host/config"
 	"github.com/timetiles/timetiles-backup/host/retention"
 	"github.com/timetiles/timetiles-backup/host/runs"
+	"github.com/timetiles/timetiles-backup/internal/wire"
+	"github.com/timetiles/timetiles-backup/internal/wire/convert"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -102,7 +104,7 @@ func (r *Runner) pruneOne(ctx context.Context, inst string, t *Plugin, keep sdk.
 		Host: host, Tags: []string{runs.ToolTag}, Forget: ids,
 	})
 	if err != nil {
-		err = sdk.FromStatus(err)
+		err = wire.FromStatus(err)
 		if inst == Offsite && IsPermission(err) {
 			rep.Skipped = "the offsite key may not delete (write-only key): nothing removed offsite; prune it with full-access credentials or let S3 lifecycle rules handle it"
 			return rep
@@ -128,11 +130,11 @@ func (r *Runner) listSnapshots(ctx context.Context, instance string) ([]sdk.Snap
 func listWith(ctx context.Context, t *Plugin, instance string) ([]sdk.Snapshot, error) {
 	resp, err := t.Client.Target.List(ctx, &pb.ListRequest{})
 	if err != nil {
-		return nil, fmt.Errorf("listing %s snapshots: %w", instance, sdk.FromStatus(err))
+		return nil, fmt.Errorf("listing %s snapshots: %w", instance, wire.FromStatus(err))
 	}
 	snaps := make([]sdk.Snapshot, 0, len(resp.Snapshots))
 	for _, s := range resp.Snapshots {
-		snaps = append(snaps, sdk.SnapshotFromPB(s))
+		snaps = append(snaps, convert.SnapshotFromPB(s))
 	}
 	return snaps, nil
 }

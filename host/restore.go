@@ -16,6 +16,7 @@ import (
 
 	pb "github.com/timetiles/timetiles-backup/gen/timetiles/backup/v1"
 	"github.com/timetiles/timetiles-backup/host/runs"
+	"github.com/timetiles/timetiles-backup/internal/wire"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -85,11 +86,11 @@ func streamRestore(ctx context.Context, t, src *Plugin, snap sdk.Snapshot, algo 
 		first, err = rs.Recv()
 	}
 	if err != nil {
-		return fmt.Errorf("reading snapshot %s: %w", snap.ID, sdk.FromStatus(err))
+		return fmt.Errorf("reading snapshot %s: %w", snap.ID, wire.FromStatus(err))
 	}
 	hdr := first.GetMessage().GetHeader()
 	if hdr == nil {
-		return fmt.Errorf("reading snapshot %s: %w", snap.ID, sdk.TrailerError(first.GetMessage().GetTrailer()))
+		return fmt.Errorf("reading snapshot %s: %w", snap.ID, wire.TrailerError(first.GetMessage().GetTrailer()))
 	}
 	hdr = proto.Clone(hdr).(*pb.StreamHeader)
 	hdr.Component = opts.Component
@@ -104,7 +105,7 @@ func streamRestore(ctx context.Context, t, src *Plugin, snap sdk.Snapshot, algo 
 		err = rst.Send(&pb.RestoreRequest{Msg: &pb.RestoreRequest_Stream{Stream: &pb.StreamMessage{Msg: &pb.StreamMessage_Header{Header: hdr}}}})
 	}
 	if err != nil {
-		return fmt.Errorf("source %s: %w", src.Name, sdk.FromStatus(err))
+		return fmt.Errorf("source %s: %w", src.Name, wire.FromStatus(err))
 	}
 	var trailer *pb.StreamTrailer
 	var readErr error
@@ -113,7 +114,7 @@ func streamRestore(ctx context.Context, t, src *Plugin, snap sdk.Snapshot, algo 
 	for trailer == nil && readErr == nil {
 		m, err := rs.Recv()
 		if err != nil {
-			readErr = fmt.Errorf("reading snapshot %s: %w", snap.ID, sdk.FromStatus(err))
+			readErr = fmt.Errorf("reading snapshot %s: %w", snap.ID, wire.FromStatus(err))
 			break
 		}
 		msg := m.GetMessage()
@@ -121,7 +122,7 @@ func streamRestore(ctx context.Context, t, src *Plugin, snap sdk.Snapshot, algo 
 		case *pb.StreamMessage_Chunk:
 			size += uint64(len(v.Chunk))
 			if err := rst.Send(&pb.RestoreRequest{Msg: &pb.RestoreRequest_Stream{Stream: msg}}); err != nil {
-				readErr = fmt.Errorf("source %s: %w", src.Name, sdk.FromStatus(err))
+				readErr = fmt.Errorf("source %s: %w", src.Name, wire.FromStatus(err))
 				sourceGone = true // it ended the call: CloseAndRecv says why
 			}
 		case *pb.StreamMessage_Trailer:
@@ -144,10 +145,12 @@ func streamRestore(ctx context.Context, t, src *Plugin, snap sdk.Snapshot, algo 
 		final = &pb.StreamTrailer{Success: false, Error: readErr.Error()}
 	}
 	_ = rst.Send(&pb.RestoreRequest{Msg: &pb.RestoreRequest_Stream{Stream: &pb.StreamMessage{Msg: &pb.StreamMessage_Trailer{Trailer: final}}}})
-	_, err = rst.CloseAndRecv()
+	resp, err := rst.CloseAndRecv()
 	var srcErr error
 	if err != nil {
-		srcErr = fmt.Errorf("source %s: %w", src.Name, sdk.FromStatus(err))
+		srcErr = fmt.Errorf("source %s: %w", src.Name, wire.FromStatus(err))
+	} else {
+		addRestoreNotes(ctx, resp.GetNotes())
 	}
 	return restoreCause(readErr, srcErr, sourceGone)
 }
@@ -179,7 +182,7 @@ func consumerGone(err error) bool {
 }
 
 func checkRestoreTrailer(t *pb.StreamTrailer, mc *runs.ManifestComponent, got uint64, fd bool) error {
-	if err := sdk.TrailerError(t); err != nil {
+	if err := wire.TrailerError(t); err != nil {
 		return err
 	}
 	if !fd && got != t.Size {
@@ -209,7 +212,7 @@ func checkRestoreTrailer(t *pb.StreamTrailer, mc *runs.ManifestComponent, got ui
 func restorePath(ctx context.Context, t, src *Plugin, snap sdk.Snapshot, opts *pb.RestoreOptions) error {
 	resp, err := src.Client.Source.RestorePath(ctx, &pb.RestorePathRequest{Options: opts, StagingAllowed: true})
 	if err != nil {
-		return fmt.Errorf("source %s: %w", src.Name, sdk.FromStatus(err))
+		return fmt.Errorf("source %s: %w", src.Name, wire.FromStatus(err))
 	}
 	rerr := ReadInto(ctx, t, snap.ID, resp.Path)
 	if !resp.Staged {
@@ -232,11 +235,27 @@ func restorePath(ctx context.Context, t, src *Plugin, snap sdk.Snapshot, opts *p
 		return fmt.Errorf("%w; %s", rerr, fin.GetSummary())
 	}
 	if ferr != nil {
-		ferr = fmt.Errorf("source %s: %w", src.Name, sdk.FromStatus(ferr))
+		ferr = fmt.Errorf("source %s: %w", src.Name, wire.FromStatus(ferr))
 		if rerr != nil {
 			return fmt.Errorf("%w (removing the staging directory %s also failed: %v)", rerr, resp.Path, ferr)
 		}
 		return ferr
 	}
 	return rerr
+}
+
+// Runner.Restore collects the notes a source sends with its restore's
+// response (sdk.RestoreNote: e.g. the undo database it kept) through the
+// restore's context, whichever way the stream took.
+type restoreNotesKey struct{}
+
+func withRestoreNotes(ctx context.Context) (context.Context, *[]string) {
+	var notes []string
+	return context.WithValue(ctx, restoreNotesKey{}, &notes), &notes
+}
+
+func addRestoreNotes(ctx context.Context, notes []string) {
+	if p, ok := ctx.Value(restoreNotesKey{}).(*[]string); ok {
+		*p = append(*p, notes...)
+	}
 }

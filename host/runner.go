@@ -22,6 +22,7 @@ import (
 	"github.com/timetiles/timetiles-backup/host/runs"
 	"github.com/timetiles/timetiles-backup/internal/rootonly"
 	"github.com/timetiles/timetiles-backup/internal/version"
+	"github.com/timetiles/timetiles-backup/internal/wire"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -503,7 +504,7 @@ func InitRepository(ctx context.Context, log hclog.Logger, t *Plugin, opensNext 
 	}
 	resp, err := t.Client.Target.Init(ctx, req)
 	if err != nil {
-		return false, sdk.FromStatus(err)
+		return false, wire.FromStatus(err)
 	}
 	if resp.Created {
 		log.Info("repository created", "target", t.Name, "instance", t.Instance)
@@ -568,6 +569,9 @@ type RestoreOptions struct {
 type RestoreReport struct {
 	Run      *runs.Run
 	Restored []string
+	// Notes: what the operator must know or do after the restore, from
+	// the sources (sdk.RestoreNote), each "component: note".
+	Notes []string
 }
 
 // ResolveRestore finds the run a restore selects. The returned error wraps
@@ -639,6 +643,7 @@ func (r *Runner) Restore(ctx context.Context, run *runs.Run, t *Plugin, opts Res
 		}
 		snap := run.Components[c]
 		r.Log.Info("restoring", "component", c, "snapshot", snap.ID, "run", run.ID)
+		ctx, notes := withRestoreNotes(ctx)
 		ropts := &pb.RestoreOptions{Component: c, ToDatabase: opts.ToDatabase, ToDirectory: opts.ToDir, ReplaceDatabase: opts.ReplaceDatabase}
 		if bothRestorePaths(t, src) {
 			// The manifest says which way the backup took: read it first.
@@ -661,6 +666,9 @@ func (r *Runner) Restore(ctx context.Context, run *runs.Run, t *Plugin, opts Res
 			return rep, fmt.Errorf("restoring %s from snapshot %s: %w", c, snap.ID, err)
 		}
 		rep.Restored = append(rep.Restored, c)
+		for _, n := range *notes {
+			rep.Notes = append(rep.Notes, c+": "+n)
+		}
 	}
 	return rep, nil
 }

@@ -20,6 +20,7 @@ import (
 	pb "github.com/timetiles/timetiles-backup/gen/timetiles/backup/v1"
 	"github.com/timetiles/timetiles-backup/host/config"
 	"github.com/timetiles/timetiles-backup/host/runs"
+	"github.com/timetiles/timetiles-backup/internal/wire"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -194,7 +195,7 @@ func (r *Runner) verifyRepository(ctx context.Context, inst, subset string) (*Re
 	r.Log.Info("checking repository", "repository", inst, "read_data_subset", subset)
 	resp, err := t.Client.Target.Verify(ctx, &pb.VerifyRequest{ReadDataSubset: subset})
 	if err != nil {
-		err = sdk.FromStatus(err)
+		err = wire.FromStatus(err)
 		if inst == Offsite && IsPermission(err) {
 			rc.Skipped = "the offsite key may not read the repository (write-only key): offsite verify skipped; verify it with full-access credentials"
 			return rc, t, nil, nil, nil
@@ -312,7 +313,7 @@ func ReadStream(ctx context.Context, t *Plugin, snapshotID, algo string, w io.Wr
 	}
 	rs, err := t.Client.Target.Read(ctx, &pb.ReadRequest{SnapshotId: snapshotID, FdToken: token, ChecksumAlgorithm: algo})
 	if err != nil {
-		return nil, 0, fmt.Errorf("reading snapshot %s: %w", snapshotID, sdk.FromStatus(err))
+		return nil, 0, fmt.Errorf("reading snapshot %s: %w", snapshotID, wire.FromStatus(err))
 	}
 	var n uint64
 	copied := make(chan error, 1)
@@ -328,7 +329,7 @@ func ReadStream(ctx context.Context, t *Plugin, snapshotID, algo string, w io.Wr
 	for trailer == nil && rerr == nil {
 		m, err := rs.Recv()
 		if err != nil {
-			rerr = fmt.Errorf("reading snapshot %s: %w", snapshotID, sdk.FromStatus(err))
+			rerr = fmt.Errorf("reading snapshot %s: %w", snapshotID, wire.FromStatus(err))
 			break
 		}
 		switch v := m.GetMessage().GetMsg().(type) {
@@ -357,7 +358,7 @@ func ReadStream(ctx context.Context, t *Plugin, snapshotID, algo string, w io.Wr
 	if rerr != nil {
 		return trailer, n, rerr
 	}
-	if err := sdk.TrailerError(trailer); err != nil {
+	if err := wire.TrailerError(trailer); err != nil {
 		return trailer, n, fmt.Errorf("reading snapshot %s: %w", snapshotID, err)
 	}
 	return trailer, n, nil
@@ -396,15 +397,15 @@ func readBackDirectory(ctx context.Context, t *Plugin, snapshotID string) (uint6
 func ReadInto(ctx context.Context, t *Plugin, snapshotID, dir string) error {
 	rs, err := t.Client.Target.Read(ctx, &pb.ReadRequest{SnapshotId: snapshotID, LocalPath: dir})
 	if err != nil {
-		return sdk.FromStatus(err)
+		return wire.FromStatus(err)
 	}
 	for {
 		m, err := rs.Recv()
 		if err != nil {
-			return fmt.Errorf("restoring snapshot %s into %s: %w", snapshotID, dir, sdk.FromStatus(err))
+			return fmt.Errorf("restoring snapshot %s into %s: %w", snapshotID, dir, wire.FromStatus(err))
 		}
 		if tr := m.GetMessage().GetTrailer(); tr != nil {
-			return sdk.TrailerError(tr)
+			return wire.TrailerError(tr)
 		}
 	}
 }

@@ -2,101 +2,27 @@
 
 package sdk
 
-import (
-	"errors"
-
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-)
+import "github.com/timetiles/timetiles-backup/internal/wire"
 
 // Sentinel errors that keep their meaning across the plugin boundary: wrap
 // them (fmt.Errorf("...: %w", sdk.ErrPermissionDenied)) in a plugin and test
-// with errors.Is in the host.
+// with errors.Is in the host. Each travels as its own gRPC status code.
 var (
 	// ErrPermissionDenied: the credentials may not do this (e.g. a
 	// write-only offsite key asked to delete). Never alerted on.
-	ErrPermissionDenied = errors.New("permission denied")
+	ErrPermissionDenied = wire.ErrPermissionDenied
 	// ErrNotFound: a snapshot or repository does not exist.
-	ErrNotFound = errors.New("not found")
+	ErrNotFound = wire.ErrNotFound
 	// ErrAborted: the stream was cut short or failed; nothing was stored.
-	ErrAborted = errors.New("stream aborted")
+	ErrAborted = wire.ErrAborted
 	// ErrInvalidConfig: configuration is missing or wrong (exit code 2).
-	ErrInvalidConfig = errors.New("invalid configuration")
+	ErrInvalidConfig = wire.ErrInvalidConfig
 	// ErrUnavailable: a server could not be reached.
-	ErrUnavailable = errors.New("unavailable")
+	ErrUnavailable = wire.ErrUnavailable
 	// ErrLocked: the repository is locked by another process.
-	ErrLocked = errors.New("locked")
+	ErrLocked = wire.ErrLocked
 	// ErrUnauthenticated: wrong password or credentials.
-	ErrUnauthenticated = errors.New("wrong password or credentials")
+	ErrUnauthenticated = wire.ErrUnauthenticated
 	// ErrUnimplemented: the plugin does not support this call.
-	ErrUnimplemented = errors.New("not implemented")
+	ErrUnimplemented = wire.ErrUnimplemented
 )
-
-var codeOf = []struct {
-	err  error
-	code codes.Code
-}{
-	{ErrPermissionDenied, codes.PermissionDenied},
-	{ErrNotFound, codes.NotFound},
-	{ErrAborted, codes.Aborted},
-	{ErrInvalidConfig, codes.InvalidArgument},
-	{ErrUnavailable, codes.Unavailable},
-	{ErrLocked, codes.ResourceExhausted},
-	{ErrUnauthenticated, codes.Unauthenticated},
-	{ErrUnimplemented, codes.Unimplemented},
-}
-
-// ToStatus turns a plugin error into a gRPC status error, keeping its kind.
-func ToStatus(err error) error {
-	if err == nil {
-		return nil
-	}
-	if _, ok := status.FromError(err); ok {
-		return err
-	}
-	for _, c := range codeOf {
-		if errors.Is(err, c.err) {
-			return status.Error(c.code, err.Error())
-		}
-	}
-	return status.Error(codes.Unknown, err.Error())
-}
-
-// remoteError is an error that came over the wire; it unwraps to the
-// sentinel matching its gRPC code.
-type remoteError struct {
-	msg  string
-	kind error
-}
-
-func (e *remoteError) Error() string { return e.msg }
-func (e *remoteError) Unwrap() error { return e.kind }
-
-// FromStatus turns a gRPC error back into an error that matches the
-// sentinels with errors.Is.
-func FromStatus(err error) error {
-	if err == nil {
-		return nil
-	}
-	st, ok := status.FromError(err)
-	if !ok {
-		return err
-	}
-	switch st.Code() {
-	case codes.Canceled:
-		return &remoteError{msg: st.Message(), kind: errors.Join(ErrAborted, errCanceled)}
-	case codes.DeadlineExceeded:
-		return &remoteError{msg: st.Message(), kind: ErrUnavailable}
-	}
-	for _, c := range codeOf {
-		if st.Code() == c.code {
-			return &remoteError{msg: st.Message(), kind: c.err}
-		}
-	}
-	if st.Code() == codes.Unavailable || st.Code() == codes.Internal {
-		return &remoteError{msg: "plugin failed: " + st.Message(), kind: ErrUnavailable}
-	}
-	return &remoteError{msg: st.Message()}
-}
-
-var errCanceled = errors.New("canceled")

@@ -11,6 +11,8 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/timetiles/timetiles-backup/internal/wire"
 )
 
 // ServeInProcess serves impl, a plugin of the given kind, over gRPC on a
@@ -20,7 +22,7 @@ import (
 // a successful trailer), without the process: for tests and the conformance
 // kit (sdk/conformance). stop cancels the calls in flight, closes the
 // connection and stops the server.
-func ServeInProcess(kind string, impl Plugin, fd bool) (c *Client, stop func(), err error) {
+func ServeInProcess(kind string, impl Plugin, fd bool) (c *wire.Client, stop func(), err error) {
 	var ok bool
 	switch kind {
 	case KindSource:
@@ -44,29 +46,29 @@ func ServeInProcess(kind string, impl Plugin, fd bool) (c *Client, stop func(), 
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	rt := &pluginRuntime{root: ctx, cancel: cancel}
-	var fdc *FDChannel
+	var fdc *wire.FDChannel
 	if fd {
 		var child *os.File
-		if fdc, child, err = NewFDChannelPair(); err != nil {
+		if fdc, child, err = wire.NewFDChannelPair(); err != nil {
 			cancel()
 			lis.Close()
 			os.RemoveAll(dir)
 			return nil, nil, err
 		}
-		rt.inbox = inboxFrom(child)
+		rt.inbox = wire.InboxFrom(child)
 	}
-	srv := grpc.NewServer(ServerOptions()...)
+	srv := grpc.NewServer(wire.ServerOptions()...)
 	_ = (&grpcPlugin{kind: kind, impl: impl, rt: rt}).GRPCServer(nil, srv)
 	go func() { _ = srv.Serve(lis) }()
 	conn, err := grpc.NewClient("unix://"+lis.Addr().String(),
-		append(DialOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()))...)
+		append(wire.DialOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()))...)
 	if err != nil {
 		cancel()
 		srv.Stop()
 		os.RemoveAll(dir)
 		return nil, nil, err
 	}
-	c = newClient(kind, conn)
+	c = wire.NewClient(kind, conn)
 	c.FD = fdc
 	return c, func() {
 		cancel()

@@ -13,6 +13,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
+
+	"github.com/timetiles/timetiles-backup/internal/wire"
 )
 
 // The host's side of starting a plugin lives here, next to Client, so that
@@ -71,30 +73,30 @@ type LaunchOptions struct {
 // channel exists) and go-plugin's client, whose Kill stops the process. On
 // error nothing is left running; errors from go-plugin (handshake,
 // checksum) are returned as they are.
-func Launch(path, kind string, opts LaunchOptions) (*Client, *plugin.Client, error) {
+func Launch(path, kind string, opts LaunchOptions) (*wire.Client, *plugin.Client, error) {
 	cmd := exec.Command(path)
 	cmd.Env = PluginEnv()
 	// The plugin gets SIGTERM when the caller dies, however it dies; the
 	// SDK then stops its children (restic, pg_dump) before exiting.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	var fdc *FDChannel
+	var fdc *wire.FDChannel
 	var child *os.File
 	if opts.FD {
 		var err error
-		if fdc, child, err = NewFDChannelPair(); err != nil {
+		if fdc, child, err = wire.NewFDChannelPair(); err != nil {
 			return nil, nil, err
 		}
 		defer child.Close() // the plugin has its own copy once started
 		cmd.ExtraFiles = []*os.File{child}
-		cmd.Env = append(cmd.Env, EnvFDChannel+"=3")
+		cmd.Env = append(cmd.Env, wire.EnvFDChannel+"=3")
 	}
 	logger := opts.Logger
 	if logger == nil {
 		logger = hclog.NewNullLogger()
 	}
 	raw := plugin.NewClient(&plugin.ClientConfig{
-		HandshakeConfig:  Handshake,
-		Plugins:          PluginSet(),
+		HandshakeConfig:  wire.Handshake,
+		Plugins:          wire.PluginSet(),
 		Cmd:              cmd,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		Managed:          true,
@@ -105,9 +107,9 @@ func Launch(path, kind string, opts LaunchOptions) (*Client, *plugin.Client, err
 		// The plugin's log lines: pluginlog.go.
 		Logger:          quietStderrLogger{Logger: logger, binary: filepath.Base(path)},
 		Stderr:          newPluginLogWriter(logger, path),
-		GRPCDialOptions: DialOptions(),
+		GRPCDialOptions: wire.DialOptions(),
 	})
-	fail := func(err error) (*Client, *plugin.Client, error) {
+	fail := func(err error) (*wire.Client, *plugin.Client, error) {
 		raw.Kill()
 		if fdc != nil {
 			fdc.Close()
@@ -122,7 +124,7 @@ func Launch(path, kind string, opts LaunchOptions) (*Client, *plugin.Client, err
 	if err != nil {
 		return fail(fmt.Errorf("dispensing the %s plugin: %w", kind, err))
 	}
-	c := v.(*Client)
+	c := v.(*wire.Client)
 	c.FD = fdc
 	return c, raw, nil
 }

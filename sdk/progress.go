@@ -68,21 +68,15 @@ func (s *targetServer) Progress(_ *pb.ProgressRequest, stream pb.TargetService_P
 		case <-stream.Context().Done():
 			return nil
 		case p := <-ch:
-			if err := stream.Send(ProgressToPB(p)); err != nil {
+			if err := stream.Send(progressToPB(p)); err != nil {
 				return err
 			}
 		}
 	}
 }
 
-// ProgressToPB converts a report for the wire.
-func ProgressToPB(p Progress) *pb.ProgressResponse {
+// progressToPB converts a report for the wire.
+func progressToPB(p Progress) *pb.ProgressResponse {
 	return &pb.ProgressResponse{Component: p.Component, RunId: p.RunID, BytesDone: p.BytesDone, TotalBytes: p.TotalBytes,
 		FilesDone: p.FilesDone, TotalFiles: p.TotalFiles, SecondsElapsed: p.Elapsed.Seconds()}
-}
-
-// ProgressFromPB converts a wire report.
-func ProgressFromPB(p *pb.ProgressResponse) Progress {
-	return Progress{Component: p.GetComponent(), RunID: p.GetRunId(), BytesDone: p.GetBytesDone(), TotalBytes: p.GetTotalBytes(),
-		FilesDone: p.GetFilesDone(), TotalFiles: p.GetTotalFiles(), Elapsed: time.Duration(p.GetSecondsElapsed() * float64(time.Second))}
 }

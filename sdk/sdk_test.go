@@ -8,14 +8,12 @@ import (
 	"crypto/sha256"
 	"errors"
 	"io"
-	"os"
-	"strconv"
 	"testing"
-	"time"
 
 	"github.com/hashicorp/go-plugin"
 
 	pb "github.com/timetiles/timetiles-backup/gen/timetiles/backup/v1"
+	"github.com/timetiles/timetiles-backup/internal/wire"
 )
 
 // eofWithData returns its last bytes together with io.EOF, as io.Reader
@@ -67,7 +65,7 @@ func (s *testSource) Restore(ctx context.Context, req RestoreRequest, r io.Reade
 	return err
 }
 
-func inProcess(t *testing.T, impl Plugin, kind string) *Client {
+func inProcess(t *testing.T, impl Plugin, kind string) *wire.Client {
 	t.Helper()
 	rt := &pluginRuntime{root: context.Background()}
 	client, _ := plugin.TestPluginGRPCConn(t, true, map[string]plugin.Plugin{kind: &grpcPlugin{kind: kind, impl: impl, rt: rt}})
@@ -76,12 +74,12 @@ func inProcess(t *testing.T, impl Plugin, kind string) *Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return raw.(*Client)
+	return raw.(*wire.Client)
 }
 
-func collect(t *testing.T, c *Client, algo string) ([]byte, *pb.StreamTrailer) {
+func collect(t *testing.T, c *wire.Client, algo string) ([]byte, *pb.StreamTrailer) {
 	t.Helper()
-	bs, err := c.Source.Backup(context.Background(), &pb.BackupRequest{ChecksumAlgorithm: algo}, CallOptions()...)
+	bs, err := c.Source.Backup(context.Background(), &pb.BackupRequest{ChecksumAlgorithm: algo}, wire.CallOptions()...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,49 +181,6 @@ func TestChunkReaderCommitsOnlyOnGoodTrailer(t *testing.T) {
 		}
 		if !tc.wantEOF && !errors.Is(err, ErrAborted) {
 			t.Errorf("%s: err = %v, want ErrAborted", name, err)
-		}
-	}
-}
-
-func TestFDChannelPassesPipes(t *testing.T) {
-	host, child, err := NewFDChannelPair()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer host.Close()
-	// The plugin side, as openInbox would build it from the inherited fd.
-	t.Setenv(EnvFDChannel, strconv.Itoa(int(child.Fd())))
-	in := openInbox()
-	if in == nil {
-		t.Fatal("no inbox")
-	}
-	r, w, _ := os.Pipe()
-	if err := host.Send("tok1", r, w); err != nil {
-		t.Fatal(err)
-	}
-	r.Close()
-	files, err := in.take(context.Background(), "tok1", 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { w.Write([]byte("through the pipe")); w.Close() }()
-	files[1].Close() // the guard
-	b, _ := io.ReadAll(files[0])
-	if string(b) != "through the pipe" {
-		t.Fatalf("read %q", b)
-	}
-	short, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-	defer cancel()
-	if _, err := in.take(short, "tok1", 2); err == nil {
-		t.Fatal("token taken twice")
-	}
-}
-
-func TestErrorKindsCrossTheWire(t *testing.T) {
-	for _, sentinel := range []error{ErrPermissionDenied, ErrNotFound, ErrAborted, ErrInvalidConfig, ErrLocked, ErrUnauthenticated} {
-		err := FromStatus(ToStatus(errors.Join(errors.New("restic: Access Denied"), sentinel)))
-		if !errors.Is(err, sentinel) {
-			t.Errorf("%v did not survive the wire: %v", sentinel, err)
 		}
 	}
 }

@@ -17,20 +17,8 @@ import (
 	"google.golang.org/grpc"
 
 	pb "github.com/timetiles/timetiles-backup/gen/timetiles/backup/v1"
+	"github.com/timetiles/timetiles-backup/internal/wire"
 )
-
-// ProtocolVersion is the go-plugin handshake version. It changes only when
-// the transport itself changes incompatibly; API changes are negotiated
-// with Info's API versions (see docs/plugins.md).
-const ProtocolVersion = 1
-
-// Handshake is shared by the host and every plugin. The cookie only keeps a
-// plugin binary from being run by hand; it is not a security measure.
-var Handshake = plugin.HandshakeConfig{
-	ProtocolVersion:  ProtocolVersion,
-	MagicCookieKey:   "TIMETILES_BACKUP_PLUGIN",
-	MagicCookieValue: "d3b1c9e4-backup-plugin",
-}
 
 // EnvLogLevel sets a plugin's log level (trace, debug, info, warn, error).
 const EnvLogLevel = "TIMETILES_BACKUP_LOG_LEVEL"
@@ -65,10 +53,10 @@ func serve(kind string, impl Plugin) {
 	rt.stopProfile = StartProfile()
 	go rt.drainOnSignal()
 	plugin.Serve(&plugin.ServeConfig{
-		HandshakeConfig: Handshake,
+		HandshakeConfig: wire.Handshake,
 		Plugins:         plugin.PluginSet{kind: &grpcPlugin{kind: kind, impl: impl, rt: rt}},
 		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
-			opts = append(opts, ServerOptions()...)
+			opts = append(opts, wire.ServerOptions()...)
 			return grpc.NewServer(opts...)
 		},
 		Logger: Logger,
@@ -99,7 +87,7 @@ func (rt *pluginRuntime) waitOps(d time.Duration) bool {
 // so that SIGTERM (sent by the host, or by the kernel when the host dies)
 // stops children such as restic or pg_dump before the process exits.
 type pluginRuntime struct {
-	inbox  *fdInbox
+	inbox  *wire.Inbox
 	root   context.Context
 	cancel context.CancelFunc
 	ops    sync.WaitGroup
@@ -109,7 +97,7 @@ type pluginRuntime struct {
 
 func newRuntime() *pluginRuntime {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &pluginRuntime{inbox: openInbox(), root: ctx, cancel: cancel, stopProfile: func() {}}
+	return &pluginRuntime{inbox: wire.OpenInbox(), root: ctx, cancel: cancel, stopProfile: func() {}}
 }
 
 func (rt *pluginRuntime) drainOnSignal() {
@@ -137,7 +125,7 @@ func (rt *pluginRuntime) op(ctx context.Context) (context.Context, func()) {
 func recoverInto(err *error, what string) {
 	if r := recover(); r != nil {
 		Logger.Error("plugin panicked", "call", what, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
-		*err = ToStatus(fmt.Errorf("plugin panicked in %s: %v", what, r))
+		*err = wire.ToStatus(fmt.Errorf("plugin panicked in %s: %v", what, r))
 	}
 }
 
@@ -164,16 +152,8 @@ func (p *grpcPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
 	return nil
 }
 
-// GRPCClient returns the host-side client for the kind.
+// GRPCClient returns the host-side client for the kind (tests dispense it
+// from an in-process plugin).
 func (p *grpcPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *grpc.ClientConn) (interface{}, error) {
-	return newClient(p.kind, c), nil
-}
-
-// PluginSet is what the host registers with go-plugin: one entry a kind.
-func PluginSet() plugin.PluginSet {
-	return plugin.PluginSet{
-		KindSource:   &grpcPlugin{kind: KindSource},
-		KindTarget:   &grpcPlugin{kind: KindTarget},
-		KindNotifier: &grpcPlugin{kind: KindNotifier},
-	}
+	return wire.NewClient(p.kind, c), nil
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	pb "github.com/timetiles/timetiles-backup/gen/timetiles/backup/v1"
+	"github.com/timetiles/timetiles-backup/internal/wire"
 )
 
 type baseServer struct {
@@ -18,8 +19,8 @@ type baseServer struct {
 	rt   *pluginRuntime
 }
 
-// InfoToPB converts Info for the wire, adding the SDK's own capabilities.
-func InfoToPB(kind string, i Info, fd bool) *pb.PluginInfo {
+// infoToPB converts Info for the wire, adding the SDK's own capabilities.
+func infoToPB(kind string, i Info, fd bool) *pb.PluginInfo {
 	keys := make([]*pb.ConfigKey, len(i.ConfigKeys))
 	for n, k := range i.ConfigKeys {
 		keys[n] = &pb.ConfigKey{Name: k.Name, Secret: k.Secret, Description: k.Description, DefaultValue: k.Default, Executable: k.Executable}
@@ -49,36 +50,9 @@ var restoreKindToPB = map[RestoreKind]pb.RestoreKind{
 	RestoreDirectory: pb.RestoreKind_RESTORE_KIND_DIRECTORY,
 }
 
-// restoreKindFromPB reads a declared kind; an unspecified or unknown one
-// (a newer plugin's) is a stream.
-func restoreKindFromPB(k pb.RestoreKind) RestoreKind {
-	switch k {
-	case pb.RestoreKind_RESTORE_KIND_DATABASE:
-		return RestoreDatabase
-	case pb.RestoreKind_RESTORE_KIND_DIRECTORY:
-		return RestoreDirectory
-	}
-	return RestoreStream
-}
-
-// InfoFromPB converts wire Info.
-func InfoFromPB(p *pb.PluginInfo) Info {
-	keys := make([]ConfigKey, len(p.GetConfigKeys()))
-	for n, k := range p.GetConfigKeys() {
-		keys[n] = ConfigKey{Name: k.Name, Secret: k.Secret, Description: k.Description, Default: k.DefaultValue, Executable: k.Executable}
-	}
-	var specs []ComponentSpec
-	for _, c := range p.GetComponentSpecs() {
-		specs = append(specs, ComponentSpec{Name: c.GetName(), Restore: restoreKindFromPB(c.GetRestoreKind()), BackupFirst: c.GetBackupFirst()})
-	}
-	return Info{Name: p.GetName(), Version: p.GetPluginVersion(), Description: p.GetDescription(),
-		APIVersions: p.GetApiVersions(), ConfigKeys: keys, Components: p.GetComponents(), Capabilities: p.GetCapabilities(),
-		ComponentSpecs: specs}
-}
-
 func (s *baseServer) info(kind string) (info *pb.PluginInfo, err error) {
 	defer recoverInto(&err, "Info")
-	return InfoToPB(kind, s.impl.Info(), s.rt.inbox != nil), nil
+	return infoToPB(kind, s.impl.Info(), s.rt.inbox != nil), nil
 }
 
 func (s *baseServer) configure(ctx context.Context, req *pb.PluginConfig) (err error) {
@@ -93,7 +67,7 @@ func (s *baseServer) configure(ctx context.Context, req *pb.PluginConfig) (err e
 	if vals == nil {
 		vals = map[string]string{}
 	}
-	return ToStatus(s.impl.Configure(ctx, Config{Instance: req.GetInstance(), Values: vals, APIVersion: v}))
+	return wire.ToStatus(s.impl.Configure(ctx, Config{Instance: req.GetInstance(), Values: vals, APIVersion: v}))
 }
 
 // ---- Source ----
@@ -122,9 +96,9 @@ func (s *sourceServer) Backup(req *pb.BackupRequest, stream pb.SourceService_Bac
 	defer done()
 	var pipe *os.File
 	if req.FdToken != "" {
-		files, err := s.rt.inbox.take(ctx, req.FdToken, 1)
+		files, err := s.rt.inbox.Take(ctx, req.FdToken, 1)
 		if err != nil {
-			return ToStatus(err)
+			return wire.ToStatus(err)
 		}
 		pipe = files[0]
 	}
@@ -134,7 +108,7 @@ func (s *sourceServer) Backup(req *pb.BackupRequest, stream pb.SourceService_Bac
 		if pipe != nil {
 			pipe.Close()
 		}
-		return ToStatus(err)
+		return wire.ToStatus(err)
 	}
 	defer unblockOnCancel(ctx, pipe)()
 	berr := s.impl.Backup(ctx, BackupRequest{Component: req.Component}, snd)
@@ -160,7 +134,7 @@ func (s *sourceServer) Restore(stream pb.SourceService_RestoreServer) (err error
 	}
 	opts := first.GetOptions()
 	if opts == nil {
-		return ToStatus(fmt.Errorf("protocol error: restore must start with options: %w", ErrInvalidConfig))
+		return wire.ToStatus(fmt.Errorf("protocol error: restore must start with options: %w", ErrInvalidConfig))
 	}
 	m, err := stream.Recv()
 	if err != nil {
@@ -168,7 +142,7 @@ func (s *sourceServer) Restore(stream pb.SourceService_RestoreServer) (err error
 	}
 	h := m.GetStream().GetHeader()
 	if h == nil {
-		return ToStatus(fmt.Errorf("protocol error: restore stream must start with a header: %w", ErrInvalidConfig))
+		return wire.ToStatus(fmt.Errorf("protocol error: restore stream must start with a header: %w", ErrInvalidConfig))
 	}
 	recv := func() (*pb.StreamMessage, error) {
 		m, err := stream.Recv()
@@ -182,7 +156,7 @@ func (s *sourceServer) Restore(stream pb.SourceService_RestoreServer) (err error
 	}
 	r, finished, aborted, err := receive(ctx, s.rt.inbox, h, recv)
 	if err != nil {
-		return ToStatus(err)
+		return wire.ToStatus(err)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -194,23 +168,24 @@ func (s *sourceServer) Restore(stream pb.SourceService_RestoreServer) (err error
 		}
 	}()
 	req := RestoreRequest{Component: opts.Component, ToDatabase: opts.ToDatabase, ToDirectory: opts.ToDirectory,
-		Scratch: opts.GetScratch(), ReplaceDatabase: opts.GetReplaceDatabase(), Header: HeaderFromPB(h)}
+		Scratch: opts.GetScratch(), ReplaceDatabase: opts.GetReplaceDatabase(), Header: headerFromPB(h)}
+	ctx, restoreNotes := withNotes(ctx)
 	rerr := s.impl.Restore(ctx, req, r)
 	ferr := finished()
 	if rerr == nil && ferr != nil {
 		rerr = ferr
 	}
 	if rerr != nil {
-		return ToStatus(rerr)
+		return wire.ToStatus(rerr)
 	}
-	return stream.SendAndClose(&pb.RestoreResponse{Summary: "restored " + h.GetFileName()})
+	return stream.SendAndClose(&pb.RestoreResponse{Summary: "restored " + h.GetFileName(), Notes: restoreNotes()})
 }
 
 func (s *sourceServer) RestorePath(ctx context.Context, req *pb.RestorePathRequest) (resp *pb.RestorePathResponse, err error) {
 	defer recoverInto(&err, "RestorePath")
 	ps, ok := s.impl.(PathSource)
 	if !ok {
-		return nil, ToStatus(fmt.Errorf("source does not restore directories natively: %w", ErrUnimplemented))
+		return nil, wire.ToStatus(fmt.Errorf("source does not restore directories natively: %w", ErrUnimplemented))
 	}
 	ctx, done := s.rt.op(ctx)
 	defer done()
@@ -219,13 +194,13 @@ func (s *sourceServer) RestorePath(ctx context.Context, req *pb.RestorePathReque
 	if sps, ok := s.impl.(StagingPathSource); ok && req.GetStagingAllowed() {
 		p, err := sps.StageRestorePath(ctx, rreq)
 		if err != nil {
-			return nil, ToStatus(err)
+			return nil, wire.ToStatus(err)
 		}
 		return &pb.RestorePathResponse{Path: p, Staged: true}, nil
 	}
 	p, err := ps.RestorePath(ctx, rreq)
 	if err != nil {
-		return nil, ToStatus(err)
+		return nil, wire.ToStatus(err)
 	}
 	return &pb.RestorePathResponse{Path: p}, nil
 }
@@ -234,14 +209,14 @@ func (s *sourceServer) FinishRestorePath(ctx context.Context, req *pb.FinishRest
 	defer recoverInto(&err, "FinishRestorePath")
 	sps, ok := s.impl.(StagingPathSource)
 	if !ok {
-		return nil, ToStatus(fmt.Errorf("source does not stage native restores: %w", ErrUnimplemented))
+		return nil, wire.ToStatus(fmt.Errorf("source does not stage native restores: %w", ErrUnimplemented))
 	}
 	ctx, done := s.rt.op(ctx)
 	defer done()
 	o := req.GetOptions()
 	rreq := RestoreRequest{Component: o.GetComponent(), ToDatabase: o.GetToDatabase(), ToDirectory: o.GetToDirectory()}
 	if err := sps.FinishRestorePath(ctx, rreq, req.GetPath(), req.GetCommit()); err != nil {
-		return nil, ToStatus(err)
+		return nil, wire.ToStatus(err)
 	}
 	what := "the destination was not changed (the staging directory was removed)"
 	if req.GetCommit() {
@@ -282,7 +257,7 @@ func (s *targetServer) Init(ctx context.Context, req *pb.InitRequest) (resp *pb.
 	}
 	created, err := s.impl.Init(ctx)
 	if err != nil {
-		return nil, ToStatus(err)
+		return nil, wire.ToStatus(err)
 	}
 	return &pb.InitResponse{Created: created}, nil
 }
@@ -297,7 +272,7 @@ func (s *targetServer) Write(stream pb.TargetService_WriteServer) (err error) {
 	}
 	h := m.GetMessage().GetHeader()
 	if h == nil {
-		return ToStatus(fmt.Errorf("protocol error: write stream must start with a header: %w", ErrInvalidConfig))
+		return wire.ToStatus(fmt.Errorf("protocol error: write stream must start with a header: %w", ErrInvalidConfig))
 	}
 	recv := func() (*pb.StreamMessage, error) {
 		m, err := stream.Recv()
@@ -305,7 +280,7 @@ func (s *targetServer) Write(stream pb.TargetService_WriteServer) (err error) {
 	}
 	r, finished, aborted, err := receive(ctx, s.rt.inbox, h, recv)
 	if err != nil {
-		return ToStatus(err)
+		return wire.ToStatus(err)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -316,7 +291,7 @@ func (s *targetServer) Write(stream pb.TargetService_WriteServer) (err error) {
 		case <-ctx.Done():
 		}
 	}()
-	res, werr := s.impl.Write(ctx, HeaderFromPB(h), r)
+	res, werr := s.impl.Write(ctx, headerFromPB(h), r)
 	ferr := finished()
 	if werr == nil && ferr != nil {
 		// The plugin committed although the stream failed: a plugin bug
@@ -324,9 +299,9 @@ func (s *targetServer) Write(stream pb.TargetService_WriteServer) (err error) {
 		werr = fmt.Errorf("target committed snapshot %s of a failed stream (plugin bug): %w", res.Snapshot.ID, ferr)
 	}
 	if werr != nil {
-		return ToStatus(werr)
+		return wire.ToStatus(werr)
 	}
-	return stream.SendAndClose(&pb.WriteResponse{Snapshot: SnapshotToPB(res.Snapshot), BytesAdded: res.BytesAdded})
+	return stream.SendAndClose(&pb.WriteResponse{Snapshot: snapshotToPB(res.Snapshot), BytesAdded: res.BytesAdded})
 }
 
 func (s *targetServer) List(ctx context.Context, req *pb.ListRequest) (resp *pb.ListResponse, err error) {
@@ -335,11 +310,11 @@ func (s *targetServer) List(ctx context.Context, req *pb.ListRequest) (resp *pb.
 	defer done()
 	snaps, err := s.impl.List(ctx, req.GetTags())
 	if err != nil {
-		return nil, ToStatus(err)
+		return nil, wire.ToStatus(err)
 	}
 	resp = &pb.ListResponse{}
 	for _, sn := range snaps {
-		resp.Snapshots = append(resp.Snapshots, SnapshotToPB(sn))
+		resp.Snapshots = append(resp.Snapshots, snapshotToPB(sn))
 	}
 	return resp, nil
 }
@@ -350,9 +325,9 @@ func (s *targetServer) Read(req *pb.ReadRequest, stream pb.TargetService_ReadSer
 	defer done()
 	var pipe *os.File
 	if req.FdToken != "" {
-		files, err := s.rt.inbox.take(ctx, req.FdToken, 1)
+		files, err := s.rt.inbox.Take(ctx, req.FdToken, 1)
 		if err != nil {
-			return ToStatus(err)
+			return wire.ToStatus(err)
 		}
 		pipe = files[0]
 	}
@@ -362,7 +337,7 @@ func (s *targetServer) Read(req *pb.ReadRequest, stream pb.TargetService_ReadSer
 		if pipe != nil {
 			pipe.Close()
 		}
-		return ToStatus(err)
+		return wire.ToStatus(err)
 	}
 	defer unblockOnCancel(ctx, pipe)()
 	rerr := s.impl.Read(ctx, ReadRequest{SnapshotID: req.SnapshotId, LocalPath: req.LocalPath}, snd)
@@ -375,7 +350,7 @@ func (s *targetServer) Read(req *pb.ReadRequest, stream pb.TargetService_ReadSer
 		if pipe != nil {
 			pipe.Close()
 		}
-		return ToStatus(rerr)
+		return wire.ToStatus(rerr)
 	}
 	_ = snd.finish(rerr)
 	return nil
@@ -391,14 +366,14 @@ func (s *targetServer) Prune(ctx context.Context, req *pb.PruneRequest) (resp *p
 		DryRun: req.GetDryRun(), Host: req.GetHost(), Tags: req.GetTags(), Forget: req.GetForget(),
 	})
 	if err != nil {
-		return nil, ToStatus(err)
+		return nil, wire.ToStatus(err)
 	}
 	resp = &pb.PruneResponse{}
 	for _, sn := range res.Kept {
-		resp.Kept = append(resp.Kept, SnapshotToPB(sn))
+		resp.Kept = append(resp.Kept, snapshotToPB(sn))
 	}
 	for _, sn := range res.Removed {
-		resp.Removed = append(resp.Removed, SnapshotToPB(sn))
+		resp.Removed = append(resp.Removed, snapshotToPB(sn))
 	}
 	return resp, nil
 }
@@ -409,7 +384,7 @@ func (s *targetServer) Verify(ctx context.Context, req *pb.VerifyRequest) (resp 
 	defer done()
 	sum, err := s.impl.Verify(ctx, VerifyRequest{ReadDataSubset: req.GetReadDataSubset()})
 	if err != nil {
-		return nil, ToStatus(err)
+		return nil, wire.ToStatus(err)
 	}
 	return &pb.VerifyResponse{Summary: sum}, nil
 }
@@ -418,38 +393,31 @@ func (s *targetServer) Copy(ctx context.Context, req *pb.CopyRequest) (resp *pb.
 	defer recoverInto(&err, "Copy")
 	ct, ok := s.impl.(CopyTarget)
 	if !ok {
-		return nil, ToStatus(fmt.Errorf("this target does not copy snapshots between repositories: %w", ErrUnimplemented))
+		return nil, wire.ToStatus(fmt.Errorf("this target does not copy snapshots between repositories: %w", ErrUnimplemented))
 	}
 	ctx, done := s.rt.op(ctx)
 	defer done()
 	res, err := ct.Copy(ctx, CopyRequest{FromInstance: req.GetFromInstance(), SnapshotIDs: req.GetSnapshotIds()})
 	if err != nil {
-		return nil, ToStatus(err)
+		return nil, wire.ToStatus(err)
 	}
 	resp = &pb.CopyResponse{Warning: res.Warning}
 	for _, id := range req.GetSnapshotIds() {
 		if sn, ok := res.Copied[id]; ok {
-			resp.Copied = append(resp.Copied, &pb.CopiedSnapshot{FromId: id, Snapshot: SnapshotToPB(sn)})
+			resp.Copied = append(resp.Copied, &pb.CopiedSnapshot{FromId: id, Snapshot: snapshotToPB(sn)})
 		}
 	}
 	return resp, nil
 }
 
-// SnapshotToPB converts a snapshot for the wire.
-func SnapshotToPB(s Snapshot) *pb.Snapshot {
+// snapshotToPB converts a snapshot for the wire.
+func snapshotToPB(s Snapshot) *pb.Snapshot {
 	var t int64
 	if !s.Time.IsZero() {
 		t = s.Time.Unix()
 	}
 	return &pb.Snapshot{Id: s.ID, TimeUnix: t, Host: s.Host, Tags: s.Tags, Paths: s.Paths,
 		Component: s.Component, RunId: s.RunID, Size: s.Size, FileName: s.FileName, BytesAdded: s.BytesAdded}
-}
-
-// SnapshotFromPB converts a wire snapshot.
-func SnapshotFromPB(p *pb.Snapshot) Snapshot {
-	return Snapshot{ID: p.GetId(), Time: time.Unix(p.GetTimeUnix(), 0), Host: p.GetHost(), Tags: p.GetTags(),
-		Paths: p.GetPaths(), Component: p.GetComponent(), RunID: p.GetRunId(), Size: p.GetSize(), FileName: p.GetFileName(),
-		BytesAdded: p.GetBytesAdded()}
 }
 
 // ---- Notifier ----
@@ -476,9 +444,9 @@ func (s *notifierServer) Notify(ctx context.Context, req *pb.NotifyRequest) (res
 	defer recoverInto(&err, "Notify")
 	ctx, done := s.rt.op(ctx)
 	defer done()
-	delivered, err := s.impl.Notify(ctx, EventFromPB(req.GetEvent()))
+	delivered, err := s.impl.Notify(ctx, eventFromPB(req.GetEvent()))
 	if err != nil && len(delivered) == 0 {
-		return nil, ToStatus(err)
+		return nil, wire.ToStatus(err)
 	}
 	resp = &pb.NotifyResponse{Delivered: delivered}
 	if err != nil {
@@ -487,14 +455,8 @@ func (s *notifierServer) Notify(ctx context.Context, req *pb.NotifyRequest) (res
 	return resp, nil
 }
 
-// EventToPB converts an event for the wire.
-func EventToPB(e Event) *pb.Event {
-	return &pb.Event{Kind: e.Kind, Severity: e.Severity, Subject: e.Subject, Body: e.Body, Component: e.Component,
-		RunId: e.RunID, Repository: e.Repository, Error: e.Error, Hostname: e.Hostname, TimeUnix: e.Time.Unix()}
-}
-
-// EventFromPB converts a wire event.
-func EventFromPB(p *pb.Event) Event {
+// eventFromPB converts a wire event.
+func eventFromPB(p *pb.Event) Event {
 	return Event{Kind: p.GetKind(), Severity: p.GetSeverity(), Subject: p.GetSubject(), Body: p.GetBody(),
 		Component: p.GetComponent(), RunID: p.GetRunId(), Repository: p.GetRepository(), Error: p.GetError(),
 		Hostname: p.GetHostname(), Time: time.Unix(p.GetTimeUnix(), 0)}

@@ -14,15 +14,13 @@ import (
 	"time"
 
 	pb "github.com/timetiles/timetiles-backup/gen/timetiles/backup/v1"
+	"github.com/timetiles/timetiles-backup/internal/wire"
 )
 
 // ChunkSize is the size of the gRPC chunk messages of the fallback path and
 // of the copy buffers. 1 MiB: large enough that per-message costs vanish,
 // small enough to keep every process's memory flat (measured in bench/).
-const ChunkSize = 1 << 20
-
-// MaxMessageSize bounds gRPC messages: a chunk plus framing.
-const MaxMessageSize = ChunkSize + 64<<10
+const ChunkSize = wire.ChunkSize
 
 // teeCalls counts the tee(2) rounds of teeFrom (tests check the path is
 // taken).
@@ -71,8 +69,8 @@ func headerToPB(h Header) *pb.StreamHeader {
 	}
 }
 
-// HeaderFromPB converts a wire header.
-func HeaderFromPB(h *pb.StreamHeader) Header {
+// headerFromPB converts a wire header.
+func headerFromPB(h *pb.StreamHeader) Header {
 	if h == nil {
 		return Header{}
 	}
@@ -221,21 +219,6 @@ func (s *sender) finish(err error) error {
 	return err
 }
 
-// TrailerError explains a failed trailer.
-func TrailerError(t *pb.StreamTrailer) error {
-	if t == nil {
-		return fmt.Errorf("stream ended without a trailer: %w", ErrAborted)
-	}
-	if !t.Success {
-		msg := t.Error
-		if msg == "" {
-			msg = "source reported failure"
-		}
-		return fmt.Errorf("%s: %w", msg, ErrAborted)
-	}
-	return nil
-}
-
 // chunkReader reads a gRPC chunk stream after its header. It returns io.EOF
 // only after a successful trailer whose size and checksum match what came.
 type chunkReader struct {
@@ -259,7 +242,7 @@ func (r *chunkReader) Read(p []byte) (int, error) {
 		}
 		m, err := r.recv()
 		if err != nil {
-			r.err = fmt.Errorf("stream cut short after %d bytes: %v: %w", r.size, FromStatus(err), ErrAborted)
+			r.err = fmt.Errorf("stream cut short after %d bytes: %v: %w", r.size, wire.FromStatus(err), ErrAborted)
 			return 0, r.err
 		}
 		switch v := m.Msg.(type) {
@@ -284,7 +267,7 @@ func (r *chunkReader) Read(p []byte) (int, error) {
 }
 
 func (r *chunkReader) check(t *pb.StreamTrailer) error {
-	if err := TrailerError(t); err != nil {
+	if err := wire.TrailerError(t); err != nil {
 		return err
 	}
 	if t.Size != r.size {
@@ -302,17 +285,17 @@ func (r *chunkReader) check(t *pb.StreamTrailer) error {
 // its end of file comes only once the SDK closes the guard after a
 // successful trailer. done reports the stream's final state; abort is
 // closed when the stream fails, so the plugin's context can be cancelled.
-func receive(ctx context.Context, inbox *fdInbox, h *pb.StreamHeader,
+func receive(ctx context.Context, inbox *wire.Inbox, h *pb.StreamHeader,
 	recv func() (*pb.StreamMessage, error)) (r io.Reader, done func() error, abort <-chan struct{}, err error) {
 	aborted := make(chan struct{})
 	if h.LocalPath != "" {
 		// A directory stream: only the trailer follows.
 		m, err := recv()
 		if err != nil {
-			return nil, nil, nil, fmt.Errorf("directory stream: %v: %w", FromStatus(err), ErrAborted)
+			return nil, nil, nil, fmt.Errorf("directory stream: %v: %w", wire.FromStatus(err), ErrAborted)
 		}
 		t := m.GetTrailer()
-		if err := TrailerError(t); err != nil {
+		if err := wire.TrailerError(t); err != nil {
 			return nil, nil, nil, err
 		}
 		return nil, func() error { return nil }, aborted, nil
@@ -329,7 +312,7 @@ func receive(ctx context.Context, inbox *fdInbox, h *pb.StreamHeader,
 			return nil
 		}, aborted, nil
 	}
-	files, err := inbox.take(ctx, h.FdToken, 2)
+	files, err := inbox.Take(ctx, h.FdToken, 2)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -339,9 +322,9 @@ func receive(ctx context.Context, inbox *fdInbox, h *pb.StreamHeader,
 		m, err := recv()
 		var terr error
 		if err != nil {
-			terr = fmt.Errorf("stream cut short: %v: %w", FromStatus(err), ErrAborted)
+			terr = fmt.Errorf("stream cut short: %v: %w", wire.FromStatus(err), ErrAborted)
 		} else {
-			terr = TrailerError(m.GetTrailer())
+			terr = wire.TrailerError(m.GetTrailer())
 		}
 		if terr == nil {
 			guard.Close() // the reader now sees end of file after the last byte

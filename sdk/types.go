@@ -7,6 +7,8 @@ import (
 	"io"
 	"strings"
 	"time"
+
+	"github.com/timetiles/timetiles-backup/internal/wire"
 )
 
 // APIVersion is the newest plugin API version this SDK implements. The host
@@ -16,9 +18,9 @@ const APIVersion uint32 = 1
 
 // Plugin kinds.
 const (
-	KindSource   = "source"
-	KindTarget   = "target"
-	KindNotifier = "notifier"
+	KindSource   = wire.KindSource
+	KindTarget   = wire.KindTarget
+	KindNotifier = wire.KindNotifier
 )
 
 // Capabilities a plugin may declare in Info.Capabilities.

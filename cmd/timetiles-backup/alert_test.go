@@ -251,6 +251,16 @@ func TestEarlyFailuresAlert(t *testing.T) {
 	e.vars["BACKUP_SOURCES"] = "files=source-broken"
 	expect("plugin will not start", e.run("backup", "--plugin-dir", broken), 1, "Backup Failed", "source-broken")
 
+	// --offsite without RESTIC_OFFSITE_REPOSITORY: a configuration error
+	// (2) that alerts, because it is what the nightly job `backup auto
+	// --offsite` installed runs once the variable is gone from the env file:
+	// without the alert no backup (local either) would run, unheard of.
+	delete(e.vars, "BACKUP_SOURCES")
+	expect("--offsite without an offsite repository", e.run("backup", "uploads", "--offsite"), 2, "Backup Failed", "RESTIC_OFFSITE_REPOSITORY is not set")
+	if s := e.snapshots(); len(s) != 0 {
+		t.Errorf("--offsite without an offsite repository: %d local snapshots made", len(s))
+	}
+
 	// A usage error alerts nobody.
 	if r := e.run("backup", "--no-such-flag"); r.code != 2 || len(alerts()) != n {
 		t.Errorf("usage error: exit %d, %d alerts (want none new)", r.code, len(alerts())-n)

@@ -5,8 +5,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/timetiles/timetiles-backup/sdk"
 )
 
 // TestRestoreShowsTheRealCauseOnce: when pg_restore fails, or the role may
@@ -54,5 +57,34 @@ func TestRestoreShowsTheRealCauseOnce(t *testing.T) {
 				t.Errorf("%s: the output shows %q:\n%s", tc.what, bad, r.stderr)
 			}
 		}
+	}
+}
+
+// A backup whose uploads directory is missing names that cause once: not
+// followed by the abort it caused in the target ("stream aborted").
+func TestBackupShowsTheRealCauseOnce(t *testing.T) {
+	e := newEnv(t, false)
+	alerts := e.alertScript()
+	missing := filepath.Join(e.dir, "no-such-uploads")
+	e.vars["UPLOAD_HOST_DIR"] = missing
+	r := e.run("backup", "uploads")
+	t.Logf("exit %d\n%s", r.code, r.stderr)
+	var errLines []string
+	for _, l := range strings.Split(r.stderr, "\n") {
+		if strings.HasPrefix(l, "Error: ") {
+			errLines = append(errLines, l)
+		}
+	}
+	if r.code == 0 || len(errLines) != 1 || !strings.Contains(errLines[0], missing) {
+		t.Fatalf("exit %d, want a failure and one error line naming %s:\n%s", r.code, missing, r.stderr)
+	}
+	if strings.Contains(r.stderr, sdk.ErrAborted.Error()) {
+		t.Errorf("the output repeats %q after the cause:\n%s", sdk.ErrAborted, r.stderr)
+	}
+	if a := alerts(); len(a) != 1 || !strings.Contains(a[0].Body, missing) || strings.Contains(a[0].Body, sdk.ErrAborted.Error()) {
+		t.Errorf("alerts %+v, want one naming %s without %q", a, missing, sdk.ErrAborted)
+	}
+	if s := e.snapshots(); len(s) != 0 {
+		t.Errorf("%d snapshots after the failed backup", len(s))
 	}
 }

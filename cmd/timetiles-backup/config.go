@@ -14,6 +14,8 @@ import (
 
 	"github.com/timetiles/timetiles-backup/host"
 	"github.com/timetiles/timetiles-backup/host/config"
+	"github.com/timetiles/timetiles-backup/internal/wire"
+	"github.com/timetiles/timetiles-backup/internal/wire/convert"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -102,7 +104,7 @@ func (c *ConfigCommand) run(args []string) error {
 		out.Entries = append(out.Entries, e)
 	}
 	for _, k := range r.Cfg.Keys() {
-		if known[k] || !ourKey.MatchString(k) || k == sdk.EnvFDChannel {
+		if known[k] || !ourKey.MatchString(k) || k == wire.EnvFDChannel {
 			continue
 		}
 		v, _ := r.Cfg.Lookup(k)
@@ -232,7 +234,7 @@ func pluginInfos(m *Meta, r *host.Runner) ([]sdk.Info, []string, []string, bool)
 				errs[i] = err
 				return
 			}
-			infos[i] = sdk.InfoFromPB(p.Info)
+			infos[i] = convert.InfoFromPB(p.Info)
 			p.Close()
 		}()
 	}

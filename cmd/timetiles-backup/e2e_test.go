@@ -259,6 +259,14 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("restore exit %d\n%s", r.code, r.stderr)
 	}
+	// The summary names the undo database the swap kept, which exists,
+	// and how to drop it.
+	undo := regexp.MustCompile(`db: undo database: the previous database timetiles is kept as (timetiles_before_restore_\d+) until the next successful backup drops it; to free its disk sooner: DROP DATABASE "(timetiles_before_restore_\d+)";`).FindStringSubmatch(r.stdout)
+	if undo == nil || undo[1] != undo[2] {
+		t.Errorf("the restore summary does not name the undo database and how to drop it:\n%s", r.stdout)
+	} else if n := strings.TrimSpace(e.pg.Psql(t, "postgres", "SELECT count(*) FROM pg_database WHERE datname = '"+undo[1]+"'")); n != "1" {
+		t.Errorf("the undo database %s named in the summary does not exist (%s)", undo[1], n)
+	}
 	got := testenv.TableDigests(t, e.pg, "timetiles")
 	for k, v := range wantDB {
 		if got[k] != v {
@@ -497,9 +505,20 @@ func TestRestoreUnknownSnapshotListsAvailable(t *testing.T) {
 	if r := e.run("backup", "uploads"); r.code != 0 {
 		t.Fatalf("backup: %s", r.stderr)
 	}
+	alerts := e.alertScript()
 	r := e.run("restore", "deadbeef", "--yes")
 	if r.code != 1 || !strings.Contains(r.stderr, "Available restore points") || !strings.Contains(r.stderr, "uploads=") {
 		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	// The error names the selector, the repository and where restore
+	// points are listed; a typo is no failure to alert on.
+	for _, want := range []string{`no run or snapshot "deadbeef" in the local repository`, "`timetiles-backup backup list` shows"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	if got := alerts(); len(got) != 0 {
+		t.Errorf("a selector matching nothing alerted: %+v", got)
 	}
 }
 

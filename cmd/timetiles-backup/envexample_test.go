@@ -22,6 +22,8 @@ import (
 	"github.com/timetiles/timetiles-backup/host"
 	"github.com/timetiles/timetiles-backup/host/config"
 	"github.com/timetiles/timetiles-backup/internal/testenv"
+	"github.com/timetiles/timetiles-backup/internal/wire"
+	"github.com/timetiles/timetiles-backup/internal/wire/convert"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -43,14 +45,14 @@ func bundledInfos(t *testing.T) []sdk.Info {
 		if err != nil {
 			t.Fatalf("plugin %s: %v", name, err)
 		}
-		infos = append(infos, sdk.InfoFromPB(p.Info))
+		infos = append(infos, convert.InfoFromPB(p.Info))
 	}
 	return infos
 }
 
 // internalKeys are names the code uses that are not configuration: the
 // fd channel and go-plugin's handshake cookie, set by the host for plugins.
-var internalKeys = map[string]bool{sdk.EnvFDChannel: true, sdk.Handshake.MagicCookieKey: true}
+var internalKeys = map[string]bool{wire.EnvFDChannel: true, wire.Handshake.MagicCookieKey: true}
 
 var keyLiteral = regexp.MustCompile(`^(BACKUP|TIMETILES|RESTIC)_[A-Z0-9_]+$`)
 

@@ -3,20 +3,17 @@
 package main
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/timetiles/timetiles-backup/host"
 	"github.com/timetiles/timetiles-backup/host/config"
-	"github.com/timetiles/timetiles-backup/internal/restic"
+	"github.com/timetiles/timetiles-backup/sdk"
 )
 
 // InitCommand is `timetiles-backup init`.
@@ -35,14 +32,21 @@ Usage: timetiles-backup init [options]
   Prepares this server for backups. Safe to run again: it never replaces a
   value or a repository that exists.
 
-    1. Checks restic (at least ` + restic.MinVersion.String() + `), the PostgreSQL tools or
-       container, the uploads directory and every plugin's configuration.
+    1. Starts every plugin the configuration uses (BACKUP_SOURCES,
+       BACKUP_TARGET, BACKUP_NOTIFIERS) and asks each to check itself:
+       the sources their tools, the database and the uploads directory;
+       the target restic (at least 0.16) and the repositories; the
+       notifiers their channels (no alert is sent). It prints what each
+       verified, and every problem with its fix.
     2. When RESTIC_PASSWORD is empty (and RESTIC_PASSWORD_FILE unset),
        generates a strong one into the env file, editing only that line
-       and leaving the file 0600. Store a copy away from this server: the
-       backups cannot be restored without it.
+       and leaving the file 0600 (before the target is checked: it needs
+       the password). Store a copy away from this server: the backups
+       cannot be restored without it.
     3. Creates the local repository, and the offsite one when
        RESTIC_OFFSITE_REPOSITORY is set.
+
+  It exits 1 when a check found a problem; warnings do not count.
 
   The env file is --env-file, $TIMETILES_ENV_FILE or
   ` + config.DefaultEnvFile + `; with --env-file it is created when missing.
@@ -92,52 +96,116 @@ func (c *InitCommand) run(args []string) error {
 		failed++
 		c.step(what, "FAILED: "+oneLine(r.Scrub(err.Error())))
 	}
-
-	c.UI.Output("Checking this server:")
-	// restic: the target plugin checks it too, but the operator wants to
-	// see which restic and why it is refused.
-	if r.Cfg.GetDefault("BACKUP_TARGET", config.DefaultTarget) == config.DefaultTarget {
-		bin := r.Cfg.GetDefault("BACKUP_RESTIC_BIN", "restic")
-		v, err := (&restic.Repo{Binary: bin}).Version(c.Ctx)
-		if err == nil {
-			err = restic.CheckSupported(v)
-		}
-		if err != nil {
-			fail("restic", fmt.Errorf("%s: %v: install restic ≥ %s (Ubuntu: apt install restic) or set BACKUP_RESTIC_BIN", bin, err, restic.MinVersion))
-		} else {
-			path, _ := exec.LookPath(bin)
-			c.step("restic", fmt.Sprintf("ok: %s (%s)", v, path))
-		}
+	if err := r.CheckSettings(); err != nil {
+		return c.fail(r.ScrubError(err), "")
 	}
-	order, sources, err := r.SourceMap()
+
+	// Every plugin checks itself (the Check call); the password comes
+	// before the targets, which refuse to start without one.
+	c.UI.Output("Checking this server:")
+	sources, err := r.CheckSources(c.Ctx)
 	if err != nil {
 		return c.fail(err, "")
 	}
-	for _, comp := range order {
-		switch sources[comp] {
-		case "source-postgres":
-			if res, err := checkPostgres(c.Ctx, r.Cfg); err != nil {
-				fail(comp+" (PostgreSQL)", err)
-			} else {
-				c.step(comp+" (PostgreSQL)", res)
-			}
-		case "source-volume":
-			if res, err := checkUploads(c.Ctx, r.Cfg); err != nil {
-				fail(comp+" (files)", err)
-			} else {
-				c.step(comp+" (files)", res)
-			}
+	for _, pc := range sources {
+		failed += c.show(pc)
+	}
+	var targets []*host.PluginCheck
+	if c.password(r, fail) {
+		targets = r.CheckTargets(c.Ctx)
+		for _, pc := range targets {
+			failed += c.show(pc)
+		}
+	} else {
+		// Without a password the target refuses to start: one problem,
+		// reported once.
+		for _, inst := range r.TargetInstances() {
+			targets = append(targets, &host.PluginCheck{Role: inst, Plugin: r.Cfg.GetDefault("BACKUP_TARGET", config.DefaultTarget)})
+			c.step(inst, "not checked: the repositories need the password (above)")
 		}
 	}
+	for _, pc := range r.CheckNotifiers(c.Ctx) {
+		failed += c.show(pc)
+	}
 
-	// The password, before the plugins are configured (the target refuses
-	// to start without one).
+	c.UI.Output("Repositories:")
+	target := r.Cfg.GetDefault("BACKUP_TARGET", config.DefaultTarget)
+	for _, pc := range targets {
+		inst := pc.Role
+		if pc.Running == nil || pc.Problems() > 0 {
+			c.step(inst, "not created: fix the problems above first")
+			continue
+		}
+		created, err := host.InitRepository(c.Ctx, r.Log, pc.Running, false)
+		switch {
+		case err != nil && inst == host.Offsite && host.IsPermission(err):
+			c.step(inst, "could not check (the offsite key may not read: write-only?); the first backup --offsite creates it")
+		case err != nil:
+			fail(inst, err)
+		case created:
+			c.step(inst, "created "+repoName(r.Cfg, target, inst))
+		default:
+			c.step(inst, "ok: exists "+repoName(r.Cfg, target, inst))
+		}
+	}
+	if len(targets) == 1 {
+		c.step(host.Offsite, "not configured (set RESTIC_OFFSITE_REPOSITORY for offsite copies; see docs/offsite.md)")
+	}
+	c.UI.Output("")
+	if failed > 0 {
+		c.UI.Error(fmt.Sprintf("init found %d problem(s): fix them and run `timetiles-backup init` again.", failed))
+		return errFailed
+	}
+	c.UI.Output("Ready. Next: `timetiles-backup backup` for a first backup, then")
+	c.UI.Output("`timetiles-backup backup auto` to back up every night at 02:00.")
+	return nil
+}
+
+// show prints what a plugin found checking itself — a line for the plugin,
+// then one per finding, problems followed by their fix — and returns the
+// number of problems.
+func (c *InitCommand) show(pc *host.PluginCheck) int {
+	head := pc.Plugin
+	if pc.Version != "" {
+		head += " " + pc.Version
+	}
+	c.UI.Output(fmt.Sprintf("  %s (%s)", pc.Role, head))
+	line := func(what, result string) { c.UI.Output(fmt.Sprintf("    %-20s %s", what, oneLine(result))) }
+	switch {
+	case pc.Err != nil:
+		line("plugin", "FAILED: "+pc.Err.Error())
+	case pc.Unsupported:
+		line("check", "not available: "+pc.Plugin+" cannot check itself (a plugin built without the Check call); it started and accepted its configuration")
+	}
+	for _, f := range pc.Findings {
+		switch f.Severity {
+		case sdk.SeverityOK:
+			line(f.Name, "ok: "+f.Detail)
+			continue
+		case sdk.SeverityWarning:
+			line(f.Name, "warning: "+f.Problem)
+		default:
+			line(f.Name, "FAILED: "+f.Problem)
+		}
+		if f.Fix != "" {
+			line("", "fix: "+f.Fix)
+		}
+	}
+	return pc.Problems()
+}
+
+// password makes sure the targets have a password: RESTIC_PASSWORD or
+// RESTIC_PASSWORD_FILE set, or a new one generated into the env file. It
+// reports whether there is one.
+func (c *InitCommand) password(r *host.Runner, fail func(string, error)) bool {
 	pwOrigin := r.Cfg.Origin("RESTIC_PASSWORD")
 	switch {
 	case r.Cfg.Get("RESTIC_PASSWORD") != "":
 		c.step("password", "ok: RESTIC_PASSWORD is set ("+pwOrigin+")")
+		return true
 	case r.Cfg.Get("RESTIC_PASSWORD_FILE") != "":
 		c.step("password", "ok: RESTIC_PASSWORD_FILE is set ("+r.Cfg.Origin("RESTIC_PASSWORD_FILE")+")")
+		return true
 	case pwOrigin == "environment":
 		fail("password", errors.New("RESTIC_PASSWORD is set but empty in the environment, which wins over the env file: unset it"))
 	case r.Cfg.EnvFile == "":
@@ -162,52 +230,10 @@ func (c *InitCommand) run(args []string) error {
 			c.UI.Output("  and a lost server takes the password with it:")
 			c.UI.Output("    sudo grep ^RESTIC_PASSWORD= " + r.Cfg.EnvFile)
 			c.UI.Output("")
+			return true
 		}
 	}
-
-	// Every plugin a backup uses must start and accept its configuration;
-	// then the repositories are created.
-	plan, err := r.Plan(c.Ctx, host.BackupOptions{})
-	if err != nil {
-		return c.fail(r.ScrubError(err), "")
-	}
-	for _, pc := range plan.Components {
-		if pc.Err != nil {
-			fail(pc.Component+" plugin", pc.Err)
-		} else {
-			c.step(pc.Component+" plugin", "ok: "+pc.Plugin+" "+pc.Version)
-		}
-	}
-	c.UI.Output("Repositories:")
-	target := r.Cfg.GetDefault("BACKUP_TARGET", config.DefaultTarget)
-	insts := []string{host.Local}
-	if target != config.DefaultTarget || r.Cfg.Get("RESTIC_OFFSITE_REPOSITORY") != "" {
-		insts = append(insts, host.Offsite)
-	}
-	for _, inst := range insts {
-		created, err := initRepo(c.Ctx, r, target, inst)
-		switch {
-		case err != nil && inst == host.Offsite && host.IsPermission(err):
-			c.step(inst, "could not check (the offsite key may not read: write-only?); the first backup --offsite creates it")
-		case err != nil:
-			fail(inst, err)
-		case created:
-			c.step(inst, "created "+repoName(r.Cfg, target, inst))
-		default:
-			c.step(inst, "ok: exists "+repoName(r.Cfg, target, inst))
-		}
-	}
-	if len(insts) == 1 {
-		c.step(host.Offsite, "not configured (set RESTIC_OFFSITE_REPOSITORY for offsite copies; see docs/offsite.md)")
-	}
-	c.UI.Output("")
-	if failed > 0 {
-		c.UI.Error(fmt.Sprintf("init found %d problem(s): fix them and run `timetiles-backup init` again.", failed))
-		return errFailed
-	}
-	c.UI.Output("Ready. Next: `timetiles-backup backup` for a first backup, then")
-	c.UI.Output("`timetiles-backup backup auto` to back up every night at 02:00.")
-	return nil
+	return false
 }
 
 // newPassword returns 32 random bytes in URL-safe base64 (256 bits; no
@@ -228,105 +254,4 @@ func repoName(cfg *config.Config, target, inst string) string {
 		return maskURL(cfg.Get("RESTIC_OFFSITE_REPOSITORY"))
 	}
 	return cfg.GetDefault("RESTIC_REPOSITORY", "/opt/timetiles/backups/restic-repo")
-}
-
-func initRepo(ctx context.Context, r *host.Runner, target, inst string) (bool, error) {
-	t, err := r.Start(ctx, target, inst)
-	if err != nil {
-		return false, err
-	}
-	return host.InitRepository(ctx, r.Log, t, false)
-}
-
-// directKeys select source-postgres' direct mode (the same list the plugin
-// uses); without them it runs the tools inside the PostgreSQL container.
-var directKeys = []string{"BACKUP_DATABASE_URL", "PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE"}
-
-// checkPostgres checks that the PostgreSQL client tools the source plugin
-// will run exist: in the container (container mode) or on this host.
-func checkPostgres(ctx context.Context, cfg *config.Config) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
-	direct := false
-	for _, k := range directKeys {
-		direct = direct || cfg.Get(k) != ""
-	}
-	if !direct {
-		docker := cfg.GetDefault("BACKUP_DOCKER", "docker")
-		ctr := cfg.Get("BACKUP_DB_CONTAINER")
-		if ctr == "" {
-			ctr = cfg.GetDefault("COMPOSE_PROJECT_NAME", "timetiles") + "-postgres"
-		}
-		out, err := exec.CommandContext(ctx, docker, "inspect", "--format", "{{.State.Running}}", "--", ctr).Output()
-		if err != nil {
-			return "", fmt.Errorf("container %s: %v: start TimeTiles (docker compose up -d), or set BACKUP_DB_CONTAINER to the PostgreSQL container, or BACKUP_DATABASE_URL to connect directly", ctr, cmdErr(err))
-		}
-		if strings.TrimSpace(string(out)) != "true" {
-			return "", fmt.Errorf("container %s is not running: start it (docker compose up -d)", ctr)
-		}
-		v, err := exec.CommandContext(ctx, docker, "exec", ctr, "pg_dump", "--version").Output()
-		if err != nil {
-			return "", fmt.Errorf("pg_dump in container %s: %v", ctr, cmdErr(err))
-		}
-		return fmt.Sprintf("ok: container %s, %s", ctr, strings.TrimSpace(string(v))), nil
-	}
-	dir := cfg.Get("BACKUP_PG_BIN_DIR")
-	var vers []string
-	for _, tool := range []string{"pg_dump", "pg_restore", "psql"} {
-		p := tool
-		if dir != "" {
-			p = filepath.Join(dir, tool)
-		}
-		path, err := exec.LookPath(p)
-		if err != nil {
-			return "", fmt.Errorf("%s not found (%s): install the PostgreSQL client tools matching the server's major version, or set BACKUP_PG_BIN_DIR", tool, where(dir))
-		}
-		if tool == "pg_dump" {
-			out, err := exec.CommandContext(ctx, path, "--version").Output()
-			if err != nil {
-				return "", fmt.Errorf("%s --version: %v", path, cmdErr(err))
-			}
-			vers = append(vers, strings.TrimSpace(string(out))+" ("+path+")")
-		}
-	}
-	return "ok: direct connection, " + strings.Join(vers, ", "), nil
-}
-
-func where(dir string) string {
-	if dir == "" {
-		return "searched $PATH"
-	}
-	return "in BACKUP_PG_BIN_DIR=" + dir
-}
-
-// checkUploads checks the uploads directory (or Docker volume) the volume
-// source will read, resolved the way the plugin resolves it.
-func checkUploads(ctx context.Context, cfg *config.Config) (string, error) {
-	if vol := cfg.Get("BACKUP_UPLOADS_VOLUME"); vol != "" {
-		out, err := exec.CommandContext(ctx, cfg.GetDefault("BACKUP_DOCKER", "docker"), "volume", "inspect", "--format", "{{.Mountpoint}}", "--", vol).Output()
-		if err != nil {
-			return "", fmt.Errorf("docker volume %s: %v: set BACKUP_UPLOADS_VOLUME to an existing volume (docker volume ls) or use UPLOAD_HOST_DIR", vol, cmdErr(err))
-		}
-		return "ok: docker volume " + vol + " at " + strings.TrimSpace(string(out)), nil
-	}
-	dir := cfg.GetDefault("UPLOAD_HOST_DIR", "./uploads")
-	if !filepath.IsAbs(dir) {
-		dir = filepath.Join(cfg.GetDefault("TIMETILES_DIR", "/opt/timetiles"), dir)
-	}
-	fi, err := os.Stat(dir)
-	switch {
-	case err != nil:
-		return "", fmt.Errorf("uploads directory %s: %v: set UPLOAD_HOST_DIR (or TIMETILES_DIR) to TimeTiles' uploads directory", dir, err)
-	case !fi.IsDir():
-		return "", fmt.Errorf("uploads directory %s is not a directory", dir)
-	}
-	return "ok: " + dir, nil
-}
-
-func cmdErr(err error) string {
-	var ee *exec.ExitError
-	if errors.As(err, &ee) && len(ee.Stderr) > 0 {
-		return strings.TrimSpace(string(ee.Stderr))
-	}
-	return err.Error()
 }

@@ -98,18 +98,27 @@ func accessible() bool {
 	return os.Getenv("TERM") == "dumb" || os.Getenv("ACCESSIBLE") != ""
 }
 
+var askTerminalOnce sync.Once
+
 // askTerminal lets the prompts' styles follow the terminal they are drawn
 // on (stderr): its colour profile and whether its background is dark. The
-// prompts are the one place that asks the terminal (termenv's query, bounded
-// by its own timeout); nothing else does, not even at start-up
-// (internal/quietterm).
+// prompts are the one place that asks the terminal, once per process (the
+// picker and the confirmation share the answer), and only a terminal that
+// answers a cheap probe within termProbeTimeout (terminalAnswers); one that
+// does not gets the colour profile its environment names and the default
+// (dark background) styles. Nothing else asks, not even at start-up
+// (internal/quietterm). TestPickerOnSilentTerminal holds this to account.
 func askTerminal() {
 	if accessible() {
 		return
 	}
-	out := termenv.NewOutput(os.Stderr)
-	lipgloss.SetColorProfile(out.EnvColorProfile())
-	lipgloss.SetHasDarkBackground(out.HasDarkBackground())
+	askTerminalOnce.Do(func() {
+		out := termenv.NewOutput(os.Stderr)
+		lipgloss.SetColorProfile(out.EnvColorProfile())
+		if terminalAnswers(os.Stderr, termProbeTimeout) {
+			lipgloss.SetHasDarkBackground(out.HasDarkBackground())
+		}
+	})
 }
 
 // pickRun asks the operator to choose a restore point.

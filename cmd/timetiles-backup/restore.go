@@ -215,8 +215,14 @@ func (c *RestoreCommand) run(args []string) error {
 		}
 		if errors.Is(err, sdk.ErrNotFound) && listed {
 			// The repository answered, the selector matched nothing: the
-			// operator's typo, not a failure to alert on.
-			c.UI.Error("Error: " + err.Error())
+			// operator's typo, not a failure to alert on. Exit 1, as the
+			// design says ("snapshot not found → list available, exit 1").
+			list := "timetiles-backup backup list"
+			if offsite {
+				list += " --offsite"
+			}
+			c.UI.Error(fmt.Sprintf("Error: %s in the %s repository: restore `latest`, a run ID or a snapshot ID that `%s` shows",
+				strings.TrimPrefix(err.Error(), sdk.ErrNotFound.Error()+": "), inst, list))
 			if len(runs) > 0 {
 				c.UI.Error("Available restore points:\n" + formatRuns(runs))
 			} else {

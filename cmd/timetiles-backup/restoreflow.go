@@ -145,7 +145,7 @@ func (c *RestoreCommand) execute(r *host.Runner, run *runs.Run, t *host.Plugin, 
 	// first: one that is refused (a non-empty database, the production
 	// name) stops the restore before any hook ran or anything in place was
 	// touched.
-	var done []string
+	var done, notes []string
 	if scratch := scratchComponents(run, opts, inPlace); len(scratch) > 0 && hooks {
 		sopts := opts
 		sopts.Components = scratch
@@ -155,6 +155,7 @@ func (c *RestoreCommand) execute(r *host.Runner, run *runs.Run, t *host.Plugin, 
 			return fail(fmt.Errorf("%w: nothing in place was touched", err))
 		}
 		done = rep.Restored
+		notes = rep.Notes
 		opts.Components = inPlace
 	}
 	started = hooks
@@ -188,6 +189,11 @@ func (c *RestoreCommand) execute(r *host.Runner, run *runs.Run, t *host.Plugin, 
 		return fail(err)
 	}
 	c.UI.Output(fmt.Sprintf("Restored %s from %s.", strings.Join(append(done, rep.Restored...), " and "), runDescription(run)))
+	// What the sources ask the operator to know or do (e.g. the undo
+	// database an in-place database restore kept, and how to drop it).
+	for _, n := range append(notes, rep.Notes...) {
+		c.UI.Output(n)
+	}
 	post("success")
 	if safetyID != "" {
 		c.UI.Output("If this was the wrong restore point, undo with: timetiles-backup restore " + safetyID)

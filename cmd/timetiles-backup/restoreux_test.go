@@ -30,11 +30,21 @@ type ptySession struct {
 	done chan struct{} // the process exited
 	read chan struct{} // everything it printed has been read
 	code int
+	// queried: when the terminal was first asked something.
+	queried time.Time
 }
 
 var ansiRE = regexp.MustCompile(`\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(\x07|\x1b\\)|\x1b[()][0-9A-Za-z]|\x1b[=>]`)
 
 func (e *env) startPTY(args ...string) *ptySession {
+	e.t.Helper()
+	return e.startPTYAnswering(true, args...)
+}
+
+// startPTYAnswering is startPTY on a terminal that answers the queries or,
+// without answer, one that never does (a serial console, some web and CI
+// terminals); s.queried is when the first query arrived.
+func (e *env) startPTYAnswering(answer bool, args ...string) *ptySession {
 	e.t.Helper()
 	cmd, _, _ := e.command(context.Background(), args...)
 	cmd.Stdout, cmd.Stderr = nil, nil
@@ -53,10 +63,19 @@ func (e *env) startPTY(args ...string) *ptySession {
 			n, err := tty.Read(buf)
 			// Answer the queries a terminal answers (background colour,
 			// cursor position), or the form waits for them to time out.
-			if bytes.Contains(buf[:n], []byte("\x1b]11;?")) {
-				io.WriteString(tty, "\x1b]11;rgb:0000/0000/0000\x1b\\")
+			if q := buf[:n]; bytes.Contains(q, []byte("\x1b]11;?")) || bytes.Contains(q, []byte("\x1b[6n")) {
+				s.mu.Lock()
+				if s.queried.IsZero() {
+					s.queried = time.Now()
+				}
+				s.mu.Unlock()
 			}
-			if bytes.Contains(buf[:n], []byte("\x1b[6n")) {
+			if bytes.Contains(buf[:n], []byte("\x1b]11;?")) {
+				if answer {
+					io.WriteString(tty, "\x1b]11;rgb:0000/0000/0000\x1b\\")
+				}
+			}
+			if bytes.Contains(buf[:n], []byte("\x1b[6n")) && answer {
 				io.WriteString(tty, "\x1b[1;1R")
 			}
 			s.mu.Lock()
@@ -370,4 +389,47 @@ func TestRestoreCancelledPromptExits1(t *testing.T) {
 		t.Fatalf("\"n\" on stdin: exit %d, want 1\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	untouched("stdin")
+}
+
+// TestPickerOnSilentTerminal: on a terminal that never answers queries (a
+// serial console, some web and CI terminals) the picker appears without
+// waiting for the colour query's 5 s timeout: the terminal is probed once
+// for the picker and the confirmation together, is never asked for its
+// colours, and the prompts work.
+func TestPickerOnSilentTerminal(t *testing.T) {
+	t.Parallel() // shares nothing with other tests: own directories, repository
+	e := newEnv(t, false)
+	e.vars["BACKUP_SOURCES"] = "synthetic=source-synthetic"
+	e.vars["SYNTH_SIZE"] = "1000"
+	if r := e.run("backup"); r.code != 0 {
+		t.Fatalf("backup: %s", r.stderr)
+	}
+	s := e.startPTYAnswering(false, "restore")
+	s.waitFor(`Choose a restore point`)
+	shown := time.Now()
+	s.mu.Lock()
+	queried := s.queried
+	s.mu.Unlock()
+	if queried.IsZero() {
+		t.Fatalf("the picker did not ask the terminal anything:\n%q", s.out.String())
+	}
+	// The bound is 250 ms; 2 s leaves a loaded machine room while the
+	// colour query's own wait (termenv: 5 s) fails.
+	wait := shown.Sub(queried)
+	t.Logf("picker shown %v after the first query on a silent terminal", wait)
+	if wait > 2*time.Second {
+		t.Errorf("the picker appeared %v after the first query: it waited for a terminal that never answers", wait)
+	}
+	s.send("\r")
+	s.waitFor(`Restore run `)
+	s.send("\x03")
+	if code := s.wait(); code != ExitFailure || !strings.Contains(s.screen(), "Restore cancelled; nothing was changed.") {
+		t.Fatalf("ctrl+c at the confirmation: exit %d, want 1\n%s", code, s.screen())
+	}
+	s.mu.Lock()
+	probes, colours := bytes.Count(s.out.Bytes(), []byte("\x1b[6n")), bytes.Count(s.out.Bytes(), []byte("\x1b]11;?"))
+	s.mu.Unlock()
+	if probes != 1 || colours != 0 {
+		t.Errorf("the silent terminal was probed %d times (want once for both prompts) and asked for its colours %d times (want never)", probes, colours)
+	}
 }

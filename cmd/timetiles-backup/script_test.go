@@ -24,7 +24,9 @@ import (
 //
 // Variables: $BIN (binaries and plugins; also first in PATH and the plugin
 // directory), BACKUP_RESTIC_BIN (pinned restic, in the environment so it
-// wins over env files), HOME=$WORK.
+// wins over env files), HOME=$WORK, PGTEST_PORT (a PostgreSQL 15 cluster
+// on 127.0.0.1 that user postgres reaches without a password, shared by
+// the scripts).
 //
 // Extra commands:
 //
@@ -36,6 +38,7 @@ func TestScripts(t *testing.T) {
 	t.Parallel() // shares nothing with other tests: own directories, cluster, repository, ports
 	bin := testenv.BuildBinaries(t)
 	resticBin := testenv.Tool(t, "restic")
+	pg := testenv.StartPostgres(t)
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
 		Setup: func(e *testscript.Env) error {
@@ -46,6 +49,7 @@ func TestScripts(t *testing.T) {
 			e.Setenv("HOME", e.WorkDir)
 			e.Setenv("TMPDIR", os.TempDir())
 			e.Setenv("PGBIN", pgBin)
+			e.Setenv("PGTEST_PORT", strconv.Itoa(pg.Port))
 			// Run locks of its own: the default, /var/lib/timetiles-backup,
 			// is the machine's, and scripts running at once (here or in
 			// another test process) with a repository named "repo" would

@@ -63,7 +63,9 @@ func (c *StatusCommand) gather(r *host.Runner, order []string, maxAge time.Durat
 			case inst == host.Offsite:
 				rep.Warnings = append(rep.Warnings, "offsite repository cannot be read: "+sr.Error)
 			case errors.Is(err, sdk.ErrNotFound):
-				rep.Problems = append(rep.Problems, "the local repository does not exist: run `timetiles-backup init`, then a backup")
+				// The target's own words, as `backup list` and `backup
+				// verify` print them: one message and one fix everywhere.
+				rep.Problems = append(rep.Problems, "local repository: "+sr.Error)
 			default:
 				rep.Problems = append(rep.Problems, "the local repository cannot be read: "+sr.Error)
 			}

@@ -110,7 +110,7 @@ func TestStatusFreshnessLagFailureAndExitCodes(t *testing.T) {
 
 	// Nothing backed up: the repository does not exist.
 	rep := e.status(t, schema, 1)
-	if !rep.hasProblem("the local repository does not exist") || rep.repo(t, "local").Available {
+	if !rep.hasProblem("no repository at "+e.repo+": run `timetiles-backup backup` (creates it)") || rep.repo(t, "local").Available {
 		t.Fatalf("status before any backup: problems %q", rep.Problems)
 	}
 
@@ -535,5 +535,21 @@ func TestStatusPutOnlyOffsiteKey(t *testing.T) {
 	}
 	if n := rep.repo(t, "local").Components[0].Newest; n == nil || rep.repo(t, "local").Components[0].Stale {
 		t.Fatalf("local: %+v", rep.repo(t, "local").Components[0])
+	}
+}
+
+// TestMissingRepositoryOneMessage: `backup list`, `status` and `backup
+// verify` against a repository that does not exist give one message with
+// one fix, the target's.
+func TestMissingRepositoryOneMessage(t *testing.T) {
+	e := newEnv(t, false)
+	want := "no repository at " + e.repo + ": run `timetiles-backup backup` (creates it) or check RESTIC_REPOSITORY"
+	for _, args := range [][]string{{"backup", "list"}, {"status"}, {"backup", "verify"}} {
+		r := e.run(args...)
+		out := r.stdout + r.stderr
+		t.Logf("%v: %s", args, out)
+		if r.code != 1 || !strings.Contains(out, want) || strings.Contains(out, "timetiles-backup init") {
+			t.Errorf("%v: exit %d (want 1), output lacks %q or gives another fix:\n%s", args, r.code, want, out)
+		}
 	}
 }

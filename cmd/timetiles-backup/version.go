@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/timetiles/timetiles-backup/host"
-	"github.com/timetiles/timetiles-backup/sdk"
+	"github.com/timetiles/timetiles-backup/internal/wire"
 )
 
 // VersionCommand is `timetiles-backup version`.
@@ -26,7 +26,7 @@ Usage: timetiles-backup version
 }
 
 func versionString() string {
-	return fmt.Sprintf("%s (plugin protocol %d, API versions %v)", host.Version, sdk.ProtocolVersion, host.SupportedAPIVersions)
+	return fmt.Sprintf("%s (plugin protocol %d, API versions %v)", host.Version, wire.ProtocolVersion, host.SupportedAPIVersions)
 }
 
 func (c *VersionCommand) Run(args []string) int { return c.exit(c.run(args), c.Help()) }

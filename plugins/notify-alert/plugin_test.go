@@ -16,6 +16,8 @@ import (
 	"github.com/hashicorp/go-plugin"
 
 	"github.com/timetiles/timetiles-backup/internal/version"
+	"github.com/timetiles/timetiles-backup/internal/wire"
+	"github.com/timetiles/timetiles-backup/internal/wire/convert"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -33,8 +35,8 @@ func TestPluginBinary(t *testing.T) {
 
 	hostLog := &syncBuffer{}
 	client := plugin.NewClient(&plugin.ClientConfig{
-		HandshakeConfig:  sdk.Handshake,
-		Plugins:          sdk.PluginSet(),
+		HandshakeConfig:  wire.Handshake,
+		Plugins:          wire.PluginSet(),
 		Cmd:              exec.Command(bin),
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		Logger:           hclog.New(&hclog.LoggerOptions{Output: hostLog, Level: hclog.Debug}),
@@ -48,7 +50,7 @@ func TestPluginBinary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	nc := raw.(*sdk.Client)
+	nc := raw.(*wire.Client)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
@@ -70,13 +72,13 @@ func TestPluginBinary(t *testing.T) {
 	// A failing script and a working webhook.
 	script := writeScript(t, dir, "alert.sh", "echo 'relay refused' >&2\nexit 4\n")
 	srv := startWebhook(t)
-	err = nc.Configure(ctx, sdk.Config{APIVersion: sdk.APIVersion, Values: map[string]string{
+	err = nc.Configure(ctx, convert.ConfigToPB(sdk.Config{APIVersion: sdk.APIVersion, Values: map[string]string{
 		keyScript: script, keyWebhookURL: srv.URL + "/hook/" + "tok-Secret-7Yh2kk", keySMTPPass: smtpSecret,
-	}})
+	}}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = nc.Notify(ctx, testEvent())
+	_, err = nc.Notify(ctx, convert.EventToPB(testEvent()))
 	if err == nil || !strings.Contains(err.Error(), "script: ") || !strings.Contains(err.Error(), "exit status 4") ||
 		!strings.Contains(err.Error(), "relay refused") || !strings.Contains(err.Error(), "delivered by webhook") {
 		t.Fatalf("want the script's failure over the wire, got %v", err)
@@ -87,13 +89,13 @@ func TestPluginBinary(t *testing.T) {
 
 	// Only the log, with a zero time: the plugin stamps it.
 	logFile := filepath.Join(dir, "log", "alerts.log")
-	if err := nc.Configure(ctx, sdk.Config{APIVersion: sdk.APIVersion, Values: map[string]string{
+	if err := nc.Configure(ctx, convert.ConfigToPB(sdk.Config{APIVersion: sdk.APIVersion, Values: map[string]string{
 		keyChannels: "log", keyLog: logFile,
-	}}); err != nil {
+	}})); err != nil {
 		t.Fatal(err)
 	}
 	e := sdk.Event{Kind: "test", Hostname: "tt-prod-1", Body: "Alert pipeline check."}
-	delivered, err := nc.Notify(ctx, e)
+	delivered, err := nc.Notify(ctx, convert.EventToPB(e))
 	if err != nil || !slices.Equal(delivered, []string{"log"}) {
 		t.Fatalf("delivered %v, %v", delivered, err)
 	}
@@ -104,7 +106,7 @@ func TestPluginBinary(t *testing.T) {
 	}
 
 	// An invalid configuration keeps its kind across the wire.
-	if err := nc.Configure(ctx, sdk.Config{APIVersion: sdk.APIVersion, Values: map[string]string{keyChannels: "pager"}}); err == nil ||
+	if err := nc.Configure(ctx, convert.ConfigToPB(sdk.Config{APIVersion: sdk.APIVersion, Values: map[string]string{keyChannels: "pager"}})); err == nil ||
 		!strings.Contains(err.Error(), "pager") {
 		t.Errorf("configure error %v", err)
 	}

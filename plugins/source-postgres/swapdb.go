@@ -189,6 +189,10 @@ func (s *Source) restoreReplacing(ctx context.Context, db string, r io.Reader, f
 		"database", db, "undo_database", undo,
 		"undo", fmt.Sprintf(`ALTER DATABASE %s RENAME TO <any name>; ALTER DATABASE %s RENAME TO %s;`, quoteIdent(db), quoteIdent(undo), quoteIdent(db)),
 		"drop", fmt.Sprintf(`DROP DATABASE %s;`, quoteIdent(undo)))
+	// The operator reads it in the restore's summary, not only in the log.
+	sdk.RestoreNote(ctx, fmt.Sprintf("undo database: the previous database %s is kept as %s until the next successful backup drops it; "+
+		"to free its disk sooner: DROP DATABASE %s; (psql, TimeTiles stopped or not); to go back to it: ALTER DATABASE %s RENAME TO <any name>; ALTER DATABASE %s RENAME TO %s;",
+		db, undo, quoteIdent(undo), quoteIdent(db), quoteIdent(undo), quoteIdent(db)))
 	return nil
 }
 

@@ -14,6 +14,8 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 
+	"github.com/timetiles/timetiles-backup/internal/wire"
+	"github.com/timetiles/timetiles-backup/internal/wire/convert"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -25,8 +27,8 @@ func TestBinaryServesThePlugin(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	pc := plugin.NewClient(&plugin.ClientConfig{
-		HandshakeConfig:  sdk.Handshake,
-		Plugins:          sdk.PluginSet(),
+		HandshakeConfig:  wire.Handshake,
+		Plugins:          wire.PluginSet(),
 		Cmd:              exec.Command(bin),
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		StartTimeout:     30 * time.Second,
@@ -41,7 +43,7 @@ func TestBinaryServesThePlugin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := raw.(*sdk.Client)
+	c := raw.(*wire.Client)
 	ctx := context.Background()
 	info, err := c.Info(ctx)
 	if err != nil {
@@ -50,14 +52,14 @@ func TestBinaryServesThePlugin(t *testing.T) {
 	if info.GetName() != "source-volume" || !slices.Equal(info.GetComponents(), []string{"uploads"}) || !slices.Contains(info.GetCapabilities(), sdk.CapPath) {
 		t.Errorf("Info over gRPC = %v", info)
 	}
-	if got, want := sdk.InfoFromPB(info).Spec("uploads"), (sdk.ComponentSpec{Name: "uploads", Restore: sdk.RestoreDirectory}); got != want {
+	if got, want := convert.InfoFromPB(info).Spec("uploads"), (sdk.ComponentSpec{Name: "uploads", Restore: sdk.RestoreDirectory}); got != want {
 		t.Errorf("uploads declared over gRPC as %+v, want %+v (a directory, not backed up first)", got, want)
 	}
-	err = c.Configure(ctx, sdk.Config{Values: map[string]string{"UPLOAD_HOST_DIR": "/x", "BACKUP_UPLOADS_VOLUME": "v"}, APIVersion: sdk.APIVersion})
+	err = c.Configure(ctx, convert.ConfigToPB(sdk.Config{Values: map[string]string{"UPLOAD_HOST_DIR": "/x", "BACKUP_UPLOADS_VOLUME": "v"}, APIVersion: sdk.APIVersion}))
 	if !errors.Is(err, sdk.ErrInvalidConfig) {
 		t.Errorf("Configure with both settings over gRPC = %v, want ErrInvalidConfig", err)
 	}
-	if err := c.Configure(ctx, sdk.Config{Values: map[string]string{"UPLOAD_HOST_DIR": "/x"}, APIVersion: sdk.APIVersion}); err != nil {
+	if err := c.Configure(ctx, convert.ConfigToPB(sdk.Config{Values: map[string]string{"UPLOAD_HOST_DIR": "/x"}, APIVersion: sdk.APIVersion})); err != nil {
 		t.Errorf("Configure: %v", err)
 	}
 }

@@ -73,7 +73,7 @@ func (t *Target) Configure(ctx context.Context, c sdk.Config) error {
 		return fmt.Errorf("cannot run restic (%s): %v: install restic ≥ 0.16 or set BACKUP_RESTIC_BIN: %w", t.repo.Binary, err, sdk.ErrInvalidConfig)
 	}
 	if err := restic.CheckSupported(v); err != nil {
-		return fmt.Errorf("%v: %w", err, sdk.ErrInvalidConfig)
+		return fmt.Errorf("%s: %v: install restic ≥ %s (Ubuntu: apt install restic) or set BACKUP_RESTIC_BIN: %w", t.repo.Binary, err, restic.MinVersion, sdk.ErrInvalidConfig)
 	}
 	t.version = v
 	return nil

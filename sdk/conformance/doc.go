@@ -39,6 +39,10 @@
 //     sdk.ErrPermissionDenied.
 //   - Notifier: events are delivered (the fixture confirms they arrived);
 //     a failing channel is reported as an error, not swallowed.
+//   - Every kind, when it implements sdk.Checker: Check answers within
+//     CheckDeadline with named findings, each error with its fix, and no
+//     error under the working configuration; a source reports its
+//     FailingConfig as an error.
 //
 // The kit needs Linux (/proc, pipes passed over unix sockets), like the
 // host. It depends only on the SDK and the generated protocol (it starts a

@@ -45,6 +45,20 @@ func (s *fileSource) Configure(_ context.Context, c sdk.Config) error {
 	return nil
 }
 
+// Check reports whether the file can be read (sdk.Checker).
+func (s *fileSource) Check(context.Context) ([]sdk.Finding, error) {
+	f, err := os.Open(s.path)
+	if err != nil {
+		fix := "set KIT_FILE to a readable file"
+		if s.broken == "check-error-without-fix" {
+			fix = ""
+		}
+		return []sdk.Finding{sdk.Problem("file", err.Error(), fix)}, nil
+	}
+	f.Close()
+	return []sdk.Finding{sdk.Verified("file", s.path+" is readable")}, nil
+}
+
 func (s *fileSource) Backup(ctx context.Context, _ sdk.BackupRequest, out sdk.BackupStream) error {
 	f, err := os.Open(s.path)
 	if err != nil {
@@ -309,6 +323,7 @@ func TestKitCatchesBrokenPlugins(t *testing.T) {
 		{"notifier-swallows", "a failed delivery must be reported, not swallowed"},
 		{"notifier-success-by-default", "success notifications are opt-in, off by default"},
 		{"undeclared-key", "the fixture sets KIT_UNDECLARED, which Info.ConfigKeys does not declare"},
+		{"check-error-without-fix", "every error finding says how to fix it"},
 		{"spec-names-no-component", `Info.ComponentSpecs declares "files", which Info.Components does not list`},
 	} {
 		t.Run(tc.broken, func(t *testing.T) {

@@ -17,6 +17,8 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	pb "github.com/timetiles/timetiles-backup/gen/timetiles/backup/v1"
+	"github.com/timetiles/timetiles-backup/internal/wire"
+	"github.com/timetiles/timetiles-backup/internal/wire/convert"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -38,7 +40,7 @@ const callTimeout = 2 * time.Minute
 type instance struct {
 	t    *testing.T
 	kind string
-	c    *sdk.Client
+	c    *wire.Client
 	info *pb.PluginInfo
 	// pid is the plugin process, or this test process for an in-process
 	// plugin.
@@ -85,7 +87,7 @@ func (in *instance) configure(instanceName string, cfg map[string]string) {
 			vals[k.Name] = v
 		}
 	}
-	if err := in.c.Configure(ctx, sdk.Config{Instance: instanceName, Values: vals, APIVersion: apiVersion(in.info)}); err != nil {
+	if err := in.c.Configure(ctx, convert.ConfigToPB(sdk.Config{Instance: instanceName, Values: vals, APIVersion: apiVersion(in.info)})); err != nil {
 		t.Fatalf("Configure with the fixture's configuration failed: %v", err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/timetiles/timetiles-backup/internal/wire/convert"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -73,10 +74,17 @@ func RunNotifier(t *testing.T, f NotifierFixture) {
 		checkDeclared(t, in.info, f.FailingConfig(t))
 	})
 
+	t.Run("Check", func(t *testing.T) {
+		in := subj.start(t, GRPC, "", f.Config(t))
+		if fs, ok := runCheck(t, in); ok && hasError(fs) {
+			t.Errorf("contract: under the fixture's working Config, Check reports an error")
+		}
+	})
+
 	t.Run("Deliver", func(t *testing.T) {
 		in := subj.start(t, GRPC, "", f.Config(t))
 		for _, e := range testEvents() {
-			delivered, err := in.c.Notify(ctxTimeout(t), e)
+			delivered, err := in.c.Notify(ctxTimeout(t), convert.EventToPB(e))
 			if err != nil {
 				t.Fatalf("Notify(%s): %v", e.Kind, err)
 			}
@@ -94,7 +102,7 @@ func RunNotifier(t *testing.T, f NotifierFixture) {
 			return
 		}
 		e := successEvent()
-		delivered, err := in.c.Notify(ctxTimeout(t), e)
+		delivered, err := in.c.Notify(ctxTimeout(t), convert.EventToPB(e))
 		if err != nil || len(delivered) != 0 {
 			t.Errorf("contract: success notifications are opt-in, off by default: without the opt-in Notify(%s) must deliver nothing and succeed; got %v, %v", e.Kind, delivered, err)
 		}
@@ -103,20 +111,20 @@ func RunNotifier(t *testing.T, f NotifierFixture) {
 			return
 		}
 		in = subj.start(t, GRPC, "", f.SuccessConfig(t))
-		delivered, err = in.c.Notify(ctxTimeout(t), e)
+		delivered, err = in.c.Notify(ctxTimeout(t), convert.EventToPB(e))
 		if err != nil || len(delivered) == 0 {
 			t.Fatalf("opted in (SuccessConfig), Notify(%s) delivered by %v: %v", e.Kind, delivered, err)
 		}
 		f.Delivered(t, e)
 		// Failures need no opt-in: they are delivered under SuccessConfig too.
-		if delivered, err := in.c.Notify(ctxTimeout(t), testEvents()[0]); err != nil || len(delivered) == 0 {
+		if delivered, err := in.c.Notify(ctxTimeout(t), convert.EventToPB(testEvents()[0])); err != nil || len(delivered) == 0 {
 			t.Errorf("under SuccessConfig, a failure was delivered by %v: %v", delivered, err)
 		}
 	})
 
 	t.Run("Failure", func(t *testing.T) {
 		in := subj.start(t, GRPC, "", f.FailingConfig(t))
-		delivered, err := in.c.Notify(ctxTimeout(t), testEvents()[0])
+		delivered, err := in.c.Notify(ctxTimeout(t), convert.EventToPB(testEvents()[0]))
 		if err == nil {
 			t.Fatalf("contract: a failed delivery must be reported, not swallowed; Notify with FailingConfig succeeded (delivered by %v)", delivered)
 		}

@@ -14,6 +14,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	pb "github.com/timetiles/timetiles-backup/gen/timetiles/backup/v1"
+	"github.com/timetiles/timetiles-backup/internal/wire"
+	"github.com/timetiles/timetiles-backup/internal/wire/convert"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -98,6 +100,17 @@ func RunSource(t *testing.T, f SourceFixture) {
 		checkDeclared(t, in.info, f.FailingConfig(t))
 	})
 
+	t.Run("Check", func(t *testing.T) {
+		in, _ := start(t, Pipe, f.Config(t))
+		if fs, ok := runCheck(t, in); ok && hasError(fs) {
+			t.Errorf("contract: under the fixture's working Config, Check reports an error")
+		}
+		in, _ = start(t, Pipe, f.FailingConfig(t))
+		if fs, ok := runCheck(t, in); ok && !hasError(fs) {
+			t.Errorf("contract: under FailingConfig (Backup fails), Check must report the problem as an error finding; it found none")
+		}
+	})
+
 	for _, tr := range transports {
 		fd := tr == Pipe
 		t.Run("Backup/"+tr, func(t *testing.T) {
@@ -124,7 +137,7 @@ func RunSource(t *testing.T, f SourceFixture) {
 		}
 		reportFraming(t, s)
 		if s.trailer == nil || !s.trailer.Success {
-			t.Fatalf("the backup failed: %v", sdk.TrailerError(s.trailer))
+			t.Fatalf("the backup failed: %v", wire.TrailerError(s.trailer))
 		}
 		if s.header.LocalPath != "" {
 			if fi, err := os.Stat(s.header.LocalPath); err != nil || !fi.IsDir() || !filepath.IsAbs(s.header.LocalPath) {
@@ -195,7 +208,7 @@ func RunSource(t *testing.T, f SourceFixture) {
 			opts := &pb.RestoreOptions{Component: c, ToDatabase: req.ToDatabase, ToDirectory: req.ToDirectory}
 			hdr := proto.Clone(s.header).(*pb.StreamHeader)
 			hdr.Component, hdr.FdToken = c, ""
-			req.Header = sdk.HeaderFromPB(hdr)
+			req.Header = convert.HeaderFromPB(hdr)
 			if err, _ := restore(in, opts, sendStream{header: hdr, data: s.data, fd: fd, end: endSuccess}); err != nil {
 				t.Fatalf("contract: restore must accept what backup produced (%d bytes): %v", len(s.data), err)
 			}
@@ -268,14 +281,14 @@ func checkCancel(t *testing.T, in *instance, component string, children []string
 	before := descendants(in.pid)
 	bs, err := in.c.Source.Backup(ctx, req)
 	if err != nil {
-		t.Fatalf("Backup: %v", sdk.FromStatus(err))
+		t.Fatalf("Backup: %v", wire.FromStatus(err))
 	}
 	m, err := bs.Recv()
 	if err != nil {
-		t.Fatalf("Backup: %v", sdk.FromStatus(err))
+		t.Fatalf("Backup: %v", wire.FromStatus(err))
 	}
 	if m.GetMessage().GetHeader() == nil {
-		t.Fatalf("the backup with Config did not start with a header: %v", sdk.TrailerError(m.GetMessage().GetTrailer()))
+		t.Fatalf("the backup with Config did not start with a header: %v", wire.TrailerError(m.GetMessage().GetTrailer()))
 	}
 	if in.fd {
 		// The kit never reads the pipe: once it is full the producer is

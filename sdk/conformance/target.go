@@ -16,6 +16,7 @@ import (
 	"time"
 
 	pb "github.com/timetiles/timetiles-backup/gen/timetiles/backup/v1"
+	"github.com/timetiles/timetiles-backup/internal/wire"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -77,7 +78,7 @@ func RunTarget(t *testing.T, f TargetFixture) {
 		t.Helper()
 		in := subj.start(t, transport, "local", cfg)
 		if _, err := in.c.Target.Init(ctxTimeout(t), &pb.InitRequest{}); err != nil {
-			t.Fatalf("Init: %v", sdk.FromStatus(err))
+			t.Fatalf("Init: %v", wire.FromStatus(err))
 		}
 		return in
 	}
@@ -88,18 +89,25 @@ func RunTarget(t *testing.T, f TargetFixture) {
 		checkDeclared(t, in.info, f.Config(t))
 	})
 
+	t.Run("Check", func(t *testing.T) {
+		in := subj.start(t, Pipe, "local", f.Config(t))
+		if fs, ok := runCheck(t, in); ok && hasError(fs) {
+			t.Errorf("contract: under the fixture's working Config, Check reports an error")
+		}
+	})
+
 	t.Run("Init", func(t *testing.T) {
 		in := subj.start(t, Pipe, "local", f.Config(t))
 		if _, err := in.c.Target.Init(ctxTimeout(t), &pb.InitRequest{}); err != nil {
-			t.Fatalf("Init: %v", sdk.FromStatus(err))
+			t.Fatalf("Init: %v", wire.FromStatus(err))
 		}
 		resp, err := in.c.Target.Init(ctxTimeout(t), &pb.InitRequest{})
 		if err != nil || resp.Created {
-			t.Errorf("a second Init must find the repository and leave it alone: created=%v, err=%v", resp.GetCreated(), sdk.FromStatus(err))
+			t.Errorf("a second Init must find the repository and leave it alone: created=%v, err=%v", resp.GetCreated(), wire.FromStatus(err))
 		}
 		resp, err = in.c.Target.Init(ctxTimeout(t), &pb.InitRequest{OpensNext: true})
 		if err != nil || resp.Created {
-			t.Errorf("Init before a backup (opens_next) must find the repository and leave it alone: created=%v, err=%v", resp.GetCreated(), sdk.FromStatus(err))
+			t.Errorf("Init before a backup (opens_next) must find the repository and leave it alone: created=%v, err=%v", resp.GetCreated(), wire.FromStatus(err))
 		}
 		if snaps := list(t, in); len(snaps) != 0 {
 			t.Errorf("a new repository lists %d snapshots, want none", len(snaps))
@@ -231,7 +239,7 @@ func RunTarget(t *testing.T, f TargetFixture) {
 			_, err, _ = write(in, sendStream{header: testHeader("denied", time.Now()), data: data[:1000], end: endSuccess})
 		case OpList:
 			_, err = in.c.Target.List(ctxTimeout(t), &pb.ListRequest{})
-			err = sdk.FromStatus(err)
+			err = wire.FromStatus(err)
 		case OpPrune:
 			for i, day := range []int{-2, -1} {
 				h := testHeader("prune", time.Now().AddDate(0, 0, day))
@@ -240,7 +248,7 @@ func RunTarget(t *testing.T, f TargetFixture) {
 				}
 			}
 			_, err = in.c.Target.Prune(ctxTimeout(t), &pb.PruneRequest{Keep: &pb.KeepPolicy{Daily: 1}, Host: "conformance-host"})
-			err = sdk.FromStatus(err)
+			err = wire.FromStatus(err)
 		default:
 			t.Fatalf("conformance: unknown Op %q", op)
 		}
@@ -312,7 +320,7 @@ func checkDirectory(t *testing.T, in *instance) {
 		defer cancel()
 		ws, err := in.c.Target.Write(ctx)
 		if err != nil {
-			return nil, sdk.FromStatus(err)
+			return nil, wire.FromStatus(err)
 		}
 		h := testHeader("dir", time.Now())
 		h.LocalPath = src
@@ -326,7 +334,7 @@ func checkDirectory(t *testing.T, in *instance) {
 			}
 		}
 		resp, err := ws.CloseAndRecv()
-		return resp, sdk.FromStatus(err)
+		return resp, wire.FromStatus(err)
 	}
 	before := list(t, in)
 	if _, err := writeDir(false); err == nil {
@@ -348,14 +356,14 @@ func checkDirectory(t *testing.T, in *instance) {
 	defer cancel()
 	rs, err := in.c.Target.Read(ctx, &pb.ReadRequest{SnapshotId: id, LocalPath: dest})
 	if err != nil {
-		t.Fatal(sdk.FromStatus(err))
+		t.Fatal(wire.FromStatus(err))
 	}
 	s, err := collect(func() (*pb.StreamMessage, error) { m, err := rs.Recv(); return m.GetMessage(), err }, false)
 	if err != nil {
 		t.Fatalf("Read into %s: %v", dest, err)
 	}
 	reportFraming(t, s)
-	if err := sdk.TrailerError(s.trailer); err != nil {
+	if err := wire.TrailerError(s.trailer); err != nil {
 		t.Fatalf("Read into %s: %v", dest, err)
 	}
 	got := map[string][]byte{}

@@ -4,6 +4,7 @@ package conformance
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"sync/atomic"
@@ -36,6 +37,24 @@ func (w *watchedSource) Backup(ctx context.Context, req sdk.BackupRequest, out s
 func (w *watchedSource) Restore(ctx context.Context, req sdk.RestoreRequest, r io.Reader) error {
 	defer w.enter()()
 	return w.Source.Restore(ctx, req, r)
+}
+
+// Check passes Check through to a plugin that implements it (sdk.Checker);
+// for one that does not, the server answers as it would for the plugin
+// itself: not implemented.
+func (w *watchedSource) Check(ctx context.Context) ([]sdk.Finding, error) {
+	return check(ctx, w.Source)
+}
+
+func (w *watchedTarget) Check(ctx context.Context) ([]sdk.Finding, error) {
+	return check(ctx, w.Target)
+}
+
+func check(ctx context.Context, p sdk.Plugin) ([]sdk.Finding, error) {
+	if c, ok := p.(sdk.Checker); ok {
+		return c.Check(ctx)
+	}
+	return nil, fmt.Errorf("this plugin cannot check itself: %w", sdk.ErrUnimplemented)
 }
 
 type watchedPathSource struct {

@@ -18,6 +18,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	pb "github.com/timetiles/timetiles-backup/gen/timetiles/backup/v1"
+	"github.com/timetiles/timetiles-backup/internal/wire"
+	"github.com/timetiles/timetiles-backup/internal/wire/convert"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -66,7 +68,7 @@ func collect(recv recvFunc, fd bool) (*stream, error) {
 		}
 		if err != nil {
 			s.data = buf.Bytes()
-			return s, sdk.FromStatus(err)
+			return s, wire.FromStatus(err)
 		}
 		if s.trailer != nil {
 			s.violation("a %s message came after the trailer", msgKind(m))
@@ -175,7 +177,7 @@ func receive(in *instance, fd bool, call func(token string) (recvFunc, error)) (
 		if pr != nil {
 			pr.r.Close()
 		}
-		return nil, sdk.FromStatus(err)
+		return nil, wire.FromStatus(err)
 	}
 	s, err := collect(recv, fd)
 	if pr != nil {
@@ -327,7 +329,7 @@ func write(in *instance, s sendStream) (resp *pb.WriteResponse, err, stuck error
 	defer cancel()
 	ws, err := in.c.Target.Write(ctx)
 	if err != nil {
-		return nil, sdk.FromStatus(err), nil
+		return nil, wire.FromStatus(err), nil
 	}
 	serr := s.run(in, newToken(), func(m *pb.StreamMessage) error {
 		return ws.Send(&pb.WriteRequest{Message: m})
@@ -339,7 +341,7 @@ func write(in *instance, s sendStream) (resp *pb.WriteResponse, err, stuck error
 	if err == nil && serr != nil && serr != io.EOF {
 		err = serr
 	}
-	return resp, sdk.FromStatus(err), stuck
+	return resp, wire.FromStatus(err), stuck
 }
 
 // restore sends a stream to a source's Restore. stuck is errNotStopped
@@ -349,11 +351,11 @@ func restore(in *instance, opts *pb.RestoreOptions, s sendStream) (err, stuck er
 	defer cancel()
 	rs, err := in.c.Source.Restore(ctx)
 	if err != nil {
-		return sdk.FromStatus(err), nil
+		return wire.FromStatus(err), nil
 	}
 	if err := rs.Send(&pb.RestoreRequest{Msg: &pb.RestoreRequest_Options{Options: opts}}); err != nil {
 		_, err = rs.CloseAndRecv()
-		return sdk.FromStatus(err), nil
+		return wire.FromStatus(err), nil
 	}
 	serr := s.run(in, newToken(), func(m *pb.StreamMessage) error {
 		return rs.Send(&pb.RestoreRequest{Msg: &pb.RestoreRequest_Stream{Stream: m}})
@@ -365,7 +367,7 @@ func restore(in *instance, opts *pb.RestoreOptions, s sendStream) (err, stuck er
 	if err == nil && serr != nil && serr != io.EOF {
 		err = serr
 	}
-	return sdk.FromStatus(err), stuck
+	return wire.FromStatus(err), stuck
 }
 
 // read reads a snapshot back from a target over transport.
@@ -384,11 +386,11 @@ func list(t interface{ Fatalf(string, ...any) }, in *instance) map[string]sdk.Sn
 	defer cancel()
 	resp, err := in.c.Target.List(ctx, &pb.ListRequest{})
 	if err != nil {
-		t.Fatalf("List: %v", sdk.FromStatus(err))
+		t.Fatalf("List: %v", wire.FromStatus(err))
 	}
 	out := map[string]sdk.Snapshot{}
 	for _, s := range resp.Snapshots {
-		out[s.Id] = sdk.SnapshotFromPB(s)
+		out[s.Id] = convert.SnapshotFromPB(s)
 	}
 	return out
 }

@@ -83,6 +83,63 @@ func (RestoreKind) EnumDescriptor() ([]byte, []int) {
 	return file_timetiles_backup_v1_common_proto_rawDescGZIP(), []int{0}
 }
 
+// CheckSeverity says how bad a finding is.
+type CheckSeverity int32
+
+const (
+	// Not set: read as CHECK_SEVERITY_ERROR when problem is set, else OK.
+	CheckSeverity_CHECK_SEVERITY_UNSPECIFIED CheckSeverity = 0
+	// Verified: nothing to do.
+	CheckSeverity_CHECK_SEVERITY_OK CheckSeverity = 1
+	// Works, but not as it should (e.g. no alert channel configured).
+	CheckSeverity_CHECK_SEVERITY_WARNING CheckSeverity = 2
+	// Backups or restores would fail until it is fixed.
+	CheckSeverity_CHECK_SEVERITY_ERROR CheckSeverity = 3
+)
+
+// Enum value maps for CheckSeverity.
+var (
+	CheckSeverity_name = map[int32]string{
+		0: "CHECK_SEVERITY_UNSPECIFIED",
+		1: "CHECK_SEVERITY_OK",
+		2: "CHECK_SEVERITY_WARNING",
+		3: "CHECK_SEVERITY_ERROR",
+	}
+	CheckSeverity_value = map[string]int32{
+		"CHECK_SEVERITY_UNSPECIFIED": 0,
+		"CHECK_SEVERITY_OK":          1,
+		"CHECK_SEVERITY_WARNING":     2,
+		"CHECK_SEVERITY_ERROR":       3,
+	}
+)
+
+func (x CheckSeverity) Enum() *CheckSeverity {
+	p := new(CheckSeverity)
+	*p = x
+	return p
+}
+
+func (x CheckSeverity) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (CheckSeverity) Descriptor() protoreflect.EnumDescriptor {
+	return file_timetiles_backup_v1_common_proto_enumTypes[1].Descriptor()
+}
+
+func (CheckSeverity) Type() protoreflect.EnumType {
+	return &file_timetiles_backup_v1_common_proto_enumTypes[1]
+}
+
+func (x CheckSeverity) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use CheckSeverity.Descriptor instead.
+func (CheckSeverity) EnumDescriptor() ([]byte, []int) {
+	return file_timetiles_backup_v1_common_proto_rawDescGZIP(), []int{1}
+}
+
 // PluginInfo describes a plugin. The host reads it at discovery and refuses a
 // plugin that shares no API version with it.
 type PluginInfo struct {
@@ -419,6 +476,92 @@ func (x *PluginConfig) GetApiVersion() uint32 {
 	return 0
 }
 
+// CheckFinding is one thing a plugin checked about itself (its Check call):
+// what it verified, or what is wrong and how to fix it. Additive (API
+// version 1): plugins built before it answer Check with Unimplemented and
+// the host says that they cannot check themselves.
+type CheckFinding struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Short name of what was checked, e.g. "pg_dump", "connection",
+	// "repository".
+	Name     string        `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Severity CheckSeverity `protobuf:"varint,2,opt,name=severity,proto3,enum=timetiles.backup.v1.CheckSeverity" json:"severity,omitempty"`
+	// What was verified, e.g. "pg_dump (PostgreSQL) 15.8 reaches database
+	// timetiles as user timetiles_user"; for a problem, what was looked at.
+	Detail string `protobuf:"bytes,3,opt,name=detail,proto3" json:"detail,omitempty"`
+	// What is wrong (CHECK_SEVERITY_WARNING, CHECK_SEVERITY_ERROR).
+	Problem string `protobuf:"bytes,4,opt,name=problem,proto3" json:"problem,omitempty"`
+	// How the operator fixes it; every error finding has one.
+	Fix           string `protobuf:"bytes,5,opt,name=fix,proto3" json:"fix,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckFinding) Reset() {
+	*x = CheckFinding{}
+	mi := &file_timetiles_backup_v1_common_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckFinding) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckFinding) ProtoMessage() {}
+
+func (x *CheckFinding) ProtoReflect() protoreflect.Message {
+	mi := &file_timetiles_backup_v1_common_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckFinding.ProtoReflect.Descriptor instead.
+func (*CheckFinding) Descriptor() ([]byte, []int) {
+	return file_timetiles_backup_v1_common_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *CheckFinding) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *CheckFinding) GetSeverity() CheckSeverity {
+	if x != nil {
+		return x.Severity
+	}
+	return CheckSeverity_CHECK_SEVERITY_UNSPECIFIED
+}
+
+func (x *CheckFinding) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
+func (x *CheckFinding) GetProblem() string {
+	if x != nil {
+		return x.Problem
+	}
+	return ""
+}
+
+func (x *CheckFinding) GetFix() string {
+	if x != nil {
+		return x.Fix
+	}
+	return ""
+}
+
 // StreamHeader opens every byte stream.
 type StreamHeader struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -450,7 +593,7 @@ type StreamHeader struct {
 
 func (x *StreamHeader) Reset() {
 	*x = StreamHeader{}
-	mi := &file_timetiles_backup_v1_common_proto_msgTypes[4]
+	mi := &file_timetiles_backup_v1_common_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -462,7 +605,7 @@ func (x *StreamHeader) String() string {
 func (*StreamHeader) ProtoMessage() {}
 
 func (x *StreamHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_timetiles_backup_v1_common_proto_msgTypes[4]
+	mi := &file_timetiles_backup_v1_common_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -475,7 +618,7 @@ func (x *StreamHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamHeader.ProtoReflect.Descriptor instead.
 func (*StreamHeader) Descriptor() ([]byte, []int) {
-	return file_timetiles_backup_v1_common_proto_rawDescGZIP(), []int{4}
+	return file_timetiles_backup_v1_common_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *StreamHeader) GetComponent() string {
@@ -574,7 +717,7 @@ type StreamTrailer struct {
 
 func (x *StreamTrailer) Reset() {
 	*x = StreamTrailer{}
-	mi := &file_timetiles_backup_v1_common_proto_msgTypes[5]
+	mi := &file_timetiles_backup_v1_common_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -586,7 +729,7 @@ func (x *StreamTrailer) String() string {
 func (*StreamTrailer) ProtoMessage() {}
 
 func (x *StreamTrailer) ProtoReflect() protoreflect.Message {
-	mi := &file_timetiles_backup_v1_common_proto_msgTypes[5]
+	mi := &file_timetiles_backup_v1_common_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -599,7 +742,7 @@ func (x *StreamTrailer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamTrailer.ProtoReflect.Descriptor instead.
 func (*StreamTrailer) Descriptor() ([]byte, []int) {
-	return file_timetiles_backup_v1_common_proto_rawDescGZIP(), []int{5}
+	return file_timetiles_backup_v1_common_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *StreamTrailer) GetSuccess() bool {
@@ -660,7 +803,7 @@ type StreamMessage struct {
 
 func (x *StreamMessage) Reset() {
 	*x = StreamMessage{}
-	mi := &file_timetiles_backup_v1_common_proto_msgTypes[6]
+	mi := &file_timetiles_backup_v1_common_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -672,7 +815,7 @@ func (x *StreamMessage) String() string {
 func (*StreamMessage) ProtoMessage() {}
 
 func (x *StreamMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_timetiles_backup_v1_common_proto_msgTypes[6]
+	mi := &file_timetiles_backup_v1_common_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -685,7 +828,7 @@ func (x *StreamMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamMessage.ProtoReflect.Descriptor instead.
 func (*StreamMessage) Descriptor() ([]byte, []int) {
-	return file_timetiles_backup_v1_common_proto_rawDescGZIP(), []int{6}
+	return file_timetiles_backup_v1_common_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *StreamMessage) GetMsg() isStreamMessage_Msg {
@@ -782,7 +925,13 @@ const file_timetiles_backup_v1_common_proto_rawDesc = "" +
 	"apiVersion\x1a9\n" +
 	"\vValuesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb7\x03\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xa6\x01\n" +
+	"\fCheckFinding\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12>\n" +
+	"\bseverity\x18\x02 \x01(\x0e2\".timetiles.backup.v1.CheckSeverityR\bseverity\x12\x16\n" +
+	"\x06detail\x18\x03 \x01(\tR\x06detail\x12\x18\n" +
+	"\aproblem\x18\x04 \x01(\tR\aproblem\x12\x10\n" +
+	"\x03fix\x18\x05 \x01(\tR\x03fix\"\xb7\x03\n" +
 	"\fStreamHeader\x12\x1c\n" +
 	"\tcomponent\x18\x01 \x01(\tR\tcomponent\x12\x1b\n" +
 	"\tfile_name\x18\x02 \x01(\tR\bfileName\x12\x1d\n" +
@@ -817,7 +966,12 @@ const file_timetiles_backup_v1_common_proto_rawDesc = "" +
 	"\x18RESTORE_KIND_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15RESTORE_KIND_DATABASE\x10\x01\x12\x1a\n" +
 	"\x16RESTORE_KIND_DIRECTORY\x10\x02\x12\x17\n" +
-	"\x13RESTORE_KIND_STREAM\x10\x03BHZFgithub.com/timetiles/timetiles-backup/gen/timetiles/backup/v1;backupv1b\x06proto3"
+	"\x13RESTORE_KIND_STREAM\x10\x03*|\n" +
+	"\rCheckSeverity\x12\x1e\n" +
+	"\x1aCHECK_SEVERITY_UNSPECIFIED\x10\x00\x12\x15\n" +
+	"\x11CHECK_SEVERITY_OK\x10\x01\x12\x1a\n" +
+	"\x16CHECK_SEVERITY_WARNING\x10\x02\x12\x18\n" +
+	"\x14CHECK_SEVERITY_ERROR\x10\x03BHZFgithub.com/timetiles/timetiles-backup/gen/timetiles/backup/v1;backupv1b\x06proto3"
 
 var (
 	file_timetiles_backup_v1_common_proto_rawDescOnce sync.Once
@@ -831,33 +985,36 @@ func file_timetiles_backup_v1_common_proto_rawDescGZIP() []byte {
 	return file_timetiles_backup_v1_common_proto_rawDescData
 }
 
-var file_timetiles_backup_v1_common_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_timetiles_backup_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_timetiles_backup_v1_common_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_timetiles_backup_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_timetiles_backup_v1_common_proto_goTypes = []any{
 	(RestoreKind)(0),      // 0: timetiles.backup.v1.RestoreKind
-	(*PluginInfo)(nil),    // 1: timetiles.backup.v1.PluginInfo
-	(*ComponentSpec)(nil), // 2: timetiles.backup.v1.ComponentSpec
-	(*ConfigKey)(nil),     // 3: timetiles.backup.v1.ConfigKey
-	(*PluginConfig)(nil),  // 4: timetiles.backup.v1.PluginConfig
-	(*StreamHeader)(nil),  // 5: timetiles.backup.v1.StreamHeader
-	(*StreamTrailer)(nil), // 6: timetiles.backup.v1.StreamTrailer
-	(*StreamMessage)(nil), // 7: timetiles.backup.v1.StreamMessage
-	nil,                   // 8: timetiles.backup.v1.PluginConfig.ValuesEntry
-	nil,                   // 9: timetiles.backup.v1.StreamHeader.MetadataEntry
+	(CheckSeverity)(0),    // 1: timetiles.backup.v1.CheckSeverity
+	(*PluginInfo)(nil),    // 2: timetiles.backup.v1.PluginInfo
+	(*ComponentSpec)(nil), // 3: timetiles.backup.v1.ComponentSpec
+	(*ConfigKey)(nil),     // 4: timetiles.backup.v1.ConfigKey
+	(*PluginConfig)(nil),  // 5: timetiles.backup.v1.PluginConfig
+	(*CheckFinding)(nil),  // 6: timetiles.backup.v1.CheckFinding
+	(*StreamHeader)(nil),  // 7: timetiles.backup.v1.StreamHeader
+	(*StreamTrailer)(nil), // 8: timetiles.backup.v1.StreamTrailer
+	(*StreamMessage)(nil), // 9: timetiles.backup.v1.StreamMessage
+	nil,                   // 10: timetiles.backup.v1.PluginConfig.ValuesEntry
+	nil,                   // 11: timetiles.backup.v1.StreamHeader.MetadataEntry
 }
 var file_timetiles_backup_v1_common_proto_depIdxs = []int32{
-	3, // 0: timetiles.backup.v1.PluginInfo.config_keys:type_name -> timetiles.backup.v1.ConfigKey
-	2, // 1: timetiles.backup.v1.PluginInfo.component_specs:type_name -> timetiles.backup.v1.ComponentSpec
-	0, // 2: timetiles.backup.v1.ComponentSpec.restore_kind:type_name -> timetiles.backup.v1.RestoreKind
-	8, // 3: timetiles.backup.v1.PluginConfig.values:type_name -> timetiles.backup.v1.PluginConfig.ValuesEntry
-	9, // 4: timetiles.backup.v1.StreamHeader.metadata:type_name -> timetiles.backup.v1.StreamHeader.MetadataEntry
-	5, // 5: timetiles.backup.v1.StreamMessage.header:type_name -> timetiles.backup.v1.StreamHeader
-	6, // 6: timetiles.backup.v1.StreamMessage.trailer:type_name -> timetiles.backup.v1.StreamTrailer
-	7, // [7:7] is the sub-list for method output_type
-	7, // [7:7] is the sub-list for method input_type
-	7, // [7:7] is the sub-list for extension type_name
-	7, // [7:7] is the sub-list for extension extendee
-	0, // [0:7] is the sub-list for field type_name
+	4,  // 0: timetiles.backup.v1.PluginInfo.config_keys:type_name -> timetiles.backup.v1.ConfigKey
+	3,  // 1: timetiles.backup.v1.PluginInfo.component_specs:type_name -> timetiles.backup.v1.ComponentSpec
+	0,  // 2: timetiles.backup.v1.ComponentSpec.restore_kind:type_name -> timetiles.backup.v1.RestoreKind
+	10, // 3: timetiles.backup.v1.PluginConfig.values:type_name -> timetiles.backup.v1.PluginConfig.ValuesEntry
+	1,  // 4: timetiles.backup.v1.CheckFinding.severity:type_name -> timetiles.backup.v1.CheckSeverity
+	11, // 5: timetiles.backup.v1.StreamHeader.metadata:type_name -> timetiles.backup.v1.StreamHeader.MetadataEntry
+	7,  // 6: timetiles.backup.v1.StreamMessage.header:type_name -> timetiles.backup.v1.StreamHeader
+	8,  // 7: timetiles.backup.v1.StreamMessage.trailer:type_name -> timetiles.backup.v1.StreamTrailer
+	8,  // [8:8] is the sub-list for method output_type
+	8,  // [8:8] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_timetiles_backup_v1_common_proto_init() }
@@ -865,7 +1022,7 @@ func file_timetiles_backup_v1_common_proto_init() {
 	if File_timetiles_backup_v1_common_proto != nil {
 		return
 	}
-	file_timetiles_backup_v1_common_proto_msgTypes[6].OneofWrappers = []any{
+	file_timetiles_backup_v1_common_proto_msgTypes[7].OneofWrappers = []any{
 		(*StreamMessage_Header)(nil),
 		(*StreamMessage_Chunk)(nil),
 		(*StreamMessage_Trailer)(nil),
@@ -875,8 +1032,8 @@ func file_timetiles_backup_v1_common_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_timetiles_backup_v1_common_proto_rawDesc), len(file_timetiles_backup_v1_common_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   9,
+			NumEnums:      2,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -400,6 +400,86 @@ func (*NotifierServiceConfigureResponse) Descriptor() ([]byte, []int) {
 	return file_timetiles_backup_v1_notifier_proto_rawDescGZIP(), []int{6}
 }
 
+type NotifierServiceCheckRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NotifierServiceCheckRequest) Reset() {
+	*x = NotifierServiceCheckRequest{}
+	mi := &file_timetiles_backup_v1_notifier_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NotifierServiceCheckRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NotifierServiceCheckRequest) ProtoMessage() {}
+
+func (x *NotifierServiceCheckRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_timetiles_backup_v1_notifier_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NotifierServiceCheckRequest.ProtoReflect.Descriptor instead.
+func (*NotifierServiceCheckRequest) Descriptor() ([]byte, []int) {
+	return file_timetiles_backup_v1_notifier_proto_rawDescGZIP(), []int{7}
+}
+
+type NotifierServiceCheckResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Findings      []*CheckFinding        `protobuf:"bytes,1,rep,name=findings,proto3" json:"findings,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NotifierServiceCheckResponse) Reset() {
+	*x = NotifierServiceCheckResponse{}
+	mi := &file_timetiles_backup_v1_notifier_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NotifierServiceCheckResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NotifierServiceCheckResponse) ProtoMessage() {}
+
+func (x *NotifierServiceCheckResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_timetiles_backup_v1_notifier_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NotifierServiceCheckResponse.ProtoReflect.Descriptor instead.
+func (*NotifierServiceCheckResponse) Descriptor() ([]byte, []int) {
+	return file_timetiles_backup_v1_notifier_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *NotifierServiceCheckResponse) GetFindings() []*CheckFinding {
+	if x != nil {
+		return x.Findings
+	}
+	return nil
+}
+
 var File_timetiles_backup_v1_notifier_proto protoreflect.FileDescriptor
 
 const file_timetiles_backup_v1_notifier_proto_rawDesc = "" +
@@ -429,11 +509,15 @@ const file_timetiles_backup_v1_notifier_proto_rawDesc = "" +
 	"\x04info\x18\x01 \x01(\v2\x1f.timetiles.backup.v1.PluginInfoR\x04info\"\\\n" +
 	"\x1fNotifierServiceConfigureRequest\x129\n" +
 	"\x06config\x18\x01 \x01(\v2!.timetiles.backup.v1.PluginConfigR\x06config\"\"\n" +
-	" NotifierServiceConfigureResponse2\xc9\x02\n" +
+	" NotifierServiceConfigureResponse\"\x1d\n" +
+	"\x1bNotifierServiceCheckRequest\"]\n" +
+	"\x1cNotifierServiceCheckResponse\x12=\n" +
+	"\bfindings\x18\x01 \x03(\v2!.timetiles.backup.v1.CheckFindingR\bfindings2\xb7\x03\n" +
 	"\x0fNotifierService\x12i\n" +
 	"\x04Info\x12/.timetiles.backup.v1.NotifierServiceInfoRequest\x1a0.timetiles.backup.v1.NotifierServiceInfoResponse\x12x\n" +
 	"\tConfigure\x124.timetiles.backup.v1.NotifierServiceConfigureRequest\x1a5.timetiles.backup.v1.NotifierServiceConfigureResponse\x12Q\n" +
-	"\x06Notify\x12\".timetiles.backup.v1.NotifyRequest\x1a#.timetiles.backup.v1.NotifyResponseBHZFgithub.com/timetiles/timetiles-backup/gen/timetiles/backup/v1;backupv1b\x06proto3"
+	"\x06Notify\x12\".timetiles.backup.v1.NotifyRequest\x1a#.timetiles.backup.v1.NotifyResponse\x12l\n" +
+	"\x05Check\x120.timetiles.backup.v1.NotifierServiceCheckRequest\x1a1.timetiles.backup.v1.NotifierServiceCheckResponseBHZFgithub.com/timetiles/timetiles-backup/gen/timetiles/backup/v1;backupv1b\x06proto3"
 
 var (
 	file_timetiles_backup_v1_notifier_proto_rawDescOnce sync.Once
@@ -447,7 +531,7 @@ func file_timetiles_backup_v1_notifier_proto_rawDescGZIP() []byte {
 	return file_timetiles_backup_v1_notifier_proto_rawDescData
 }
 
-var file_timetiles_backup_v1_notifier_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_timetiles_backup_v1_notifier_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_timetiles_backup_v1_notifier_proto_goTypes = []any{
 	(*Event)(nil),                            // 0: timetiles.backup.v1.Event
 	(*NotifyRequest)(nil),                    // 1: timetiles.backup.v1.NotifyRequest
@@ -456,24 +540,30 @@ var file_timetiles_backup_v1_notifier_proto_goTypes = []any{
 	(*NotifierServiceInfoResponse)(nil),      // 4: timetiles.backup.v1.NotifierServiceInfoResponse
 	(*NotifierServiceConfigureRequest)(nil),  // 5: timetiles.backup.v1.NotifierServiceConfigureRequest
 	(*NotifierServiceConfigureResponse)(nil), // 6: timetiles.backup.v1.NotifierServiceConfigureResponse
-	(*PluginInfo)(nil),                       // 7: timetiles.backup.v1.PluginInfo
-	(*PluginConfig)(nil),                     // 8: timetiles.backup.v1.PluginConfig
+	(*NotifierServiceCheckRequest)(nil),      // 7: timetiles.backup.v1.NotifierServiceCheckRequest
+	(*NotifierServiceCheckResponse)(nil),     // 8: timetiles.backup.v1.NotifierServiceCheckResponse
+	(*PluginInfo)(nil),                       // 9: timetiles.backup.v1.PluginInfo
+	(*PluginConfig)(nil),                     // 10: timetiles.backup.v1.PluginConfig
+	(*CheckFinding)(nil),                     // 11: timetiles.backup.v1.CheckFinding
 }
 var file_timetiles_backup_v1_notifier_proto_depIdxs = []int32{
-	0, // 0: timetiles.backup.v1.NotifyRequest.event:type_name -> timetiles.backup.v1.Event
-	7, // 1: timetiles.backup.v1.NotifierServiceInfoResponse.info:type_name -> timetiles.backup.v1.PluginInfo
-	8, // 2: timetiles.backup.v1.NotifierServiceConfigureRequest.config:type_name -> timetiles.backup.v1.PluginConfig
-	3, // 3: timetiles.backup.v1.NotifierService.Info:input_type -> timetiles.backup.v1.NotifierServiceInfoRequest
-	5, // 4: timetiles.backup.v1.NotifierService.Configure:input_type -> timetiles.backup.v1.NotifierServiceConfigureRequest
-	1, // 5: timetiles.backup.v1.NotifierService.Notify:input_type -> timetiles.backup.v1.NotifyRequest
-	4, // 6: timetiles.backup.v1.NotifierService.Info:output_type -> timetiles.backup.v1.NotifierServiceInfoResponse
-	6, // 7: timetiles.backup.v1.NotifierService.Configure:output_type -> timetiles.backup.v1.NotifierServiceConfigureResponse
-	2, // 8: timetiles.backup.v1.NotifierService.Notify:output_type -> timetiles.backup.v1.NotifyResponse
-	6, // [6:9] is the sub-list for method output_type
-	3, // [3:6] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	0,  // 0: timetiles.backup.v1.NotifyRequest.event:type_name -> timetiles.backup.v1.Event
+	9,  // 1: timetiles.backup.v1.NotifierServiceInfoResponse.info:type_name -> timetiles.backup.v1.PluginInfo
+	10, // 2: timetiles.backup.v1.NotifierServiceConfigureRequest.config:type_name -> timetiles.backup.v1.PluginConfig
+	11, // 3: timetiles.backup.v1.NotifierServiceCheckResponse.findings:type_name -> timetiles.backup.v1.CheckFinding
+	3,  // 4: timetiles.backup.v1.NotifierService.Info:input_type -> timetiles.backup.v1.NotifierServiceInfoRequest
+	5,  // 5: timetiles.backup.v1.NotifierService.Configure:input_type -> timetiles.backup.v1.NotifierServiceConfigureRequest
+	1,  // 6: timetiles.backup.v1.NotifierService.Notify:input_type -> timetiles.backup.v1.NotifyRequest
+	7,  // 7: timetiles.backup.v1.NotifierService.Check:input_type -> timetiles.backup.v1.NotifierServiceCheckRequest
+	4,  // 8: timetiles.backup.v1.NotifierService.Info:output_type -> timetiles.backup.v1.NotifierServiceInfoResponse
+	6,  // 9: timetiles.backup.v1.NotifierService.Configure:output_type -> timetiles.backup.v1.NotifierServiceConfigureResponse
+	2,  // 10: timetiles.backup.v1.NotifierService.Notify:output_type -> timetiles.backup.v1.NotifyResponse
+	8,  // 11: timetiles.backup.v1.NotifierService.Check:output_type -> timetiles.backup.v1.NotifierServiceCheckResponse
+	8,  // [8:12] is the sub-list for method output_type
+	4,  // [4:8] is the sub-list for method input_type
+	4,  // [4:4] is the sub-list for extension type_name
+	4,  // [4:4] is the sub-list for extension extendee
+	0,  // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_timetiles_backup_v1_notifier_proto_init() }
@@ -488,7 +578,7 @@ func file_timetiles_backup_v1_notifier_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_timetiles_backup_v1_notifier_proto_rawDesc), len(file_timetiles_backup_v1_notifier_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

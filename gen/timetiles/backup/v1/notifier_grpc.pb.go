@@ -24,6 +24,7 @@ const (
 	NotifierService_Info_FullMethodName      = "/timetiles.backup.v1.NotifierService/Info"
 	NotifierService_Configure_FullMethodName = "/timetiles.backup.v1.NotifierService/Configure"
 	NotifierService_Notify_FullMethodName    = "/timetiles.backup.v1.NotifierService/Notify"
+	NotifierService_Check_FullMethodName     = "/timetiles.backup.v1.NotifierService/Check"
 )
 
 // NotifierServiceClient is the client API for NotifierService service.
@@ -35,6 +36,12 @@ type NotifierServiceClient interface {
 	Info(ctx context.Context, in *NotifierServiceInfoRequest, opts ...grpc.CallOption) (*NotifierServiceInfoResponse, error)
 	Configure(ctx context.Context, in *NotifierServiceConfigureRequest, opts ...grpc.CallOption) (*NotifierServiceConfigureResponse, error)
 	Notify(ctx context.Context, in *NotifyRequest, opts ...grpc.CallOption) (*NotifyResponse, error)
+	// Check asks the plugin to check itself after Configure: its tools,
+	// their versions, that what it is configured to reach exists and
+	// answers. It changes nothing (no repository or database is created, no
+	// message sent). Additive (API version 1): plugins built before it
+	// answer Unimplemented.
+	Check(ctx context.Context, in *NotifierServiceCheckRequest, opts ...grpc.CallOption) (*NotifierServiceCheckResponse, error)
 }
 
 type notifierServiceClient struct {
@@ -75,6 +82,16 @@ func (c *notifierServiceClient) Notify(ctx context.Context, in *NotifyRequest, o
 	return out, nil
 }
 
+func (c *notifierServiceClient) Check(ctx context.Context, in *NotifierServiceCheckRequest, opts ...grpc.CallOption) (*NotifierServiceCheckResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(NotifierServiceCheckResponse)
+	err := c.cc.Invoke(ctx, NotifierService_Check_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // NotifierServiceServer is the server API for NotifierService service.
 // All implementations must embed UnimplementedNotifierServiceServer
 // for forward compatibility.
@@ -84,6 +101,12 @@ type NotifierServiceServer interface {
 	Info(context.Context, *NotifierServiceInfoRequest) (*NotifierServiceInfoResponse, error)
 	Configure(context.Context, *NotifierServiceConfigureRequest) (*NotifierServiceConfigureResponse, error)
 	Notify(context.Context, *NotifyRequest) (*NotifyResponse, error)
+	// Check asks the plugin to check itself after Configure: its tools,
+	// their versions, that what it is configured to reach exists and
+	// answers. It changes nothing (no repository or database is created, no
+	// message sent). Additive (API version 1): plugins built before it
+	// answer Unimplemented.
+	Check(context.Context, *NotifierServiceCheckRequest) (*NotifierServiceCheckResponse, error)
 	mustEmbedUnimplementedNotifierServiceServer()
 }
 
@@ -102,6 +125,9 @@ func (UnimplementedNotifierServiceServer) Configure(context.Context, *NotifierSe
 }
 func (UnimplementedNotifierServiceServer) Notify(context.Context, *NotifyRequest) (*NotifyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Notify not implemented")
+}
+func (UnimplementedNotifierServiceServer) Check(context.Context, *NotifierServiceCheckRequest) (*NotifierServiceCheckResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Check not implemented")
 }
 func (UnimplementedNotifierServiceServer) mustEmbedUnimplementedNotifierServiceServer() {}
 func (UnimplementedNotifierServiceServer) testEmbeddedByValue()                         {}
@@ -178,6 +204,24 @@ func _NotifierService_Notify_Handler(srv interface{}, ctx context.Context, dec f
 	return interceptor(ctx, in, info, handler)
 }
 
+func _NotifierService_Check_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(NotifierServiceCheckRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NotifierServiceServer).Check(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: NotifierService_Check_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NotifierServiceServer).Check(ctx, req.(*NotifierServiceCheckRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // NotifierService_ServiceDesc is the grpc.ServiceDesc for NotifierService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -196,6 +240,10 @@ var NotifierService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Notify",
 			Handler:    _NotifierService_Notify_Handler,
+		},
+		{
+			MethodName: "Check",
+			Handler:    _NotifierService_Check_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

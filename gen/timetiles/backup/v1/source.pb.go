@@ -306,8 +306,12 @@ func (x *BackupResponse) GetMessage() *StreamMessage {
 }
 
 type RestoreResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Summary       string                 `protobuf:"bytes,1,opt,name=summary,proto3" json:"summary,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Summary string                 `protobuf:"bytes,1,opt,name=summary,proto3" json:"summary,omitempty"`
+	// What the operator must know or do after this restore (e.g. a database
+	// the source kept for undo, and how to drop it): the host prints each
+	// note in the restore's summary.
+	Notes         []string `protobuf:"bytes,2,rep,name=notes,proto3" json:"notes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -347,6 +351,13 @@ func (x *RestoreResponse) GetSummary() string {
 		return x.Summary
 	}
 	return ""
+}
+
+func (x *RestoreResponse) GetNotes() []string {
+	if x != nil {
+		return x.Notes
+	}
+	return nil
 }
 
 type RestorePathRequest struct {
@@ -723,6 +734,86 @@ func (*SourceServiceConfigureResponse) Descriptor() ([]byte, []int) {
 	return file_timetiles_backup_v1_source_proto_rawDescGZIP(), []int{12}
 }
 
+type SourceServiceCheckRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SourceServiceCheckRequest) Reset() {
+	*x = SourceServiceCheckRequest{}
+	mi := &file_timetiles_backup_v1_source_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SourceServiceCheckRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SourceServiceCheckRequest) ProtoMessage() {}
+
+func (x *SourceServiceCheckRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_timetiles_backup_v1_source_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SourceServiceCheckRequest.ProtoReflect.Descriptor instead.
+func (*SourceServiceCheckRequest) Descriptor() ([]byte, []int) {
+	return file_timetiles_backup_v1_source_proto_rawDescGZIP(), []int{13}
+}
+
+type SourceServiceCheckResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Findings      []*CheckFinding        `protobuf:"bytes,1,rep,name=findings,proto3" json:"findings,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SourceServiceCheckResponse) Reset() {
+	*x = SourceServiceCheckResponse{}
+	mi := &file_timetiles_backup_v1_source_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SourceServiceCheckResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SourceServiceCheckResponse) ProtoMessage() {}
+
+func (x *SourceServiceCheckResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_timetiles_backup_v1_source_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SourceServiceCheckResponse.ProtoReflect.Descriptor instead.
+func (*SourceServiceCheckResponse) Descriptor() ([]byte, []int) {
+	return file_timetiles_backup_v1_source_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *SourceServiceCheckResponse) GetFindings() []*CheckFinding {
+	if x != nil {
+		return x.Findings
+	}
+	return nil
+}
+
 var File_timetiles_backup_v1_source_proto protoreflect.FileDescriptor
 
 const file_timetiles_backup_v1_source_proto_rawDesc = "" +
@@ -746,9 +837,10 @@ const file_timetiles_backup_v1_source_proto_rawDesc = "" +
 	"\x06stream\x18\x02 \x01(\v2\".timetiles.backup.v1.StreamMessageH\x00R\x06streamB\x05\n" +
 	"\x03msg\"N\n" +
 	"\x0eBackupResponse\x12<\n" +
-	"\amessage\x18\x01 \x01(\v2\".timetiles.backup.v1.StreamMessageR\amessage\"+\n" +
+	"\amessage\x18\x01 \x01(\v2\".timetiles.backup.v1.StreamMessageR\amessage\"A\n" +
 	"\x0fRestoreResponse\x12\x18\n" +
-	"\asummary\x18\x01 \x01(\tR\asummary\"|\n" +
+	"\asummary\x18\x01 \x01(\tR\asummary\x12\x14\n" +
+	"\x05notes\x18\x02 \x03(\tR\x05notes\"|\n" +
 	"\x12RestorePathRequest\x12=\n" +
 	"\aoptions\x18\x01 \x01(\v2#.timetiles.backup.v1.RestoreOptionsR\aoptions\x12'\n" +
 	"\x0fstaging_allowed\x18\x02 \x01(\bR\x0estagingAllowed\"A\n" +
@@ -766,14 +858,18 @@ const file_timetiles_backup_v1_source_proto_rawDesc = "" +
 	"\x04info\x18\x01 \x01(\v2\x1f.timetiles.backup.v1.PluginInfoR\x04info\"Z\n" +
 	"\x1dSourceServiceConfigureRequest\x129\n" +
 	"\x06config\x18\x01 \x01(\v2!.timetiles.backup.v1.PluginConfigR\x06config\" \n" +
-	"\x1eSourceServiceConfigureResponse2\xef\x04\n" +
+	"\x1eSourceServiceConfigureResponse\"\x1b\n" +
+	"\x19SourceServiceCheckRequest\"[\n" +
+	"\x1aSourceServiceCheckResponse\x12=\n" +
+	"\bfindings\x18\x01 \x03(\v2!.timetiles.backup.v1.CheckFindingR\bfindings2\xd9\x05\n" +
 	"\rSourceService\x12e\n" +
 	"\x04Info\x12-.timetiles.backup.v1.SourceServiceInfoRequest\x1a..timetiles.backup.v1.SourceServiceInfoResponse\x12t\n" +
 	"\tConfigure\x122.timetiles.backup.v1.SourceServiceConfigureRequest\x1a3.timetiles.backup.v1.SourceServiceConfigureResponse\x12S\n" +
 	"\x06Backup\x12\".timetiles.backup.v1.BackupRequest\x1a#.timetiles.backup.v1.BackupResponse0\x01\x12V\n" +
 	"\aRestore\x12#.timetiles.backup.v1.RestoreRequest\x1a$.timetiles.backup.v1.RestoreResponse(\x01\x12`\n" +
 	"\vRestorePath\x12'.timetiles.backup.v1.RestorePathRequest\x1a(.timetiles.backup.v1.RestorePathResponse\x12r\n" +
-	"\x11FinishRestorePath\x12-.timetiles.backup.v1.FinishRestorePathRequest\x1a..timetiles.backup.v1.FinishRestorePathResponseBHZFgithub.com/timetiles/timetiles-backup/gen/timetiles/backup/v1;backupv1b\x06proto3"
+	"\x11FinishRestorePath\x12-.timetiles.backup.v1.FinishRestorePathRequest\x1a..timetiles.backup.v1.FinishRestorePathResponse\x12h\n" +
+	"\x05Check\x12..timetiles.backup.v1.SourceServiceCheckRequest\x1a/.timetiles.backup.v1.SourceServiceCheckResponseBHZFgithub.com/timetiles/timetiles-backup/gen/timetiles/backup/v1;backupv1b\x06proto3"
 
 var (
 	file_timetiles_backup_v1_source_proto_rawDescOnce sync.Once
@@ -787,7 +883,7 @@ func file_timetiles_backup_v1_source_proto_rawDescGZIP() []byte {
 	return file_timetiles_backup_v1_source_proto_rawDescData
 }
 
-var file_timetiles_backup_v1_source_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_timetiles_backup_v1_source_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_timetiles_backup_v1_source_proto_goTypes = []any{
 	(*BackupRequest)(nil),                  // 0: timetiles.backup.v1.BackupRequest
 	(*RestoreOptions)(nil),                 // 1: timetiles.backup.v1.RestoreOptions
@@ -802,35 +898,41 @@ var file_timetiles_backup_v1_source_proto_goTypes = []any{
 	(*SourceServiceInfoResponse)(nil),      // 10: timetiles.backup.v1.SourceServiceInfoResponse
 	(*SourceServiceConfigureRequest)(nil),  // 11: timetiles.backup.v1.SourceServiceConfigureRequest
 	(*SourceServiceConfigureResponse)(nil), // 12: timetiles.backup.v1.SourceServiceConfigureResponse
-	(*StreamMessage)(nil),                  // 13: timetiles.backup.v1.StreamMessage
-	(*PluginInfo)(nil),                     // 14: timetiles.backup.v1.PluginInfo
-	(*PluginConfig)(nil),                   // 15: timetiles.backup.v1.PluginConfig
+	(*SourceServiceCheckRequest)(nil),      // 13: timetiles.backup.v1.SourceServiceCheckRequest
+	(*SourceServiceCheckResponse)(nil),     // 14: timetiles.backup.v1.SourceServiceCheckResponse
+	(*StreamMessage)(nil),                  // 15: timetiles.backup.v1.StreamMessage
+	(*PluginInfo)(nil),                     // 16: timetiles.backup.v1.PluginInfo
+	(*PluginConfig)(nil),                   // 17: timetiles.backup.v1.PluginConfig
+	(*CheckFinding)(nil),                   // 18: timetiles.backup.v1.CheckFinding
 }
 var file_timetiles_backup_v1_source_proto_depIdxs = []int32{
 	1,  // 0: timetiles.backup.v1.RestoreRequest.options:type_name -> timetiles.backup.v1.RestoreOptions
-	13, // 1: timetiles.backup.v1.RestoreRequest.stream:type_name -> timetiles.backup.v1.StreamMessage
-	13, // 2: timetiles.backup.v1.BackupResponse.message:type_name -> timetiles.backup.v1.StreamMessage
+	15, // 1: timetiles.backup.v1.RestoreRequest.stream:type_name -> timetiles.backup.v1.StreamMessage
+	15, // 2: timetiles.backup.v1.BackupResponse.message:type_name -> timetiles.backup.v1.StreamMessage
 	1,  // 3: timetiles.backup.v1.RestorePathRequest.options:type_name -> timetiles.backup.v1.RestoreOptions
 	1,  // 4: timetiles.backup.v1.FinishRestorePathRequest.options:type_name -> timetiles.backup.v1.RestoreOptions
-	14, // 5: timetiles.backup.v1.SourceServiceInfoResponse.info:type_name -> timetiles.backup.v1.PluginInfo
-	15, // 6: timetiles.backup.v1.SourceServiceConfigureRequest.config:type_name -> timetiles.backup.v1.PluginConfig
-	9,  // 7: timetiles.backup.v1.SourceService.Info:input_type -> timetiles.backup.v1.SourceServiceInfoRequest
-	11, // 8: timetiles.backup.v1.SourceService.Configure:input_type -> timetiles.backup.v1.SourceServiceConfigureRequest
-	0,  // 9: timetiles.backup.v1.SourceService.Backup:input_type -> timetiles.backup.v1.BackupRequest
-	2,  // 10: timetiles.backup.v1.SourceService.Restore:input_type -> timetiles.backup.v1.RestoreRequest
-	5,  // 11: timetiles.backup.v1.SourceService.RestorePath:input_type -> timetiles.backup.v1.RestorePathRequest
-	7,  // 12: timetiles.backup.v1.SourceService.FinishRestorePath:input_type -> timetiles.backup.v1.FinishRestorePathRequest
-	10, // 13: timetiles.backup.v1.SourceService.Info:output_type -> timetiles.backup.v1.SourceServiceInfoResponse
-	12, // 14: timetiles.backup.v1.SourceService.Configure:output_type -> timetiles.backup.v1.SourceServiceConfigureResponse
-	3,  // 15: timetiles.backup.v1.SourceService.Backup:output_type -> timetiles.backup.v1.BackupResponse
-	4,  // 16: timetiles.backup.v1.SourceService.Restore:output_type -> timetiles.backup.v1.RestoreResponse
-	6,  // 17: timetiles.backup.v1.SourceService.RestorePath:output_type -> timetiles.backup.v1.RestorePathResponse
-	8,  // 18: timetiles.backup.v1.SourceService.FinishRestorePath:output_type -> timetiles.backup.v1.FinishRestorePathResponse
-	13, // [13:19] is the sub-list for method output_type
-	7,  // [7:13] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	16, // 5: timetiles.backup.v1.SourceServiceInfoResponse.info:type_name -> timetiles.backup.v1.PluginInfo
+	17, // 6: timetiles.backup.v1.SourceServiceConfigureRequest.config:type_name -> timetiles.backup.v1.PluginConfig
+	18, // 7: timetiles.backup.v1.SourceServiceCheckResponse.findings:type_name -> timetiles.backup.v1.CheckFinding
+	9,  // 8: timetiles.backup.v1.SourceService.Info:input_type -> timetiles.backup.v1.SourceServiceInfoRequest
+	11, // 9: timetiles.backup.v1.SourceService.Configure:input_type -> timetiles.backup.v1.SourceServiceConfigureRequest
+	0,  // 10: timetiles.backup.v1.SourceService.Backup:input_type -> timetiles.backup.v1.BackupRequest
+	2,  // 11: timetiles.backup.v1.SourceService.Restore:input_type -> timetiles.backup.v1.RestoreRequest
+	5,  // 12: timetiles.backup.v1.SourceService.RestorePath:input_type -> timetiles.backup.v1.RestorePathRequest
+	7,  // 13: timetiles.backup.v1.SourceService.FinishRestorePath:input_type -> timetiles.backup.v1.FinishRestorePathRequest
+	13, // 14: timetiles.backup.v1.SourceService.Check:input_type -> timetiles.backup.v1.SourceServiceCheckRequest
+	10, // 15: timetiles.backup.v1.SourceService.Info:output_type -> timetiles.backup.v1.SourceServiceInfoResponse
+	12, // 16: timetiles.backup.v1.SourceService.Configure:output_type -> timetiles.backup.v1.SourceServiceConfigureResponse
+	3,  // 17: timetiles.backup.v1.SourceService.Backup:output_type -> timetiles.backup.v1.BackupResponse
+	4,  // 18: timetiles.backup.v1.SourceService.Restore:output_type -> timetiles.backup.v1.RestoreResponse
+	6,  // 19: timetiles.backup.v1.SourceService.RestorePath:output_type -> timetiles.backup.v1.RestorePathResponse
+	8,  // 20: timetiles.backup.v1.SourceService.FinishRestorePath:output_type -> timetiles.backup.v1.FinishRestorePathResponse
+	14, // 21: timetiles.backup.v1.SourceService.Check:output_type -> timetiles.backup.v1.SourceServiceCheckResponse
+	15, // [15:22] is the sub-list for method output_type
+	8,  // [8:15] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_timetiles_backup_v1_source_proto_init() }
@@ -849,7 +951,7 @@ func file_timetiles_backup_v1_source_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_timetiles_backup_v1_source_proto_rawDesc), len(file_timetiles_backup_v1_source_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   13,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -27,6 +27,7 @@ const (
 	SourceService_Restore_FullMethodName           = "/timetiles.backup.v1.SourceService/Restore"
 	SourceService_RestorePath_FullMethodName       = "/timetiles.backup.v1.SourceService/RestorePath"
 	SourceService_FinishRestorePath_FullMethodName = "/timetiles.backup.v1.SourceService/FinishRestorePath"
+	SourceService_Check_FullMethodName             = "/timetiles.backup.v1.SourceService/Check"
 )
 
 // SourceServiceClient is the client API for SourceService service.
@@ -50,6 +51,12 @@ type SourceServiceClient interface {
 	// swaps the restored directory in; without, it removes it and the
 	// destination stays exactly as it was.
 	FinishRestorePath(ctx context.Context, in *FinishRestorePathRequest, opts ...grpc.CallOption) (*FinishRestorePathResponse, error)
+	// Check asks the plugin to check itself after Configure: its tools,
+	// their versions, that what it is configured to reach exists and
+	// answers. It changes nothing (no repository or database is created, no
+	// message sent). Additive (API version 1): plugins built before it
+	// answer Unimplemented.
+	Check(ctx context.Context, in *SourceServiceCheckRequest, opts ...grpc.CallOption) (*SourceServiceCheckResponse, error)
 }
 
 type sourceServiceClient struct {
@@ -132,6 +139,16 @@ func (c *sourceServiceClient) FinishRestorePath(ctx context.Context, in *FinishR
 	return out, nil
 }
 
+func (c *sourceServiceClient) Check(ctx context.Context, in *SourceServiceCheckRequest, opts ...grpc.CallOption) (*SourceServiceCheckResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SourceServiceCheckResponse)
+	err := c.cc.Invoke(ctx, SourceService_Check_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SourceServiceServer is the server API for SourceService service.
 // All implementations must embed UnimplementedSourceServiceServer
 // for forward compatibility.
@@ -153,6 +170,12 @@ type SourceServiceServer interface {
 	// swaps the restored directory in; without, it removes it and the
 	// destination stays exactly as it was.
 	FinishRestorePath(context.Context, *FinishRestorePathRequest) (*FinishRestorePathResponse, error)
+	// Check asks the plugin to check itself after Configure: its tools,
+	// their versions, that what it is configured to reach exists and
+	// answers. It changes nothing (no repository or database is created, no
+	// message sent). Additive (API version 1): plugins built before it
+	// answer Unimplemented.
+	Check(context.Context, *SourceServiceCheckRequest) (*SourceServiceCheckResponse, error)
 	mustEmbedUnimplementedSourceServiceServer()
 }
 
@@ -180,6 +203,9 @@ func (UnimplementedSourceServiceServer) RestorePath(context.Context, *RestorePat
 }
 func (UnimplementedSourceServiceServer) FinishRestorePath(context.Context, *FinishRestorePathRequest) (*FinishRestorePathResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method FinishRestorePath not implemented")
+}
+func (UnimplementedSourceServiceServer) Check(context.Context, *SourceServiceCheckRequest) (*SourceServiceCheckResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Check not implemented")
 }
 func (UnimplementedSourceServiceServer) mustEmbedUnimplementedSourceServiceServer() {}
 func (UnimplementedSourceServiceServer) testEmbeddedByValue()                       {}
@@ -292,6 +318,24 @@ func _SourceService_FinishRestorePath_Handler(srv interface{}, ctx context.Conte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SourceService_Check_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SourceServiceCheckRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SourceServiceServer).Check(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SourceService_Check_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SourceServiceServer).Check(ctx, req.(*SourceServiceCheckRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // SourceService_ServiceDesc is the grpc.ServiceDesc for SourceService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -314,6 +358,10 @@ var SourceService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "FinishRestorePath",
 			Handler:    _SourceService_FinishRestorePath_Handler,
+		},
+		{
+			MethodName: "Check",
+			Handler:    _SourceService_Check_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

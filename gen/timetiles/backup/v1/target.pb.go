@@ -1287,6 +1287,86 @@ func (*TargetServiceConfigureResponse) Descriptor() ([]byte, []int) {
 	return file_timetiles_backup_v1_target_proto_rawDescGZIP(), []int{22}
 }
 
+type TargetServiceCheckRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TargetServiceCheckRequest) Reset() {
+	*x = TargetServiceCheckRequest{}
+	mi := &file_timetiles_backup_v1_target_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TargetServiceCheckRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TargetServiceCheckRequest) ProtoMessage() {}
+
+func (x *TargetServiceCheckRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_timetiles_backup_v1_target_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TargetServiceCheckRequest.ProtoReflect.Descriptor instead.
+func (*TargetServiceCheckRequest) Descriptor() ([]byte, []int) {
+	return file_timetiles_backup_v1_target_proto_rawDescGZIP(), []int{23}
+}
+
+type TargetServiceCheckResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Findings      []*CheckFinding        `protobuf:"bytes,1,rep,name=findings,proto3" json:"findings,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TargetServiceCheckResponse) Reset() {
+	*x = TargetServiceCheckResponse{}
+	mi := &file_timetiles_backup_v1_target_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TargetServiceCheckResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TargetServiceCheckResponse) ProtoMessage() {}
+
+func (x *TargetServiceCheckResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_timetiles_backup_v1_target_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TargetServiceCheckResponse.ProtoReflect.Descriptor instead.
+func (*TargetServiceCheckResponse) Descriptor() ([]byte, []int) {
+	return file_timetiles_backup_v1_target_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *TargetServiceCheckResponse) GetFindings() []*CheckFinding {
+	if x != nil {
+		return x.Findings
+	}
+	return nil
+}
+
 var File_timetiles_backup_v1_target_proto protoreflect.FileDescriptor
 
 const file_timetiles_backup_v1_target_proto_rawDesc = "" +
@@ -1376,7 +1456,10 @@ const file_timetiles_backup_v1_target_proto_rawDesc = "" +
 	"\x04info\x18\x01 \x01(\v2\x1f.timetiles.backup.v1.PluginInfoR\x04info\"Z\n" +
 	"\x1dTargetServiceConfigureRequest\x129\n" +
 	"\x06config\x18\x01 \x01(\v2!.timetiles.backup.v1.PluginConfigR\x06config\" \n" +
-	"\x1eTargetServiceConfigureResponse2\xf2\x06\n" +
+	"\x1eTargetServiceConfigureResponse\"\x1b\n" +
+	"\x19TargetServiceCheckRequest\"[\n" +
+	"\x1aTargetServiceCheckResponse\x12=\n" +
+	"\bfindings\x18\x01 \x03(\v2!.timetiles.backup.v1.CheckFindingR\bfindings2\xdc\a\n" +
 	"\rTargetService\x12e\n" +
 	"\x04Info\x12-.timetiles.backup.v1.TargetServiceInfoRequest\x1a..timetiles.backup.v1.TargetServiceInfoResponse\x12t\n" +
 	"\tConfigure\x122.timetiles.backup.v1.TargetServiceConfigureRequest\x1a3.timetiles.backup.v1.TargetServiceConfigureResponse\x12K\n" +
@@ -1387,7 +1470,8 @@ const file_timetiles_backup_v1_target_proto_rawDesc = "" +
 	"\x05Prune\x12!.timetiles.backup.v1.PruneRequest\x1a\".timetiles.backup.v1.PruneResponse\x12Y\n" +
 	"\bProgress\x12$.timetiles.backup.v1.ProgressRequest\x1a%.timetiles.backup.v1.ProgressResponse0\x01\x12Q\n" +
 	"\x06Verify\x12\".timetiles.backup.v1.VerifyRequest\x1a#.timetiles.backup.v1.VerifyResponse\x12K\n" +
-	"\x04Copy\x12 .timetiles.backup.v1.CopyRequest\x1a!.timetiles.backup.v1.CopyResponseBHZFgithub.com/timetiles/timetiles-backup/gen/timetiles/backup/v1;backupv1b\x06proto3"
+	"\x04Copy\x12 .timetiles.backup.v1.CopyRequest\x1a!.timetiles.backup.v1.CopyResponse\x12h\n" +
+	"\x05Check\x12..timetiles.backup.v1.TargetServiceCheckRequest\x1a/.timetiles.backup.v1.TargetServiceCheckResponseBHZFgithub.com/timetiles/timetiles-backup/gen/timetiles/backup/v1;backupv1b\x06proto3"
 
 var (
 	file_timetiles_backup_v1_target_proto_rawDescOnce sync.Once
@@ -1401,7 +1485,7 @@ func file_timetiles_backup_v1_target_proto_rawDescGZIP() []byte {
 	return file_timetiles_backup_v1_target_proto_rawDescData
 }
 
-var file_timetiles_backup_v1_target_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_timetiles_backup_v1_target_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_timetiles_backup_v1_target_proto_goTypes = []any{
 	(*InitRequest)(nil),                    // 0: timetiles.backup.v1.InitRequest
 	(*InitResponse)(nil),                   // 1: timetiles.backup.v1.InitResponse
@@ -1426,47 +1510,53 @@ var file_timetiles_backup_v1_target_proto_goTypes = []any{
 	(*TargetServiceInfoResponse)(nil),      // 20: timetiles.backup.v1.TargetServiceInfoResponse
 	(*TargetServiceConfigureRequest)(nil),  // 21: timetiles.backup.v1.TargetServiceConfigureRequest
 	(*TargetServiceConfigureResponse)(nil), // 22: timetiles.backup.v1.TargetServiceConfigureResponse
-	(*StreamMessage)(nil),                  // 23: timetiles.backup.v1.StreamMessage
-	(*PluginInfo)(nil),                     // 24: timetiles.backup.v1.PluginInfo
-	(*PluginConfig)(nil),                   // 25: timetiles.backup.v1.PluginConfig
+	(*TargetServiceCheckRequest)(nil),      // 23: timetiles.backup.v1.TargetServiceCheckRequest
+	(*TargetServiceCheckResponse)(nil),     // 24: timetiles.backup.v1.TargetServiceCheckResponse
+	(*StreamMessage)(nil),                  // 25: timetiles.backup.v1.StreamMessage
+	(*PluginInfo)(nil),                     // 26: timetiles.backup.v1.PluginInfo
+	(*PluginConfig)(nil),                   // 27: timetiles.backup.v1.PluginConfig
+	(*CheckFinding)(nil),                   // 28: timetiles.backup.v1.CheckFinding
 }
 var file_timetiles_backup_v1_target_proto_depIdxs = []int32{
-	23, // 0: timetiles.backup.v1.WriteRequest.message:type_name -> timetiles.backup.v1.StreamMessage
+	25, // 0: timetiles.backup.v1.WriteRequest.message:type_name -> timetiles.backup.v1.StreamMessage
 	2,  // 1: timetiles.backup.v1.WriteResponse.snapshot:type_name -> timetiles.backup.v1.Snapshot
 	2,  // 2: timetiles.backup.v1.ListResponse.snapshots:type_name -> timetiles.backup.v1.Snapshot
-	23, // 3: timetiles.backup.v1.ReadResponse.message:type_name -> timetiles.backup.v1.StreamMessage
+	25, // 3: timetiles.backup.v1.ReadResponse.message:type_name -> timetiles.backup.v1.StreamMessage
 	9,  // 4: timetiles.backup.v1.PruneRequest.keep:type_name -> timetiles.backup.v1.KeepPolicy
 	2,  // 5: timetiles.backup.v1.PruneResponse.kept:type_name -> timetiles.backup.v1.Snapshot
 	2,  // 6: timetiles.backup.v1.PruneResponse.removed:type_name -> timetiles.backup.v1.Snapshot
 	2,  // 7: timetiles.backup.v1.CopiedSnapshot.snapshot:type_name -> timetiles.backup.v1.Snapshot
 	17, // 8: timetiles.backup.v1.CopyResponse.copied:type_name -> timetiles.backup.v1.CopiedSnapshot
-	24, // 9: timetiles.backup.v1.TargetServiceInfoResponse.info:type_name -> timetiles.backup.v1.PluginInfo
-	25, // 10: timetiles.backup.v1.TargetServiceConfigureRequest.config:type_name -> timetiles.backup.v1.PluginConfig
-	19, // 11: timetiles.backup.v1.TargetService.Info:input_type -> timetiles.backup.v1.TargetServiceInfoRequest
-	21, // 12: timetiles.backup.v1.TargetService.Configure:input_type -> timetiles.backup.v1.TargetServiceConfigureRequest
-	0,  // 13: timetiles.backup.v1.TargetService.Init:input_type -> timetiles.backup.v1.InitRequest
-	3,  // 14: timetiles.backup.v1.TargetService.Write:input_type -> timetiles.backup.v1.WriteRequest
-	5,  // 15: timetiles.backup.v1.TargetService.List:input_type -> timetiles.backup.v1.ListRequest
-	7,  // 16: timetiles.backup.v1.TargetService.Read:input_type -> timetiles.backup.v1.ReadRequest
-	10, // 17: timetiles.backup.v1.TargetService.Prune:input_type -> timetiles.backup.v1.PruneRequest
-	14, // 18: timetiles.backup.v1.TargetService.Progress:input_type -> timetiles.backup.v1.ProgressRequest
-	12, // 19: timetiles.backup.v1.TargetService.Verify:input_type -> timetiles.backup.v1.VerifyRequest
-	16, // 20: timetiles.backup.v1.TargetService.Copy:input_type -> timetiles.backup.v1.CopyRequest
-	20, // 21: timetiles.backup.v1.TargetService.Info:output_type -> timetiles.backup.v1.TargetServiceInfoResponse
-	22, // 22: timetiles.backup.v1.TargetService.Configure:output_type -> timetiles.backup.v1.TargetServiceConfigureResponse
-	1,  // 23: timetiles.backup.v1.TargetService.Init:output_type -> timetiles.backup.v1.InitResponse
-	4,  // 24: timetiles.backup.v1.TargetService.Write:output_type -> timetiles.backup.v1.WriteResponse
-	6,  // 25: timetiles.backup.v1.TargetService.List:output_type -> timetiles.backup.v1.ListResponse
-	8,  // 26: timetiles.backup.v1.TargetService.Read:output_type -> timetiles.backup.v1.ReadResponse
-	11, // 27: timetiles.backup.v1.TargetService.Prune:output_type -> timetiles.backup.v1.PruneResponse
-	15, // 28: timetiles.backup.v1.TargetService.Progress:output_type -> timetiles.backup.v1.ProgressResponse
-	13, // 29: timetiles.backup.v1.TargetService.Verify:output_type -> timetiles.backup.v1.VerifyResponse
-	18, // 30: timetiles.backup.v1.TargetService.Copy:output_type -> timetiles.backup.v1.CopyResponse
-	21, // [21:31] is the sub-list for method output_type
-	11, // [11:21] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	26, // 9: timetiles.backup.v1.TargetServiceInfoResponse.info:type_name -> timetiles.backup.v1.PluginInfo
+	27, // 10: timetiles.backup.v1.TargetServiceConfigureRequest.config:type_name -> timetiles.backup.v1.PluginConfig
+	28, // 11: timetiles.backup.v1.TargetServiceCheckResponse.findings:type_name -> timetiles.backup.v1.CheckFinding
+	19, // 12: timetiles.backup.v1.TargetService.Info:input_type -> timetiles.backup.v1.TargetServiceInfoRequest
+	21, // 13: timetiles.backup.v1.TargetService.Configure:input_type -> timetiles.backup.v1.TargetServiceConfigureRequest
+	0,  // 14: timetiles.backup.v1.TargetService.Init:input_type -> timetiles.backup.v1.InitRequest
+	3,  // 15: timetiles.backup.v1.TargetService.Write:input_type -> timetiles.backup.v1.WriteRequest
+	5,  // 16: timetiles.backup.v1.TargetService.List:input_type -> timetiles.backup.v1.ListRequest
+	7,  // 17: timetiles.backup.v1.TargetService.Read:input_type -> timetiles.backup.v1.ReadRequest
+	10, // 18: timetiles.backup.v1.TargetService.Prune:input_type -> timetiles.backup.v1.PruneRequest
+	14, // 19: timetiles.backup.v1.TargetService.Progress:input_type -> timetiles.backup.v1.ProgressRequest
+	12, // 20: timetiles.backup.v1.TargetService.Verify:input_type -> timetiles.backup.v1.VerifyRequest
+	16, // 21: timetiles.backup.v1.TargetService.Copy:input_type -> timetiles.backup.v1.CopyRequest
+	23, // 22: timetiles.backup.v1.TargetService.Check:input_type -> timetiles.backup.v1.TargetServiceCheckRequest
+	20, // 23: timetiles.backup.v1.TargetService.Info:output_type -> timetiles.backup.v1.TargetServiceInfoResponse
+	22, // 24: timetiles.backup.v1.TargetService.Configure:output_type -> timetiles.backup.v1.TargetServiceConfigureResponse
+	1,  // 25: timetiles.backup.v1.TargetService.Init:output_type -> timetiles.backup.v1.InitResponse
+	4,  // 26: timetiles.backup.v1.TargetService.Write:output_type -> timetiles.backup.v1.WriteResponse
+	6,  // 27: timetiles.backup.v1.TargetService.List:output_type -> timetiles.backup.v1.ListResponse
+	8,  // 28: timetiles.backup.v1.TargetService.Read:output_type -> timetiles.backup.v1.ReadResponse
+	11, // 29: timetiles.backup.v1.TargetService.Prune:output_type -> timetiles.backup.v1.PruneResponse
+	15, // 30: timetiles.backup.v1.TargetService.Progress:output_type -> timetiles.backup.v1.ProgressResponse
+	13, // 31: timetiles.backup.v1.TargetService.Verify:output_type -> timetiles.backup.v1.VerifyResponse
+	18, // 32: timetiles.backup.v1.TargetService.Copy:output_type -> timetiles.backup.v1.CopyResponse
+	24, // 33: timetiles.backup.v1.TargetService.Check:output_type -> timetiles.backup.v1.TargetServiceCheckResponse
+	23, // [23:34] is the sub-list for method output_type
+	12, // [12:23] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_timetiles_backup_v1_target_proto_init() }
@@ -1481,7 +1571,7 @@ func file_timetiles_backup_v1_target_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_timetiles_backup_v1_target_proto_rawDesc), len(file_timetiles_backup_v1_target_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   23,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

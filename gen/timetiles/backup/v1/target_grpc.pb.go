@@ -31,6 +31,7 @@ const (
 	TargetService_Progress_FullMethodName  = "/timetiles.backup.v1.TargetService/Progress"
 	TargetService_Verify_FullMethodName    = "/timetiles.backup.v1.TargetService/Verify"
 	TargetService_Copy_FullMethodName      = "/timetiles.backup.v1.TargetService/Copy"
+	TargetService_Check_FullMethodName     = "/timetiles.backup.v1.TargetService/Check"
 )
 
 // TargetServiceClient is the client API for TargetService service.
@@ -62,6 +63,12 @@ type TargetServiceClient interface {
 	// missed. Additive (API version 1): plugins built before it answer
 	// Unimplemented and the host skips the catch-up with a message.
 	Copy(ctx context.Context, in *CopyRequest, opts ...grpc.CallOption) (*CopyResponse, error)
+	// Check asks the plugin to check itself after Configure: its tools,
+	// their versions, that what it is configured to reach exists and
+	// answers. It changes nothing (no repository or database is created, no
+	// message sent). Additive (API version 1): plugins built before it
+	// answer Unimplemented.
+	Check(ctx context.Context, in *TargetServiceCheckRequest, opts ...grpc.CallOption) (*TargetServiceCheckResponse, error)
 }
 
 type targetServiceClient struct {
@@ -193,6 +200,16 @@ func (c *targetServiceClient) Copy(ctx context.Context, in *CopyRequest, opts ..
 	return out, nil
 }
 
+func (c *targetServiceClient) Check(ctx context.Context, in *TargetServiceCheckRequest, opts ...grpc.CallOption) (*TargetServiceCheckResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TargetServiceCheckResponse)
+	err := c.cc.Invoke(ctx, TargetService_Check_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // TargetServiceServer is the server API for TargetService service.
 // All implementations must embed UnimplementedTargetServiceServer
 // for forward compatibility.
@@ -222,6 +239,12 @@ type TargetServiceServer interface {
 	// missed. Additive (API version 1): plugins built before it answer
 	// Unimplemented and the host skips the catch-up with a message.
 	Copy(context.Context, *CopyRequest) (*CopyResponse, error)
+	// Check asks the plugin to check itself after Configure: its tools,
+	// their versions, that what it is configured to reach exists and
+	// answers. It changes nothing (no repository or database is created, no
+	// message sent). Additive (API version 1): plugins built before it
+	// answer Unimplemented.
+	Check(context.Context, *TargetServiceCheckRequest) (*TargetServiceCheckResponse, error)
 	mustEmbedUnimplementedTargetServiceServer()
 }
 
@@ -261,6 +284,9 @@ func (UnimplementedTargetServiceServer) Verify(context.Context, *VerifyRequest) 
 }
 func (UnimplementedTargetServiceServer) Copy(context.Context, *CopyRequest) (*CopyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Copy not implemented")
+}
+func (UnimplementedTargetServiceServer) Check(context.Context, *TargetServiceCheckRequest) (*TargetServiceCheckResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Check not implemented")
 }
 func (UnimplementedTargetServiceServer) mustEmbedUnimplementedTargetServiceServer() {}
 func (UnimplementedTargetServiceServer) testEmbeddedByValue()                       {}
@@ -438,6 +464,24 @@ func _TargetService_Copy_Handler(srv interface{}, ctx context.Context, dec func(
 	return interceptor(ctx, in, info, handler)
 }
 
+func _TargetService_Check_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TargetServiceCheckRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TargetServiceServer).Check(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TargetService_Check_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TargetServiceServer).Check(ctx, req.(*TargetServiceCheckRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // TargetService_ServiceDesc is the grpc.ServiceDesc for TargetService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -472,6 +516,10 @@ var TargetService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Copy",
 			Handler:    _TargetService_Copy_Handler,
+		},
+		{
+			MethodName: "Check",
+			Handler:    _TargetService_Check_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

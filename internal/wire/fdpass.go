@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 
-package sdk
+package wire
 
 import (
 	"context"
@@ -84,15 +84,17 @@ func (c *FDChannel) Send(token string, files ...*os.File) error {
 // Close closes the host's end.
 func (c *FDChannel) Close() error { return c.conn.Close() }
 
-// fdInbox is the plugin's end: files received, by token.
-type fdInbox struct {
+// Inbox is the plugin's end of the fd channel: files received, by token.
+type Inbox struct {
 	mu      sync.Mutex
 	files   map[string][]*os.File
 	waiters map[string]chan struct{}
 	err     error
 }
 
-func openInbox() *fdInbox {
+// OpenInbox starts the inbox on the fd channel named by EnvFDChannel, or
+// returns nil when the plugin has none (bytes then travel over gRPC).
+func OpenInbox() *Inbox {
 	v := os.Getenv(EnvFDChannel)
 	if v == "" {
 		return nil
@@ -101,23 +103,23 @@ func openInbox() *fdInbox {
 	if err != nil {
 		return nil
 	}
-	return inboxFrom(os.NewFile(uintptr(n), "fd-channel"))
+	return InboxFrom(os.NewFile(uintptr(n), "fd-channel"))
 }
 
-// inboxFrom starts an inbox on the plugin's end of an fd channel; it takes
+// InboxFrom starts an inbox on the plugin's end of an fd channel; it takes
 // ownership of f.
-func inboxFrom(f *os.File) *fdInbox {
+func InboxFrom(f *os.File) *Inbox {
 	c, err := net.FileConn(f)
 	f.Close()
 	if err != nil {
 		return nil
 	}
-	in := &fdInbox{files: map[string][]*os.File{}, waiters: map[string]chan struct{}{}}
+	in := &Inbox{files: map[string][]*os.File{}, waiters: map[string]chan struct{}{}}
 	go in.loop(c.(*net.UnixConn))
 	return in
 }
 
-func (in *fdInbox) loop(c *net.UnixConn) {
+func (in *Inbox) loop(c *net.UnixConn) {
 	buf := make([]byte, maxToken)
 	oob := make([]byte, syscall.CmsgSpace(4*4))
 	for {
@@ -160,7 +162,7 @@ func (in *fdInbox) loop(c *net.UnixConn) {
 	}
 }
 
-func (in *fdInbox) expire(token string, files []*os.File) {
+func (in *Inbox) expire(token string, files []*os.File) {
 	in.mu.Lock()
 	cur, ok := in.files[token]
 	if ok && len(cur) > 0 && len(files) > 0 && cur[0] == files[0] {
@@ -174,8 +176,8 @@ func (in *fdInbox) expire(token string, files []*os.File) {
 	}
 }
 
-// take returns the files sent under token, waiting for them briefly.
-func (in *fdInbox) take(ctx context.Context, token string, want int) ([]*os.File, error) {
+// Take returns the files sent under token, waiting for them briefly.
+func (in *Inbox) Take(ctx context.Context, token string, want int) ([]*os.File, error) {
 	if in == nil {
 		return nil, fmt.Errorf("stream asks for fd token %q but this plugin has no fd channel", token)
 	}

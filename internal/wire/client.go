@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 
-package sdk
+package wire
 
 import (
 	"context"
@@ -11,8 +11,22 @@ import (
 	pb "github.com/timetiles/timetiles-backup/gen/timetiles/backup/v1"
 )
 
-// Client is the host's handle on a running plugin of any kind. The host and
-// the conformance kit use it; plugin authors do not need it.
+// Plugin kinds (package sdk re-exports them).
+const (
+	KindSource   = "source"
+	KindTarget   = "target"
+	KindNotifier = "notifier"
+)
+
+// ChunkSize is the size of the gRPC chunk messages of the fallback path and
+// of the copy buffers (package sdk re-exports it).
+const ChunkSize = 1 << 20
+
+// MaxMessageSize bounds gRPC messages: a chunk plus framing.
+const MaxMessageSize = ChunkSize + 64<<10
+
+// Client is the host's handle on a running plugin of any kind: the gRPC
+// clients of its service and its fd channel.
 type Client struct {
 	Kind     string
 	Source   pb.SourceServiceClient
@@ -22,7 +36,8 @@ type Client struct {
 	FD *FDChannel
 }
 
-func newClient(kind string, c *grpc.ClientConn) *Client {
+// NewClient wraps a gRPC connection to a plugin of the given kind.
+func NewClient(kind string, c *grpc.ClientConn) *Client {
 	cl := &Client{Kind: kind}
 	switch kind {
 	case KindSource:
@@ -34,10 +49,6 @@ func newClient(kind string, c *grpc.ClientConn) *Client {
 	}
 	return cl
 }
-
-// NewClient wraps a gRPC connection to a plugin of the given kind (for
-// in-process tests and the conformance kit).
-func NewClient(kind string, c *grpc.ClientConn) *Client { return newClient(kind, c) }
 
 // Flow-control windows of the gRPC chunk transport, both ways. gRPC's
 // default grows the windows with its bandwidth estimate up to 16 MiB per
@@ -92,8 +103,7 @@ func (c *Client) Info(ctx context.Context) (*pb.PluginInfo, error) {
 }
 
 // Configure sends the plugin its configuration.
-func (c *Client) Configure(ctx context.Context, cfg Config) error {
-	pc := &pb.PluginConfig{Instance: cfg.Instance, Values: cfg.Values, ApiVersion: cfg.APIVersion}
+func (c *Client) Configure(ctx context.Context, pc *pb.PluginConfig) error {
 	var err error
 	switch c.Kind {
 	case KindSource:
@@ -106,9 +116,10 @@ func (c *Client) Configure(ctx context.Context, cfg Config) error {
 	return FromStatus(err)
 }
 
-// Notify delivers an event through a notifier plugin.
-func (c *Client) Notify(ctx context.Context, e Event) ([]string, error) {
-	resp, err := c.Notifier.Notify(ctx, &pb.NotifyRequest{Event: EventToPB(e)})
+// Notify delivers an event through a notifier plugin and returns the
+// channels that took it; a partial delivery returns both.
+func (c *Client) Notify(ctx context.Context, e *pb.Event) ([]string, error) {
+	resp, err := c.Notifier.Notify(ctx, &pb.NotifyRequest{Event: e})
 	if err != nil {
 		return nil, FromStatus(err)
 	}
