@@ -14,12 +14,9 @@ import (
 	"strings"
 	"time"
 
-	pb "github.com/timetiles/timetiles-backup/gen/timetiles/backup/v1"
 	"github.com/timetiles/timetiles-backup/host/config"
 	"github.com/timetiles/timetiles-backup/host/retention"
 	"github.com/timetiles/timetiles-backup/host/runs"
-	"github.com/timetiles/timetiles-backup/internal/wire"
-	"github.com/timetiles/timetiles-backup/internal/wire/convert"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -104,19 +101,16 @@ func (r *Runner) CatchUp(ctx context.Context, local, offsite *Plugin, skip strin
 	}
 	copied := map[string]sdk.Snapshot{}
 	if len(ids) > 0 {
-		resp, err := offsite.Client.Target.Copy(ctx, &pb.CopyRequest{FromInstance: Local, SnapshotIds: ids})
+		res, err := offsite.Target().Copy(ctx, sdk.CopyRequest{FromInstance: Local, SnapshotIDs: ids})
 		if err != nil {
-			err = wire.FromStatus(err)
 			if errors.Is(err, sdk.ErrUnimplemented) {
 				rep.Skipped = fmt.Sprintf("the target plugin %s cannot copy runs between repositories: %d run(s) stay missing offsite", offsite.Name, len(missing))
 				return rep, nil
 			}
 			return rep, fmt.Errorf("copying %d snapshot(s) of %d run(s): %w", len(ids), len(missing), err)
 		}
-		rep.Warning = resp.Warning
-		for _, c := range resp.Copied {
-			copied[c.FromId] = convert.SnapshotFromPB(c.Snapshot)
-		}
+		rep.Warning = res.Warning
+		copied = res.Copied
 	}
 	for i, m := range missing {
 		man := *manifests[i]

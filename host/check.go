@@ -62,7 +62,7 @@ func (r *Runner) CheckPlugin(ctx context.Context, name, instance, role string) *
 		pc.Err = r.ScrubError(err)
 		return pc
 	}
-	pc.Running, pc.Version = p, p.Info.GetPluginVersion()
+	pc.Running, pc.Version = p, p.Info.Version
 	cctx, cancel := context.WithTimeout(ctx, CheckTimeout)
 	defer cancel()
 	pfs, err := p.Client.Check(cctx)

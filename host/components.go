@@ -8,7 +8,6 @@ import (
 	"sort"
 	"sync"
 
-	"github.com/timetiles/timetiles-backup/internal/wire/convert"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -61,7 +60,7 @@ func (r *Runner) ComponentSpecs(ctx context.Context, comps []string) (map[string
 				errs[i] = err
 				return
 			}
-			infos[i] = convert.InfoFromPB(p.Info)
+			infos[i] = p.Info
 		}()
 	}
 	wg.Wait()

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+
 	"github.com/timetiles/timetiles-backup/host/config"
 
 	// go-retryablehttp (HashiCorp, MPL-2.0), as in notify-alert's webhook:

@@ -14,10 +14,10 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
-	"github.com/hashicorp/go-plugin"
+	goplugin "github.com/hashicorp/go-plugin"
 
-	pb "github.com/timetiles/timetiles-backup/gen/timetiles/backup/v1"
 	"github.com/timetiles/timetiles-backup/host/config"
+	"github.com/timetiles/timetiles-backup/host/plugin"
 	"github.com/timetiles/timetiles-backup/internal/wire"
 	"github.com/timetiles/timetiles-backup/internal/wire/convert"
 	"github.com/timetiles/timetiles-backup/sdk"
@@ -32,26 +32,37 @@ var ErrIncompatible = errors.New("incompatible plugin")
 // Plugin is a running plugin process.
 type Plugin struct {
 	Candidate
-	Info       *pb.PluginInfo
+	Info       sdk.Info
 	APIVersion uint32
 	Client     *wire.Client
 	// Instance the plugin was configured as, e.g. "local" or "offsite".
 	Instance string
-	raw      *plugin.Client
+	raw      *goplugin.Client
 }
 
 // Has reports whether the plugin declared a capability.
 func (p *Plugin) Has(capability string) bool {
-	return p.Info != nil && slices.Contains(p.Info.Capabilities, capability)
+	return slices.Contains(p.Info.Capabilities, capability)
 }
 
 // Spec returns what the plugin declares about component c: how it is
 // restored, whether it is backed up first (sdk.ComponentSpec).
 func (p *Plugin) Spec(c string) sdk.ComponentSpec {
-	if p == nil || p.Info == nil {
+	if p == nil {
 		return sdk.ComponentSpec{Name: c}
 	}
-	return convert.InfoFromPB(p.Info).Spec(c)
+	return p.Info.Spec(c)
+}
+
+// Source is the typed client of a source plugin (host/plugin).
+func (p *Plugin) Source() *plugin.Source { return plugin.NewSource(p.Client, p.Info) }
+
+// Target is the typed client of a target plugin (host/plugin).
+func (p *Plugin) Target() *plugin.Target { return plugin.NewTarget(p.Client, p.Info) }
+
+// Notifier is the typed client of a notifier plugin (host/plugin).
+func (p *Plugin) Notifier() *plugin.Notifier {
+	return plugin.NewNotifier(p.Client, p.Info)
 }
 
 // Manager launches plugins and stops them all on Close.
@@ -71,8 +82,8 @@ type Manager struct {
 	secrets map[string]bool // config keys plugins declared secret
 }
 
-// baseEnv is the environment a plugin process gets (sdk.PluginEnv).
-var baseEnv = sdk.PluginEnv
+// baseEnv is the environment a plugin process gets (plugin.PluginEnv).
+var baseEnv = plugin.PluginEnv
 
 // Launch starts a plugin, checks its API versions and returns it.
 func (m *Manager) Launch(ctx context.Context, c Candidate) (*Plugin, error) {
@@ -83,21 +94,21 @@ func (m *Manager) Launch(ctx context.Context, c Candidate) (*Plugin, error) {
 	if err := CheckPluginBinary(c); err != nil {
 		return nil, err
 	}
-	var secure *plugin.SecureConfig
+	var secure *goplugin.SecureConfig
 	if sum, ok := m.Checksums[c.Name]; ok {
 		b, err := hex.DecodeString(sum)
 		if err != nil || len(b) != sha256.Size {
 			return nil, config.Configf("checksum pin for plugin %s is not a SHA-256 hex digest: %q", c.Name, sum)
 		}
-		secure = &plugin.SecureConfig{Checksum: b, Hash: sha256.New()}
+		secure = &goplugin.SecureConfig{Checksum: b, Hash: sha256.New()}
 	}
 	logger := m.Logger
 	if logger == nil {
 		logger = hclog.NewNullLogger()
 	}
-	cl, raw, err := sdk.Launch(c.Path, c.Kind, sdk.LaunchOptions{FD: m.Transport != "grpc", Secure: secure, Logger: logger.Named(c.Name)})
+	cl, raw, err := plugin.Launch(c.Path, c.Kind, plugin.LaunchOptions{FD: m.Transport != "grpc", Secure: secure, Logger: logger.Named(c.Name)})
 	if err != nil {
-		if errors.Is(err, plugin.ErrChecksumsDoNotMatch) {
+		if errors.Is(err, goplugin.ErrChecksumsDoNotMatch) {
 			return nil, fmt.Errorf("%w: plugin %s at %s does not match its pinned SHA-256 checksum: reinstall it or update the pin", ErrIncompatible, c.Name, c.Path)
 		}
 		if strings.Contains(strings.ToLower(err.Error()), "incompatible api version") || strings.Contains(err.Error(), "protocol version") {
@@ -120,10 +131,10 @@ func (m *Manager) Launch(ctx context.Context, c Candidate) (*Plugin, error) {
 	if err != nil {
 		return fail(fmt.Errorf("plugin %s did not answer Info: %w", c.Name, err))
 	}
-	p.Info = info
 	if info.Kind != c.Kind {
 		return fail(fmt.Errorf("%w: plugin %s at %s says it is a %s plugin, its name says %s", ErrIncompatible, c.Name, c.Path, info.Kind, c.Kind))
 	}
+	p.Info = convert.InfoFromPB(info)
 	p.APIVersion = chooseAPIVersion(info.ApiVersions)
 	if p.APIVersion == 0 {
 		return fail(fmt.Errorf("%w: plugin %s %s at %s implements API versions %v; this timetiles-backup implements %v: install a plugin release for this host version",

@@ -22,6 +22,7 @@ import (
 	// the holder exits however it exits (SIGKILL included), so a lock of a
 	// dead process is taken over without any staleness heuristics.
 	"github.com/gofrs/flock"
+
 	"github.com/timetiles/timetiles-backup/host/config"
 )
 

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/hashicorp/go-hclog"
+
 	"github.com/timetiles/timetiles-backup/host/config"
 )
 

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/timetiles/timetiles-backup/host/config"
-	"github.com/timetiles/timetiles-backup/internal/wire/convert"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -143,7 +142,7 @@ func (r *Runner) notifyEach(ctx context.Context, e sdk.Event, success bool) []No
 		if success && !p.Has(sdk.CapSuccessEvents) {
 			continue
 		}
-		res.Delivered, err = p.Client.Notify(ctx, convert.EventToPB(e))
+		res.Delivered, err = p.Notifier().Notify(ctx, e)
 		if err != nil {
 			r.Log.Error("notifier failed", "notifier", name, "error", r.Scrub(err.Error()), "subject", e.Subject)
 			res.Err = r.ScrubError(err)

@@ -8,11 +8,8 @@ import (
 	"fmt"
 	"strings"
 
-	pb "github.com/timetiles/timetiles-backup/gen/timetiles/backup/v1"
 	"github.com/timetiles/timetiles-backup/host/config"
 	"github.com/timetiles/timetiles-backup/host/runs"
-	"github.com/timetiles/timetiles-backup/internal/wire"
-	"github.com/timetiles/timetiles-backup/internal/wire/convert"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -113,16 +110,11 @@ func (r *Runner) Plan(ctx context.Context, opts BackupOptions) (*Plan, error) {
 		pt := PlanTarget{Instance: inst, Plugin: targetName}
 		t, err := r.Start(ctx, targetName, inst)
 		if err == nil {
-			var resp *pb.ListResponse
-			resp, err = t.Client.Target.List(ctx, &pb.ListRequest{})
-			err = wire.FromStatus(err)
+			var snaps []sdk.Snapshot
+			snaps, err = t.Target().List(ctx, nil)
 			switch {
 			case err == nil:
 				pt.Exists = true
-				var snaps []sdk.Snapshot
-				for _, s := range resp.Snapshots {
-					snaps = append(snaps, convert.SnapshotFromPB(s))
-				}
 				pt.Runs = len(runs.GroupRuns(snaps))
 			case errors.Is(err, sdk.ErrNotFound):
 				err = nil
@@ -140,7 +132,7 @@ func (r *Runner) Plan(ctx context.Context, opts BackupOptions) (*Plan, error) {
 		pc := PlanComponent{Component: c, Plugin: sources[c]}
 		s, err := r.Start(ctx, sources[c], c)
 		if err == nil {
-			pc.Version = s.Info.PluginVersion
+			pc.Version = s.Info.Version
 			srcs[c] = s
 		}
 		pc.Err = err

@@ -5,9 +5,7 @@ package host
 import (
 	"context"
 
-	pb "github.com/timetiles/timetiles-backup/gen/timetiles/backup/v1"
 	"github.com/timetiles/timetiles-backup/host/runs"
-	"github.com/timetiles/timetiles-backup/internal/wire/convert"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -24,22 +22,12 @@ type ProgressEvent struct {
 // fed by restic's status lines in target-restic) to fn until ctx ends. A
 // plugin built before the Progress call answers Unimplemented: no reports.
 func watchProgress(ctx context.Context, t *Plugin, sink string, fn func(ProgressEvent)) {
-	st, err := t.Client.Target.Progress(ctx, &pb.ProgressRequest{})
-	if err != nil {
-		return
-	}
-	go func() {
-		for {
-			m, err := st.Recv()
-			if err != nil {
-				return
-			}
-			if m.GetComponent() == runs.ManifestName {
-				continue // the run manifest: a few bytes, not the operator's data
-			}
-			fn(ProgressEvent{Sink: sink, Progress: convert.ProgressFromPB(m)})
+	_ = t.Target().WatchProgress(ctx, func(p sdk.Progress) {
+		if p.Component == runs.ManifestName {
+			return // the run manifest: a few bytes, not the operator's data
 		}
-	}()
+		fn(ProgressEvent{Sink: sink, Progress: p})
+	})
 }
 
 // reportDone sends the final figures of a stream that was stored (its

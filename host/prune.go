@@ -7,12 +7,9 @@ import (
 	"errors"
 	"fmt"
 
-	pb "github.com/timetiles/timetiles-backup/gen/timetiles/backup/v1"
 	"github.com/timetiles/timetiles-backup/host/config"
 	"github.com/timetiles/timetiles-backup/host/retention"
 	"github.com/timetiles/timetiles-backup/host/runs"
-	"github.com/timetiles/timetiles-backup/internal/wire"
-	"github.com/timetiles/timetiles-backup/internal/wire/convert"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -99,12 +96,8 @@ func (r *Runner) pruneOne(ctx context.Context, inst string, t *Plugin, keep sdk.
 		return rep
 	}
 	r.Log.Info("pruning", "repository", inst, "runs", len(rep.Plan.Removed()), "snapshots", len(ids))
-	_, err = t.Client.Target.Prune(ctx, &pb.PruneRequest{
-		Keep: &pb.KeepPolicy{Daily: uint32(keep.Daily), Weekly: uint32(keep.Weekly), Monthly: uint32(keep.Monthly)},
-		Host: host, Tags: []string{runs.ToolTag}, Forget: ids,
-	})
+	_, err = t.Target().Prune(ctx, sdk.PruneRequest{Keep: keep, Host: host, Tags: []string{runs.ToolTag}, Forget: ids})
 	if err != nil {
-		err = wire.FromStatus(err)
 		if inst == Offsite && IsPermission(err) {
 			rep.Skipped = "the offsite key may not delete (write-only key): nothing removed offsite; prune it with full-access credentials or let S3 lifecycle rules handle it"
 			return rep
@@ -128,13 +121,9 @@ func (r *Runner) listSnapshots(ctx context.Context, instance string) ([]sdk.Snap
 
 // listWith lists the snapshots of a started target instance.
 func listWith(ctx context.Context, t *Plugin, instance string) ([]sdk.Snapshot, error) {
-	resp, err := t.Client.Target.List(ctx, &pb.ListRequest{})
+	snaps, err := t.Target().List(ctx, nil)
 	if err != nil {
-		return nil, fmt.Errorf("listing %s snapshots: %w", instance, wire.FromStatus(err))
-	}
-	snaps := make([]sdk.Snapshot, 0, len(resp.Snapshots))
-	for _, s := range resp.Snapshots {
-		snaps = append(snaps, convert.SnapshotFromPB(s))
+		return nil, fmt.Errorf("listing %s snapshots: %w", instance, err)
 	}
 	return snaps, nil
 }

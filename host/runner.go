@@ -22,7 +22,6 @@ import (
 	"github.com/timetiles/timetiles-backup/host/runs"
 	"github.com/timetiles/timetiles-backup/internal/rootonly"
 	"github.com/timetiles/timetiles-backup/internal/version"
-	"github.com/timetiles/timetiles-backup/internal/wire"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -73,7 +72,7 @@ func (r *Runner) SearchDirs() []string {
 }
 
 // pathEnv is $PATH when it is searched for plugins: always for users
-// other than root, for root only when EnvSearchPath asks for it.
+// other than root, for root only when config.EnvSearchPath asks for it.
 func (r *Runner) pathEnv() string {
 	if on, _ := r.searchPath(); on || !rootonly.Applies() {
 		return os.Getenv("PATH")
@@ -102,7 +101,7 @@ func (r *Runner) PathNote() string {
 }
 
 // CheckDiscovery checks what plugin discovery relies on, before any plugin
-// runs: the value of EnvSearchPath; as root, that nobody but root can
+// runs: the value of config.EnvSearchPath; as root, that nobody but root can
 // change the explicit plugin directory; and that every checksum pin names
 // a plugin that was found (a misspelled pin would pin nothing). Every
 // error is a configuration error.
@@ -498,18 +497,20 @@ func (r *Runner) initTarget(ctx context.Context, t *Plugin) (bool, error) {
 // catch-up copies deduplicate with the others; opensNext as in
 // InitRequest.
 func InitRepository(ctx context.Context, log hclog.Logger, t *Plugin, opensNext bool) (bool, error) {
-	req := &pb.InitRequest{OpensNext: opensNext}
+	if opensNext {
+		ctx = sdk.WithInitOpensNext(ctx)
+	}
 	if t.Instance == Offsite {
-		req.ParamsFrom = Local
+		ctx = sdk.WithInitParamsFrom(ctx, Local)
 	}
-	resp, err := t.Client.Target.Init(ctx, req)
+	created, err := t.Target().Init(ctx)
 	if err != nil {
-		return false, wire.FromStatus(err)
+		return false, err
 	}
-	if resp.Created {
+	if created {
 		log.Info("repository created", "target", t.Name, "instance", t.Instance)
 	}
-	return resp.Created, nil
+	return created, nil
 }
 
 // withTimeout bounds ctx by d; d ≤ 0 means no bound.

@@ -193,16 +193,15 @@ func (r *Runner) verifyRepository(ctx context.Context, inst, subset string) (*Re
 		return rc, nil, nil, nil, nil
 	}
 	r.Log.Info("checking repository", "repository", inst, "read_data_subset", subset)
-	resp, err := t.Client.Target.Verify(ctx, &pb.VerifyRequest{ReadDataSubset: subset})
+	summary, err := t.Target().Verify(ctx, sdk.VerifyRequest{ReadDataSubset: subset})
 	if err != nil {
-		err = wire.FromStatus(err)
 		if inst == Offsite && IsPermission(err) {
 			rc.Skipped = "the offsite key may not read the repository (write-only key): offsite verify skipped; verify it with full-access credentials"
 			return rc, t, nil, nil, nil
 		}
 		rc.CheckErr = err
 	} else {
-		rc.Check = resp.GetSummary()
+		rc.Check = summary
 	}
 	snaps, err := listWith(ctx, t, inst)
 	if err != nil {

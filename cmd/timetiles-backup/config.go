@@ -15,7 +15,6 @@ import (
 	"github.com/timetiles/timetiles-backup/host"
 	"github.com/timetiles/timetiles-backup/host/config"
 	"github.com/timetiles/timetiles-backup/internal/wire"
-	"github.com/timetiles/timetiles-backup/internal/wire/convert"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -234,7 +233,7 @@ func pluginInfos(m *Meta, r *host.Runner) ([]sdk.Info, []string, []string, bool)
 				errs[i] = err
 				return
 			}
-			infos[i] = convert.InfoFromPB(p.Info)
+			infos[i] = p.Info
 			p.Close()
 		}()
 	}

@@ -23,7 +23,6 @@ import (
 	"github.com/timetiles/timetiles-backup/host/config"
 	"github.com/timetiles/timetiles-backup/internal/testenv"
 	"github.com/timetiles/timetiles-backup/internal/wire"
-	"github.com/timetiles/timetiles-backup/internal/wire/convert"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -45,7 +44,7 @@ func bundledInfos(t *testing.T) []sdk.Info {
 		if err != nil {
 			t.Fatalf("plugin %s: %v", name, err)
 		}
-		infos = append(infos, convert.InfoFromPB(p.Info))
+		infos = append(infos, p.Info)
 	}
 	return infos
 }

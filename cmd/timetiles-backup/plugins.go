@@ -126,7 +126,7 @@ func (c *PluginsCommand) run(args []string) error {
 		if len(p.Info.Capabilities) > 0 {
 			status = "ok (" + strings.Join(p.Info.Capabilities, ",") + ")"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%s\t%s\n", cand.Name, cand.Kind, p.Info.PluginVersion, p.Info.ApiVersions, status, cand.Path)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%s\t%s\n", cand.Name, cand.Kind, p.Info.Version, p.Info.APIVersions, status, cand.Path)
 		shadowed()
 		p.Close()
 	}
@@ -160,7 +160,7 @@ func (c *PluginsCommand) json(r *host.Runner, cands []host.Candidate) error {
 			bad++
 			pj.Error = oneLine(err.Error())
 		} else {
-			pj.OK, pj.Version, pj.APIVersions = true, p.Info.PluginVersion, p.Info.ApiVersions
+			pj.OK, pj.Version, pj.APIVersions = true, p.Info.Version, p.Info.APIVersions
 			if p.Info.Capabilities != nil {
 				pj.Capabilities = p.Info.Capabilities
 			}

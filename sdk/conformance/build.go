@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/timetiles/timetiles-backup/sdk"
+	"github.com/timetiles/timetiles-backup/host/plugin"
 )
 
 // Build compiles the main package pkg ("." for the package under test, or
@@ -16,7 +16,7 @@ import (
 // and returns the binary's path.
 func Build(t testing.TB, pkg, name string) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), sdk.BinaryPrefix+name)
+	bin := filepath.Join(t.TempDir(), plugin.BinaryPrefix+name)
 	cmd := exec.Command("go", "build", "-o", bin, pkg)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build -o %s %s: %v\n%s", bin, pkg, err, out)

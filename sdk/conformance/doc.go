@@ -45,7 +45,5 @@
 //     FailingConfig as an error.
 //
 // The kit needs Linux (/proc, pipes passed over unix sockets), like the
-// host. It depends only on the SDK and the generated protocol (it starts a
-// plugin with sdk.Launch, as the host does), so a plugin's module pulls in
-// nothing of the host's.
+// host. It starts a plugin with host/plugin's Launch, as the host does.
 package conformance

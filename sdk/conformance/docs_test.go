@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/timetiles/timetiles-backup/host/plugin"
 	"github.com/timetiles/timetiles-backup/sdk"
 	"github.com/timetiles/timetiles-backup/sdk/conformance"
 )
@@ -81,7 +82,7 @@ func buildSource(t *testing.T, code, name string) string {
 	if err := os.WriteFile(src, []byte(code), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	bin := filepath.Join(t.TempDir(), sdk.BinaryPrefix+name)
+	bin := filepath.Join(t.TempDir(), plugin.BinaryPrefix+name)
 	cmd := exec.Command("go", "build", "-o", bin, src)
 	cmd.Dir = repoRoot
 	if out, err := cmd.CombinedOutput(); err != nil {

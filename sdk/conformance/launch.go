@@ -17,6 +17,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	pb "github.com/timetiles/timetiles-backup/gen/timetiles/backup/v1"
+	"github.com/timetiles/timetiles-backup/host/plugin"
 	"github.com/timetiles/timetiles-backup/internal/wire"
 	"github.com/timetiles/timetiles-backup/internal/wire/convert"
 	"github.com/timetiles/timetiles-backup/sdk"
@@ -98,7 +99,7 @@ func (s subject) launch(t *testing.T, transport string) *instance {
 	in := &instance{t: t, kind: s.kind, fd: transport == Pipe}
 	if s.binary != "" {
 		logs := &syncBuffer{}
-		c, raw, err := sdk.Launch(s.binary, s.kind, sdk.LaunchOptions{
+		c, raw, err := plugin.Launch(s.binary, s.kind, plugin.LaunchOptions{
 			FD:     in.fd,
 			Logger: hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Debug, Name: filepath.Base(s.binary)}),
 		})
@@ -143,9 +144,9 @@ func (s subject) launch(t *testing.T, transport string) *instance {
 	if info.Kind != s.kind {
 		t.Fatalf("Info.Kind is %q, want %q", info.Kind, s.kind)
 	}
-	if name, ok := strings.CutPrefix(filepath.Base(s.binary), sdk.BinaryPrefix); ok && info.Name != name {
+	if name, ok := strings.CutPrefix(filepath.Base(s.binary), plugin.BinaryPrefix); ok && info.Name != name {
 		t.Errorf("Info.Name is %q but the binary is named %s%s: discovery, pins and `timetiles-backup plugins` use the binary's name; make them agree",
-			info.Name, sdk.BinaryPrefix, name)
+			info.Name, plugin.BinaryPrefix, name)
 	}
 	if in.fd && !slices.Contains(info.Capabilities, sdk.CapFD) {
 		t.Fatalf("a plugin started with an fd channel does not declare %q (the SDK adds it): it cannot take pipes", sdk.CapFD)
@@ -203,8 +204,8 @@ func checkInfo(t *testing.T, in *instance) {
 	if i.Kind != in.kind {
 		t.Errorf("Info.Kind is %q, want %q", i.Kind, in.kind)
 	}
-	if k, ok := sdk.KindOfName(i.Name); !ok || k != in.kind {
-		t.Errorf("Info.Name %q must start with the kind's prefix (source-, target-, notify-): binaries are named %s<name>", i.Name, sdk.BinaryPrefix)
+	if k, ok := plugin.KindOfName(i.Name); !ok || k != in.kind {
+		t.Errorf("Info.Name %q must start with the kind's prefix (source-, target-, notify-): binaries are named %s<name>", i.Name, plugin.BinaryPrefix)
 	}
 	seen := map[string]bool{}
 	for _, k := range i.ConfigKeys {

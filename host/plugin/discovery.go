@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 
-package host
+package plugin
 
 import (
 	"os"
@@ -11,10 +11,23 @@ import (
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
-// Plugin binaries are named timetiles-backup-<kind>-<name>, where <kind> is
-// "source", "target" or "notify"; the plugin's name is "<kind>-<name>",
-// e.g. timetiles-backup-source-postgres is the plugin "source-postgres".
-const BinaryPrefix = sdk.BinaryPrefix
+// BinaryPrefix starts every plugin binary's name: a plugin named
+// "source-postgres" is the executable timetiles-backup-source-postgres.
+const BinaryPrefix = "timetiles-backup-"
+
+// KindOfName derives a plugin's kind from its name: "source-…",
+// "target-…", "notify-…" (or "notifier-…").
+func KindOfName(name string) (string, bool) {
+	switch {
+	case strings.HasPrefix(name, "source-"):
+		return sdk.KindSource, true
+	case strings.HasPrefix(name, "target-"):
+		return sdk.KindTarget, true
+	case strings.HasPrefix(name, "notify-"), strings.HasPrefix(name, "notifier-"):
+		return sdk.KindNotifier, true
+	}
+	return "", false
+}
 
 // Candidate is a plugin binary found on disk.
 type Candidate struct {
@@ -25,14 +38,11 @@ type Candidate struct {
 	Shadowed []string
 }
 
-// KindOfName derives a plugin kind from its name (sdk.KindOfName).
-func KindOfName(name string) (string, bool) { return sdk.KindOfName(name) }
-
 // SearchDirs returns the directories searched, in order: the explicit
 // directory (flag or TIMETILES_BACKUP_PLUGIN_DIR), the directory of the
 // running executable (and its ../lib/timetiles-backup for packaged
 // installs), then the directories of pathEnv ($PATH, or "" when $PATH is
-// not searched: see EnvSearchPath).
+// not searched: see config.EnvSearchPath).
 func SearchDirs(explicit, pathEnv string) []string {
 	var dirs []string
 	if explicit != "" {

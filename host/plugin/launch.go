@@ -1,43 +1,24 @@
 // SPDX-License-Identifier: Apache-2.0
 
-package sdk
+package plugin
 
 import (
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
-	"github.com/hashicorp/go-plugin"
+	goplugin "github.com/hashicorp/go-plugin"
 
 	"github.com/timetiles/timetiles-backup/internal/wire"
+	"github.com/timetiles/timetiles-backup/sdk"
 )
 
-// The host's side of starting a plugin lives here, next to Client, so that
-// the host and the conformance kit (sdk/conformance) start plugins the same
-// way and the kit does not depend on the host's own dependencies.
-
-// BinaryPrefix starts every plugin binary's name: a plugin named
-// "source-postgres" is the executable timetiles-backup-source-postgres.
-const BinaryPrefix = "timetiles-backup-"
-
-// KindOfName derives a plugin's kind from its name: "source-…",
-// "target-…", "notify-…" (or "notifier-…").
-func KindOfName(name string) (string, bool) {
-	switch {
-	case strings.HasPrefix(name, "source-"):
-		return KindSource, true
-	case strings.HasPrefix(name, "target-"):
-		return KindTarget, true
-	case strings.HasPrefix(name, "notify-"), strings.HasPrefix(name, "notifier-"):
-		return KindNotifier, true
-	}
-	return "", false
-}
+// Starting a plugin process: the host's Manager (manager.go) and the
+// conformance kit (sdk/conformance) start plugins the same way.
 
 // PluginEnv is the environment a plugin process gets: enough to find its
 // tools, never the host's secrets. Configuration travels over Configure.
@@ -45,7 +26,7 @@ func KindOfName(name string) (string, bool) {
 // engine the operator's shell reaches (rootless Docker sets DOCKER_HOST).
 func PluginEnv() []string {
 	var env []string
-	for _, k := range []string{"PATH", "HOME", "TMPDIR", "LANG", "LC_ALL", "TZ", "USER", EnvLogLevel, EnvCPUProfile,
+	for _, k := range []string{"PATH", "HOME", "TMPDIR", "LANG", "LC_ALL", "TZ", "USER", sdk.EnvLogLevel, sdk.EnvCPUProfile,
 		"DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_CONFIG", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY"} {
 		if v, ok := os.LookupEnv(k); ok {
 			env = append(env, k+"="+v)
@@ -60,8 +41,8 @@ type LaunchOptions struct {
 	// pipes; without it they travel as gRPC chunks.
 	FD bool
 	// Secure, when set, pins the binary's checksum: go-plugin refuses to
-	// start a binary that does not match (plugin.ErrChecksumsDoNotMatch).
-	Secure *plugin.SecureConfig
+	// start a binary that does not match (goplugin.ErrChecksumsDoNotMatch).
+	Secure *goplugin.SecureConfig
 	// Logger receives go-plugin's messages and the plugin's log.
 	Logger hclog.Logger
 }
@@ -73,7 +54,7 @@ type LaunchOptions struct {
 // channel exists) and go-plugin's client, whose Kill stops the process. On
 // error nothing is left running; errors from go-plugin (handshake,
 // checksum) are returned as they are.
-func Launch(path, kind string, opts LaunchOptions) (*wire.Client, *plugin.Client, error) {
+func Launch(path, kind string, opts LaunchOptions) (*wire.Client, *goplugin.Client, error) {
 	cmd := exec.Command(path)
 	cmd.Env = PluginEnv()
 	// The plugin gets SIGTERM when the caller dies, however it dies; the
@@ -94,11 +75,11 @@ func Launch(path, kind string, opts LaunchOptions) (*wire.Client, *plugin.Client
 	if logger == nil {
 		logger = hclog.NewNullLogger()
 	}
-	raw := plugin.NewClient(&plugin.ClientConfig{
+	raw := goplugin.NewClient(&goplugin.ClientConfig{
 		HandshakeConfig:  wire.Handshake,
 		Plugins:          wire.PluginSet(),
 		Cmd:              cmd,
-		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
+		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
 		Managed:          true,
 		AutoMTLS:         true,
 		SkipHostEnv:      true,
@@ -109,7 +90,7 @@ func Launch(path, kind string, opts LaunchOptions) (*wire.Client, *plugin.Client
 		Stderr:          newPluginLogWriter(logger, path),
 		GRPCDialOptions: wire.DialOptions(),
 	})
-	fail := func(err error) (*wire.Client, *plugin.Client, error) {
+	fail := func(err error) (*wire.Client, *goplugin.Client, error) {
 		raw.Kill()
 		if fdc != nil {
 			fdc.Close()
