@@ -111,7 +111,7 @@ func (m *Meta) start(fs *flag.FlagSet, args []string, help string) (*host.Runner
 	if err := m.parseNoArgs(fs, args, help); err != nil {
 		return nil, err
 	}
-	return m.openRunner()
+	return m.openRunner(nil)
 }
 
 // parseNoArgs parses args into fs and refuses positional arguments, both
@@ -128,10 +128,14 @@ func (m *Meta) parseNoArgs(fs *flag.FlagSet, args []string, help string) error {
 	return nil
 }
 
-// openRunner is Runner with its error reported.
-func (m *Meta) openRunner() (*host.Runner, error) {
+// openRunner is Runner with its error reported; alert, when not nil, is
+// called with the error first (the jobs that alert when they cannot start).
+func (m *Meta) openRunner(alert func(error)) (*host.Runner, error) {
 	r, err := m.Runner()
 	if err != nil {
+		if alert != nil {
+			alert(err)
+		}
 		return nil, m.fail(err, "")
 	}
 	return r, nil

@@ -101,7 +101,7 @@ func (c *PruneCommand) run(args []string) error {
 }
 
 func (c *PruneCommand) prune(offsite, dryRun, asJSON bool) error {
-	r, err := c.openRunner()
+	r, err := c.openRunner(nil)
 	if err != nil {
 		return err
 	}

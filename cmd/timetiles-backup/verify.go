@@ -119,10 +119,9 @@ func (c *VerifyCommand) run(args []string) error {
 }
 
 func (c *VerifyCommand) verify(offsite, restoreTest, asJSON bool, subset string) error {
-	r, err := c.Runner()
+	r, err := c.openRunner(func(err error) { c.alertFailure(nil, host.EventVerifyFailed, "", "", err) })
 	if err != nil {
-		c.alertFailure(nil, host.EventVerifyFailed, "", "", err)
-		return c.fail(err, "")
+		return err
 	}
 	defer r.Close()
 	unlock, err := r.Lock(c.Ctx)
