@@ -15,15 +15,17 @@ import (
 
 	"github.com/timetiles/timetiles-backup/host"
 	"github.com/timetiles/timetiles-backup/host/config"
+	"github.com/timetiles/timetiles-backup/host/plugin"
+	"github.com/timetiles/timetiles-backup/host/stream"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
 // TransportPath is one way bytes can take from a source to its targets.
 type TransportPath struct {
-	// Name is what host.StreamResult.Transport reports, plus "-fanout" for
+	// Name is what stream.Result.Transport reports, plus "-fanout" for
 	// the gRPC path with two targets.
 	Name string
-	// Transport is host.Manager.Transport: "" (fd channel) or "grpc".
+	// Transport is plugin.Manager.Transport: "" (fd channel) or "grpc".
 	Transport string
 	// Sinks is the number of targets (2: local + offsite, fanned out).
 	Sinks int
@@ -41,16 +43,17 @@ var Paths = []TransportPath{
 type TransportRig struct {
 	Path    TransportPath
 	Size    int64
-	manager *host.Manager
-	src     *host.Plugin
-	sinks   []host.Sink
+	manager *plugin.Manager
+	src     *plugin.Plugin
+	targets []*plugin.Plugin
+	sinks   []stream.Sink
 }
 
 // BuildTestPlugins builds the synthetic source and the files target into
 // dir (go build; the build cache makes repeats cheap).
 func BuildTestPlugins(root, dir string) error {
 	for _, n := range []string{"source-synthetic", "target-files"} {
-		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, host.BinaryPrefix+n), "./internal/testplugins/"+n)
+		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, plugin.BinaryPrefix+n), "./internal/testplugins/"+n)
 		cmd.Dir = root
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return fmt.Errorf("go build %s: %v\n%s", n, err, out)
@@ -62,13 +65,13 @@ func BuildTestPlugins(root, dir string) error {
 // StartTransport launches source-synthetic (SYNTH_PATTERN=repeat: it spends
 // no CPU making bytes) and Path.Sinks target-files that read and discard.
 func StartTransport(ctx context.Context, pluginDir string, p TransportPath, size int64) (*TransportRig, error) {
-	m := &host.Manager{Logger: hclog.NewNullLogger(), Transport: p.Transport}
+	m := &plugin.Manager{Logger: hclog.NewNullLogger(), Transport: p.Transport}
 	rig := &TransportRig{Path: p, Size: size, manager: m}
 	cfg := config.NewConfig(map[string]string{
 		"SYNTH_SIZE": strconv.FormatInt(size, 10), "SYNTH_PATTERN": "repeat", "TARGET_DISCARD": "1",
 	})
-	start := func(name, kind, instance string) (*host.Plugin, error) {
-		pl, err := m.Launch(ctx, host.Candidate{Name: name, Kind: kind, Path: filepath.Join(pluginDir, host.BinaryPrefix+name)})
+	start := func(name, kind, instance string) (*plugin.Plugin, error) {
+		pl, err := m.Launch(ctx, plugin.Candidate{Name: name, Kind: kind, Path: filepath.Join(pluginDir, plugin.BinaryPrefix+name)})
 		if err != nil {
 			return nil, err
 		}
@@ -86,7 +89,8 @@ func StartTransport(ctx context.Context, pluginDir string, p TransportPath, size
 			m.Close()
 			return nil, err
 		}
-		rig.sinks = append(rig.sinks, host.Sink{Name: name, P: t})
+		rig.sinks = append(rig.sinks, stream.Sink{Name: name, Target: t.Endpoint()})
+		rig.targets = append(rig.targets, t)
 	}
 	return rig, nil
 }
@@ -97,15 +101,15 @@ func (r *TransportRig) Close() { r.manager.Close() }
 // Pids returns the plugin processes: the source first, then the targets.
 func (r *TransportRig) Pids() []int {
 	pids := []int{r.src.Pid()}
-	for _, s := range r.sinks {
-		pids = append(pids, s.P.Pid())
+	for _, t := range r.targets {
+		pids = append(pids, t.Pid())
 	}
 	return pids
 }
 
 // Stream moves Size bytes once and checks that every target got them all.
 func (r *TransportRig) Stream(ctx context.Context) error {
-	res := host.StreamBackup(ctx, r.src, r.sinks, host.StreamSpec{
+	res := stream.Backup(ctx, r.src.Endpoint(), r.sinks, stream.Spec{
 		Component: "synthetic", RunID: "bench", Host: "bench", Time: time.Now(),
 	})
 	if res.SourceErr != nil {
@@ -115,7 +119,7 @@ func (r *TransportRig) Stream(ctx context.Context) error {
 	if res.Transport != want {
 		return fmt.Errorf("bytes took %q, want %q", res.Transport, want)
 	}
-	if got := res.Trailer.GetSize(); got != uint64(r.Size) {
+	if got := res.Trailer.Size; got != uint64(r.Size) {
 		return fmt.Errorf("trailer says %d bytes, want %d", got, r.Size)
 	}
 	for _, s := range res.Sinks {

@@ -13,7 +13,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/timetiles/timetiles-backup/host"
+	"github.com/timetiles/timetiles-backup/host/plugin"
 	"github.com/timetiles/timetiles-backup/internal/testenv"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
@@ -95,10 +95,10 @@ func BenchmarkPluginStart(b *testing.B) {
 	dir := testPlugins(b)
 	var launch, stop time.Duration
 	for i := 0; i < b.N; i++ {
-		m := &host.Manager{Logger: hclog.NewNullLogger()}
+		m := &plugin.Manager{Logger: hclog.NewNullLogger()}
 		t0 := time.Now()
-		if _, err := m.Launch(context.Background(), host.Candidate{Name: "target-files", Kind: sdk.KindTarget,
-			Path: filepath.Join(dir, host.BinaryPrefix+"target-files")}); err != nil {
+		if _, err := m.Launch(context.Background(), plugin.Candidate{Name: "target-files", Kind: sdk.KindTarget,
+			Path: filepath.Join(dir, plugin.BinaryPrefix+"target-files")}); err != nil {
 			b.Fatal(err)
 		}
 		t1 := time.Now()

@@ -4,8 +4,6 @@ package host
 
 import (
 	"context"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -13,8 +11,10 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/timetiles/timetiles-backup/host/config"
+	"github.com/timetiles/timetiles-backup/host/plugin"
 	"github.com/timetiles/timetiles-backup/host/retention"
 	"github.com/timetiles/timetiles-backup/host/runs"
+	"github.com/timetiles/timetiles-backup/host/stream"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -40,7 +40,7 @@ type BackupOptions struct {
 type ComponentReport struct {
 	Component string
 	Plugin    string
-	Result    *StreamResult
+	Result    *stream.Result
 }
 
 // BackupReport is the outcome of a backup run.
@@ -101,7 +101,8 @@ func (r *Runner) Backup(ctx context.Context, opts BackupOptions) (*BackupReport,
 		rep.LocalErr = fmt.Errorf("local repository: %w", err)
 		return rep, rep.LocalErr
 	}
-	sinks := []Sink{{Name: Local, P: local}}
+	sinks := []stream.Sink{{Name: Local, Target: local.Endpoint()}}
+	targets := map[string]*plugin.Plugin{Local: local}
 	if opts.Offsite {
 		off, err := r.Start(ctx, targetName, Offsite)
 		if err == nil {
@@ -121,14 +122,15 @@ func (r *Runner) Backup(ctx context.Context, opts BackupOptions) (*BackupReport,
 			rep.OffsiteErr = fmt.Errorf("offsite repository: %w", err)
 			log.Warn("offsite backup skipped", "error", rep.OffsiteErr)
 		} else {
-			sinks = append(sinks, Sink{Name: Offsite, P: off, StallTimeout: stall})
+			sinks = append(sinks, stream.Sink{Name: Offsite, Target: off.Endpoint(), StallTimeout: stall})
+			targets[Offsite] = off
 		}
 	}
 	if opts.Progress != nil {
 		pctx, pcancel := context.WithCancel(ctx)
 		defer pcancel()
 		for _, s := range sinks {
-			watchProgress(pctx, s.P, s.Name, opts.Progress)
+			watchProgress(pctx, targets[s.Name], s.Name, opts.Progress)
 		}
 	}
 	srcs, err := starting.wait()
@@ -139,77 +141,47 @@ func (r *Runner) Backup(ctx context.Context, opts BackupOptions) (*BackupReport,
 	// directories its rows refer to are snapshotted.
 	comps = orderComponents(comps, srcs)
 	host := r.Hostname()
-	okBy := map[string]bool{}
-	for _, s := range sinks {
-		okBy[s.Name] = true
-	}
-	manifests := map[string]*runs.Manifest{}
-	for _, s := range sinks {
-		manifests[s.Name] = &runs.Manifest{Tool: runs.ToolTag, Version: Version, RunID: rep.RunID, Host: host, Time: now, Components: map[string]runs.ManifestComponent{}, Tags: opts.Tags}
-	}
 	// Every target starts on the run manifest now, while the components
 	// stream, and stores it only when it is committed at the end
-	// (PendingWrite): the manifest adds no restic start-up to the run.
-	pending := r.beginManifests(ctx, sinks, manifests[Local])
-	defer pending.abort(ctx, sinks, "", errors.New("the backup run did not complete"))
+	// (runmanifest.go): the manifest adds no restic start-up to the run.
+	manifests := r.beginManifests(ctx, sinks, runs.Manifest{Tool: runs.ToolTag, Version: Version, RunID: rep.RunID, Host: host, Time: now, Tags: opts.Tags})
+	defer manifests.abort(ctx, "", errors.New("the backup run did not complete"))
 	for _, c := range comps {
 		if err := ctx.Err(); err != nil {
 			rep.LocalErr = fmt.Errorf("interrupted: %w", err)
 			return rep, rep.LocalErr
 		}
-		live := sinks[:0:0]
-		for _, s := range sinks {
-			if okBy[s.Name] {
-				live = append(live, s)
-			}
-		}
+		live := manifests.live()
 		log.Info("backing up", "component", c, "source", sources[c], "targets", len(live))
-		res := StreamBackup(ctx, srcs[c], live, StreamSpec{
+		res := stream.Backup(ctx, srcs[c].Endpoint(), live, stream.Spec{
 			Component: c, RunID: rep.RunID, Host: host, Time: now, Checksum: algo,
 			Tags:         append([]string{runs.ToolTag, c, runs.RunTagPrefix + rep.RunID}, opts.Tags...),
-			SourceFailed: func(err error) { go pending.abort(ctx, sinks, "", err) },
+			SourceFailed: func(err error) { go manifests.abort(ctx, "", err) },
 		})
 		rep.Components = append(rep.Components, ComponentReport{Component: c, Plugin: sources[c], Result: res})
 		reportDone(opts.Progress, rep.RunID, res)
 		for _, s := range live {
 			err := res.Err(s.Name)
 			if err != nil {
-				okBy[s.Name] = false
+				manifests.fail(s.Name, c, err)
 				log.Error("component failed", "component", c, "target", s.Name, "error", err)
 				continue
 			}
-			sr := sinkResult(res, s.Name)
-			mc := runs.ManifestComponent{Snapshot: sr.Snapshot.ID, Plugin: sources[c], FileName: res.Header.GetFileName(),
-				MediaType: res.Header.GetMediaType(), Directory: res.Header.GetLocalPath() != "",
-				Size: res.Trailer.GetSize(), BytesAdded: sr.BytesAdded}
-			if mc.Directory {
-				mc.Size = sr.Snapshot.Size // what the target read from the directory
-			}
-			if !mc.Directory {
-				mc.ChecksumAlgorithm = res.Trailer.GetChecksumAlgorithm()
-				mc.Checksum = hex.EncodeToString(res.Trailer.GetChecksum())
-			}
-			manifests[s.Name].Components[c] = mc
-			log.Info("component stored", "component", c, "target", s.Name, "snapshot", sr.Snapshot.ID,
-				"bytes", mc.Size, "added", sr.BytesAdded, "transport", res.Transport)
+			mc := manifests.add(s.Name, c, sources[c], res)
+			log.Info("component stored", "component", c, "target", s.Name, "snapshot", mc.Snapshot,
+				"bytes", mc.Size, "added", mc.BytesAdded, "transport", res.Transport)
 		}
 		if res.SourceErr != nil {
 			// A failed source fails the run everywhere: stop here.
 			break
 		}
 	}
+	ids, errs := manifests.end(ctx)
 	for _, s := range sinks {
-		var err error
-		if !okBy[s.Name] {
-			err = firstErr(rep, s.Name)
-			pending.abort(ctx, sinks, s.Name, err)
-		} else {
-			var id string
-			mctx, cancel := withTimeout(ctx, s.StallTimeout)
-			id, err = pending.commit(mctx, r, s, manifests[s.Name])
-			cancel()
+		if id, ok := ids[s.Name]; ok {
 			rep.Manifests[s.Name] = id
 		}
+		err := errs[s.Name]
 		if err == nil {
 			continue
 		}
@@ -231,7 +203,7 @@ func (r *Runner) Backup(ctx context.Context, opts BackupOptions) (*BackupReport,
 		synced = true
 		log.Debug("offsite catch-up: nothing can be missing", "synced_run", state.OffsiteSyncedRun)
 	default:
-		rep.CatchUp, rep.CatchUpErr = r.CatchUp(ctx, local, sinks[1].P, rep.RunID)
+		rep.CatchUp, rep.CatchUpErr = r.CatchUp(ctx, local, targets[Offsite], rep.RunID)
 		if rep.CatchUpErr != nil {
 			log.Warn("offsite catch-up failed", "error", rep.CatchUpErr)
 		} else if rep.CatchUp.Skipped == "" {
@@ -247,37 +219,7 @@ func (r *Runner) Backup(ctx context.Context, opts BackupOptions) (*BackupReport,
 	return rep, nil
 }
 
-func sinkResult(res *StreamResult, sink string) SinkResult {
-	for _, s := range res.Sinks {
-		if s.Sink == sink {
-			return s
-		}
-	}
-	return SinkResult{}
-}
-
-func firstErr(rep *BackupReport, sink string) error {
-	for _, c := range rep.Components {
-		if err := c.Result.Err(sink); err != nil {
-			return fmt.Errorf("%s: %w", c.Component, err)
-		}
-	}
-	return errors.New("run incomplete")
-}
-
-func (r *Runner) writeManifest(ctx context.Context, t *Plugin, m *runs.Manifest) (string, error) {
-	b, err := json.MarshalIndent(m, "", "  ")
-	if err != nil {
-		return "", err
-	}
-	snap, err := WriteBytes(ctx, t, manifestHeader(m), b)
-	if err != nil {
-		return "", fmt.Errorf("writing the run manifest: %w", err)
-	}
-	return snap.ID, nil
-}
-
-func (r *Runner) initTarget(ctx context.Context, t *Plugin) (bool, error) {
+func (r *Runner) initTarget(ctx context.Context, t *plugin.Plugin) (bool, error) {
 	return InitRepository(ctx, r.Log, t, true)
 }
 
@@ -286,7 +228,7 @@ func (r *Runner) initTarget(ctx context.Context, t *Plugin) (bool, error) {
 // storage parameters (restic: its chunker parameters), so runs the
 // catch-up copies deduplicate with the others; opensNext as in
 // InitRequest.
-func InitRepository(ctx context.Context, log hclog.Logger, t *Plugin, opensNext bool) (bool, error) {
+func InitRepository(ctx context.Context, log hclog.Logger, t *plugin.Plugin, opensNext bool) (bool, error) {
 	if opensNext {
 		ctx = sdk.WithInitOpensNext(ctx)
 	}

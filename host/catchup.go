@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/timetiles/timetiles-backup/host/config"
+	"github.com/timetiles/timetiles-backup/host/plugin"
 	"github.com/timetiles/timetiles-backup/host/retention"
 	"github.com/timetiles/timetiles-backup/host/runs"
 	"github.com/timetiles/timetiles-backup/sdk"
@@ -54,7 +55,7 @@ type CatchUpReport struct {
 // CatchUp copies the runs the offsite repository lacks (retention.MissingRuns) from
 // local into offsite. skip is tonight's run. An error leaves every run
 // copied so far complete; the next night goes on from there.
-func (r *Runner) CatchUp(ctx context.Context, local, offsite *Plugin, skip string) (*CatchUpReport, error) {
+func (r *Runner) CatchUp(ctx context.Context, local, offsite *plugin.Plugin, skip string) (*CatchUpReport, error) {
 	start := time.Now()
 	rep := &CatchUpReport{}
 	defer func() { rep.Duration = time.Since(start) }()
@@ -130,11 +131,7 @@ func (r *Runner) CatchUp(ctx context.Context, local, offsite *Plugin, skip strin
 			mc.Snapshot = dst.ID
 			man.Components[c] = mc
 		}
-		b, err := json.MarshalIndent(&man, "", "  ")
-		if err != nil {
-			return rep, err
-		}
-		if _, err := WriteBytes(ctx, offsite, manifestHeader(&man), b); err != nil {
+		if _, err := writeManifest(ctx, offsite.Endpoint(), &man); err != nil {
 			return rep, fmt.Errorf("run %s: writing its manifest offsite: %w", m.Run.ID, err)
 		}
 		rep.Copied = append(rep.Copied, m.Run.ID)

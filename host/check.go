@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/timetiles/timetiles-backup/host/config"
-	"github.com/timetiles/timetiles-backup/internal/wire/convert"
+	"github.com/timetiles/timetiles-backup/host/plugin"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -36,7 +36,7 @@ type PluginCheck struct {
 	Err error
 	// Running is the started, configured plugin (nil when Err says it did
 	// not start); the Runner stops it on Close.
-	Running *Plugin
+	Running *plugin.Plugin
 }
 
 // Problems counts what must be fixed: error findings, and Err.
@@ -65,14 +65,14 @@ func (r *Runner) CheckPlugin(ctx context.Context, name, instance, role string) *
 	pc.Running, pc.Version = p, p.Info.Version
 	cctx, cancel := context.WithTimeout(ctx, CheckTimeout)
 	defer cancel()
-	pfs, err := p.Client.Check(cctx)
+	fs, err := p.Checker().Check(cctx)
 	switch {
 	case errors.Is(err, sdk.ErrUnimplemented):
 		pc.Unsupported = true
 	case err != nil:
 		pc.Err = r.ScrubError(err)
 	}
-	for _, f := range convert.FindingsFromPB(pfs) {
+	for _, f := range fs {
 		f.Detail, f.Problem, f.Fix = r.Scrub(f.Detail), r.Scrub(f.Problem), r.Scrub(f.Fix)
 		pc.Findings = append(pc.Findings, f)
 	}

@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/timetiles/timetiles-backup/host/config"
+	"github.com/timetiles/timetiles-backup/host/plugin"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -21,7 +22,7 @@ import (
 // orderComponents puts the components whose sources declare BackupFirst
 // before the others, each group in the order given (BACKUP_SOURCES order).
 // Backups and restores both follow it.
-func orderComponents(comps []string, srcs map[string]*Plugin) []string {
+func orderComponents(comps []string, srcs map[string]*plugin.Plugin) []string {
 	out := append([]string(nil), comps...)
 	sort.SliceStable(out, func(i, j int) bool {
 		return srcs[out[i]].Spec(out[i]).BackupFirst && !srcs[out[j]].Spec(out[j]).BackupFirst

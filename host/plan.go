@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/timetiles/timetiles-backup/host/config"
+	"github.com/timetiles/timetiles-backup/host/plugin"
 	"github.com/timetiles/timetiles-backup/host/runs"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
@@ -127,7 +128,7 @@ func (r *Runner) Plan(ctx context.Context, opts BackupOptions) (*Plan, error) {
 		pt.Err = err
 		p.Targets = append(p.Targets, pt)
 	}
-	srcs := map[string]*Plugin{}
+	srcs := map[string]*plugin.Plugin{}
 	for _, c := range comps {
 		pc := PlanComponent{Component: c, Plugin: sources[c]}
 		s, err := r.Start(ctx, sources[c], c)

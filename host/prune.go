@@ -8,6 +8,7 @@ import (
 	"fmt"
 
 	"github.com/timetiles/timetiles-backup/host/config"
+	"github.com/timetiles/timetiles-backup/host/plugin"
 	"github.com/timetiles/timetiles-backup/host/retention"
 	"github.com/timetiles/timetiles-backup/host/runs"
 	"github.com/timetiles/timetiles-backup/sdk"
@@ -49,7 +50,7 @@ func (r *Runner) Prune(ctx context.Context, opts PruneOptions) ([]*PruneReport, 
 	}
 	// Start every target first: a configuration error (e.g. --offsite
 	// without RESTIC_OFFSITE_REPOSITORY) stops before anything is removed.
-	targets := map[string]*Plugin{}
+	targets := map[string]*plugin.Plugin{}
 	startErrs := map[string]error{}
 	for _, inst := range insts {
 		t, err := r.Start(ctx, r.Cfg.GetDefault("BACKUP_TARGET", config.DefaultTarget), inst)
@@ -78,7 +79,7 @@ func (r *Runner) Prune(ctx context.Context, opts PruneOptions) ([]*PruneReport, 
 	return reps, localErr
 }
 
-func (r *Runner) pruneOne(ctx context.Context, inst string, t *Plugin, keep sdk.KeepPolicy, dryRun bool) *PruneReport {
+func (r *Runner) pruneOne(ctx context.Context, inst string, t *plugin.Plugin, keep sdk.KeepPolicy, dryRun bool) *PruneReport {
 	rep := &PruneReport{Instance: inst}
 	snaps, err := listWith(ctx, t, inst)
 	if err != nil {
@@ -110,7 +111,7 @@ func (r *Runner) pruneOne(ctx context.Context, inst string, t *Plugin, keep sdk.
 }
 
 // listSnapshots starts the target instance and lists its snapshots.
-func (r *Runner) listSnapshots(ctx context.Context, instance string) ([]sdk.Snapshot, *Plugin, error) {
+func (r *Runner) listSnapshots(ctx context.Context, instance string) ([]sdk.Snapshot, *plugin.Plugin, error) {
 	t, err := r.Start(ctx, r.Cfg.GetDefault("BACKUP_TARGET", config.DefaultTarget), instance)
 	if err != nil {
 		return nil, nil, err
@@ -120,7 +121,7 @@ func (r *Runner) listSnapshots(ctx context.Context, instance string) ([]sdk.Snap
 }
 
 // listWith lists the snapshots of a started target instance.
-func listWith(ctx context.Context, t *Plugin, instance string) ([]sdk.Snapshot, error) {
+func listWith(ctx context.Context, t *plugin.Plugin, instance string) ([]sdk.Snapshot, error) {
 	snaps, err := t.Target().List(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("listing %s snapshots: %w", instance, err)

@@ -9,9 +9,10 @@ import (
 	"strings"
 	"sync"
 
-	pb "github.com/timetiles/timetiles-backup/gen/timetiles/backup/v1"
 	"github.com/timetiles/timetiles-backup/host/config"
+	"github.com/timetiles/timetiles-backup/host/plugin"
 	"github.com/timetiles/timetiles-backup/host/runs"
+	"github.com/timetiles/timetiles-backup/host/stream"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -41,7 +42,7 @@ type RestoreReport struct {
 
 // ResolveRestore finds the run a restore selects. The returned error wraps
 // sdk.ErrNotFound when nothing matches.
-func (r *Runner) ResolveRestore(ctx context.Context, opts RestoreOptions) (*runs.Run, []*runs.Run, *Plugin, error) {
+func (r *Runner) ResolveRestore(ctx context.Context, opts RestoreOptions) (*runs.Run, []*runs.Run, *plugin.Plugin, error) {
 	order, _, err := r.SourceMap()
 	if err != nil {
 		return nil, nil, nil, err
@@ -59,7 +60,7 @@ func (r *Runner) ResolveRestore(ctx context.Context, opts RestoreOptions) (*runs
 }
 
 // Restore restores the components of a run.
-func (r *Runner) Restore(ctx context.Context, run *runs.Run, t *Plugin, opts RestoreOptions) (*RestoreReport, error) {
+func (r *Runner) Restore(ctx context.Context, run *runs.Run, t *plugin.Plugin, opts RestoreOptions) (*RestoreReport, error) {
 	_, sources, err := r.SourceMap()
 	if err != nil {
 		return nil, err
@@ -109,7 +110,7 @@ func (r *Runner) Restore(ctx context.Context, run *runs.Run, t *Plugin, opts Res
 		snap := run.Components[c]
 		r.Log.Info("restoring", "component", c, "snapshot", snap.ID, "run", run.ID)
 		ctx, notes := withRestoreNotes(ctx)
-		ropts := &pb.RestoreOptions{Component: c, ToDatabase: opts.ToDatabase, ToDirectory: opts.ToDir, ReplaceDatabase: opts.ReplaceDatabase}
+		ropts := stream.RestoreOptions{Component: c, ToDatabase: opts.ToDatabase, ToDirectory: opts.ToDir, ReplaceDatabase: opts.ReplaceDatabase}
 		if bothRestorePaths(t, src) {
 			// The manifest says which way the backup took: read it first.
 			mc, merr := component()
@@ -120,11 +121,11 @@ func (r *Runner) Restore(ctx context.Context, run *runs.Run, t *Plugin, opts Res
 		} else {
 			// Guess the default algorithm; a backup that recorded another
 			// one is read again (the source rolled the first attempt back).
-			err = streamRestore(ctx, t, src, snap, sdk.DefaultChecksum, component, ropts)
-			var guess errChecksumGuess
+			err = restoreStream(ctx, t, src, snap, sdk.DefaultChecksum, component, ropts)
+			var guess stream.ChecksumGuessError
 			if errors.As(err, &guess) {
-				r.Log.Info("reading again with the backup's checksum algorithm", "component", c, "algorithm", guess.algo)
-				err = streamRestore(ctx, t, src, snap, guess.algo, component, ropts)
+				r.Log.Info("reading again with the backup's checksum algorithm", "component", c, "algorithm", guess.Algorithm)
+				err = restoreStream(ctx, t, src, snap, guess.Algorithm, component, ropts)
 			}
 		}
 		if err != nil {

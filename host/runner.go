@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/timetiles/timetiles-backup/host/config"
+	"github.com/timetiles/timetiles-backup/host/plugin"
 	"github.com/timetiles/timetiles-backup/internal/rootonly"
 	"github.com/timetiles/timetiles-backup/internal/version"
 	"github.com/timetiles/timetiles-backup/sdk"
@@ -34,8 +35,8 @@ type Runner struct {
 	Cfg        *config.Config
 	Log        hclog.Logger
 	PluginDir  string
-	Manager    *Manager
-	candidates []Candidate
+	Manager    *plugin.Manager
+	candidates []plugin.Candidate
 }
 
 // NewRunner prepares a runner; call Close when done.
@@ -43,8 +44,8 @@ func NewRunner(cfg *config.Config, log hclog.Logger, pluginDir string) *Runner {
 	if pluginDir == "" {
 		pluginDir = cfg.Get(config.EnvPluginDir)
 	}
-	m := &Manager{Logger: log, Transport: cfg.Get("TIMETILES_BACKUP_TRANSPORT")}
-	m.Checksums, m.ChecksumsErr = ParsePluginChecksums(cfg.Get(EnvPluginChecksums))
+	m := &plugin.Manager{Logger: log, Transport: cfg.Get("TIMETILES_BACKUP_TRANSPORT")}
+	m.Checksums, m.ChecksumsErr = plugin.ParsePluginChecksums(cfg.Get(plugin.EnvPluginChecksums))
 	return &Runner{Cfg: cfg, Log: log, PluginDir: pluginDir, Manager: m}
 }
 
@@ -52,16 +53,16 @@ func NewRunner(cfg *config.Config, log hclog.Logger, pluginDir string) *Runner {
 func (r *Runner) Close() { r.Manager.Close() }
 
 // Candidates lists the plugin binaries found.
-func (r *Runner) Candidates() []Candidate {
+func (r *Runner) Candidates() []plugin.Candidate {
 	if r.candidates == nil {
-		r.candidates = Discover(r.SearchDirs())
+		r.candidates = plugin.Discover(r.SearchDirs())
 	}
 	return r.candidates
 }
 
 // SearchDirs lists the directories searched for plugins, in order.
 func (r *Runner) SearchDirs() []string {
-	return SearchDirs(r.PluginDir, r.pathEnv())
+	return plugin.SearchDirs(r.PluginDir, r.pathEnv())
 }
 
 // pathEnv is $PATH when it is searched for plugins: always for users
@@ -103,7 +104,7 @@ func (r *Runner) CheckDiscovery() error {
 		return err
 	}
 	if r.PluginDir != "" {
-		if err := CheckPluginDir(r.PluginDir); err != nil {
+		if err := plugin.CheckPluginDir(r.PluginDir); err != nil {
 			return err
 		}
 	}
@@ -128,23 +129,23 @@ func (r *Runner) CheckDiscovery() error {
 				list = "none"
 			}
 			return config.Configf("%s pins plugin %s, but no plugin of that name was found (plugins found: %s; searched %s%s): correct the name or remove the pin",
-				EnvPluginChecksums, name, list, strings.Join(r.SearchDirs(), ", "), r.PathNote())
+				plugin.EnvPluginChecksums, name, list, strings.Join(r.SearchDirs(), ", "), r.PathNote())
 		}
 	}
 	return nil
 }
 
-func (r *Runner) find(name string) (Candidate, error) {
+func (r *Runner) find(name string) (plugin.Candidate, error) {
 	if err := r.CheckDiscovery(); err != nil {
-		return Candidate{}, err
+		return plugin.Candidate{}, err
 	}
 	for _, c := range r.Candidates() {
 		if c.Name == name {
 			return c, nil
 		}
 	}
-	return Candidate{}, fmt.Errorf("%w: plugin %q not found: looked for %s%s in %s%s; install it there or set %s",
-		config.ErrConfig, name, BinaryPrefix, name, strings.Join(r.SearchDirs(), ", "), r.PathNote(), config.EnvPluginDir)
+	return plugin.Candidate{}, fmt.Errorf("%w: plugin %q not found: looked for %s%s in %s%s; install it there or set %s",
+		config.ErrConfig, name, plugin.BinaryPrefix, name, strings.Join(r.SearchDirs(), ", "), r.PathNote(), config.EnvPluginDir)
 }
 
 // UsedPlugins names the plugins this configuration runs: the sources of
@@ -171,7 +172,7 @@ func (r *Runner) UsedPlugins() ([]string, error) {
 }
 
 // Start launches and configures a plugin by name.
-func (r *Runner) Start(ctx context.Context, name, instance string) (*Plugin, error) {
+func (r *Runner) Start(ctx context.Context, name, instance string) (*plugin.Plugin, error) {
 	c, err := r.find(name)
 	if err != nil {
 		return nil, err

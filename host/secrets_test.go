@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/timetiles/timetiles-backup/host/config"
+	"github.com/timetiles/timetiles-backup/host/plugin"
 	"github.com/timetiles/timetiles-backup/internal/testenv"
 )
 
@@ -34,7 +35,7 @@ func main() { sdk.ServeNotifier(n{}) }
 `), 0o644)
 	bin := filepath.Join(dir, "bin")
 	os.Mkdir(bin, 0o755)
-	cmd := exec.Command("go", "build", "-o", filepath.Join(bin, BinaryPrefix+"notify-matrix"), src)
+	cmd := exec.Command("go", "build", "-o", filepath.Join(bin, plugin.BinaryPrefix+"notify-matrix"), src)
 	cmd.Dir = testenv.RepoRoot()
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatal(string(out))

@@ -5,6 +5,8 @@ package host
 import (
 	"context"
 	"sync"
+
+	"github.com/timetiles/timetiles-backup/host/plugin"
 )
 
 // sourceStarts are a run's source plugins, launched and configured
@@ -14,14 +16,14 @@ import (
 // for the slowest of them, not for their sum (docs/performance.md, P8).
 type sourceStarts struct {
 	done chan struct{}
-	srcs map[string]*Plugin
+	srcs map[string]*plugin.Plugin
 	err  error
 }
 
 func (r *Runner) startSources(ctx context.Context, comps []string, sources map[string]string) *sourceStarts {
 	r.Candidates() // discovery runs once, before the goroutines read its result
-	s := &sourceStarts{done: make(chan struct{}), srcs: map[string]*Plugin{}}
-	plugins := make([]*Plugin, len(comps))
+	s := &sourceStarts{done: make(chan struct{}), srcs: map[string]*plugin.Plugin{}}
+	plugins := make([]*plugin.Plugin, len(comps))
 	errs := make([]error, len(comps))
 	var wg sync.WaitGroup
 	for i, c := range comps {
@@ -45,7 +47,7 @@ func (r *Runner) startSources(ctx context.Context, comps []string, sources map[s
 }
 
 // wait returns the started sources by component, or the first error.
-func (s *sourceStarts) wait() (map[string]*Plugin, error) {
+func (s *sourceStarts) wait() (map[string]*plugin.Plugin, error) {
 	<-s.done
 	return s.srcs, s.err
 }

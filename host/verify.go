@@ -17,10 +17,10 @@ import (
 	"strings"
 	"time"
 
-	pb "github.com/timetiles/timetiles-backup/gen/timetiles/backup/v1"
 	"github.com/timetiles/timetiles-backup/host/config"
+	"github.com/timetiles/timetiles-backup/host/plugin"
 	"github.com/timetiles/timetiles-backup/host/runs"
-	"github.com/timetiles/timetiles-backup/internal/wire"
+	"github.com/timetiles/timetiles-backup/host/stream"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -182,7 +182,7 @@ func (r *Runner) Verify(ctx context.Context, opts VerifyOptions) (*VerifyReport,
 	return rep, nil
 }
 
-func (r *Runner) verifyRepository(ctx context.Context, inst, subset string) (*RepositoryCheck, *Plugin, *runs.Run, *runs.Manifest, error) {
+func (r *Runner) verifyRepository(ctx context.Context, inst, subset string) (*RepositoryCheck, *plugin.Plugin, *runs.Run, *runs.Manifest, error) {
 	rc := &RepositoryCheck{Instance: inst}
 	t, err := r.Start(ctx, r.Cfg.GetDefault("BACKUP_TARGET", config.DefaultTarget), inst)
 	if err != nil {
@@ -271,108 +271,29 @@ func compareReadBack(c ComponentCheck) error {
 
 // readBackStream reads a stored stream through the target and returns its
 // size and the host's own checksum of the bytes (algo as recorded). The
-// bytes pass through, never held in memory: over an OS pipe when the target
-// supports it, else as gRPC chunks. The target must also report success.
-func readBackStream(ctx context.Context, t *Plugin, snapshotID, algo string) (uint64, string, error) {
-	h, err := sdk.NewChecksum(algo)
+// bytes pass through, never held in memory (stream.ReadTo); the target must
+// report success, and its trailer's size and checksum must match them.
+func readBackStream(ctx context.Context, t *plugin.Plugin, snapshotID, algo string) (uint64, string, error) {
+	if _, err := sdk.NewChecksum(algo); err != nil {
+		return 0, "", err
+	}
+	tr, sum, err := stream.ReadTo(ctx, t.Endpoint(), snapshotID, algo, io.Discard)
 	if err != nil {
 		return 0, "", err
 	}
-	tr, n, err := ReadStream(ctx, t, snapshotID, algo, h)
-	if err != nil {
-		return n, "", err
-	}
-	if tr.GetSize() != n {
-		return n, "", fmt.Errorf("the target's trailer says %d bytes, %d arrived", tr.GetSize(), n)
-	}
-	return n, hex.EncodeToString(h.Sum(nil)), nil
-}
-
-// ReadStream reads a stored stream through the target into w and returns the
-// target's trailer (checked for success) and the byte count.
-func ReadStream(ctx context.Context, t *Plugin, snapshotID, algo string, w io.Writer) (*pb.StreamTrailer, uint64, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	token := ""
-	var pr *os.File
-	if t.Client.FD != nil {
-		r, pw, err := newPipe()
-		if err != nil {
-			return nil, 0, err
-		}
-		token = newToken()
-		err = t.Client.FD.Send(token, pw)
-		pw.Close()
-		if err != nil {
-			r.Close()
-			return nil, 0, err
-		}
-		pr = r
-		defer pr.Close()
-	}
-	rs, err := t.Client.Target.Read(ctx, &pb.ReadRequest{SnapshotId: snapshotID, FdToken: token, ChecksumAlgorithm: algo})
-	if err != nil {
-		return nil, 0, fmt.Errorf("reading snapshot %s: %w", snapshotID, wire.FromStatus(err))
-	}
-	var n uint64
-	copied := make(chan error, 1)
-	if pr != nil {
-		go func() {
-			c, err := io.Copy(w, pr)
-			n = uint64(c)
-			copied <- err
-		}()
-	}
-	var trailer *pb.StreamTrailer
-	var rerr error
-	for trailer == nil && rerr == nil {
-		m, err := rs.Recv()
-		if err != nil {
-			rerr = fmt.Errorf("reading snapshot %s: %w", snapshotID, wire.FromStatus(err))
-			break
-		}
-		switch v := m.GetMessage().GetMsg().(type) {
-		case *pb.StreamMessage_Chunk:
-			if pr != nil {
-				rerr = fmt.Errorf("protocol error: chunks on an fd stream")
-				break
-			}
-			if _, err := w.Write(v.Chunk); err != nil {
-				rerr = err
-			}
-			n += uint64(len(v.Chunk))
-		case *pb.StreamMessage_Trailer:
-			trailer = v.Trailer
-		}
-	}
-	if pr != nil {
-		if rerr != nil {
-			cancel()
-			pr.Close() // unblock the copy if the target never closes its end
-		}
-		if err := <-copied; err != nil && rerr == nil {
-			rerr = fmt.Errorf("reading snapshot %s: %w", snapshotID, err)
-		}
-	}
-	if rerr != nil {
-		return trailer, n, rerr
-	}
-	if err := wire.TrailerError(trailer); err != nil {
-		return trailer, n, fmt.Errorf("reading snapshot %s: %w", snapshotID, err)
-	}
-	return trailer, n, nil
+	return tr.Size, hex.EncodeToString(sum), nil
 }
 
 // readBackDirectory restores a directory snapshot natively into a scratch
 // directory (under TMPDIR; removed afterwards) and returns the bytes of its
 // regular files — what the target counted at backup time.
-func readBackDirectory(ctx context.Context, t *Plugin, snapshotID string) (uint64, error) {
+func readBackDirectory(ctx context.Context, t *plugin.Plugin, snapshotID string) (uint64, error) {
 	dir, err := os.MkdirTemp("", "timetiles-verify-")
 	if err != nil {
 		return 0, err
 	}
 	defer os.RemoveAll(dir)
-	if err := ReadInto(ctx, t, snapshotID, dir); err != nil {
+	if err := stream.ReadInto(ctx, t.Endpoint(), snapshotID, dir); err != nil {
 		return 0, err
 	}
 	var total uint64
@@ -392,26 +313,9 @@ func readBackDirectory(ctx context.Context, t *Plugin, snapshotID string) (uint6
 	return total, err
 }
 
-// ReadInto has the target restore a directory snapshot natively into dir.
-func ReadInto(ctx context.Context, t *Plugin, snapshotID, dir string) error {
-	rs, err := t.Client.Target.Read(ctx, &pb.ReadRequest{SnapshotId: snapshotID, LocalPath: dir})
-	if err != nil {
-		return wire.FromStatus(err)
-	}
-	for {
-		m, err := rs.Recv()
-		if err != nil {
-			return fmt.Errorf("restoring snapshot %s into %s: %w", snapshotID, dir, wire.FromStatus(err))
-		}
-		if tr := m.GetMessage().GetTrailer(); tr != nil {
-			return wire.TrailerError(tr)
-		}
-	}
-}
-
 // restoreTests restores each component of run whose source supports
 // restore tests into a scratch database that is dropped again.
-func (r *Runner) restoreTests(ctx context.Context, t *Plugin, run *runs.Run, man *runs.Manifest, sources map[string]string) []RestoreTestResult {
+func (r *Runner) restoreTests(ctx context.Context, t *plugin.Plugin, run *runs.Run, man *runs.Manifest, sources map[string]string) []RestoreTestResult {
 	if t == nil || run == nil || man == nil {
 		return []RestoreTestResult{{Err: errors.New("no complete backup run to restore from")}}
 	}
@@ -434,7 +338,7 @@ func (r *Runner) restoreTests(ctx context.Context, t *Plugin, run *runs.Run, man
 		db := scratchDatabaseName()
 		r.Log.Info("restore test", "component", c, "snapshot", snap.ID, "scratch_database", db)
 		start := time.Now()
-		err = StreamRestore(ctx, t, src, snap, &mc, &pb.RestoreOptions{Component: c, ToDatabase: db, Scratch: true})
+		err = StreamRestore(ctx, t, src, snap, &mc, stream.RestoreOptions{Component: c, ToDatabase: db, Scratch: true})
 		out = append(out, RestoreTestResult{Component: c, Snapshot: snap.ID, Database: db, Duration: time.Since(start), Err: err})
 	}
 	if len(out) == 0 {

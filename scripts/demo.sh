@@ -27,10 +27,11 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 step "Building timetiles-backup and its plugins"
 mkdir -p "$work/bin"
 ldflags="-X github.com/timetiles/timetiles-backup/internal/version.Version=$(scripts/version.sh)"
-go build -ldflags "$ldflags" -o "$work/bin/timetiles-backup" ./cmd/timetiles-backup
+# One go build for all of them: the packages compile and link in parallel.
+go build -ldflags "$ldflags" -o "$work/bin/" ./cmd/timetiles-backup ./plugins/...
 for p in plugins/*/; do
   n=$(basename "$p")
-  go build -ldflags "$ldflags" -o "$work/bin/timetiles-backup-$n" "./$p"
+  mv "$work/bin/$n" "$work/bin/timetiles-backup-$n"
 done
 ls "$work/bin"
 

@@ -39,11 +39,12 @@ func TestCheckOverTheWire(t *testing.T) {
 		Warning("channels", "no channel", "set one"),
 		Problem("script", "missing", "install it"),
 	}
-	c, stop, err := ServeInProcess(KindNotifier, checkingNotifier{findings: want}, false)
+	conn, stop, err := ServeInProcess(KindNotifier, checkingNotifier{findings: want}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer stop()
+	c := wire.NewClient(KindNotifier, conn)
 	got, err := c.Check(context.Background())
 	if err != nil || len(got) != len(want) {
 		t.Fatalf("Check = %v, %v; want %v", got, err, want)
@@ -57,11 +58,12 @@ func TestCheckOverTheWire(t *testing.T) {
 		}
 	}
 
-	c, stop2, err := ServeInProcess(KindNotifier, plainNotifier{}, false)
+	conn, stop2, err := ServeInProcess(KindNotifier, plainNotifier{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer stop2()
+	c = wire.NewClient(KindNotifier, conn)
 	if _, err := c.Check(context.Background()); !errors.Is(err, ErrUnimplemented) {
 		t.Errorf("Check of a plugin without Checker: %v, want ErrUnimplemented", err)
 	}
@@ -83,7 +85,7 @@ func TestCheckOverTheWire(t *testing.T) {
 	srv.RegisterService(&desc, &sourceServer{})
 	go func() { _ = srv.Serve(lis) }()
 	defer srv.Stop()
-	conn, err := grpc.NewClient("unix://"+lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err = grpc.NewClient("unix://"+lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}

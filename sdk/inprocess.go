@@ -16,13 +16,20 @@ import (
 )
 
 // ServeInProcess serves impl, a plugin of the given kind, over gRPC on a
-// unix socket inside the calling process and returns a client for it, with
-// an fd channel when fd is true. It runs the same server code as a plugin
-// process does (framing, trailers, the guard that delays end of file until
-// a successful trailer), without the process: for tests and the conformance
-// kit (sdk/conformance). stop cancels the calls in flight, closes the
-// connection and stops the server.
-func ServeInProcess(kind string, impl Plugin, fd bool) (c *wire.Client, stop func(), err error) {
+// unix socket inside the calling process and returns a connection to it.
+// It runs the same server code as a plugin process does (framing, trailers,
+// the guard that delays end of file until a successful trailer), without
+// the process: for tests. fdChannel, when not nil, is the plugin's end of
+// an fd channel, as a plugin process inherits it; ServeInProcess takes it
+// over. stop cancels the calls in flight, closes the connection and stops
+// the server. (host/plugin's ServeInProcess adds the host's end of the fd
+// channel and the client; the conformance kit uses that.)
+func ServeInProcess(kind string, impl Plugin, fdChannel *os.File) (conn *grpc.ClientConn, stop func(), err error) {
+	closeFD := func() {
+		if fdChannel != nil {
+			fdChannel.Close()
+		}
+	}
 	var ok bool
 	switch kind {
 	case KindSource:
@@ -33,34 +40,29 @@ func ServeInProcess(kind string, impl Plugin, fd bool) (c *wire.Client, stop fun
 		_, ok = impl.(Notifier)
 	}
 	if !ok {
+		closeFD()
 		return nil, nil, fmt.Errorf("in-process plugin: %T is not a %s plugin", impl, kind)
 	}
 	dir, err := os.MkdirTemp("", "timetiles-backup-inprocess-")
 	if err != nil {
+		closeFD()
 		return nil, nil, err
 	}
 	lis, err := net.Listen("unix", filepath.Join(dir, "plugin.sock"))
 	if err != nil {
+		closeFD()
 		os.RemoveAll(dir)
 		return nil, nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	rt := &pluginRuntime{root: ctx, cancel: cancel}
-	var fdc *wire.FDChannel
-	if fd {
-		var child *os.File
-		if fdc, child, err = wire.NewFDChannelPair(); err != nil {
-			cancel()
-			lis.Close()
-			os.RemoveAll(dir)
-			return nil, nil, err
-		}
-		rt.inbox = wire.InboxFrom(child)
+	if fdChannel != nil {
+		rt.inbox = wire.InboxFrom(fdChannel)
 	}
 	srv := grpc.NewServer(wire.ServerOptions()...)
 	_ = (&grpcPlugin{kind: kind, impl: impl, rt: rt}).GRPCServer(nil, srv)
 	go func() { _ = srv.Serve(lis) }()
-	conn, err := grpc.NewClient("unix://"+lis.Addr().String(),
+	conn, err = grpc.NewClient("unix://"+lis.Addr().String(),
 		append(wire.DialOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()))...)
 	if err != nil {
 		cancel()
@@ -68,15 +70,10 @@ func ServeInProcess(kind string, impl Plugin, fd bool) (c *wire.Client, stop fun
 		os.RemoveAll(dir)
 		return nil, nil, err
 	}
-	c = wire.NewClient(kind, conn)
-	c.FD = fdc
-	return c, func() {
+	return conn, func() {
 		cancel()
 		conn.Close()
 		srv.Stop()
-		if fdc != nil {
-			fdc.Close()
-		}
 		os.RemoveAll(dir)
 	}, nil
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/timetiles/timetiles-backup/host"
 	"github.com/timetiles/timetiles-backup/host/config"
+	"github.com/timetiles/timetiles-backup/host/plugin"
 )
 
 // Alerting rules, the same for every command that alerts (backup, restore,
@@ -85,6 +86,6 @@ func (m *Meta) configOrEnvironment() *config.Config {
 // otherwise the process environment alone (the env file is unreadable).
 func (m *Meta) fallbackRunner() *host.Runner {
 	cfg := m.configOrEnvironment()
-	log := hclog.New(&hclog.LoggerOptions{Name: "timetiles-backup", Output: m.Stderr, Level: hclog.Info, Exclude: host.QuietLifecycle})
+	log := hclog.New(&hclog.LoggerOptions{Name: "timetiles-backup", Output: m.Stderr, Level: hclog.Info, Exclude: plugin.QuietLifecycle})
 	return host.NewRunner(cfg, log, m.pluginDir)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/dustin/go-humanize"
 
 	"github.com/timetiles/timetiles-backup/host"
+	"github.com/timetiles/timetiles-backup/host/stream"
 )
 
 // BackupCommand is `timetiles-backup backup [COMPONENT...]`.
@@ -258,9 +259,9 @@ func (c *BackupCommand) report(r *host.Runner, rep *host.BackupReport, asJSON bo
 					// A failed component stored nothing: no checksum vouches for it.
 					cj.Error = r.Scrub(err.Error())
 					cj.Snapshot = ""
-				} else if cr.Result.Header.GetLocalPath() == "" {
-					cj.ChecksumAlgorithm = cr.Result.Trailer.GetChecksumAlgorithm()
-					cj.Checksum = fmt.Sprintf("%x", cr.Result.Trailer.GetChecksum())
+				} else if cr.Result.Header.LocalPath == "" {
+					cj.ChecksumAlgorithm = cr.Result.Trailer.ChecksumAlgorithm
+					cj.Checksum = fmt.Sprintf("%x", cr.Result.Trailer.Checksum)
 				}
 				out.Components = append(out.Components, cj)
 			}
@@ -306,12 +307,7 @@ func short(id string) string {
 
 // streamSize is the stream's byte count, or for a directory what the
 // target read.
-func streamSize(r *host.StreamResult, s host.SinkResult) uint64 {
-	if r.Header.GetLocalPath() != "" {
-		return s.Snapshot.Size
-	}
-	return r.Trailer.GetSize()
-}
+func streamSize(r *stream.Result, s stream.SinkResult) uint64 { return r.Size(s) }
 
 // parseRunTime reads the hidden --time flag: empty means now.
 func parseRunTime(v string) (time.Time, error) {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/timetiles/timetiles-backup/host"
 	"github.com/timetiles/timetiles-backup/host/config"
+	"github.com/timetiles/timetiles-backup/host/plugin"
 	"github.com/timetiles/timetiles-backup/internal/wire"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
@@ -207,7 +208,7 @@ func pluginInfos(m *Meta, r *host.Runner) ([]sdk.Info, []string, []string, bool)
 	if err != nil {
 		return nil, nil, []string{oneLine(r.Scrub(err.Error()))}, true
 	}
-	var cands []host.Candidate
+	var cands []plugin.Candidate
 	var bad []string
 	refused := false
 	for _, n := range used {

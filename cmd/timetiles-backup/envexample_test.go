@@ -19,8 +19,8 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/joho/godotenv"
 
-	"github.com/timetiles/timetiles-backup/host"
 	"github.com/timetiles/timetiles-backup/host/config"
+	"github.com/timetiles/timetiles-backup/host/plugin"
 	"github.com/timetiles/timetiles-backup/internal/testenv"
 	"github.com/timetiles/timetiles-backup/internal/wire"
 	"github.com/timetiles/timetiles-backup/sdk"
@@ -34,13 +34,13 @@ func bundledInfos(t *testing.T) []sdk.Info {
 	if err != nil || len(dirs) < 4 {
 		t.Fatalf("bundled plugins: %v %v", dirs, err)
 	}
-	m := &host.Manager{Logger: hclog.NewNullLogger()}
+	m := &plugin.Manager{Logger: hclog.NewNullLogger()}
 	defer m.Close()
 	var infos []sdk.Info
 	for _, d := range dirs {
 		name := filepath.Base(d)
-		kind, _ := host.KindOfName(name)
-		p, err := m.Launch(context.Background(), host.Candidate{Name: name, Kind: kind, Path: filepath.Join(bin, host.BinaryPrefix+name)})
+		kind, _ := plugin.KindOfName(name)
+		p, err := m.Launch(context.Background(), plugin.Candidate{Name: name, Kind: kind, Path: filepath.Join(bin, plugin.BinaryPrefix+name)})
 		if err != nil {
 			t.Fatalf("plugin %s: %v", name, err)
 		}

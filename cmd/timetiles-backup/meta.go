@@ -15,6 +15,7 @@ import (
 
 	"github.com/timetiles/timetiles-backup/host"
 	"github.com/timetiles/timetiles-backup/host/config"
+	"github.com/timetiles/timetiles-backup/host/plugin"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
 
@@ -95,7 +96,7 @@ func (m *Meta) Runner() (*host.Runner, error) {
 	if !log.IsDebug() {
 		log = hclog.New(&hclog.LoggerOptions{
 			Name: "timetiles-backup", Output: m.Stderr, Level: hclog.LevelFromString(level),
-			Exclude: host.QuietLifecycle,
+			Exclude: plugin.QuietLifecycle,
 		})
 	}
 	return host.NewRunner(cfg, log, m.pluginDir), nil

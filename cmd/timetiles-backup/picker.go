@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/timetiles/timetiles-backup/host/plugin"
+
 	"github.com/charmbracelet/huh"
 	"github.com/charmbracelet/lipgloss"
 	"github.com/dustin/go-humanize"
@@ -31,7 +33,7 @@ const pickerLimit = 30
 
 // runSizes returns each run's component sizes: from the snapshot list when
 // the target recorded them (restic ≥ 0.17), else from the run manifest.
-func runSizes(ctx context.Context, t *host.Plugin, all []*runs.Run) []map[string]uint64 {
+func runSizes(ctx context.Context, t *plugin.Plugin, all []*runs.Run) []map[string]uint64 {
 	out := make([]map[string]uint64, len(all))
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 4)
@@ -122,7 +124,7 @@ func askTerminal() {
 }
 
 // pickRun asks the operator to choose a restore point.
-func (c *RestoreCommand) pickRun(all []*runs.Run, t *host.Plugin, repo string) (*runs.Run, error) {
+func (c *RestoreCommand) pickRun(all []*runs.Run, t *plugin.Plugin, repo string) (*runs.Run, error) {
 	if len(all) > pickerLimit {
 		all = all[:pickerLimit]
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/timetiles/timetiles-backup/host"
 	"github.com/timetiles/timetiles-backup/host/config"
+	"github.com/timetiles/timetiles-backup/host/plugin"
 )
 
 // PluginsCommand is `timetiles-backup plugins`.
@@ -103,7 +104,7 @@ func (c *PluginsCommand) run(args []string) error {
 			// Not run: a binary the configuration does not use is never
 			// executed, not even to ask its version.
 			status := "not started (not used by this configuration)"
-			if err := host.CheckPluginBinary(cand); err != nil {
+			if err := plugin.CheckPluginBinary(cand); err != nil {
 				status = "refused: " + oneLine(err.Error())
 			}
 			fmt.Fprintf(tw, "%s\t%s\t-\t-\t%s\t%s\n", cand.Name, cand.Kind, status, cand.Path)
@@ -133,7 +134,7 @@ func (c *PluginsCommand) run(args []string) error {
 	for _, n := range used {
 		if !found[n] {
 			bad++
-			kind, _ := host.KindOfName(n)
+			kind, _ := plugin.KindOfName(n)
 			fmt.Fprintf(tw, "%s\t%s\t-\t-\tnot found (this configuration uses it)\t-\n", n, kind)
 		}
 	}
@@ -150,7 +151,7 @@ func (c *PluginsCommand) run(args []string) error {
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
-func (c *PluginsCommand) json(r *host.Runner, cands []host.Candidate) error {
+func (c *PluginsCommand) json(r *host.Runner, cands []plugin.Candidate) error {
 	out := pluginsJSON{SchemaVersion: jsonSchemaVersion, Plugins: []pluginJSON{}}
 	bad := 0
 	for _, cand := range cands {

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/timetiles/timetiles-backup/host/plugin"
+
 	"github.com/timetiles/timetiles-backup/host"
 	"github.com/timetiles/timetiles-backup/host/runs"
 	"github.com/timetiles/timetiles-backup/sdk"
@@ -186,7 +188,7 @@ func (c *RestoreCommand) run(args []string) error {
 	opts := host.RestoreOptions{Components: splitList(comps), Instance: inst, ToDatabase: toDB, ToDir: toDir, ReplaceDatabase: replaceDB}
 	var run *runs.Run
 	var runs []*runs.Run
-	var t *host.Plugin
+	var t *plugin.Plugin
 	listed := false // the repository answered: a "not found" is then the selector's
 	if len(rest) == 0 {
 		runs, t, err = r.ListRuns(c.Ctx, inst)

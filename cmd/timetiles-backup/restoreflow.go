@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/timetiles/timetiles-backup/host/plugin"
+
 	"github.com/timetiles/timetiles-backup/host"
 	"github.com/timetiles/timetiles-backup/host/config"
 	"github.com/timetiles/timetiles-backup/host/runs"
@@ -115,7 +117,7 @@ func dirExists(p string) bool {
 
 // execute carries out a confirmed restore: pre command, safety backup,
 // restore, post command (always, once the pre command was started).
-func (c *RestoreCommand) execute(r *host.Runner, run *runs.Run, t *host.Plugin, opts host.RestoreOptions, inPlace []string, safety bool) error {
+func (c *RestoreCommand) execute(r *host.Runner, run *runs.Run, t *plugin.Plugin, opts host.RestoreOptions, inPlace []string, safety bool) error {
 	hookEnv := []string{"TIMETILES_RESTORE_RUN=" + run.ID, "TIMETILES_RESTORE_COMPONENTS=" + strings.Join(inPlace, ",")}
 	hooks := len(inPlace) > 0
 	started := false // the in-place part began: the post command is due

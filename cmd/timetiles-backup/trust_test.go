@@ -373,10 +373,12 @@ func TestRootRefusesProgramsFromEnvFileOthersCanChange(t *testing.T) {
 		}
 		return s
 	}
-	// Programs come from root's own environment, except the one tested.
+	// Programs, and the paths root writes to, come from root's own
+	// environment, except the one tested.
 	delete(e.vars, "BACKUP_RESTIC_BIN")
 	delete(e.vars, "BACKUP_PG_BIN_DIR")
-	e.extraEnv = []string{"BACKUP_RESTIC_BIN=" + realRestic}
+	written := rootEnvWrittenPaths(e)
+	e.extraEnv = append([]string{"BACKUP_RESTIC_BIN=" + realRestic}, written...)
 
 	for _, tc := range []struct {
 		name     string
@@ -428,9 +430,9 @@ func TestRootRefusesProgramsFromEnvFileOthersCanChange(t *testing.T) {
 			e.envPath = envPath
 			e.vars[tc.key] = tc.val
 			defer delete(e.vars, tc.key)
-			e.extraEnv = []string{"BACKUP_RESTIC_BIN=" + realRestic}
+			e.extraEnv = append([]string{"BACKUP_RESTIC_BIN=" + realRestic}, written...)
 			if tc.key == "BACKUP_RESTIC_BIN" {
-				e.extraEnv = nil // the environment would win over the file
+				e.extraEnv = written // the environment would win over the file
 			}
 			r := e.run(tc.args...)
 			if r.code != 2 || !strings.Contains(r.stderr, envPath) || !strings.Contains(r.stderr, tc.key) || !strings.Contains(r.stderr, atFault+" ") || !strings.Contains(r.stderr, fix) {
@@ -451,7 +453,7 @@ func TestRootRefusesProgramsFromEnvFileOthersCanChange(t *testing.T) {
 	e.envPath = filepath.Join(base, "env")
 	os.WriteFile(e.envPath, nil, 0o600)
 	chown(t, e.envPath, nobody)
-	e.extraEnv = []string{"BACKUP_RESTIC_BIN=" + wrapper}
+	e.extraEnv = append([]string{"BACKUP_RESTIC_BIN=" + wrapper}, written...)
 	os.Remove(marker)
 	if r := e.run("backup"); r.code != 0 {
 		t.Fatalf("backup with programs from root's environment: exit %d\n%s", r.code, r.stderr)
@@ -507,5 +509,77 @@ func TestDefaultResticRepositoryInSync(t *testing.T) {
 	}
 	if !found {
 		t.Fatalf("%s declares no RESTIC_REPOSITORY", config.DefaultTarget)
+	}
+}
+
+// rootEnvWrittenPaths moves the paths root writes to that newEnv puts into
+// the env file (config.WrittenPathKeys) into root's environment, for tests of
+// an env file that another user owns.
+func rootEnvWrittenPaths(e *env) []string { return moveToRootEnv(e, config.WrittenPathKeys) }
+
+// moveToRootEnv moves keys from e's env file into root's environment.
+func moveToRootEnv(e *env, keys []string) []string {
+	var out []string
+	for _, k := range keys {
+		if v, ok := e.vars[k]; ok {
+			out = append(out, k+"="+v)
+			delete(e.vars, k)
+		}
+	}
+	return out
+}
+
+// As root, a variable naming a path root writes to (the metrics file, the
+// cron file, the state directory, the alert log …) is refused from an env
+// file that another user owns, before anything is written, with both
+// fixes; from root's own environment the same value is used.
+func TestRootRefusesWrittenPathsFromEnvFileOthersCanChange(t *testing.T) {
+	requireRoot(t)
+	e := newEnv(t, false)
+	e.vars["BACKUP_SOURCES"] = "synthetic=source-synthetic"
+	e.vars["SYNTH_SIZE"] = "1000"
+	written := moveToRootEnv(e, append(append([]string(nil), config.WrittenPathKeys...), config.ExecutableKeys...))
+	e.envPath = filepath.Join(t.TempDir(), "env")
+	os.WriteFile(e.envPath, nil, 0o600)
+	chown(t, e.envPath, nobody)
+	target := func(name string) string { return filepath.Join(e.dir, "written", name) }
+	for _, tc := range []struct {
+		key, val string
+		args     []string
+	}{
+		{"BACKUP_METRICS_FILE", target("metrics.prom"), []string{"backup"}},
+		{"BACKUP_CRON_FILE", target("cron"), []string{"backup", "auto"}},
+		{"BACKUP_LOG_FILE", target("backup.log"), []string{"backup", "auto", "--cron-file", target("cron2")}},
+		{"BACKUP_STATE_DIR", target("state"), []string{"backup"}},
+		{"BACKUP_ALERT_LOG", target("alerts.log"), []string{"alert", "test"}},
+	} {
+		t.Run(tc.key, func(t *testing.T) {
+			e.vars[tc.key] = tc.val
+			defer delete(e.vars, tc.key)
+			e.extraEnv = nil
+			for _, kv := range written {
+				if !strings.HasPrefix(kv, tc.key+"=") { // the environment would win over the file
+					e.extraEnv = append(e.extraEnv, kv)
+				}
+			}
+			r := e.run(tc.args...)
+			fix := "chown root:root " + e.envPath
+			if r.code != 2 || !strings.Contains(r.stderr, tc.key+", which names a path that root would write to") || !strings.Contains(r.stderr, fix) ||
+				!strings.Contains(r.stderr, "set "+tc.key+" in root's own environment instead") {
+				t.Errorf("%v: exit %d, want 2 naming %s and the fixes (`%s`, root's environment)\n%s", tc.args, r.code, tc.key, fix, r.stderr)
+			}
+			if _, err := os.Stat(filepath.Join(e.dir, "written")); err == nil {
+				t.Errorf("%s from the env file was written to", tc.key)
+			}
+		})
+	}
+	// From root's own environment the same path is used.
+	e.extraEnv = append(append([]string(nil), written...), "BACKUP_METRICS_FILE="+target("metrics.prom"))
+	os.MkdirAll(filepath.Join(e.dir, "written"), 0o755)
+	if r := e.run("backup"); r.code != 0 {
+		t.Fatalf("backup with the metrics file from root's environment: exit %d\n%s", r.code, r.stderr)
+	}
+	if _, err := os.Stat(target("metrics.prom")); err != nil {
+		t.Errorf("the metrics file from root's environment was not written: %v", err)
 	}
 }

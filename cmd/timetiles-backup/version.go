@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/timetiles/timetiles-backup/host"
+	"github.com/timetiles/timetiles-backup/host/plugin"
 	"github.com/timetiles/timetiles-backup/internal/wire"
 )
 
@@ -26,7 +27,7 @@ Usage: timetiles-backup version
 }
 
 func versionString() string {
-	return fmt.Sprintf("%s (plugin protocol %d, API versions %v)", host.Version, wire.ProtocolVersion, host.SupportedAPIVersions)
+	return fmt.Sprintf("%s (plugin protocol %d, API versions %v)", host.Version, wire.ProtocolVersion, plugin.SupportedAPIVersions)
 }
 
 func (c *VersionCommand) Run(args []string) int { return c.exit(c.run(args), c.Help()) }

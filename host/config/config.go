@@ -10,24 +10,23 @@ package config
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"sort"
 	"strings"
 
+	"github.com/timetiles/timetiles-backup/internal/configerr"
 	"github.com/timetiles/timetiles-backup/internal/rootonly"
 )
 
 // DefaultEnvFile is TimeTiles' production env file, read when it exists.
 const DefaultEnvFile = "/opt/timetiles/.env.production"
 
-// ErrConfig marks configuration errors (exit code 2).
-var ErrConfig = errors.New("configuration error")
+// ErrConfig marks configuration errors (exit code 2); internal/configerr
+// defines it, for host/plugin.
+var ErrConfig = configerr.ErrConfig
 
 // Configf returns a configuration error.
-func Configf(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", ErrConfig, fmt.Sprintf(format, args...))
-}
+func Configf(format string, args ...any) error { return configerr.Errorf(format, args...) }
 
 // Config is the effective configuration: the process environment over the
 // env file over defaults. It remembers where each value came from.
@@ -86,9 +85,13 @@ func LoadConfig(envFile string, environ []string) (*Config, error) {
 	for k, v := range env {
 		c.values[k], c.origins[k] = v, "environment"
 	}
-	// Run as root, a program or command named in an env file that others
-	// could change is refused before anything runs (executables.go).
+	// Run as root, a program or command, or a path root writes to, named
+	// in an env file that others could change is refused before anything
+	// runs (executables.go).
 	if err := c.CheckExecutable(ExecutableKeys); err != nil {
+		return nil, err
+	}
+	if err := c.CheckWrittenPaths(WrittenPathKeys); err != nil {
 		return nil, err
 	}
 	return c, nil

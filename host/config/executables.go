@@ -22,6 +22,17 @@ var ExecutableKeys = []string{
 	"BACKUP_RESTIC_BIN", "BACKUP_DOCKER", "BACKUP_PG_BIN_DIR", "TIMETILES_ALERT_SCRIPT",
 }
 
+// WrittenPathKeys are the variables naming a file or a directory that
+// root writes to: the job log, the metrics file, the cron file and systemd
+// units of `backup auto`, the state directory (run locks, state file) and
+// notify-alert's alert log. Whoever could set one could have root
+// overwrite any file (a cron file, a systemd unit), so as root they are
+// taken from the env file only when it is root's alone, like
+// ExecutableKeys (CheckWrittenPaths).
+var WrittenPathKeys = []string{
+	EnvLogFile, EnvMetricsFile, EnvCronFile, EnvSystemdDir, EnvStateDir, "BACKUP_ALERT_LOG",
+}
+
 // envFileProblem says, as root, why the env file is not root's alone, or
 // nil (also for other users).
 func envFileProblem(path string) *rootonly.Problem {
@@ -41,6 +52,19 @@ func envFileProblem(path string) *rootonly.Problem {
 // when this process runs as root. The error names the keys, the file, what
 // is wrong with it and both fixes.
 func (c *Config) CheckExecutable(keys []string) error {
+	return c.checkFromRootOnlyFile(keys, "names a program or command that root would run", "name programs or commands that root would run", "takes programs and commands")
+}
+
+// CheckWrittenPaths is CheckExecutable for the keys naming a path root
+// writes to (WrittenPathKeys).
+func (c *Config) CheckWrittenPaths(keys []string) error {
+	return c.checkFromRootOnlyFile(keys, "names a path that root would write to", "name paths that root would write to", "takes the paths it writes to")
+}
+
+// checkFromRootOnlyFile refuses, as root, the keys set in an env file that
+// others could change; one and many say what such keys are, takes what
+// root takes only from a file of its own.
+func (c *Config) checkFromRootOnlyFile(keys []string, one, many, takes string) error {
 	if c.EnvFile == "" || c.fileProblem == nil {
 		return nil
 	}
@@ -55,10 +79,10 @@ func (c *Config) CheckExecutable(keys []string) error {
 	}
 	u := c.fileProblem
 	names := strings.Join(bad, ", ")
-	what := "which names a program or command"
+	what := "which " + one
 	if len(bad) > 1 {
-		what = "which name programs or commands"
+		what = "which " + many
 	}
-	return Configf("env file %s sets %s, %s that root would run, but %s. Run as root, timetiles-backup takes programs and commands only from an env file that nobody but root can change: run `%s` (and chmod 600 %s), or set %s in root's own environment instead (the cron job or systemd unit)",
-		c.EnvFile, names, what, u, u.Fix, c.EnvFile, names)
+	return Configf("env file %s sets %s, %s, but %s. Run as root, timetiles-backup %s only from an env file that nobody but root can change: run `%s` (and chmod 600 %s), or set %s in root's own environment instead (the cron job or systemd unit)",
+		c.EnvFile, names, what, u, takes, u.Fix, c.EnvFile, names)
 }

@@ -30,7 +30,7 @@ const EnvPluginDir = "TIMETILES_BACKUP_PLUGIN_DIR"
 // does not by default, because a directory on root's $PATH that another
 // user can write would let that user plant a plugin (which receives
 // RESTIC_PASSWORD). Even then, as root, a plugin found there runs only if
-// nobody but root can change it (host/trust.go).
+// nobody but root can change it (host/plugin/trust.go).
 const EnvSearchPath = "TIMETILES_BACKUP_SEARCH_PATH"
 
 // Defaults for the plugin wiring; operators and third parties change them

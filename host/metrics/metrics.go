@@ -99,11 +99,7 @@ func WriteMetrics(path string, m RunMetrics) error {
 				if c.Result.Err(s.Sink) != nil {
 					continue
 				}
-				size := c.Result.Trailer.GetSize()
-				if c.Result.Header.GetLocalPath() != "" {
-					size = s.Snapshot.Size
-				}
-				bytes.WithLabelValues(c.Component, s.Sink).Set(float64(size))
+				bytes.WithLabelValues(c.Component, s.Sink).Set(float64(c.Result.Size(s)))
 				added.WithLabelValues(c.Component, s.Sink).Set(float64(s.BytesAdded))
 			}
 		}

@@ -14,7 +14,8 @@ import (
 // The typed clients speak the SDK's Go types and hide the protocol, the way
 // go-plugin's examples wrap a gRPC client in the plugin's own interface:
 // a Notifier implements sdk.Notifier, a Target every call of sdk.Target and
-// sdk.CopyTarget that carries no stream bytes, a Source sdk.Plugin. Errors
+// sdk.CopyTarget that carries no stream bytes, a Source sdk.Plugin; each
+// implements sdk.Checker. Errors
 // come back as the SDK's sentinels (errors.Is(err, sdk.ErrNotFound)).
 // Moving bytes (Backup, Restore, Write, Read) is host/stream's job.
 
@@ -33,6 +34,17 @@ func (c client) Configure(ctx context.Context, cfg sdk.Config) error {
 	return c.w.Configure(ctx, convert.ConfigToPB(cfg))
 }
 
+// Check asks the plugin to check itself (sdk.Checker). A plugin that
+// cannot — one without sdk.Checker, or one built before the call existed —
+// answers sdk.ErrUnimplemented.
+func (c client) Check(ctx context.Context) ([]sdk.Finding, error) {
+	fs, err := c.w.Check(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return convert.FindingsFromPB(fs), nil
+}
+
 // Source is the host's client of a source plugin's calls that carry no
 // stream bytes.
 type Source struct{ client }
@@ -49,7 +61,11 @@ func NewNotifier(w *wire.Client, info sdk.Info) *Notifier { return &Notifier{cli
 // Notifier is the host's client of a notifier plugin.
 type Notifier struct{ client }
 
-var _ sdk.Notifier = (*Notifier)(nil)
+var (
+	_ sdk.Notifier = (*Notifier)(nil)
+	_ sdk.Checker  = (*Source)(nil)
+	_ sdk.Checker  = (*Target)(nil)
+)
 
 // Notify delivers an event and returns the channels that took it; a
 // partial delivery returns both.

@@ -60,10 +60,10 @@ func (*fakeTarget) Verify(_ context.Context, req sdk.VerifyRequest) (string, err
 // TestTargetClientSpeaksSDKTypes: the typed target client carries the SDK's
 // values both ways (the Init marks of the context, a prune request, the
 // snapshots listed) and gives a plugin's errors back as the SDK's
-// sentinels; a target without Copy answers sdk.ErrUnimplemented.
+// sentinels; a target without Copy or Check answers sdk.ErrUnimplemented.
 func TestTargetClientSpeaksSDKTypes(t *testing.T) {
 	fake := &fakeTarget{}
-	w, stop, err := sdk.ServeInProcess(sdk.KindTarget, fake, false)
+	w, stop, err := ServeInProcess(sdk.KindTarget, fake, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,6 +98,9 @@ func TestTargetClientSpeaksSDKTypes(t *testing.T) {
 	if _, err := tc.Copy(ctx, sdk.CopyRequest{FromInstance: "local", SnapshotIDs: []string{"abc"}}); !errors.Is(err, sdk.ErrUnimplemented) {
 		t.Errorf("Copy on a target without it = %v, want sdk.ErrUnimplemented", err)
 	}
+	if fs, err := tc.Check(ctx); !errors.Is(err, sdk.ErrUnimplemented) || fs != nil {
+		t.Errorf("Check on a target without sdk.Checker = %v, %v; want sdk.ErrUnimplemented", fs, err)
+	}
 }
 
 type fakeNotifier struct{ got sdk.Event }
@@ -116,7 +119,7 @@ func (n *fakeNotifier) Notify(_ context.Context, e sdk.Event) ([]string, error) 
 // partial delivery comes back as the channels that took it and the error.
 func TestNotifierClientIsAnSDKNotifier(t *testing.T) {
 	fake := &fakeNotifier{}
-	w, stop, err := sdk.ServeInProcess(sdk.KindNotifier, fake, false)
+	w, stop, err := ServeInProcess(sdk.KindNotifier, fake, false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,7 @@
 //     where nobody may rename or remove what root owns;
 //   - symbolic links are followed, and each must be owned by root as well.
 //
-// host/config applies it to the env file, host/trust.go to plugins.
+// host/config applies it to the env file, host/plugin/trust.go to plugins.
 package rootonly
 
 import (

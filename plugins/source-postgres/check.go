@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/timetiles/timetiles-backup/sdk"
@@ -23,7 +24,6 @@ func (s *Source) Check(ctx context.Context) ([]sdk.Finding, error) {
 	ctx, cancel := context.WithTimeout(ctx, 25*time.Second)
 	defer cancel()
 	var fs []sdk.Finding
-	var dump string
 	if s.container != "" {
 		f, ok := s.checkContainer(ctx)
 		fs = append(fs, f)
@@ -41,9 +41,8 @@ func (s *Source) Check(ctx context.Context) ([]sdk.Finding, error) {
 	if err != nil {
 		return append(fs, sdk.Problem("pg_dump", s.redact(err.Error()), s.toolsFix())), nil
 	}
-	dump = v
 	fs = append(fs, sdk.Verified("pg_dump", s.whereDetail(v)))
-	return append(fs, s.checkDatabase(ctx, dump)...), nil
+	return append(fs, s.checkDatabase(ctx, v)...), nil
 }
 
 func (s *Source) toolsFix() string {
@@ -72,6 +71,8 @@ func (s *Source) checkContainer(ctx context.Context) (sdk.Finding, bool) {
 			"install Docker or set BACKUP_DOCKER to its path; or set BACKUP_DATABASE_URL to connect directly"), false
 	}
 	cmd := exec.CommandContext(ctx, docker, "inspect", "--format", "{{.State.Running}}", "--", s.container)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // dies with the plugin
+	cmd.WaitDelay = waitDelay
 	stderr := newTail(stderrTail)
 	cmd.Stderr = stderr
 	out, err := cmd.Output()

@@ -144,28 +144,11 @@ func copyStream(w io.Writer, r io.Reader, prefix string) copyResult {
 // check, if set, inspects the tail of the child's stdout after a clean exit;
 // out, if set, receives the child's stdout instead.
 func (s *Source) feed(ctx context.Context, tool string, args []string, r io.Reader, prefix, suffix string, check func(stdout string) error, out io.Writer) error {
-	cmd, err := s.command(ctx, tool, args...)
+	p, err := s.startPiped(ctx, tool, args, out)
 	if err != nil {
 		return err
 	}
-	pr, pw, err := os.Pipe()
-	if err != nil {
-		return err
-	}
-	stdout, stderr := newTail(stderrTail), newTail(stderrTail)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = pr, stdout, stderr
-	if out != nil {
-		cmd.Stdout = out
-	}
-	if err := cmd.Start(); err != nil {
-		pr.Close()
-		pw.Close()
-		return fmt.Errorf("starting %s: %w", s.where(tool), err)
-	}
-	pr.Close()
-
-	waited := make(chan error, 1)
-	go func() { waited <- cmd.Wait() }()
+	cmd, pw, stdout, stderr, waited := p.cmd, p.stdin, p.stdout, p.stderr, p.waited
 	copied := make(chan copyResult, 1)
 	go func() { copied <- copyStream(pw, r, prefix) }()
 
@@ -252,6 +235,45 @@ func (s *Source) feed(ctx context.Context, tool string, args []string, r io.Read
 	}
 	sdk.Logger.Info("database restored", "bytes", res.n)
 	return nil
+}
+
+// piped is a restoring child started by startPiped.
+type piped struct {
+	cmd *exec.Cmd
+	// stdin is the write end of the child's stdin pipe: the caller writes
+	// it and closes it only when the child may finish (feed's rule).
+	stdin          *os.File
+	stdout, stderr *tail
+	// waited receives the child's exit status, once.
+	waited chan error
+}
+
+// startPiped starts tool with its stdin on a pipe the caller writes, its
+// stdout into out (or, when out is nil, a tail kept for checkOutput) and
+// its stderr into a tail kept for the error; a goroutine waits for it. The
+// one set-up of feed and restoreOneTransaction's psql.
+func (s *Source) startPiped(ctx context.Context, tool string, args []string, out io.Writer) (*piped, error) {
+	cmd, err := s.command(ctx, tool, args...)
+	if err != nil {
+		return nil, err
+	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	p := &piped{cmd: cmd, stdin: pw, stdout: newTail(stderrTail), stderr: newTail(stderrTail), waited: make(chan error, 1)}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = pr, p.stdout, p.stderr
+	if out != nil {
+		cmd.Stdout = out
+	}
+	if err := cmd.Start(); err != nil {
+		pr.Close()
+		pw.Close()
+		return nil, fmt.Errorf("starting %s: %w", s.where(tool), err)
+	}
+	pr.Close()
+	go func() { p.waited <- cmd.Wait() }()
+	return p, nil
 }
 
 func (s *Source) checkOutput(check func(string) error, stdout *tail) error {

@@ -302,24 +302,11 @@ func (s *Source) restoreOneTransaction(ctx context.Context, db string, r io.Read
 	if format != FormatCustom {
 		return s.feed(ctx, "psql", psqlArgs, r, prefix, plainSuffix, checkCommitted, nil)
 	}
-	psql, err := s.command(ctx, "psql", psqlArgs...)
+	p, err := s.startPiped(ctx, "psql", psqlArgs, nil)
 	if err != nil {
 		return err
 	}
-	pr, pw, err := os.Pipe()
-	if err != nil {
-		return err
-	}
-	stdout, stderr := newTail(stderrTail), newTail(stderrTail)
-	psql.Stdin, psql.Stdout, psql.Stderr = pr, stdout, stderr
-	if err := psql.Start(); err != nil {
-		pr.Close()
-		pw.Close()
-		return fmt.Errorf("starting %s: %w", s.where("psql"), err)
-	}
-	pr.Close()
-	waited := make(chan error, 1)
-	go func() { waited <- psql.Wait() }()
+	psql, pw, stdout, stderr, waited := p.cmd, p.stdin, p.stdout, p.stderr, p.waited
 	// psql is killed, and waited for, before its stdin is closed, unless
 	// the whole archive was turned into SQL: then COMMIT follows.
 	abort := func(cause error) error {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/timetiles/timetiles-backup/host/plugin"
 	"github.com/timetiles/timetiles-backup/internal/wire/convert"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
@@ -27,9 +28,8 @@ func runCheck(t *testing.T, in *instance) (fs []sdk.Finding, ok bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), CheckDeadline)
 	defer cancel()
 	start := time.Now()
-	pfs, err := in.c.Check(ctx)
+	fs, err := in.checker().Check(ctx)
 	took := time.Since(start)
-	fs = convert.FindingsFromPB(pfs)
 	switch {
 	case errors.Is(err, sdk.ErrUnimplemented):
 		t.Log("the plugin does not implement sdk.Checker: `timetiles-backup init` says that it cannot check itself")
@@ -59,6 +59,19 @@ func runCheck(t *testing.T, in *instance) (fs []sdk.Finding, ok bool) {
 		t.Logf("  %s", f)
 	}
 	return fs, true
+}
+
+// checker is the typed client of the instance's kind (host/plugin), as
+// the host asks it.
+func (in *instance) checker() sdk.Checker {
+	info := convert.InfoFromPB(in.info)
+	switch in.kind {
+	case sdk.KindSource:
+		return plugin.NewSource(in.c, info)
+	case sdk.KindTarget:
+		return plugin.NewTarget(in.c, info)
+	}
+	return plugin.NewNotifier(in.c, info)
 }
 
 // hasError reports whether fs holds an error finding.

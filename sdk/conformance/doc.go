@@ -45,5 +45,7 @@
 //     FailingConfig as an error.
 //
 // The kit needs Linux (/proc, pipes passed over unix sockets), like the
-// host. It starts a plugin with host/plugin's Launch, as the host does.
+// host. It starts a plugin with host/plugin's Launch, as the host does;
+// host/plugin leaves the host's configuration (and its env file parser)
+// out, so a plugin's module needs none of the host's dependencies.
 package conformance

@@ -124,7 +124,7 @@ func (s subject) launch(t *testing.T, transport string) *instance {
 		}
 	} else {
 		in.impl = s.newFn()
-		c, stop, err := sdk.ServeInProcess(s.kind, in.impl, in.fd)
+		c, stop, err := plugin.ServeInProcess(s.kind, in.impl, in.fd)
 		if err != nil {
 			t.Fatal(err)
 		}

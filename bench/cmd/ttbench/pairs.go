@@ -19,6 +19,7 @@ import (
 	"github.com/timetiles/timetiles-backup/bench"
 	"github.com/timetiles/timetiles-backup/host"
 	"github.com/timetiles/timetiles-backup/host/config"
+	"github.com/timetiles/timetiles-backup/host/plugin"
 )
 
 type pair struct {
@@ -209,11 +210,11 @@ func roleOf(name string) string {
 	switch {
 	case name == "timetiles-backup":
 		return "host"
-	case strings.HasPrefix(name, host.BinaryPrefix+"source-"):
+	case strings.HasPrefix(name, plugin.BinaryPrefix+"source-"):
 		return "source"
-	case strings.HasPrefix(name, host.BinaryPrefix+"target-"):
+	case strings.HasPrefix(name, plugin.BinaryPrefix+"target-"):
 		return "target"
-	case strings.HasPrefix(name, host.BinaryPrefix+"notify-"):
+	case strings.HasPrefix(name, plugin.BinaryPrefix+"notify-"):
 		return "notifier"
 	case name == "restic":
 		return "restic"

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 
-package host
+package plugin
 
 // Pid returns the plugin's process ID, or 0 when it is not known. The
 // benchmarks (bench/) read a plugin's CPU time and peak memory from

@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 
-package host
+package plugin
 
 import (
 	"encoding/hex"
 	"strings"
 
-	"github.com/timetiles/timetiles-backup/host/config"
+	"github.com/timetiles/timetiles-backup/internal/configerr"
 )
 
 // EnvPluginChecksums pins plugin binaries by SHA-256:
@@ -33,16 +33,16 @@ func ParsePluginChecksums(spec string) (map[string]string, error) {
 		name, sum, ok := strings.Cut(entry, "=")
 		name, sum = strings.TrimSpace(name), strings.ToLower(strings.TrimSpace(sum))
 		if !ok || name == "" {
-			return nil, config.Configf("%s entry %q is not name=sha256: write e.g. target-restic=<64 hex digits from `sha256sum timetiles-backup-target-restic`>", EnvPluginChecksums, entry)
+			return nil, configerr.Errorf("%s entry %q is not name=sha256: write e.g. target-restic=<64 hex digits from `sha256sum timetiles-backup-target-restic`>", EnvPluginChecksums, entry)
 		}
 		if _, known := KindOfName(name); !known {
-			return nil, config.Configf("%s names %q, which is not a plugin name: use the name `timetiles-backup plugins` shows (source-…, target-…, notify-…)", EnvPluginChecksums, name)
+			return nil, configerr.Errorf("%s names %q, which is not a plugin name: use the name `timetiles-backup plugins` shows (source-…, target-…, notify-…)", EnvPluginChecksums, name)
 		}
 		if b, err := hex.DecodeString(sum); err != nil || len(b) != 32 {
-			return nil, config.Configf("%s: the pin for plugin %s is not a SHA-256 hex digest (64 hex digits): %q", EnvPluginChecksums, name, sum)
+			return nil, configerr.Errorf("%s: the pin for plugin %s is not a SHA-256 hex digest (64 hex digits): %q", EnvPluginChecksums, name, sum)
 		}
 		if _, dup := pins[name]; dup {
-			return nil, config.Configf("%s pins plugin %s twice: keep one entry", EnvPluginChecksums, name)
+			return nil, configerr.Errorf("%s pins plugin %s twice: keep one entry", EnvPluginChecksums, name)
 		}
 		pins[name] = sum
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/timetiles/timetiles-backup/host/config"
 	"github.com/timetiles/timetiles-backup/host/runs"
+	"github.com/timetiles/timetiles-backup/host/stream"
 	"github.com/timetiles/timetiles-backup/internal/testenv"
 )
 
@@ -86,7 +87,7 @@ func TestPendingWriteCommit(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := &runs.Manifest{Tool: runs.ToolTag, RunID: "20240101T000000Z-abcd", Host: "h", Time: time.Unix(1700000000, 0)}
-	p, err := BeginWrite(context.Background(), tgt, manifestHeader(m))
+	p, err := stream.BeginWrite(context.Background(), tgt.Endpoint(), manifestHeader(m))
 	if err != nil {
 		t.Fatal(err)
 	}

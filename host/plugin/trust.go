@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
-package host
+package plugin
 
 import (
 	"errors"
 	"os"
 
-	"github.com/timetiles/timetiles-backup/host/config"
+	"github.com/timetiles/timetiles-backup/internal/configerr"
 	"github.com/timetiles/timetiles-backup/internal/rootonly"
 )
 
@@ -37,10 +37,10 @@ func CheckPluginDir(dir string) error {
 		return nil // nothing is found there
 	}
 	if err != nil {
-		return config.Configf("plugin directory %s cannot be checked: %v", dir, err)
+		return configerr.Errorf("plugin directory %s cannot be checked: %v", dir, err)
 	}
 	if u != nil {
-		return config.Configf("plugin directory %s: %s. Run as root, timetiles-backup starts only programs that nobody but root can change: run `%s`", dir, u, u.Fix)
+		return configerr.Errorf("plugin directory %s: %s. Run as root, timetiles-backup starts only programs that nobody but root can change: run `%s`", dir, u, u.Fix)
 	}
 	return nil
 }
@@ -53,10 +53,10 @@ func CheckPluginBinary(c Candidate) error {
 	}
 	u, err := rootonly.Check(c.Path)
 	if err != nil {
-		return config.Configf("plugin %s at %s cannot be checked: %v", c.Name, c.Path, err)
+		return configerr.Errorf("plugin %s at %s cannot be checked: %v", c.Name, c.Path, err)
 	}
 	if u != nil {
-		return config.Configf("plugin %s at %s is refused: %s. Run as root, timetiles-backup starts only programs that nobody but root can change: run `%s`, or install the plugin in a directory only root may write", c.Name, c.Path, u, u.Fix)
+		return configerr.Errorf("plugin %s at %s is refused: %s. Run as root, timetiles-backup starts only programs that nobody but root can change: run `%s`, or install the plugin in a directory only root may write", c.Name, c.Path, u, u.Fix)
 	}
 	return nil
 }

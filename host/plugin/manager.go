@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 
-package host
+package plugin
 
 import (
 	"context"
@@ -16,8 +16,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	goplugin "github.com/hashicorp/go-plugin"
 
-	"github.com/timetiles/timetiles-backup/host/config"
-	"github.com/timetiles/timetiles-backup/host/plugin"
+	"github.com/timetiles/timetiles-backup/internal/configerr"
 	"github.com/timetiles/timetiles-backup/internal/wire"
 	"github.com/timetiles/timetiles-backup/internal/wire/convert"
 	"github.com/timetiles/timetiles-backup/sdk"
@@ -54,16 +53,19 @@ func (p *Plugin) Spec(c string) sdk.ComponentSpec {
 	return p.Info.Spec(c)
 }
 
-// Source is the typed client of a source plugin (host/plugin).
-func (p *Plugin) Source() *plugin.Source { return plugin.NewSource(p.Client, p.Info) }
+// Source is the typed client of a source plugin.
+func (p *Plugin) Source() *Source { return NewSource(p.Client, p.Info) }
 
-// Target is the typed client of a target plugin (host/plugin).
-func (p *Plugin) Target() *plugin.Target { return plugin.NewTarget(p.Client, p.Info) }
+// Target is the typed client of a target plugin.
+func (p *Plugin) Target() *Target { return NewTarget(p.Client, p.Info) }
 
-// Notifier is the typed client of a notifier plugin (host/plugin).
-func (p *Plugin) Notifier() *plugin.Notifier {
-	return plugin.NewNotifier(p.Client, p.Info)
+// Notifier is the typed client of a notifier plugin.
+func (p *Plugin) Notifier() *Notifier {
+	return NewNotifier(p.Client, p.Info)
 }
+
+// Checker asks the plugin, whatever its kind, to check itself.
+func (p *Plugin) Checker() sdk.Checker { return client{info: p.Info, w: p.Client} }
 
 // Manager launches plugins and stops them all on Close.
 type Manager struct {
@@ -82,8 +84,8 @@ type Manager struct {
 	secrets map[string]bool // config keys plugins declared secret
 }
 
-// baseEnv is the environment a plugin process gets (plugin.PluginEnv).
-var baseEnv = plugin.PluginEnv
+// baseEnv is the environment a plugin process gets (PluginEnv).
+var baseEnv = PluginEnv
 
 // Launch starts a plugin, checks its API versions and returns it.
 func (m *Manager) Launch(ctx context.Context, c Candidate) (*Plugin, error) {
@@ -98,7 +100,7 @@ func (m *Manager) Launch(ctx context.Context, c Candidate) (*Plugin, error) {
 	if sum, ok := m.Checksums[c.Name]; ok {
 		b, err := hex.DecodeString(sum)
 		if err != nil || len(b) != sha256.Size {
-			return nil, config.Configf("checksum pin for plugin %s is not a SHA-256 hex digest: %q", c.Name, sum)
+			return nil, configerr.Errorf("checksum pin for plugin %s is not a SHA-256 hex digest: %q", c.Name, sum)
 		}
 		secure = &goplugin.SecureConfig{Checksum: b, Hash: sha256.New()}
 	}
@@ -106,7 +108,7 @@ func (m *Manager) Launch(ctx context.Context, c Candidate) (*Plugin, error) {
 	if logger == nil {
 		logger = hclog.NewNullLogger()
 	}
-	cl, raw, err := plugin.Launch(c.Path, c.Kind, plugin.LaunchOptions{FD: m.Transport != "grpc", Secure: secure, Logger: logger.Named(c.Name)})
+	cl, raw, err := Launch(c.Path, c.Kind, LaunchOptions{FD: m.Transport != "grpc", Secure: secure, Logger: logger.Named(c.Name)})
 	if err != nil {
 		if errors.Is(err, goplugin.ErrChecksumsDoNotMatch) {
 			return nil, fmt.Errorf("%w: plugin %s at %s does not match its pinned SHA-256 checksum: reinstall it or update the pin", ErrIncompatible, c.Name, c.Path)
@@ -177,10 +179,20 @@ func chooseAPIVersion(theirs []uint32) uint32 {
 	return best
 }
 
+// Settings are where a plugin's configuration comes from: host/config's
+// Config (the process environment over the env file over defaults).
+type Settings interface {
+	// Lookup returns a key's value and whether it is set.
+	Lookup(key string) (string, bool)
+	// CheckExecutable refuses, as root, keys naming a program that come
+	// from an env file others could change.
+	CheckExecutable(keys []string) error
+}
+
 // Configure sends a plugin the values of the keys it declared.
-func (m *Manager) Configure(ctx context.Context, p *Plugin, cfg *config.Config, instance string, extra map[string]string) error {
+func (m *Manager) Configure(ctx context.Context, p *Plugin, cfg Settings, instance string, extra map[string]string) error {
 	// As root, a program or command the plugin would run is not taken from
-	// an env file that others could change (trust.go).
+	// an env file that others could change (host/config/executables.go).
 	var executable []string
 	for _, k := range p.Info.ConfigKeys {
 		if k.Executable {
@@ -205,7 +217,7 @@ func (m *Manager) Configure(ctx context.Context, p *Plugin, cfg *config.Config, 
 		if errors.Is(err, sdk.ErrInvalidConfig) {
 			// "configuration error" says it once: not again in the
 			// plugin's words ("invalid configuration: …").
-			return fmt.Errorf("%w: plugin %s: %s", config.ErrConfig, p.Name, withoutSentinel(err.Error(), sdk.ErrInvalidConfig))
+			return fmt.Errorf("%w: plugin %s: %s", configerr.ErrConfig, p.Name, withoutSentinel(err.Error(), sdk.ErrInvalidConfig))
 		}
 		return fmt.Errorf("configuring plugin %s: %w", p.Name, err)
 	}
