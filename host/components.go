@@ -6,8 +6,10 @@ import (
 	"context"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 
+	"github.com/timetiles/timetiles-backup/host/config"
 	"github.com/timetiles/timetiles-backup/host/plugin"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
@@ -78,4 +80,24 @@ func (r *Runner) ComponentSpecs(ctx context.Context, comps []string) (map[string
 		}
 	}
 	return out, nil
+}
+
+// SourceMap returns component → source plugin name, in order.
+func (r *Runner) SourceMap() ([]string, map[string]string, error) {
+	spec := r.Cfg.GetDefault("BACKUP_SOURCES", config.DefaultSources)
+	m := map[string]string{}
+	var order []string
+	for _, kv := range strings.Split(spec, ",") {
+		comp, name, ok := strings.Cut(kv, "=")
+		comp, name = strings.TrimSpace(comp), strings.TrimSpace(name) // "uploads = source-volume" (found by FuzzSourceMap)
+		if !ok || comp == "" || name == "" {
+			return nil, nil, config.Configf("BACKUP_SOURCES=%q: each entry must be component=plugin, e.g. %s", spec, config.DefaultSources)
+		}
+		if _, dup := m[comp]; dup {
+			return nil, nil, config.Configf("BACKUP_SOURCES names component %q twice", comp)
+		}
+		m[comp] = name
+		order = append(order, comp)
+	}
+	return order, m, nil
 }

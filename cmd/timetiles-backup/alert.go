@@ -66,16 +66,9 @@ func (c *AlertTestCommand) Run(args []string) int { return c.exit(c.run(args), c
 
 func (c *AlertTestCommand) run(args []string) error {
 	fs := c.FlagSet("alert test")
-	rest, err := c.Parse(fs, args)
+	r, err := c.start(fs, args, c.Help())
 	if err != nil {
-		return c.fail(err, c.Help())
-	}
-	if len(rest) > 0 {
-		return c.fail(usageError("alert test takes no arguments"), c.Help())
-	}
-	r, err := c.Runner()
-	if err != nil {
-		return c.fail(err, "")
+		return err
 	}
 	defer r.Close()
 	if len(r.Notifiers()) == 0 {

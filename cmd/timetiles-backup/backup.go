@@ -123,10 +123,9 @@ func (c *BackupCommand) run(args []string) error {
 }
 
 func (c *BackupCommand) backup(comps []string, offsite, asJSON, dryRun bool, at time.Time) (ret error) {
-	r, err := c.Runner()
+	r, err := c.openRunner(func(err error) { c.alertFailure(nil, host.EventBackupFailed, strings.Join(comps, ","), "", err) })
 	if err != nil {
-		c.alertFailure(nil, host.EventBackupFailed, strings.Join(comps, ","), "", err)
-		return c.fail(err, "")
+		return err
 	}
 	defer r.Close()
 	if err := checkComponents(r, comps, "backup"); err != nil {

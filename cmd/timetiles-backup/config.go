@@ -77,16 +77,9 @@ func (c *ConfigCommand) run(args []string) error {
 	var all, asJSON bool
 	fs.BoolVar(&all, "all", false, "")
 	fs.BoolVar(&asJSON, "json", false, "")
-	rest, err := c.Parse(fs, args)
+	r, err := c.start(fs, args, c.Help())
 	if err != nil {
-		return c.fail(err, c.Help())
-	}
-	if len(rest) > 0 {
-		return c.fail(usageError("config takes no arguments, got %q", strings.Join(rest, " ")), c.Help())
-	}
-	r, err := c.Runner()
-	if err != nil {
-		return c.fail(err, "")
+		return err
 	}
 	defer r.Close()
 	infos, names, perr, refused := pluginInfos(c.Meta, r)

@@ -82,16 +82,9 @@ func (c *ListCommand) run(args []string) error {
 	var offsite, asJSON bool
 	fs.BoolVar(&offsite, "offsite", false, "")
 	fs.BoolVar(&asJSON, "json", false, "")
-	rest, err := c.Parse(fs, args)
+	r, err := c.start(fs, args, c.Help())
 	if err != nil {
-		return c.fail(err, c.Help())
-	}
-	if len(rest) > 0 {
-		return c.fail(usageError("backup list takes no arguments, got %q", strings.Join(rest, " ")), c.Help())
-	}
-	r, err := c.Runner()
-	if err != nil {
-		return c.fail(err, "")
+		return err
 	}
 	defer r.Close()
 	all, _, err := r.ListRuns(c.Ctx, host.Local)

@@ -102,6 +102,46 @@ func (m *Meta) Runner() (*host.Runner, error) {
 	return host.NewRunner(cfg, log, m.pluginDir), nil
 }
 
+// start is the prologue of a command that takes no arguments: it parses
+// args into fs (the command's flags and the common options, FlagSet),
+// refuses positional arguments, loads the configuration and returns a
+// runner; close it after use. Errors are reported (fail): a bad flag or an
+// extra argument as a usage error followed by help, a configuration that
+// cannot be loaded as it is.
+func (m *Meta) start(fs *flag.FlagSet, args []string, help string) (*host.Runner, error) {
+	if err := m.parseNoArgs(fs, args, help); err != nil {
+		return nil, err
+	}
+	return m.openRunner(nil)
+}
+
+// parseNoArgs parses args into fs and refuses positional arguments, both
+// reported as usage errors followed by help. For commands that check their
+// flags before they load the configuration (then openRunner).
+func (m *Meta) parseNoArgs(fs *flag.FlagSet, args []string, help string) error {
+	rest, err := m.Parse(fs, args)
+	if err != nil {
+		return m.fail(err, help)
+	}
+	if len(rest) > 0 {
+		return m.fail(usageError("%s takes no arguments, got %q", fs.Name(), strings.Join(rest, " ")), help)
+	}
+	return nil
+}
+
+// openRunner is Runner with its error reported; alert, when not nil, is
+// called with the error first (the jobs that alert when they cannot start).
+func (m *Meta) openRunner(alert func(error)) (*host.Runner, error) {
+	r, err := m.Runner()
+	if err != nil {
+		if alert != nil {
+			alert(err)
+		}
+		return nil, m.fail(err, "")
+	}
+	return r, nil
+}
+
 // IsTerminal reports whether stdin is an interactive terminal.
 func (m *Meta) IsTerminal() bool {
 	return m.Stdin != nil && term.IsTerminal(int(m.Stdin.Fd()))

@@ -68,16 +68,9 @@ func (c *PluginsCommand) run(args []string) error {
 	fs := c.FlagSet("plugins")
 	var asJSON bool
 	fs.BoolVar(&asJSON, "json", false, "")
-	rest, err := c.Parse(fs, args)
+	r, err := c.start(fs, args, c.Help())
 	if err != nil {
-		return c.fail(err, c.Help())
-	}
-	if len(rest) > 0 {
-		return c.fail(usageError("plugins takes no arguments"), c.Help())
-	}
-	r, err := c.Runner()
-	if err != nil {
-		return c.fail(err, "")
+		return err
 	}
 	defer r.Close()
 	if err := r.CheckDiscovery(); err != nil {

@@ -91,12 +91,8 @@ func (c *PruneCommand) run(args []string) error {
 	fs.BoolVar(&offsite, "offsite", false, "")
 	fs.BoolVar(&dryRun, "dry-run", false, "")
 	fs.BoolVar(&asJSON, "json", false, "")
-	rest, err := c.Parse(fs, args)
-	if err != nil {
-		return c.fail(err, c.Help())
-	}
-	if len(rest) > 0 {
-		return c.fail(usageError("backup prune takes no arguments, got %q", strings.Join(rest, " ")), c.Help())
+	if err := c.parseNoArgs(fs, args, c.Help()); err != nil {
+		return err
 	}
 	if dryRun {
 		return c.prune(offsite, dryRun, asJSON)
@@ -105,9 +101,9 @@ func (c *PruneCommand) run(args []string) error {
 }
 
 func (c *PruneCommand) prune(offsite, dryRun, asJSON bool) error {
-	r, err := c.Runner()
+	r, err := c.openRunner(nil)
 	if err != nil {
-		return c.fail(err, "")
+		return err
 	}
 	defer r.Close()
 	if !dryRun {

@@ -127,10 +127,11 @@ func (c *RestoreCommand) run(args []string) error {
 	if replaceDB && toDB == "" {
 		return c.fail(usageError("--replace-database replaces the database named by --to-database: add --to-database NAME (the production database is restored in place without either flag)"), c.Help())
 	}
-	r, err := c.Runner()
-	if err != nil {
+	r, err := c.openRunner(func(err error) {
 		c.alertFailure(nil, host.EventRestoreFailed, strings.Join(splitList(comps), ","), "", err)
-		return c.fail(err, "")
+	})
+	if err != nil {
+		return err
 	}
 	defer r.Close()
 	if err := checkComponents(r, splitList(comps), "restore latest --component"); err != nil {

@@ -109,12 +109,8 @@ func (c *VerifyCommand) run(args []string) error {
 	fs.BoolVar(&restoreTest, "restore-test", false, "")
 	fs.BoolVar(&asJSON, "json", false, "")
 	fs.StringVar(&subset, "read-data-subset", "", "")
-	rest, err := c.Parse(fs, args)
-	if err != nil {
-		return c.fail(err, c.Help())
-	}
-	if len(rest) > 0 {
-		return c.fail(usageError("backup verify takes no arguments, got %q", strings.Join(rest, " ")), c.Help())
+	if err := c.parseNoArgs(fs, args, c.Help()); err != nil {
+		return err
 	}
 	if _, ok := host.ParseSubset(subset); subset != "" && !ok {
 		return c.fail(usageError("--read-data-subset=%q: use a percentage (5%%), a fraction (1/10), a size (500M), or none", subset), "")
@@ -123,10 +119,9 @@ func (c *VerifyCommand) run(args []string) error {
 }
 
 func (c *VerifyCommand) verify(offsite, restoreTest, asJSON bool, subset string) error {
-	r, err := c.Runner()
+	r, err := c.openRunner(func(err error) { c.alertFailure(nil, host.EventVerifyFailed, "", "", err) })
 	if err != nil {
-		c.alertFailure(nil, host.EventVerifyFailed, "", "", err)
-		return c.fail(err, "")
+		return err
 	}
 	defer r.Close()
 	unlock, err := r.Lock(c.Ctx)
