@@ -504,6 +504,13 @@ func TestPluginKilledMidStream(t *testing.T) {
 			default:
 				e.assertRepo(e.restic(), before)
 				assertAlert(t, alerts(), alertsBefore+1, "Backup Failed")
+				if tc.victim == "timetiles-backup-target-restic" {
+					// The dead target is the cause, not the source the host
+					// then stopped.
+					if !strings.Contains(r.stderr, "Error: synthetic: target local") || strings.Contains(r.stderr, "Error: synthetic: source") {
+						t.Errorf("the run's error is not the dead target:\n%s", r.stderr)
+					}
+				}
 			}
 		})
 	}
