@@ -407,12 +407,6 @@ func waitFor(t *testing.T, what string, f func() bool) {
 // code and the error of the failed run as they were.
 func TestPluginKilledMidStream(t *testing.T) {
 	synthetic := func(e *env) (args []string, ready func(pid int) bool) {
-		// The product creates this repository (a key that costs restic
-		// ~0.4 s to derive), as before testenv.NewRepo: with a cheap key,
-		// restic has read the 4 MB before target-restic is killed, and
-		// the run then hangs — the host does not notice the dead target
-		// while the source stalls (a defect of host/, not fixed here).
-		e.productInit = true
 		e.vars["BACKUP_SOURCES"] = "synthetic=source-synthetic"
 		e.vars["SYNTH_SIZE"] = "2000000"
 		if r := e.run("backup"); r.code != 0 {
@@ -510,6 +504,13 @@ func TestPluginKilledMidStream(t *testing.T) {
 			default:
 				e.assertRepo(e.restic(), before)
 				assertAlert(t, alerts(), alertsBefore+1, "Backup Failed")
+				if tc.victim == "timetiles-backup-target-restic" {
+					// The dead target is the cause, not the source the host
+					// then stopped.
+					if !strings.Contains(r.stderr, "Error: synthetic: target local") || strings.Contains(r.stderr, "Error: synthetic: source") {
+						t.Errorf("the run's error is not the dead target:\n%s", r.stderr)
+					}
+				}
 			}
 		})
 	}

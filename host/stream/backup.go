@@ -6,7 +6,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -101,6 +103,10 @@ func Backup(ctx context.Context, src *Endpoint, sinks []Sink, spec Spec) *Result
 	for i, s := range sinks {
 		targets[i], ss[i] = s.Target, newSink(s)
 	}
+	// The source's call has its own context: it is cancelled when every
+	// target has failed (watchSinks), the targets' calls are not.
+	srcCtx, cancelSrc := context.WithCancel(ctx)
+	defer cancelSrc()
 	tr := choose(src, targets, true)
 	defer func() { tr.close() }()
 	if err := tr.open(src, ss); err != nil {
@@ -108,7 +114,7 @@ func Backup(ctx context.Context, src *Endpoint, sinks []Sink, spec Spec) *Result
 		return res
 	}
 
-	bs, err := src.Source.Backup(ctx, &pb.BackupRequest{
+	bs, err := src.Source.Backup(srcCtx, &pb.BackupRequest{
 		Component: spec.Component, FdToken: tr.token(), AcceptPath: tr.acceptPath(), ChecksumAlgorithm: spec.Checksum,
 	})
 	var first *pb.BackupResponse
@@ -155,6 +161,9 @@ func Backup(ctx context.Context, src *Endpoint, sinks []Sink, spec Spec) *Result
 		}
 	}
 
+	streaming := make(chan struct{})
+	allFailed := watchSinks(ss, streaming, cancelSrc)
+
 	// Move the bytes: read the source's call to its trailer, forwarding
 	// chunks when they come on it.
 	// The host counts what it forwards; the targets verify the checksum.
@@ -172,10 +181,17 @@ func Backup(ctx context.Context, src *Endpoint, sinks []Sink, spec Spec) *Result
 			s.deliver(b, &stall)
 		}
 	}
+	close(streaming)
 	trailer, _ := rd.Trailer()
 	res.Trailer = trailer
 	srcErr := rd.Err()
-	if srcErr != nil {
+	targetsGone := srcErr != nil && allFailed.Load()
+	switch {
+	case targetsGone:
+		// The source was stopped because nothing could be stored: the
+		// targets' failures are the cause.
+		srcErr = sinksEndErr(ss)
+	case srcErr != nil:
 		srcErr = fmt.Errorf("source %s: %w", src.Name, srcErr)
 	}
 	res.SourceErr = srcErr
@@ -201,7 +217,7 @@ func Backup(ctx context.Context, src *Endpoint, sinks []Sink, spec Spec) *Result
 	}
 	wg.Wait()
 	res.Sinks = results
-	if _, single := tr.(*pipeTransport); srcErr != nil && single {
+	if _, single := tr.(*pipeTransport); srcErr != nil && single && !targetsGone {
 		// One pipe from the source straight to the target: a target that
 		// failed on its own closed the pipe, and the source's next write
 		// failed (EPIPE). The target's failure is the cause; a target that
@@ -211,4 +227,42 @@ func Backup(ctx context.Context, src *Endpoint, sinks []Sink, spec Spec) *Result
 		}
 	}
 	return res
+}
+
+// watchSinks cancels the source (cancelSrc) as soon as every sink's call
+// has ended while the stream still goes on (until streaming is closed):
+// nothing can be stored then, and a source that is not writing (a dump
+// waiting for a lock) would otherwise be waited for forever. One failed
+// sink does not stop the others. The result is true once it cancelled.
+func watchSinks(ss []*sink, streaming <-chan struct{}, cancelSrc context.CancelFunc) *atomic.Bool {
+	var all atomic.Bool
+	if len(ss) == 0 {
+		return &all
+	}
+	go func() {
+		for _, s := range ss {
+			select {
+			case <-s.ended:
+			case <-streaming:
+				return
+			}
+		}
+		all.Store(true)
+		cancelSrc()
+	}()
+	return &all
+}
+
+// sinksEndErr is the error of a stream whose every target's call ended
+// before its end: each target's own error.
+func sinksEndErr(ss []*sink) error {
+	if len(ss) == 1 {
+		return ss[0].endErr()
+	}
+	msgs := make([]string, len(ss))
+	errs := make([]any, len(ss))
+	for i, s := range ss {
+		msgs[i], errs[i] = "%w", s.endErr()
+	}
+	return fmt.Errorf("every target failed: "+strings.Join(msgs, "; "), errs...)
 }

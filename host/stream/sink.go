@@ -51,9 +51,18 @@ type sink struct {
 	// ended — it failed on its own (disk full, a server refusing the
 	// upload); its own error comes with its answer (finish).
 	stopped bool
+
+	// ended is closed once the target's Write call has ended (its answer
+	// is resp or respErr) or when it never opened. A call that ends
+	// before the host sent its trailer is a failed target.
+	ended   chan struct{}
+	resp    *pb.WriteResponse
+	respErr error
 }
 
-func newSink(s Sink) *sink { return &sink{Sink: s, to: s.Target, done: make(chan struct{})} }
+func newSink(s Sink) *sink {
+	return &sink{Sink: s, to: s.Target, done: make(chan struct{}), ended: make(chan struct{})}
+}
 
 // begin opens the target's Write call and sends it the header.
 func (s *sink) begin(ctx context.Context, h *pb.StreamHeader) {
@@ -67,9 +76,43 @@ func (s *sink) begin(ctx context.Context, h *pb.StreamHeader) {
 	if err != nil {
 		s.fail(fmt.Errorf("target %s: %w", s.Name, wire.FromStatus(err)))
 		cancel()
+		close(s.ended)
 		return
 	}
 	s.ws = ws
+	go s.await()
+}
+
+// await receives the target's answer while the stream goes on, so that
+// the end of its call is seen when it comes (the target died or failed
+// on its own), not only once the host sends the trailer. (gRPC lets one
+// goroutine receive while another sends on the same call.)
+func (s *sink) await() {
+	defer close(s.ended)
+	resp := new(pb.WriteResponse)
+	if err := s.ws.RecvMsg(resp); err != nil {
+		s.respErr = err
+		return
+	}
+	s.resp = resp
+}
+
+// endErr is why the target's call ended before the host's trailer; call
+// it once ended is closed.
+func (s *sink) endErr() error {
+	s.mu.Lock()
+	stopped := s.stopped
+	s.mu.Unlock()
+	if stopped && s.respErr != nil {
+		return fmt.Errorf("target %s: %w", s.Name, wire.FromStatus(s.respErr))
+	}
+	if err := s.failed(); err != nil {
+		return err
+	}
+	if s.respErr != nil {
+		return fmt.Errorf("target %s: %w", s.Name, wire.FromStatus(s.respErr))
+	}
+	return fmt.Errorf("target %s ended its call before the end of the stream", s.Name)
 }
 
 func (s *sink) fail(err error) {
@@ -208,7 +251,9 @@ func (s *sink) finish(t *Trailer, why error) SinkResult {
 	if err != nil && err != io.EOF && s.failed() == nil {
 		s.fail(fmt.Errorf("target %s: %w", s.Name, wire.FromStatus(err)))
 	}
-	resp, err := s.ws.CloseAndRecv()
+	_ = s.ws.CloseSend() // as CloseAndRecv; await receives the answer
+	<-s.ended
+	resp, err := s.resp, s.respErr
 	s.mu.Lock()
 	stopped := s.stopped
 	s.mu.Unlock()
