@@ -23,8 +23,8 @@ func TestHostKilledMidStreamTakesEverythingDown(t *testing.T) {
 	e.vars["SYNTH_FAIL_AFTER"] = "4000000"
 	e.vars["SYNTH_MODE"] = "hang"
 	r := e.runCtx(context.Background(), func(pid int) {
-		waitFor(t, "restic to run", func() bool { return findProcess(pid, "restic") != 0 })
-		time.Sleep(300 * time.Millisecond)
+		// Mid-stream: restic has read what the source sent before it hung.
+		waitFor(t, "restic to read the stream", func() bool { return streamRead(pid) >= 4000000 })
 		syscall.Kill(pid, syscall.SIGKILL)
 	}, "backup")
 	if r.code != 128+int(syscall.SIGKILL) {

@@ -10,6 +10,7 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/timetiles/timetiles-backup/host/metrics"
+	"github.com/timetiles/timetiles-backup/internal/testenv"
 )
 
 func readMetrics(t *testing.T, path string) map[string]*dto.MetricFamily {
@@ -92,7 +93,7 @@ func TestMetricsFile(t *testing.T) {
 
 	// A failed run: exit status 1, success 0, the last success time kept.
 	e.vars["SYNTH_FAIL_AFTER"] = "1000"
-	time.Sleep(1100 * time.Millisecond)
+	testenv.NextSecond(t) // the next run sorts after this one
 	if r := e.run("backup"); r.code != 1 {
 		t.Fatalf("failing backup: exit %d", r.code)
 	}

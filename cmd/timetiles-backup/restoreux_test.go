@@ -124,9 +124,11 @@ func (s *ptySession) waitFor(re string) {
 	s.t.Fatalf("%q did not appear:\n%s", re, s.screen())
 }
 
+// send types keys. The caller has waited for the prompt they answer
+// (waitFor): huh focuses a field before it draws it, and bubbletea reads
+// keys in order, so keys typed once the prompt shows are never lost.
 func (s *ptySession) send(keys string) {
 	s.t.Helper()
-	time.Sleep(150 * time.Millisecond) // let the form settle, as a person would
 	if _, err := io.WriteString(s.tty, keys); err != nil {
 		s.t.Fatal(err)
 	}
@@ -174,7 +176,7 @@ func TestRestorePickerSafetyBackupAndHooks(t *testing.T) {
 
 	// Day two: data changed, another backup; then more changes (state B).
 	e.pg.Psql(t, "timetiles", "UPDATE datasets SET title = title || ' (edited)'; DELETE FROM events WHERE id % 5 = 0;")
-	time.Sleep(1100 * time.Millisecond) // a distinct run time
+	testenv.NextSecond(t) // the next run sorts after this one
 	if r := e.run("backup"); r.code != 0 {
 		t.Fatalf("second backup: %s", r.stderr)
 	}

@@ -10,7 +10,6 @@ import (
 	"io"
 	"io/fs"
 	"math/rand"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -476,29 +475,11 @@ func testForget(t *testing.T, ctx context.Context, r *Repo, ec *errCollector) {
 // for this test; its texts are covered by TestClassify.)
 func TestAppendOnlyForget(t *testing.T) {
 	t.Parallel()
-	bin := ensureTools(t, "restic", "rest-server")
+	bin := ensureTools(t, "restic")
 	ctx := testContext(t)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	must(t, err)
-	addr := l.Addr().String()
-	l.Close()
-	srv := exec.Command(filepath.Join(bin, "rest-server"), "--append-only", "--no-auth", "--listen", addr, "--path", t.TempDir())
-	srv.Stdout, srv.Stderr = io.Discard, io.Discard
-	must(t, srv.Start())
-	t.Cleanup(func() { _ = srv.Process.Kill(); _ = srv.Wait() })
-	for i := 0; ; i++ {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-			break
-		}
-		if i > 100 {
-			t.Fatalf("rest-server did not start: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	srv := testenv.StartRestServer(t, true) // --append-only
 
-	r, logs := newTestRepo(t, filepath.Join(bin, "restic"), fmt.Sprintf("rest:http://user:%s@%s/repo", "url-pass-Zq9", addr))
+	r, logs := newTestRepo(t, filepath.Join(bin, "restic"), strings.Replace(srv.URL, "http://", "http://user:url-pass-Zq9@", 1))
 	t.Cleanup(func() {
 		if strings.Contains(logs.String(), "url-pass-Zq9") {
 			t.Errorf("logs contain the URL password")

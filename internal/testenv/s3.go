@@ -134,14 +134,14 @@ func (g *VersityGW) Start() error {
 	waited := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(waited) }()
 	g.cmd, g.waited = cmd, waited
-	if err := waitListening(g.s3Addr, waited, 20*time.Second); err != nil {
+	if err := waitListening(g.s3Addr, waited, Patience); err != nil {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		<-waited
 		g.cmd = nil
 		log, _ := os.ReadFile(filepath.Join(g.Dir, "versitygw.log"))
 		return fmt.Errorf("versitygw: %v\n%s", err, tailBytes(log, 2000))
 	}
-	if err := waitListening(g.admAddr, waited, 20*time.Second); err != nil {
+	if err := waitListening(g.admAddr, waited, Patience); err != nil {
 		return fmt.Errorf("versitygw admin port: %v", err)
 	}
 	return nil
@@ -349,7 +349,7 @@ func StartRestServer(t testing.TB, appendOnly bool) *RestServer {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		<-waited
 	})
-	if err := waitListening(addr, waited, 20*time.Second); err != nil {
+	if err := waitListening(addr, waited, Patience); err != nil {
 		log, _ := os.ReadFile(logf.Name())
 		t.Fatalf("rest-server: %v\n%s", err, tailBytes(log, 2000))
 	}

@@ -26,6 +26,16 @@ func WaitFor(t testing.TB, what string, cond func() bool) {
 	WaitForWhile(t, what, cond, nil)
 }
 
+// NextSecond waits until the wall clock has left the current second. Run
+// IDs and run times have a resolution of one second: a test that needs the
+// next run to sort after the previous one waits for that, not for a
+// duration.
+func NextSecond(t testing.TB) {
+	t.Helper()
+	now := time.Now().Unix()
+	WaitFor(t, "the clock to reach the next second", func() bool { return time.Now().Unix() > now })
+}
+
 // WaitForWhile waits until cond holds, like WaitFor, and fails at once
 // when gone (if not nil) reports that what the condition depends on has
 // ended (a process exited) without the condition holding.
