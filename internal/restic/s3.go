@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"path"
 	"strings"
+	"unicode"
 )
 
 // S3Repository combines an S3 repository setting with an endpoint URL (the
@@ -106,8 +107,11 @@ func splitBucket(p string) (bucket, prefix string, err error) {
 	if bucket == "" {
 		return "", "", fmt.Errorf("no bucket name")
 	}
-	if strings.ContainsAny(bucket, " :") {
+	if strings.ContainsAny(bucket, ":") || strings.IndexFunc(bucket, spaceOrControl) >= 0 {
 		return "", "", fmt.Errorf("invalid bucket name %q", bucket)
+	}
+	if strings.IndexFunc(prefix, spaceOrControl) >= 0 {
+		return "", "", fmt.Errorf("invalid prefix %q: no spaces or control characters", prefix)
 	}
 	if prefix != "" {
 		for _, el := range strings.Split(prefix, "/") {
@@ -119,3 +123,5 @@ func splitBucket(p string) (bucket, prefix string, err error) {
 	}
 	return bucket, prefix, nil
 }
+
+func spaceOrControl(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }
