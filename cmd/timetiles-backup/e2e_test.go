@@ -420,7 +420,9 @@ func TestPluginKilledMidStream(t *testing.T) {
 			e.t.Fatalf("unknown component: exit %d, want 2", r.code)
 		}
 		return []string{"backup"}, func(pid int) bool {
-			return findProcess(pid, "restic") != 0 && findProcess(pid, "source-synthetic") != 0
+			// Mid-stream: restic has read what the source sent before it
+			// hung, and the source is still there.
+			return findProcess(pid, "source-synthetic") != 0 && streamRead(pid) >= 4000000
 		}
 	}
 	for _, tc := range []struct {
@@ -472,7 +474,6 @@ func TestPluginKilledMidStream(t *testing.T) {
 			before, alertsBefore := e.snapshots(), len(alerts())
 			r := e.runCtx(context.Background(), func(pid int) {
 				waitFor(t, "the plugin at work", func() bool { return ready(pid) })
-				time.Sleep(500 * time.Millisecond)
 				victimPID := findProcess(pid, tc.victim)
 				if victimPID == 0 {
 					t.Errorf("no %s process", tc.victim)
@@ -504,6 +505,10 @@ func TestPluginKilledMidStream(t *testing.T) {
 			default:
 				e.assertRepo(e.restic(), before)
 				assertAlert(t, alerts(), alertsBefore+1, "Backup Failed")
+				// The error names the dead plugin, not gRPC's "EOF".
+				if !strings.Contains(r.stderr, "plugin "+tc.victim+" exited unexpectedly") {
+					t.Errorf("the error does not say that %s died:\n%s", tc.victim, r.stderr)
+				}
 				if tc.victim == "timetiles-backup-target-restic" {
 					// The dead target is the cause, not the source the host
 					// then stopped.

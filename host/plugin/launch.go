@@ -75,7 +75,12 @@ func Launch(path, kind string, opts LaunchOptions) (*wire.Client, *goplugin.Clie
 	if logger == nil {
 		logger = hclog.NewNullLogger()
 	}
-	raw := goplugin.NewClient(&goplugin.ClientConfig{
+	var raw *goplugin.Client
+	// A call that fails because the process died names the plugin and
+	// says so (wire.DeathOptions); raw is set before any call is made.
+	dead := func() bool { return raw.Exited() || processEnded(pidOf(raw)) }
+	dial := append(wire.DialOptions(), wire.DeathOptions(filepath.Base(path), dead)...)
+	raw = goplugin.NewClient(&goplugin.ClientConfig{
 		HandshakeConfig:  wire.Handshake,
 		Plugins:          wire.PluginSet(),
 		Cmd:              cmd,
@@ -88,7 +93,7 @@ func Launch(path, kind string, opts LaunchOptions) (*wire.Client, *goplugin.Clie
 		// The plugin's log lines: pluginlog.go.
 		Logger:          quietStderrLogger{Logger: logger, binary: filepath.Base(path)},
 		Stderr:          newPluginLogWriter(logger, path),
-		GRPCDialOptions: wire.DialOptions(),
+		GRPCDialOptions: dial,
 	})
 	fail := func(err error) (*wire.Client, *goplugin.Client, error) {
 		raw.Kill()

@@ -87,6 +87,9 @@ func FromStatus(err error) error {
 	if err == nil {
 		return nil
 	}
+	if errors.Is(err, ErrPluginDied) { // already explained (DeathOptions)
+		return err
+	}
 	st, ok := status.FromError(err)
 	if !ok {
 		return err
