@@ -114,6 +114,17 @@ func (v *VerifyReport) Failures() []error {
 	return errs
 }
 
+// FailedParts names what failed, without the errors: "local repository
+// check", "offsite repository, run R, db", "restore test of db".
+func (v *VerifyReport) FailedParts() []string {
+	var parts []string
+	for _, f := range v.Failures() {
+		part, _, _ := strings.Cut(f.Error(), ": ")
+		parts = append(parts, part)
+	}
+	return parts
+}
+
 // Err joins the failures (nil when verify passed).
 func (v *VerifyReport) Err() error { return errors.Join(v.Failures()...) }
 
@@ -200,6 +211,9 @@ func (r *Runner) verifyRepository(ctx context.Context, inst, subset string) (*Re
 			return rc, t, nil, nil, nil
 		}
 		rc.CheckErr = err
+		if errors.Is(err, sdk.ErrNotFound) {
+			return rc, t, nil, nil, nil // no repository: nothing to list or read back
+		}
 	} else {
 		rc.Check = summary
 	}

@@ -57,7 +57,8 @@ func (rep *statusReport) text() string {
 	for _, sr := range rep.Repositories {
 		fmt.Fprintf(&b, "\n%s repository", strings.ToUpper(sr.Name[:1])+sr.Name[1:])
 		if !sr.Available {
-			fmt.Fprintf(&b, ": not readable: %s\n", sr.Error)
+			// The verdict line already gives the cause: once is enough.
+			b.WriteString(": not readable (the problem above)\n")
 		} else {
 			if sr.CompleteRuns == 1 {
 				b.WriteString(" (1 complete run)\n")

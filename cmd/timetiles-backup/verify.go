@@ -162,7 +162,12 @@ func (c *VerifyCommand) verify(offsite, restoreTest, asJSON bool, subset string)
 		_, _ = r.Notify(c.Ctx, r.NewEvent(host.EventVerifyFailed, "", runOf(rep), ferr))
 		// Whatever the kind of the underlying errors, a failed verify is a
 		// failure (exit 1), never a usage error.
-		c.UI.Error("Error: verify failed: " + r.Scrub(ferr.Error()))
+		if asJSON {
+			c.UI.Error("Error: verify failed: " + r.Scrub(ferr.Error()))
+		} else {
+			// The report above gives each failure; say it once.
+			c.UI.Error("Error: verify failed: " + strings.Join(rep.FailedParts(), ", ") + " (details above)")
+		}
 		return errFailed
 	}
 	if !asJSON {

@@ -60,8 +60,8 @@ func TestVerify(t *testing.T) {
 	// database is dropped anyway.
 	e.vars["BACKUP_PG_VERIFY_QUERY"] = "SELECT count(*) FROM no_such_table"
 	r = mustRun(t, e.run("backup", "verify", "--restore-test", "--read-data-subset", "none"), 1, "verify with a failing restore test")
-	if !strings.Contains(r.stderr, "no_such_table") {
-		t.Errorf("the failure does not say what failed:\n%s", r.stderr)
+	if !strings.Contains(r.stdout, "no_such_table") || !strings.Contains(r.stderr, "Error: verify failed: restore test of db (snapshot ") {
+		t.Errorf("the failure does not say what failed:\n%s\n%s", r.stdout, r.stderr)
 	}
 	if s := scratch(); s != "" {
 		t.Errorf("scratch database left behind after a failed restore test: %s", s)

@@ -134,6 +134,9 @@ func (t *Target) clearDeadLocks(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	dead, err := t.repo.UnlockDead(ctx)
+	if restic.IsRepoMissing(err) {
+		return // no repository, no locks: the command itself says so, once
+	}
 	if err != nil {
 		sdk.Logger.Warn("cannot remove locks of crashed runs", "repository", redactURL(t.repo.Repository), "error", err)
 		return
