@@ -97,6 +97,16 @@ func (r *Runner) Backup(ctx context.Context, opts BackupOptions) (*BackupReport,
 	if err != nil {
 		return nil, err
 	}
+	var off *plugin.Plugin
+	var offErr error
+	if opts.Offsite {
+		// Configured before anything is written: an offsite configuration
+		// error (no RESTIC_OFFSITE_REPOSITORY) stops the run before even
+		// the local repository is created.
+		if off, offErr = r.Start(ctx, targetName, Offsite); errors.Is(offErr, config.ErrConfig) {
+			return nil, offErr
+		}
+	}
 	if _, err := r.initTarget(ctx, local); err != nil {
 		rep.LocalErr = fmt.Errorf("local repository: %w", err)
 		return rep, rep.LocalErr
@@ -104,7 +114,7 @@ func (r *Runner) Backup(ctx context.Context, opts BackupOptions) (*BackupReport,
 	sinks := []stream.Sink{{Name: Local, Target: local.Endpoint()}}
 	targets := map[string]*plugin.Plugin{Local: local}
 	if opts.Offsite {
-		off, err := r.Start(ctx, targetName, Offsite)
+		err := offErr
 		if err == nil {
 			// An unreachable offsite backend must not hold up the local
 			// backup: restic itself retries for 15 minutes.

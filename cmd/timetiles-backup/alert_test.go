@@ -6,8 +6,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -255,8 +257,14 @@ func TestEarlyFailuresAlert(t *testing.T) {
 	// (2) that alerts, because it is what the nightly job `backup auto
 	// --offsite` installed runs once the variable is gone from the env file:
 	// without the alert no backup (local either) would run, unheard of.
+	// Nothing is written first: not even the local repository is created.
 	delete(e.vars, "BACKUP_SOURCES")
+	e.vars["RESTIC_REPOSITORY"], e.productInit = filepath.Join(e.dir, "repo-not-yet"), true
 	expect("--offsite without an offsite repository", e.run("backup", "uploads", "--offsite"), 2, "Backup Failed", "RESTIC_OFFSITE_REPOSITORY is not set")
+	if _, err := os.Stat(e.vars["RESTIC_REPOSITORY"]); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("--offsite without an offsite repository created the local repository (%v)", err)
+	}
+	e.vars["RESTIC_REPOSITORY"], e.productInit = e.repo, false
 	if s := e.snapshots(); len(s) != 0 {
 		t.Errorf("--offsite without an offsite repository: %d local snapshots made", len(s))
 	}
