@@ -23,7 +23,7 @@ type baseServer struct {
 func infoToPB(kind string, i Info, fd bool) *pb.PluginInfo {
 	keys := make([]*pb.ConfigKey, len(i.ConfigKeys))
 	for n, k := range i.ConfigKeys {
-		keys[n] = &pb.ConfigKey{Name: k.Name, Secret: k.Secret, Description: k.Description, DefaultValue: k.Default, Executable: k.Executable}
+		keys[n] = &pb.ConfigKey{Name: k.Name, Secret: k.Secret, Description: k.Description, DefaultValue: k.Default, Executable: k.Executable, WrittenPath: k.WrittenPath}
 	}
 	versions := i.APIVersions
 	if len(versions) == 0 {

@@ -128,6 +128,12 @@ type ConfigKey struct {
 	// refuses such a value from an env file that a user other than root
 	// could change (docs/operator-guide.md, "Root runs only root's code").
 	Executable bool
+	// WrittenPath marks a value that names a file or a directory the
+	// plugin writes to (a log, a state file). As root, the host refuses
+	// such a value from an env file that a user other than root could
+	// change, like Executable: whoever sets it could have root overwrite
+	// any file.
+	WrittenPath bool
 }
 
 // Config is what the host passes to Configure.

@@ -16,6 +16,7 @@ import (
 	"github.com/timetiles/timetiles-backup/host"
 	"github.com/timetiles/timetiles-backup/host/config"
 	"github.com/timetiles/timetiles-backup/internal/restic"
+	"github.com/timetiles/timetiles-backup/sdk"
 )
 
 // hangingHolder starts a backup that holds the run lock until the test
@@ -463,33 +464,39 @@ func TestRootRefusesProgramsFromEnvFileOthersCanChange(t *testing.T) {
 	}
 }
 
-// config.ExecutableKeys (checked when the configuration is loaded, before
-// any plugin starts) is exactly the set of keys the host and the bundled
-// plugins declare Executable.
+// config.ExecutableKeys and config.WrittenPathKeys (checked when the
+// configuration is loaded, before any plugin starts) are exactly the keys
+// the host and the bundled plugins declare Executable and WrittenPath.
 func TestExecutableKeysInSync(t *testing.T) {
-	declared := map[string]bool{}
-	for _, k := range config.HostKeys {
-		if k.Executable {
-			declared[k.Name] = true
+	infos := bundledInfos(t)
+	for _, list := range []struct {
+		name   string
+		keys   []string
+		marked func(sdk.ConfigKey) bool
+	}{
+		{"config.ExecutableKeys", config.ExecutableKeys, func(k sdk.ConfigKey) bool { return k.Executable }},
+		{"config.WrittenPathKeys", config.WrittenPathKeys, func(k sdk.ConfigKey) bool { return k.WrittenPath }},
+	} {
+		declared := map[string]bool{}
+		for _, k := range config.HostKeys {
+			declared[k.Name] = declared[k.Name] || list.marked(k)
 		}
-	}
-	for _, info := range bundledInfos(t) {
-		for _, k := range info.ConfigKeys {
-			if k.Executable {
-				declared[k.Name] = true
+		for _, info := range infos {
+			for _, k := range info.ConfigKeys {
+				declared[k.Name] = declared[k.Name] || list.marked(k)
 			}
 		}
-	}
-	listed := map[string]bool{}
-	for _, k := range config.ExecutableKeys {
-		listed[k] = true
-		if !declared[k] {
-			t.Errorf("config.ExecutableKeys lists %s, which neither the host nor a bundled plugin declares Executable", k)
+		listed := map[string]bool{}
+		for _, k := range list.keys {
+			listed[k] = true
+			if !declared[k] {
+				t.Errorf("%s lists %s, which neither the host nor a bundled plugin declares so", list.name, k)
+			}
 		}
-	}
-	for k := range declared {
-		if !listed[k] {
-			t.Errorf("%s is declared Executable but missing from config.ExecutableKeys", k)
+		for k, marked := range declared {
+			if marked && !listed[k] {
+				t.Errorf("%s is declared so but missing from %s", k, list.name)
+			}
 		}
 	}
 }
@@ -530,7 +537,8 @@ func moveToRootEnv(e *env, keys []string) []string {
 }
 
 // As root, a variable naming a path root writes to (the metrics file, the
-// cron file, the state directory, the alert log …) is refused from an env
+// cron file, the state directory, the alert log, a third-party plugin's
+// key declared WrittenPath …) is refused from an env
 // file that another user owns, before anything is written, with both
 // fixes; from root's own environment the same value is used.
 func TestRootRefusesWrittenPathsFromEnvFileOthersCanChange(t *testing.T) {
@@ -552,6 +560,9 @@ func TestRootRefusesWrittenPathsFromEnvFileOthersCanChange(t *testing.T) {
 		{"BACKUP_LOG_FILE", target("backup.log"), []string{"backup", "auto", "--cron-file", target("cron2")}},
 		{"BACKUP_STATE_DIR", target("state"), []string{"backup"}},
 		{"BACKUP_ALERT_LOG", target("alerts.log"), []string{"alert", "test"}},
+		// Declared WrittenPath by a third-party plugin (the host knows it
+		// only from the plugin's Info): refused before Configure.
+		{"SYNTH_RESTORE_TO", target("restored"), []string{"backup"}},
 	} {
 		t.Run(tc.key, func(t *testing.T) {
 			e.vars[tc.key] = tc.val

@@ -28,7 +28,9 @@ var ExecutableKeys = []string{
 // notify-alert's alert log. Whoever could set one could have root
 // overwrite any file (a cron file, a systemd unit), so as root they are
 // taken from the env file only when it is root's alone, like
-// ExecutableKeys (CheckWrittenPaths).
+// ExecutableKeys (CheckWrittenPaths). A third-party plugin marks its own
+// with sdk.ConfigKey.WrittenPath; a test keeps this list equal to what the
+// host and the bundled plugins declare.
 var WrittenPathKeys = []string{
 	EnvLogFile, EnvMetricsFile, EnvCronFile, EnvSystemdDir, EnvStateDir, "BACKUP_ALERT_LOG",
 }

@@ -87,15 +87,15 @@ var HostKeys = []sdk.ConfigKey{
 	{Name: EnvKeepWeekly, Default: "4", Description: "backup prune keeps the newest run of each of the last N ISO weeks that have one"},
 	{Name: EnvKeepMonthly, Default: "12", Description: "backup prune keeps the newest run of each of the last N months that have one"},
 	{Name: EnvVerifySubset, Default: DefaultVerifySubset, Description: "share of the stored data backup verify reads (restic check --read-data-subset): 5%, 1/10, 500M or none"},
-	{Name: EnvStateDir, Default: DefaultStateDir, Description: "directory of the run lock (one backup, prune, restore or verify at a time) and of the state file status reads (last backup, verify and restore drill)"},
+	{Name: EnvStateDir, Default: DefaultStateDir, Description: "directory of the run lock (one backup, prune, restore or verify at a time) and of the state file status reads (last backup, verify and restore drill)", WrittenPath: true},
 	{Name: EnvMaxAge, Default: DefaultMaxAge, Description: "status exits 1 when the newest complete run of a component is older than this (a Go duration: 26h, 90m, 8h30m)"},
 	{Name: EnvPreRestoreCommand, Description: "shell command run before an in-place restore, e.g. to stop TimeTiles: cd /opt/timetiles && docker compose stop web worker-ingest worker-general worker-maintenance", Executable: true},
 	{Name: EnvPostRestoreCommand, Description: "shell command run after an in-place restore, also when it failed, e.g. cd /opt/timetiles && docker compose start web worker-ingest worker-general worker-maintenance", Executable: true},
-	{Name: EnvMetricsFile, Description: "Prometheus textfile written (atomically) after every backup run and kept current by backup verify and status, e.g. /var/lib/prometheus/node-exporter/timetiles_backup.prom"},
+	{Name: EnvMetricsFile, Description: "Prometheus textfile written (atomically) after every backup run and kept current by backup verify and status, e.g. /var/lib/prometheus/node-exporter/timetiles_backup.prom", WrittenPath: true},
 	{Name: EnvHealthcheckURL, Secret: true, Description: "dead-man's switch: a healthchecks.io-compatible check URL; backup, prune and verify POST URL/start, then URL or URL/fail with their summary (a ping waits at most 10 s and never fails the job)"},
-	{Name: EnvLogFile, Default: DefaultLogFile, Description: "log file the cron jobs of backup auto append to (its systemd timers log to the journal)"},
-	{Name: EnvCronFile, Default: DefaultCronFile, Description: "cron file `backup auto` writes when run as root"},
-	{Name: EnvSystemdDir, Default: DefaultSystemdDir, Description: "directory `backup auto --systemd` writes its units to"},
+	{Name: EnvLogFile, Default: DefaultLogFile, Description: "log file the cron jobs of backup auto append to (its systemd timers log to the journal)", WrittenPath: true},
+	{Name: EnvCronFile, Default: DefaultCronFile, Description: "cron file `backup auto` writes when run as root", WrittenPath: true},
+	{Name: EnvSystemdDir, Default: DefaultSystemdDir, Description: "directory `backup auto --systemd` writes its units to", WrittenPath: true},
 }
 
 // DefaultMaxAge is BACKUP_MAX_AGE's default: a daily job plus two hours.

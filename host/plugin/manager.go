@@ -185,21 +185,30 @@ type Settings interface {
 	// Lookup returns a key's value and whether it is set.
 	Lookup(key string) (string, bool)
 	// CheckExecutable refuses, as root, keys naming a program that come
-	// from an env file others could change.
+	// from an env file others could change; CheckWrittenPaths the same for
+	// keys naming a path written to.
 	CheckExecutable(keys []string) error
+	CheckWrittenPaths(keys []string) error
 }
 
 // Configure sends a plugin the values of the keys it declared.
 func (m *Manager) Configure(ctx context.Context, p *Plugin, cfg Settings, instance string, extra map[string]string) error {
 	// As root, a program or command the plugin would run is not taken from
 	// an env file that others could change (host/config/executables.go).
-	var executable []string
+	// Nor is a path it would write to.
+	var executable, written []string
 	for _, k := range p.Info.ConfigKeys {
 		if k.Executable {
 			executable = append(executable, k.Name)
 		}
+		if k.WrittenPath {
+			written = append(written, k.Name)
+		}
 	}
 	if err := cfg.CheckExecutable(executable); err != nil {
+		return fmt.Errorf("plugin %s: %w", p.Name, err)
+	}
+	if err := cfg.CheckWrittenPaths(written); err != nil {
 		return fmt.Errorf("plugin %s: %w", p.Name, err)
 	}
 	vals := map[string]string{}

@@ -113,7 +113,7 @@ func (n *notifier) Info() sdk.Info {
 			{Name: keyLetsEncrypt, Description: "recipient when ALERT_EMAIL is not set"},
 			{Name: keyWebhookURL, Secret: true, Description: "URL that receives a JSON POST of the alert (Slack-compatible: has a top-level \"text\"); its path may hold a token"},
 			{Name: keyWebhookTimeout, Description: "timeout of one webhook attempt (3 attempts on network errors, 5xx and 429)", Default: defaultWebhookTimeout.String()},
-			{Name: keyLog, Description: "file the alert is appended to when no channel is configured (its directory is created)", Default: defaultLogFile},
+			{Name: keyLog, Description: "file the alert is appended to when no channel is configured (its directory is created)", Default: defaultLogFile, WrittenPath: true},
 			{Name: keyNotifySuccess, Description: "also deliver successful backups (\"Backup Succeeded\") through the channels: true or false; failures are always delivered", Default: "false"},
 		},
 		Capabilities: []string{sdk.CapSuccessEvents},

@@ -37,7 +37,7 @@ func (s *synth) Info() sdk.Info {
 			{Name: "SYNTH_SIZE", Description: "bytes to produce"},
 			{Name: "SYNTH_FAIL_AFTER", Description: "fail after this many bytes (-1: never)"},
 			{Name: "SYNTH_MODE", Description: "error (report failure), exit (process dies), hang"},
-			{Name: "SYNTH_RESTORE_TO", Description: "file restores are written to"},
+			{Name: "SYNTH_RESTORE_TO", WrittenPath: true, Description: "file restores are written to: a third-party key declared WrittenPath"},
 			{Name: "SYNTH_HOLD", Description: "BYTES:FILE[,BYTES:FILE…]: after BYTES bytes, produce nothing more until FILE exists (a test creates it once it has seen what it waits for)"},
 			{Name: "SYNTH_BEFORE", Executable: true, Description: "program run (no arguments) before the stream starts: a third-party key declared Executable"},
 			{Name: "SYNTH_PATTERN", Description: "random (default: ChaCha8, ~0.9 GB/s a core) or repeat (the first MiB of the random stream over and over: costs no CPU, for transport benchmarks)"},

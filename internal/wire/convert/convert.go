@@ -31,7 +31,7 @@ func restoreKindFromPB(k pb.RestoreKind) sdk.RestoreKind {
 func InfoFromPB(p *pb.PluginInfo) sdk.Info {
 	keys := make([]sdk.ConfigKey, len(p.GetConfigKeys()))
 	for n, k := range p.GetConfigKeys() {
-		keys[n] = sdk.ConfigKey{Name: k.Name, Secret: k.Secret, Description: k.Description, Default: k.DefaultValue, Executable: k.Executable}
+		keys[n] = sdk.ConfigKey{Name: k.Name, Secret: k.Secret, Description: k.Description, Default: k.DefaultValue, Executable: k.Executable, WrittenPath: k.WrittenPath}
 	}
 	var specs []sdk.ComponentSpec
 	for _, c := range p.GetComponentSpecs() {

@@ -343,7 +343,12 @@ type ConfigKey struct {
 	// The value names a program, a directory of programs or a shell command
 	// that the plugin runs. As root, the host refuses such a value from an env
 	// file that a user other than root could change.
-	Executable    bool `protobuf:"varint,5,opt,name=executable,proto3" json:"executable,omitempty"`
+	Executable bool `protobuf:"varint,5,opt,name=executable,proto3" json:"executable,omitempty"`
+	// The value names a file or a directory the plugin writes to (a log, a
+	// state file). As root, the host refuses such a value from an env file
+	// that a user other than root could change: whoever sets it could have
+	// root overwrite any file.
+	WrittenPath   bool `protobuf:"varint,6,opt,name=written_path,json=writtenPath,proto3" json:"written_path,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -409,6 +414,13 @@ func (x *ConfigKey) GetDefaultValue() string {
 func (x *ConfigKey) GetExecutable() bool {
 	if x != nil {
 		return x.Executable
+	}
+	return false
+}
+
+func (x *ConfigKey) GetWrittenPath() bool {
+	if x != nil {
+		return x.WrittenPath
 	}
 	return false
 }
@@ -909,7 +921,7 @@ const file_timetiles_backup_v1_common_proto_rawDesc = "" +
 	"\rComponentSpec\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12C\n" +
 	"\frestore_kind\x18\x02 \x01(\x0e2 .timetiles.backup.v1.RestoreKindR\vrestoreKind\x12!\n" +
-	"\fbackup_first\x18\x03 \x01(\bR\vbackupFirst\"\x9e\x01\n" +
+	"\fbackup_first\x18\x03 \x01(\bR\vbackupFirst\"\xc1\x01\n" +
 	"\tConfigKey\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06secret\x18\x02 \x01(\bR\x06secret\x12 \n" +
@@ -917,7 +929,8 @@ const file_timetiles_backup_v1_common_proto_rawDesc = "" +
 	"\rdefault_value\x18\x04 \x01(\tR\fdefaultValue\x12\x1e\n" +
 	"\n" +
 	"executable\x18\x05 \x01(\bR\n" +
-	"executable\"\xcd\x01\n" +
+	"executable\x12!\n" +
+	"\fwritten_path\x18\x06 \x01(\bR\vwrittenPath\"\xcd\x01\n" +
 	"\fPluginConfig\x12\x1a\n" +
 	"\binstance\x18\x01 \x01(\tR\binstance\x12E\n" +
 	"\x06values\x18\x02 \x03(\v2-.timetiles.backup.v1.PluginConfig.ValuesEntryR\x06values\x12\x1f\n" +
