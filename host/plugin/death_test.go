@@ -5,11 +5,15 @@ package plugin
 import (
 	"context"
 	"errors"
+	"os"
+	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/timetiles/timetiles-backup/internal/testenv"
 	"github.com/timetiles/timetiles-backup/internal/wire"
 	"github.com/timetiles/timetiles-backup/sdk"
 )
@@ -55,5 +59,30 @@ func main() { sdk.ServeSource(s{}) }
 	t.Logf("live: %v", err)
 	if errors.Is(err, wire.ErrPluginDied) || !errors.Is(err, sdk.ErrUnavailable) || !strings.Contains(err.Error(), "the database server at db:5432 is down") {
 		t.Errorf("the live plugin's own error: %v", err)
+	}
+}
+
+// processEnded: a running process is not ended; killed, it is (a zombie
+// before it is reaped, gone after).
+func TestProcessEnded(t *testing.T) {
+	cmd := exec.Command("sleep", "600")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := cmd.Process.Pid
+	if processEnded(pid) {
+		t.Fatal("a running process counts as ended")
+	}
+	cmd.Process.Kill()
+	testenv.WaitFor(t, "the killed process to be a zombie", func() bool {
+		stat, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		return strings.Contains(string(stat), ") Z ")
+	})
+	if !processEnded(pid) {
+		t.Error("a zombie counts as running")
+	}
+	cmd.Wait()
+	if !processEnded(pid) {
+		t.Error("a reaped process counts as running")
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"strconv"
+	"strings"
 
 	goplugin "github.com/hashicorp/go-plugin"
 )
@@ -32,9 +33,11 @@ func pidOf(raw *goplugin.Client) int {
 	return 0
 }
 
-// processEnded reports whether process pid has ended: it is gone or a
-// zombie not yet reaped (go-plugin reaps it a moment later). Linux: the
-// state in /proc/PID/stat.
+// processEnded reports whether process pid has ended or is ending: it is
+// gone, a zombie not yet reaped (go-plugin reaps it a moment later), or
+// exiting (the kernel's PF_EXITING flag, set before it closes the
+// process's files: a plugin's connection seen closed by its death is seen
+// with the flag set). Linux: /proc/PID/stat.
 func processEnded(pid int) bool {
 	if pid <= 0 {
 		return false
@@ -43,7 +46,22 @@ func processEnded(pid int) bool {
 	if err != nil {
 		return errors.Is(err, fs.ErrNotExist)
 	}
-	// "PID (comm) S ...": the state follows the last ')' (comm may hold any byte).
+	// "PID (comm) STATE PPID PGRP SESSION TTY TPGID FLAGS ...": comm may
+	// hold any byte, so the fields are counted from the last ')'.
 	i := bytes.LastIndexByte(stat, ')')
-	return i >= 0 && i+2 < len(stat) && (stat[i+2] == 'Z' || stat[i+2] == 'X')
+	if i < 0 {
+		return false
+	}
+	f := strings.Fields(string(stat[i+1:]))
+	if len(f) < 7 {
+		return false
+	}
+	if f[0] == "Z" || f[0] == "X" {
+		return true
+	}
+	flags, err := strconv.ParseUint(f[6], 10, 64)
+	return err == nil && flags&pfExiting != 0
 }
+
+// pfExiting is the kernel's PF_EXITING task flag (include/linux/sched.h).
+const pfExiting = 0x4
