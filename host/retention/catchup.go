@@ -4,7 +4,6 @@ package retention
 
 import (
 	"sort"
-	"strings"
 
 	"github.com/timetiles/timetiles-backup/host/runs"
 	"github.com/timetiles/timetiles-backup/sdk"
@@ -38,7 +37,7 @@ func MissingRuns(local, offsite []sdk.Snapshot, host string, keep sdk.KeepPolicy
 	var out []CatchUpRun
 	for _, d := range Decide(local, host, keep, nil).Kept() {
 		r := d.Run
-		if !r.Complete || r.Legacy || r.Manifest == nil || r.ID == skip || hasPurpose(r) {
+		if !r.Regular() || r.Manifest == nil || r.ID == skip { // safety and drill runs stay local
 			continue
 		}
 		cu := CatchUpRun{Run: r, Have: map[string]sdk.Snapshot{}}
@@ -56,24 +55,4 @@ func MissingRuns(local, offsite []sdk.Snapshot, host string, keep sdk.KeepPolicy
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Run.Time.Before(out[j].Run.Time) })
 	return out
-}
-
-func hasPurpose(r *runs.Run) bool {
-	has := func(tags []string) bool {
-		for _, t := range tags {
-			if strings.HasPrefix(t, "purpose:") {
-				return true
-			}
-		}
-		return false
-	}
-	if r.Manifest != nil && has(r.Manifest.Tags) {
-		return true
-	}
-	for _, s := range r.Components {
-		if has(s.Tags) {
-			return true
-		}
-	}
-	return false
 }
