@@ -18,7 +18,7 @@ func (c *BackupCommand) writeMetrics(r *host.Runner, rep **host.BackupReport, re
 	if path == "" {
 		return
 	}
-	err := metrics.WriteMetrics(path, metrics.RunMetrics{Start: start, Duration: time.Since(start), ExitStatus: c.ExitCode(*ret), Report: *rep, Offsite: offsite})
+	err := metrics.WriteRun(path, metrics.RunMetrics{Start: start, Duration: time.Since(start), ExitStatus: c.ExitCode(*ret), Report: *rep, Offsite: offsite})
 	if err != nil {
 		c.UI.Warn("Warning: " + err.Error())
 	}

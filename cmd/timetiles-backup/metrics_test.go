@@ -20,7 +20,7 @@ func readMetrics(t *testing.T, path string) map[string]*dto.MetricFamily {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	fams, err := metrics.ParseMetrics(f) // the Prometheus text parser (expfmt)
+	fams, err := metrics.Parse(f) // the Prometheus text parser (expfmt)
 	if err != nil {
 		t.Fatal(err)
 	}

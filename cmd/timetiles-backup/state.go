@@ -87,7 +87,7 @@ func (c *VerifyCommand) recordVerify(r *host.Runner, rep *host.VerifyReport, err
 		}
 	})
 	if path := r.Cfg.Get(config.EnvMetricsFile); path != "" {
-		if err := metrics.UpdateVerifyMetrics(path, st); err != nil {
+		if err := metrics.WriteVerify(path, st); err != nil {
 			c.UI.Warn("Warning: " + err.Error())
 		}
 	}

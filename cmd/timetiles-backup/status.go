@@ -215,7 +215,7 @@ func (c *StatusCommand) run(args []string) error {
 		return c.fail(r.ScrubError(err), "")
 	}
 	if path := r.Cfg.Get(config.EnvMetricsFile); path != "" {
-		if err := metrics.UpdateStatusMetrics(path, rep.state, rep.metrics()); err != nil {
+		if err := metrics.WriteStatus(path, rep.state, rep.metrics()); err != nil {
 			c.UI.Warn("Warning: " + err.Error())
 		}
 	}

@@ -46,10 +46,10 @@ type RunMetrics struct {
 	Offsite bool
 }
 
-// WriteMetrics writes the metrics of a run to path. The last success time
+// WriteRun writes the metrics of a run to path. The last success time
 // of each repository is carried over from the previous file when this run
 // did not succeed there, so an alert on its age keeps working.
-func WriteMetrics(path string, m RunMetrics) error {
+func WriteRun(path string, m RunMetrics) error {
 	prev := readLastSuccess(path)
 	reg := prometheus.NewRegistry()
 	gauge := func(name, help string) prometheus.Gauge {
@@ -122,7 +122,7 @@ func writeTextfile(path string, reg *prometheus.Registry, owned []string) error 
 	}
 	var kept []*dto.MetricFamily
 	if f, err := os.Open(path); err == nil {
-		prev, err := ParseMetrics(f)
+		prev, err := Parse(f)
 		f.Close()
 		if err == nil {
 			for name, fam := range prev {
@@ -167,7 +167,7 @@ func readLastSuccess(path string) map[string]float64 {
 		return out
 	}
 	defer f.Close()
-	fams, err := ParseMetrics(f)
+	fams, err := Parse(f)
 	if err != nil {
 		return out
 	}
@@ -183,8 +183,8 @@ func readLastSuccess(path string) map[string]float64 {
 	return out
 }
 
-// ParseMetrics parses a Prometheus text exposition.
-func ParseMetrics(r interface{ Read([]byte) (int, error) }) (map[string]*dto.MetricFamily, error) {
+// Parse parses a Prometheus text exposition.
+func Parse(r interface{ Read([]byte) (int, error) }) (map[string]*dto.MetricFamily, error) {
 	p := expfmt.NewTextParser(model.UTF8Validation)
 	fams, err := p.TextToMetricFamilies(r)
 	if err != nil {

@@ -63,17 +63,17 @@ func b2f(b bool) float64 {
 	return 0
 }
 
-// UpdateVerifyMetrics writes the verify and restore drill metrics (from
+// WriteVerify writes the verify and restore drill metrics (from
 // the state file) into the metrics file, keeping the other families.
-func UpdateVerifyMetrics(path string, st *host.State) error {
+func WriteVerify(path string, st *host.State) error {
 	reg := prometheus.NewRegistry()
 	registerVerify(reg, st)
 	return writeTextfile(path, reg, verifyFamilies)
 }
 
-// UpdateStatusMetrics writes what status found, and the verify metrics
+// WriteStatus writes what status found, and the verify metrics
 // from the state file, into the metrics file, keeping the backup's.
-func UpdateStatusMetrics(path string, st *host.State, m StatusMetrics) error {
+func WriteStatus(path string, st *host.State, m StatusMetrics) error {
 	reg := prometheus.NewRegistry()
 	registerVerify(reg, st)
 	gauge := func(name, help string) prometheus.Gauge {
