@@ -139,8 +139,14 @@ func (r *Repo) backupArgs(opts BackupOptions) ([]string, error) {
 }
 
 // formatTime renders t the way restic's --time parses it: "2006-01-02
-// 15:04:05" in the local zone (the child inherits our TZ).
-func formatTime(t time.Time) string { return t.In(time.Local).Format("2006-01-02 15:04:05") }
+// 15:04:05" in the local zone (the child inherits our TZ), with the
+// fraction of the second (Go's time.Parse, which restic uses, takes a
+// fraction after the seconds whatever the layout). Without it two runs
+// started in the same second would have equal times and no order: which
+// is the latest, which one retention keeps.
+func formatTime(t time.Time) string {
+	return t.In(time.Local).Format("2006-01-02 15:04:05.999999999")
+}
 
 // progressEnv limits restic's status lines: in --json mode it prints 60 a
 // second unless RESTIC_PROGRESS_FPS says otherwise.
