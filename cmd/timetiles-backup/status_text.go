@@ -4,6 +4,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -57,8 +58,14 @@ func (rep *statusReport) text() string {
 	for _, sr := range rep.Repositories {
 		fmt.Fprintf(&b, "\n%s repository", strings.ToUpper(sr.Name[:1])+sr.Name[1:])
 		if !sr.Available {
-			// The verdict line already gives the cause: once is enough.
-			b.WriteString(": not readable (the problem above)\n")
+			// A cause the verdict line already gives (the local
+			// repository's) is said once; an offsite one is a warning,
+			// given here.
+			if slices.ContainsFunc(rep.Problems, func(p string) bool { return strings.HasSuffix(p, sr.Error) }) {
+				b.WriteString(": not readable (the problem above)\n")
+			} else {
+				fmt.Fprintf(&b, ": not readable: %s\n", sr.Error)
+			}
 		} else {
 			if sr.CompleteRuns == 1 {
 				b.WriteString(" (1 complete run)\n")
