@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 
 	goplugin "github.com/hashicorp/go-plugin"
 )
@@ -44,7 +45,9 @@ func processEnded(pid int) bool {
 	}
 	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		return errors.Is(err, fs.ErrNotExist)
+		// No entry: gone, if the kernel agrees (/proc may be missing or
+		// hide other users' processes).
+		return errors.Is(err, fs.ErrNotExist) && errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
 	}
 	// "PID (comm) STATE PPID PGRP SESSION TTY TPGID FLAGS ...": comm may
 	// hold any byte, so the fields are counted from the last ')'.

@@ -22,12 +22,15 @@ var ErrPluginDied = errors.New("plugin died")
 // DeathOptions make a call that fails because the plugin process died say
 // so. gRPC alone says "error reading from server: EOF" or "connection
 // closed", which names neither the plugin nor what happened. dead reports
-// whether the plugin's process has ended; it is asked only when a call
-// fails as Unavailable, when the plugin's end of the connection is already
-// closed, so a dead process is already dead (a zombie at least) then.
+// whether the plugin's process has ended or is ending; it is asked only
+// when a call fails as Unavailable or Internal, when the plugin's end of
+// the connection is already closed, so a dying process already says so
+// then (host/plugin processEnded).
 func DeathOptions(plugin string, dead func() bool) []grpc.DialOption {
 	explain := func(err error) error {
-		if err == nil || status.Code(err) != codes.Unavailable || !dead() {
+		// A connection cut by the death is Unavailable, sometimes Internal
+		// (a stream reset).
+		if code := status.Code(err); err == nil || (code != codes.Unavailable && code != codes.Internal) || !dead() {
 			return err
 		}
 		return &diedError{msg: "plugin " + plugin + " exited unexpectedly (killed or crashed; its last log lines, if any, are above)"}
