@@ -115,7 +115,8 @@ func (v *VerifyReport) Failures() []error {
 }
 
 // FailedParts names what failed, without the errors: "local repository
-// check", "offsite repository, run R, db", "restore test of db".
+// check", "offsite repository, run R, db", "restore test of db (snapshot
+// S)".
 func (v *VerifyReport) FailedParts() []string {
 	var parts []string
 	for _, f := range v.Failures() {

@@ -27,9 +27,10 @@ func WaitFor(t testing.TB, what string, cond func() bool) {
 }
 
 // NextSecond waits until the wall clock has left the current second. Run
-// IDs and run times have a resolution of one second: a test that needs the
-// next run to sort after the previous one waits for that, not for a
-// duration.
+// IDs, and the times the state file and the metrics record, have a
+// resolution of one second: a test that needs the next run to carry a later
+// one (a distinct run ID time, a later last-run time) waits for that, not
+// for a duration.
 func NextSecond(t testing.TB) {
 	t.Helper()
 	now := time.Now().Unix()
