@@ -14,8 +14,8 @@ func TestStatusTextSaysAnUnreadableRepositoryOnce(t *testing.T) {
 	localErr := "no repository at /srv/repo: run `timetiles-backup backup` (creates it) or check RESTIC_REPOSITORY"
 	offErr := "listing offsite snapshots: connection refused"
 	rep := &statusReport{GeneratedAt: "2026-12-05T07:00:00Z", Host: "h",
-		Problems: []string{"local repository: " + localErr},
-		Warnings: []string{"offsite repository cannot be read: " + offErr},
+		Problems:     []string{"local repository: " + localErr},
+		Warnings:     []string{"offsite repository cannot be read: " + offErr},
 		Repositories: []*statusRepo{{Name: "local", Error: localErr}, {Name: "offsite", Error: offErr}},
 	}
 	text := rep.text()
