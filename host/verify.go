@@ -89,39 +89,54 @@ type VerifyReport struct {
 	RestoreTests []RestoreTestResult
 }
 
-// Failures lists every failure in the report, for the exit code and the
-// alert.
-func (v *VerifyReport) Failures() []error {
-	var errs []error
+// failure is one failed part of a verify: what failed ("local repository
+// check") and why.
+type failure struct {
+	part string
+	err  error
+}
+
+// failed lists every failed part, in report order.
+func (v *VerifyReport) failed() []failure {
+	var fs []failure
 	for _, r := range v.Repositories {
 		if r.CheckErr != nil {
-			errs = append(errs, fmt.Errorf("%s repository check: %w", r.Instance, r.CheckErr))
+			fs = append(fs, failure{r.Instance + " repository check", r.CheckErr})
 		}
 		if r.Err != nil {
-			errs = append(errs, fmt.Errorf("%s repository: %w", r.Instance, r.Err))
+			fs = append(fs, failure{r.Instance + " repository", r.Err})
 		}
 		for _, c := range r.Components {
 			if c.Err != nil {
-				errs = append(errs, fmt.Errorf("%s repository, run %s, %s: %w", r.Instance, r.Run, c.Component, c.Err))
+				fs = append(fs, failure{fmt.Sprintf("%s repository, run %s, %s", r.Instance, r.Run, c.Component), c.Err})
 			}
 		}
 	}
 	for _, t := range v.RestoreTests {
 		if t.Err != nil {
-			errs = append(errs, fmt.Errorf("restore test of %s (snapshot %s): %w", t.Component, t.Snapshot, t.Err))
+			fs = append(fs, failure{fmt.Sprintf("restore test of %s (snapshot %s)", t.Component, t.Snapshot), t.Err})
 		}
+	}
+	return fs
+}
+
+// Failures lists every failure in the report, for the exit code and the
+// alert: "PART: CAUSE".
+func (v *VerifyReport) Failures() []error {
+	var errs []error
+	for _, f := range v.failed() {
+		errs = append(errs, fmt.Errorf("%s: %w", f.part, f.err))
 	}
 	return errs
 }
 
-// FailedParts names what failed, without the errors: "local repository
+// FailedParts names what failed, without the causes: "local repository
 // check", "offsite repository, run R, db", "restore test of db (snapshot
 // S)".
 func (v *VerifyReport) FailedParts() []string {
 	var parts []string
-	for _, f := range v.Failures() {
-		part, _, _ := strings.Cut(f.Error(), ": ")
-		parts = append(parts, part)
+	for _, f := range v.failed() {
+		parts = append(parts, f.part)
 	}
 	return parts
 }
